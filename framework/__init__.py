@@ -1,0 +1,19 @@
+"""Tapeline: train Keras networks with an explicit GradientTape step, YAML recipes and pluggy plugins.
+
+A plugin needs only `hookimpl`::
+
+    from framework import hookimpl
+
+    class Announce:
+        @hookimpl
+        def on_epoch_end(self, epoch, logs):
+            print(epoch, logs["loss"])
+"""
+
+from framework.hookspecs import hookimpl
+from framework.registry import register_dataset, register_model
+from framework.run import Run
+from framework.trainer import Trainer
+
+__version__ = "0.1.0"
+__all__ = ["Run", "Trainer", "hookimpl", "register_dataset", "register_model", "__version__"]

@@ -1,0 +1,118 @@
+"""The ``tapeline`` command: train, evaluate, validate, show and list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from framework.errors import TapelineError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", type=Path, help="recipe YAML file")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set training.epochs=1 (repeatable)",
+    )
+
+
+def _load(args: argparse.Namespace):  # -> Recipe (imported lazily: TensorFlow is slow to import)
+    from framework.recipe import load_recipe
+
+    return load_recipe(args.recipe, args.overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Trains a recipe and writes the run directory."""
+    from framework.run import train
+
+    run = train(_load(args), args.output, args.overwrite)
+    print(f"run saved to {run.directory}" + (f" (stopped early: {run.stop_reason})" if run.stop_reason else ""))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluates saved weights on the recipe's test split."""
+    from framework.run import evaluate_weights, format_metrics
+
+    print(f"test  {format_metrics(evaluate_weights(_load(args), args.weights))}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Builds everything a recipe names without training."""
+    from framework.run import build_run
+
+    run = build_run(_load(args))
+    sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
+    print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, "
+          f"{run.data.num_classes} classes; model {run.trainer.network.name} with {run.trainer.network.count_params():,} parameters")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Prints the resolved recipe and the order in which plugins are called."""
+    from framework.plugin_manager import call_order, load_plugins
+    from framework.recipe import recipe_to_yaml
+
+    recipe = _load(args)
+    print(recipe_to_yaml(recipe), end="")
+    order = {hook: names for hook, names in call_order(load_plugins(recipe)).items() if names}
+    if order:
+        print("# plugin call order per hook:")
+        for hook, names in order.items():
+            print(f"#   {hook}: {', '.join(names)}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Lists registered models, datasets or plugins."""
+    from framework.registry import DATASETS, MODELS, PLUGINS
+
+    registry = {"models": MODELS, "datasets": DATASETS, "plugins": PLUGINS}[args.kind]
+    entries = list(registry)
+    width = max((len(e.name) for e in entries), default=0)
+    for entry in entries:
+        print(f"{entry.name:<{width}}  {entry.source:<12}  {entry.summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for all sub-commands."""
+    parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=handler.__doc__, description=handler.__doc__)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    train = command("train", cmd_train)
+    _recipe_arguments(train)
+    train.add_argument("--output", type=Path, help="run directory (default: <training.output_dir>/<name>/version_<N>)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    evaluate = command("evaluate", cmd_evaluate)
+    _recipe_arguments(evaluate)
+    evaluate.add_argument("--weights", type=Path, required=True, help="a .weights.h5 file or a run directory")
+    _recipe_arguments(command("validate", cmd_validate))
+    _recipe_arguments(command("show", cmd_show))
+    command("list", cmd_list).add_argument("kind", choices=["models", "datasets", "plugins"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code (2 for bad input, with a message, no traceback)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except TapelineError as error:
+        print(f"tapeline: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tapeline: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,263 @@
+"""Built-in datasets and the tf.data pipelines built from them.
+
+A dataset builder returns `Arrays` (NumPy train and test splits). `make_data` checks them and
+turns them into batched, shuffled, prefetched `tf.data` pipelines with the tutorial's
+preprocessing: integer images scaled to [0, 1] as float32, and a channel axis added to
+single-channel images. Every file problem is a `DataError` raised before training starts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from framework.errors import DataError
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+KERAS_CACHE = Path.home() / ".keras" / "datasets"
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_SPLITS = {"x_train": "train-images", "y_train": "train-labels", "x_test": "t10k-images", "y_test": "t10k-labels"}
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+PREFETCH_BATCHES = 2
+
+
+@dataclass
+class Arrays:
+    """A dataset as NumPy arrays: images (or features) and integer class labels per split."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+    class_names: list[str] | None = None
+
+
+@dataclass
+class Data:
+    """The pipelines a run trains and evaluates on, and what models need to know about them."""
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset
+    input_shape: tuple[int, ...]
+    num_classes: int
+    sizes: dict[str, int]
+    class_names: list[str] | None
+    source: str
+
+
+# --- file readers -------------------------------------------------------------------------
+
+
+def read_idx(file: Path) -> np.ndarray:
+    """An array from an IDX file (MNIST format, gzipped or not), checking header and length."""
+    try:
+        raw = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f"cannot read IDX file '{file}': {error}") from None
+    if len(raw) < 4 or raw[0:2] != b"\0\0" or raw[2] not in IDX_DTYPES:
+        raise DataError(f"'{file}' is not an IDX file (bad magic number {raw[:4].hex() or 'none'})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    expected = header + dtype.itemsize * int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(f"IDX file '{file}' is truncated or corrupt: header says {shape} ({expected:,} bytes), file has {len(raw):,} bytes")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _idx_file(directory: Path, stem: str) -> Path:
+    matches = sorted(directory.glob(f"{stem}[.-]idx?-ubyte*"))
+    if not matches:
+        raise DataError(f"no '{stem}-idx?-ubyte[.gz]' file in '{directory}' (expected MNIST-format IDX files)")
+    return matches[0]
+
+
+def read_idx_dir(directory: Path, source: str) -> Arrays:
+    """The four MNIST-format IDX files of `directory` (train/t10k images and labels)."""
+    if not directory.is_dir():
+        raise DataError(f"{source}: '{directory}' is not a directory")
+    arrays = {key: read_idx(_idx_file(directory, stem)) for key, stem in IDX_SPLITS.items()}
+    return Arrays(**arrays, source=f"{source} ({directory})")
+
+
+def read_npz(file: Path, source: str) -> Arrays:
+    """A ``.npz`` file holding ``x_train``, ``y_train``, ``x_test`` and ``y_test``."""
+    if not file.is_file():
+        raise DataError(f"{source}: file '{file}' does not exist")
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            missing = [k for k in NPZ_KEYS if k not in archive.files]
+            if missing:
+                raise DataError(f"'{file}' lacks {', '.join(missing)}; it has {', '.join(archive.files) or 'nothing'}")
+            return Arrays(**{k: archive[k] for k in NPZ_KEYS}, source=f"{source} ({file})")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"cannot read '{file}' as a .npz archive: {error}") from None
+
+
+def read_path(path: str, source: str) -> Arrays:
+    """A ``.npz`` file or a directory of IDX files."""
+    location = Path(path).expanduser()
+    return read_idx_dir(location, source) if location.is_dir() else read_npz(location, source)
+
+
+def keras_download(name: str, how_to_provide: str) -> Arrays:
+    """A dataset from Keras's loader (which downloads into, then reads from, ~/.keras/datasets)."""
+    loader: Callable = getattr(keras.datasets, name).load_data
+    try:
+        (x_train, y_train), (x_test, y_test) = loader()
+    except Exception as error:  # Keras raises a bare Exception for download failures
+        raise DataError(f"cannot load {name} with Keras's downloader ({error}).\n{how_to_provide}") from None
+    return Arrays(x_train, y_train, x_test, y_test, source=f"{name} (Keras cache {KERAS_CACHE})")
+
+
+# --- built-in datasets --------------------------------------------------------------------
+
+
+def mnist(path: str | None = None) -> Arrays:
+    """MNIST digits: Keras's loader and cache, or `path` (mnist.npz or a directory of IDX files)."""
+    if path:
+        return read_path(path, "mnist")
+    return keras_download(
+        "mnist",
+        "MNIST is downloaded once into ~/.keras/datasets/mnist.npz. Offline, copy mnist.npz there "
+        "from a machine where `python -c 'import keras; keras.datasets.mnist.load_data()'` worked, "
+        "or give the file or a directory of the four IDX files in the recipe: "
+        "`dataset: {name: mnist, args: {path: /data/mnist.npz}}` (or `--set dataset.args.path=...`).",
+    )
+
+
+def fashion_mnist(path: str | None = None) -> Arrays:
+    """Fashion-MNIST: `path`, else Debian's dataset-fashion-mnist files, else Keras's loader."""
+    if path:
+        return read_path(path, "fashion_mnist")
+    if FASHION_MNIST_DIR.is_dir():
+        arrays = read_idx_dir(FASHION_MNIST_DIR, "fashion_mnist")
+    else:
+        arrays = keras_download(
+            "fashion_mnist",
+            f"Install the files with `apt-get install -y dataset-fashion-mnist` (into {FASHION_MNIST_DIR}), "
+            "or set `dataset.args.path` to a directory of the IDX files or a .npz file.",
+        )
+    arrays.class_names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    return arrays
+
+
+def idx(path: str) -> Arrays:
+    """Any directory of MNIST-format IDX files: {train,t10k}-{images,labels}-idx?-ubyte[.gz]."""
+    return read_idx_dir(Path(path).expanduser(), "idx")
+
+
+def npz(path: str) -> Arrays:
+    """Any .npz file with x_train, y_train, x_test and y_test arrays."""
+    return read_npz(Path(path).expanduser(), "npz")
+
+
+def synthetic(
+    num_train: int = 512,
+    num_test: int = 128,
+    shape: tuple[int, ...] = (28, 28),
+    num_classes: int = 10,
+    noise: float = 0.3,
+    seed: int = 0,
+) -> Arrays:
+    """Generated, learnable images: one random pattern per class plus noise, as uint8 (for tests)."""
+    rng = np.random.default_rng(seed)
+    patterns = rng.random((num_classes, *shape))
+
+    def split(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.integers(0, num_classes, count)
+        images = (1 - noise) * patterns[labels] + noise * rng.random((count, *shape))
+        return (images * 255).astype(np.uint8), labels.astype(np.int32)
+
+    (x_train, y_train), (x_test, y_test) = split(num_train), split(num_test)
+    return Arrays(x_train, y_train, x_test, y_test, source="synthetic", class_names=[str(c) for c in range(num_classes)])
+
+
+def builtins() -> dict[str, Callable[..., Arrays]]:
+    """The built-in dataset builders by name."""
+    return {"mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "npz": npz, "synthetic": synthetic}
+
+
+# --- checks and pipelines -----------------------------------------------------------------
+
+
+def check_arrays(arrays: Arrays) -> int:
+    """The number of classes, after checking that the splits can be trained on (else `DataError`)."""
+    where = arrays.source
+    for split in ("train", "test"):
+        x, y = getattr(arrays, f"x_{split}"), getattr(arrays, f"y_{split}")
+        if len(x) == 0:
+            raise DataError(f"{where}: the {split} split is empty")
+        if len(x) != len(y):
+            raise DataError(f"{where}: the {split} split has {len(x)} inputs but {len(y)} labels")
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{where}: {split} labels must be a 1-D array of integer class ids (got {y.dtype} with shape {y.shape})")
+        if x.ndim < 2 or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise DataError(f"{where}: {split} inputs must be a numeric array with a sample axis (got {x.dtype} with shape {x.shape})")
+    if arrays.x_train.shape[1:] != arrays.x_test.shape[1:]:
+        raise DataError(f"{where}: train inputs have shape {arrays.x_train.shape[1:]} but test inputs {arrays.x_test.shape[1:]}")
+    labels = np.concatenate([arrays.y_train, arrays.y_test])
+    num_classes = len(arrays.class_names) if arrays.class_names else int(labels.max()) + 1
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise DataError(f"{where}: labels must lie in 0..{num_classes - 1} (found {labels.min()}..{labels.max()})")
+    return num_classes
+
+
+def _prepare(x: np.ndarray) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The per-batch preprocessing for inputs like `x`: scale integers to [0, 1], add a channel axis."""
+    scale = 1 / 255 if np.issubdtype(x.dtype, np.integer) else 1.0
+    add_channel = x.ndim == 3
+
+    def prepare(batch: tf.Tensor) -> tf.Tensor:
+        batch = tf.cast(batch, tf.float32) * scale
+        return batch[..., tf.newaxis] if add_channel else batch
+
+    return prepare
+
+
+def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int | None) -> tf.data.Dataset:
+    """Batches of (inputs, labels) gathered from in-memory arrays; the last partial batch is kept.
+
+    tf.data's autotuner is off: destroying an iterator (every epoch does) otherwise waits for the
+    autotune thread's next wake-up, which stalls epochs by seconds (see docs/benchmarks.md).
+    """
+    inputs, labels, prepare = tf.constant(x), tf.constant(y.astype(np.int32)), _prepare(x)
+    order = tf.data.Dataset.range(len(x))
+    if shuffle:
+        order = order.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    batches = order.batch(batch_size).map(lambda i: (prepare(tf.gather(inputs, i)), tf.gather(labels, i)))
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.deterministic = True
+    return batches.prefetch(PREFETCH_BATCHES).with_options(options)
+
+
+def make_data(arrays: Arrays, batch_size: int, shuffle: bool, seed: int | None, validation_split: float) -> Data:
+    """Checked pipelines for training (shuffled), validation (the last samples) and test."""
+    num_classes = check_arrays(arrays)
+    x, y = arrays.x_train, arrays.y_train
+    held_out = int(len(x) * validation_split)
+    if validation_split and not 0 < held_out < len(x):
+        raise DataError(f"{arrays.source}: validation_split {validation_split} leaves {held_out} of {len(x)} samples for validation")
+    cut = len(x) - held_out
+    shape = (*x.shape[1:], 1) if x.ndim == 3 else tuple(x.shape[1:])
+    return Data(
+        train=pipeline(x[:cut], y[:cut], batch_size, shuffle, seed),
+        validation=pipeline(x[cut:], y[cut:], batch_size, False, None) if held_out else None,
+        test=pipeline(arrays.x_test, arrays.y_test, batch_size, False, None),
+        input_shape=shape,
+        num_classes=num_classes,
+        sizes={"train": cut, "validation": held_out, "test": len(arrays.x_test)},
+        class_names=arrays.class_names,
+        source=arrays.source,
+    )

@@ -1,0 +1,41 @@
+"""Errors caused by user input: recipes, data files, names and command lines.
+
+Every such error is a `TapelineError`; the CLI prints its message (no traceback) and exits
+with code 2. Bugs and failures inside training are not `TapelineError`s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TapelineError(Exception):
+    """Bad input from the user; the message says what, where, and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a recipe: where it is (``file:line`` or ``--set ...``) and what."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class RecipeError(TapelineError):
+    """All problems found in a recipe, reported together."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"invalid recipe ({count}):\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class DataError(TapelineError):
+    """A dataset file is missing, corrupt, or holds data that cannot be trained on."""
+
+
+class RegistryError(TapelineError, LookupError):
+    """A name is not registered; the message lists the registered names."""

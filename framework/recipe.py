@@ -1,0 +1,341 @@
+"""Recipes: YAML files that choose the dataset, model, optimizer, loss, training settings and plugins.
+
+`load_recipe` reads a recipe with a safe YAML loader, applies ``extends:`` and ``--set``
+overrides, and checks everything (types, ranges, names, args) before anything is built. All
+problems are raised together as one `RecipeError`, each with its file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import Any, Literal
+
+import yaml
+
+from framework.errors import Problem, RecipeError, RegistryError
+from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PLUGINS, Registry
+from framework.schema import INVALID, Checker, Path, dotted, quote, spec
+
+MAX_RECIPE_BYTES = 1_000_000
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 50
+INJECTED_ARGS = ("input_shape", "num_classes")  # models get these from the dataset
+
+
+def _positive(value: int) -> bool:
+    return value > 0
+
+
+@dataclass
+class Component:
+    """Something chosen by name, with keyword arguments; a bare string means ``{name: <string>}``."""
+
+    SHORTHAND = "name"
+    name: str = field(metadata=spec("Registered name, or a 'package.module:attribute' path."))
+    args: dict[str, Any] = field(default_factory=dict, metadata=spec("Keyword arguments for it."))
+
+
+@dataclass
+class DatasetSection(Component):
+    """The data: a registered dataset, its args, and how much of the training split to hold out."""
+
+    validation_split: float = field(
+        default=0.0,
+        metadata=spec(
+            "Fraction of the training samples (the last ones, as in Keras) used for validation.",
+            expect="a number from 0 up to (not including) 1",
+            valid=lambda v: 0.0 <= v < 1.0,
+        ),
+    )
+
+
+@dataclass
+class TrainingSection:
+    """How to train."""
+
+    epochs: int = field(default=5, metadata=spec("Passes over the training data.", expect="a positive integer", valid=_positive))
+    batch_size: int = field(default=32, metadata=spec("Samples per step.", expect="a positive integer", valid=_positive))
+    shuffle: bool = field(default=True, metadata=spec("Reshuffle the training data every epoch."))
+    steps_per_execution: int = field(
+        default=1,
+        metadata=spec("Steps run per compiled call; batch hooks see every N-th step.", expect="a positive integer", valid=_positive),
+    )
+    jit_compile: bool = field(default=False, metadata=spec("Compile the train step with XLA."))
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = field(
+        default="float32", metadata=spec("Keras dtype policy for layers (mixed_* keep variables in float32).")
+    )
+    deterministic: bool = field(default=False, metadata=spec("Enable TensorFlow op determinism (slower)."))
+    output_dir: str = field(
+        default="runs", metadata=spec("Where runs go: each run gets <output_dir>/<name>/version_<N>.")
+    )
+
+
+@dataclass
+class Recipe:
+    """A whole recipe."""
+
+    name: str = field(metadata=spec("Name of the run; also names its output folder."))
+    dataset: DatasetSection = field(metadata=spec("The dataset section."))
+    model: Component = field(metadata=spec("The network: a registered model or 'module:callable'."))
+    seed: int | None = field(default=None, metadata=spec("Seed for Python, NumPy, TensorFlow and shuffling."))
+    optimizer: Component = field(default_factory=lambda: Component("adam"), metadata=spec("A Keras optimizer."))
+    loss: Component = field(default_factory=lambda: Component("sparse_categorical_crossentropy"), metadata=spec("A Keras loss."))
+    metrics: list[Component] = field(default_factory=lambda: [Component("accuracy")], metadata=spec("Keras metrics."))
+    training: TrainingSection = field(default_factory=TrainingSection, metadata=spec("The training section."))
+    plugins: list[Component] = field(default_factory=list, metadata=spec("Plugins, called in this order."))
+    extends: str | None = field(default=None, metadata=spec("A recipe this one builds on (path relative to this file)."))
+
+    def locate(self, path: Path) -> str:
+        """Where the value at `path` was written; `parse_recipe` replaces this with the file's lines."""
+        return "recipe"
+
+
+@dataclass
+class Document:
+    """Plain data read from YAML, with the location each value came from."""
+
+    data: dict[str, Any]
+    origin: dict[Path, str]
+    default_where: str
+
+    def locate(self, path: Path) -> str:
+        """``file:line`` (or ``--set ...``) of `path`, or of its closest ancestor that has one."""
+        while path not in self.origin and path:
+            path = path[:-1]
+        return self.origin.get(path, self.default_where)
+
+
+class _Reader:
+    """Turns a YAML node tree into plain data, recording each value's line."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.origin: dict[Path, str] = {}
+        self.problems: list[Problem] = []
+        self.nodes = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def where(self, node: yaml.Node) -> str:
+        return f"{self.file}:{node.start_mark.line + 1}"
+
+    def fail(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.where(node), message))
+
+    def read(self, node: yaml.Node, path: Path) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_YAML_NODES or len(path) > MAX_YAML_DEPTH:
+            raise RecipeError([Problem(self.where(node), "recipe is too large or too deeply nested (aliases included)")])
+        self.origin.setdefault(path, self.where(node))
+        if isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
+            return self.mapping(node, path)
+        if isinstance(node, yaml.SequenceNode) and node.tag == "tag:yaml.org,2002:seq":
+            return [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
+        try:
+            if isinstance(node, yaml.ScalarNode):
+                return self.constructor.construct_object(node)
+        except yaml.constructor.ConstructorError:
+            pass
+        self.fail(node, f"`{dotted(path) or 'recipe'}`: YAML tag {node.tag!r} is not allowed; recipes hold plain data only")
+        return None
+
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        self.constructor.flatten_mapping(node)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.read(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                self.fail(key_node, f"keys must be strings (got {quote(key)} in `{dotted(path) or 'recipe'}`)")
+            elif key in result:
+                self.fail(key_node, f"duplicate key `{dotted((*path, key))}`")
+            else:
+                self.origin[(*path, key)] = self.where(key_node)
+                result[key] = self.read(value_node, (*path, key))
+        return result
+
+
+def read_yaml(file: FilePath) -> Document:
+    """The plain data of one YAML file, or `RecipeError` for unreadable, invalid or hostile YAML."""
+    try:
+        if file.stat().st_size > MAX_RECIPE_BYTES:
+            raise RecipeError([Problem(str(file), f"recipe is larger than {MAX_RECIPE_BYTES:,} bytes")])
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecipeError([Problem(str(file), f"cannot read recipe: {error}")]) from None
+    reader = _Reader(str(file))
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise RecipeError([Problem(f"{file}{line}", f"invalid YAML: {error.problem or error.context}")]) from None
+    except (yaml.YAMLError, RecursionError) as error:
+        raise RecipeError([Problem(str(file), f"invalid YAML: {error or 'nested too deeply'}")]) from None
+    if root is None or not isinstance(root, yaml.MappingNode):
+        raise RecipeError([Problem(str(file), "a recipe must be a YAML mapping of sections (name:, dataset:, model: ...)")])
+    data = reader.read(root, ())
+    if reader.problems:
+        raise RecipeError(reader.problems)
+    return Document(data, reader.origin, str(file))
+
+
+def _merge(base: Document, child: Document) -> Document:
+    """`child` over `base`: mappings merge key by key, anything else is replaced."""
+
+    def merge(a: Any, b: Any, path: Path) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            return {k: merge(a[k], b[k], (*path, k)) if k in a and k in b else b.get(k, a.get(k)) for k in {**a, **b}}
+        return b
+
+    replaced = [p for p in child.origin if not isinstance(_value_at(child.data, p), dict)]
+    origin = {p: w for p, w in base.origin.items() if not any(p[: len(r)] == r for r in replaced)}
+    origin.update(child.origin)
+    return Document(merge(base.data, child.data, ()), origin, child.default_where)
+
+
+def _value_at(data: Any, path: Path) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def load_document(file: FilePath, _seen: tuple[FilePath, ...] = ()) -> Document:
+    """A recipe file with its ``extends:`` chain merged in (the file's own values win)."""
+    file = FilePath(file)
+    resolved = file.resolve()
+    if resolved in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, resolved))
+        raise RecipeError([Problem(str(file), f"`extends` forms a cycle: {chain}")])
+    document = read_yaml(file)
+    parent = document.data.get("extends")
+    if parent is None:
+        return document
+    if not isinstance(parent, str):
+        raise RecipeError([Problem(document.locate(("extends",)), f"`extends` must be a path to a recipe (got {quote(parent)})")])
+    base_file = file.parent / parent
+    if not base_file.is_file():
+        raise RecipeError([Problem(document.locate(("extends",)), f"`extends` names a missing file: {str(base_file)!r}")])
+    return _merge(load_document(base_file, (*_seen, resolved)), document)
+
+
+def apply_overrides(document: Document, overrides: list[str]) -> Document:
+    """`document` with ``key.path=value`` overrides applied; values are parsed as YAML scalars."""
+    problems = []
+    for text in overrides:
+        key, sep, raw = text.partition("=")
+        where = f"--set {text}"
+        if not sep or not key:
+            problems.append(Problem(where, "an override must look like `training.epochs=3`"))
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as error:
+            problems.append(Problem(where, f"invalid YAML value {raw!r}: {error}"))
+            continue
+        path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+        failure = _set_path(document.data, path, value)
+        if failure:
+            problems.append(Problem(where, failure))
+        else:
+            document.origin = {p: w for p, w in document.origin.items() if p[: len(path)] != path}
+            document.origin[path] = where
+    if problems:
+        raise RecipeError(problems)
+    return document
+
+
+def _set_path(data: Any, path: Path, value: Any) -> str | None:
+    """Sets `value` at `path` inside `data`, creating mappings on the way; returns a failure message."""
+    for depth, part in enumerate(path[:-1]):
+        here = dotted(path[: depth + 1])
+        if isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        elif isinstance(data, dict) and not isinstance(part, int):
+            if isinstance(data.get(part), str):  # a component's shorthand: `model: seed_cnn`
+                data[part] = {Component.SHORTHAND: data[part]}
+            data = data.setdefault(part, {})
+        else:
+            return f"cannot set `{dotted(path)}`: `{here}` does not exist or is not a mapping/list"
+    last = path[-1]
+    if isinstance(data, list) and isinstance(last, int) and last < len(data):
+        data[last] = value
+    elif isinstance(data, dict) and not isinstance(last, int):
+        data[last] = value
+    else:
+        return f"cannot set `{dotted(path)}`: its parent is not a mapping/list with that key"
+    return None
+
+
+COMPONENT_SECTIONS: dict[str, tuple[Registry, tuple[str, ...]]] = {
+    "dataset": (DATASETS, ()),
+    "model": (MODELS, INJECTED_ARGS),
+    "optimizer": (OPTIMIZERS, ()),
+    "loss": (LOSSES, ()),
+    "metrics": (METRICS, ()),
+    "plugins": (PLUGINS, ()),
+}
+
+
+def check_component(checker: Checker, registry: Registry, component: Component, path: Path, injected: tuple = ()) -> None:
+    """Records a problem when `component` names nothing in `registry`, else checks and converts its args."""
+    try:
+        entry = registry.get(component.name)
+    except RegistryError as error:
+        checker.fail((*path, "name"), f"`{dotted((*path, 'name'))}`: {error}")
+        return
+    checked = checker.arguments(component.args, entry.target, (*path, "args"), injected)
+    if checked is not INVALID:
+        component.args = checked
+
+
+def check_sections(document: Document, checker: Checker) -> dict[str, Any]:
+    """Each component section that is well-formed, with its names and args checked.
+
+    Sections are checked one by one, so a mistake elsewhere in the recipe does not hide a
+    misspelled model or plugin name: every problem is reported in one go.
+    """
+    hints = typing.get_type_hints(Recipe)
+    defaults = {f.name: f.default_factory for f in dataclasses.fields(Recipe)}
+    sections = {}
+    for name, (registry, injected) in COMPONENT_SECTIONS.items():
+        if name in document.data:
+            value = Checker(document.locate).value(document.data[name], hints[name], (name,))
+        else:
+            value = defaults[name]() if defaults[name] is not dataclasses.MISSING else INVALID
+        if value is INVALID:
+            continue  # the whole-recipe check has reported it
+        for path, component in [((name, i), c) for i, c in enumerate(value)] if isinstance(value, list) else [((name,), value)]:
+            check_component(checker, registry, component, path, injected)
+        sections[name] = value
+    return sections
+
+
+def parse_recipe(document: Document) -> Recipe:
+    """A checked `Recipe` from plain data, or `RecipeError` listing every problem."""
+    checker = Checker(document.locate)
+    recipe = checker.dataclass(document.data, Recipe, ())
+    sections = check_sections(document, checker)
+    if checker.problems:
+        raise RecipeError(checker.problems)
+    recipe = dataclasses.replace(recipe, **sections)
+    recipe.locate = document.locate
+    return recipe
+
+
+def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
+    """Reads, merges, overrides and checks a recipe file."""
+    return parse_recipe(apply_overrides(load_document(FilePath(file)), list(overrides)))
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as plain data (``extends`` dropped: everything is inlined)."""
+    data = dataclasses.asdict(recipe)
+    data.pop("extends")
+    return data
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The resolved recipe as YAML text, sections in declaration order."""
+    return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
