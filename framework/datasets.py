@@ -171,6 +171,8 @@ def synthetic(
     seed: int = 0,
 ) -> Arrays:
     """Generated, learnable images: one random pattern per class plus noise, as uint8 (for tests)."""
+    if min(num_train, num_test, *shape) < 1 or num_classes < 2 or not 0 <= noise <= 1:
+        raise ValueError("sizes and shape must be positive, num_classes at least 2 and noise in [0, 1]")
     rng = np.random.default_rng(seed)
     patterns = rng.random((num_classes, *shape))
 

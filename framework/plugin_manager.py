@@ -7,9 +7,9 @@ from typing import Any
 import pluggy
 
 from framework import hookspecs
-from framework.errors import Problem, RecipeError, TapelineError
-from framework.recipe import Recipe
-from framework.schema import dotted
+from framework.errors import TapelineError
+from framework.recipe import Recipe, build_component
+from framework.schema import suggest
 from framework.registry import PLUGINS
 
 DEFAULT_ORDER = 50
@@ -27,31 +27,29 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return manager
 
 
-def make_plugin(recipe: Recipe, index: int) -> Any:
-    """An instance of the recipe's `index`-th plugin; its own argument checks become `RecipeError`s."""
-    component = recipe.plugins[index]
-    try:
-        return PLUGINS.get(component.name).target(**component.args)
-    except (ValueError, TypeError) as error:
-        path = ("plugins", index, "args")
-        raise RecipeError([Problem(recipe.locate(path), f"`{dotted(path)}` of plugin {component.name!r}: {error}")]) from None
-
-
 def load_plugins(recipe: Recipe) -> pluggy.PluginManager:
     """A manager holding the recipe's plugins, called by ``order`` and then recipe order."""
     manager = new_plugin_manager()
-    plugins = [(component.name, make_plugin(recipe, i)) for i, component in enumerate(recipe.plugins)]
+    plugins = [(c.name, build_component(recipe, PLUGINS, ("plugins", i))) for i, c in enumerate(recipe.plugins)]
     ranked = sorted(enumerate(plugins), key=lambda item: (plugin_order(item[1][1]), item[0]))
     for index, (name, plugin) in reversed(ranked):  # pluggy calls the last registered first
         try:
             manager.register(plugin, name=name if manager.get_plugin(name) is None else f"{name}#{index}")
         except pluggy.PluginValidationError as error:
             raise TapelineError(f"plugin {name!r} does not match Tapeline's hooks: {error}") from None
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as error:
-        raise TapelineError(f"{error} (see framework/hookspecs.py for the hooks there are)") from None
+    check_hook_names(manager)
     return manager
+
+
+def check_hook_names(manager: pluggy.PluginManager) -> None:
+    """`TapelineError` naming the plugin when one implements a hook that does not exist."""
+    hooks = [name for name in vars(hookspecs) if name.startswith("on_")]
+    for name, caller in vars(manager.hook).items():
+        if isinstance(caller, pluggy.HookCaller) and not caller.has_spec():
+            owner = manager.get_name(caller.get_hookimpls()[0].plugin)
+            raise TapelineError(
+                f"plugin {owner!r} implements unknown hook {name!r}; hooks: {', '.join(hooks)}{suggest(name, hooks)}"
+            )
 
 
 def call_order(manager: pluggy.PluginManager) -> dict[str, list[str]]:

@@ -17,7 +17,7 @@ import yaml
 
 from framework.errors import Problem, RecipeError, RegistryError
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PLUGINS, Registry
-from framework.schema import INVALID, Checker, Path, dotted, quote, spec
+from framework.schema import INVALID, Checker, Path, dotted, quote, signature_parameters, spec
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_YAML_NODES = 100_000
@@ -196,8 +196,9 @@ def _merge(base: Document, child: Document) -> Document:
 
 
 def _value_at(data: Any, path: Path) -> Any:
+    """The value at `path` in nested mappings, lists or dataclasses."""
     for part in path:
-        data = data[part]
+        data = data[part] if isinstance(data, (dict, list)) else getattr(data, part)
     return data
 
 
@@ -288,6 +289,22 @@ def check_component(checker: Checker, registry: Registry, component: Component, 
     checked = checker.arguments(component.args, entry.target, (*path, "args"), injected)
     if checked is not INVALID:
         component.args = checked
+
+
+def build_component(recipe: Recipe, registry: Registry, path: Path, **injected: Any) -> Any:
+    """Calls the target named at `path` with its args plus the `injected` values it accepts.
+
+    A `ValueError` or `TypeError` from the target (a bad argument value) becomes a
+    `RecipeError` at the component's line.
+    """
+    component = _value_at(recipe, path)
+    target = registry.get(component.name).target
+    accepted = signature_parameters(target) or {}
+    try:
+        return target(**component.args, **{k: v for k, v in injected.items() if k in accepted})
+    except (ValueError, TypeError) as error:
+        where = (*path, "args")
+        raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` of {registry.kind} {component.name!r}: {error}")]) from None
 
 
 def check_sections(document: Document, checker: Checker) -> dict[str, Any]:

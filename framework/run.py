@@ -18,9 +18,8 @@ from framework.callback import hook_callback
 from framework.datasets import Data, make_data
 from framework.errors import TapelineError
 from framework.plugin_manager import load_plugins
-from framework.recipe import INJECTED_ARGS, Component, Recipe, recipe_to_yaml
-from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
-from framework.schema import signature_parameters
+from framework.recipe import INJECTED_ARGS, Recipe, build_component, recipe_to_yaml
+from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS
 from framework.trainer import Trainer
 
 RECIPE_FILE = "recipe.yaml"
@@ -70,17 +69,10 @@ def configure_tensorflow(recipe: Recipe) -> None:
     keras.mixed_precision.set_global_policy(recipe.training.precision)
 
 
-def build_component(registry: Registry, component: Component, **injected: Any) -> Any:
-    """Calls the registered target with the recipe's args plus the injected values it accepts."""
-    target = registry.get(component.name).target
-    accepted = signature_parameters(target) or {}
-    return target(**component.args, **{k: v for k, v in injected.items() if k in accepted})
-
-
 def build_network(recipe: Recipe, data: Data) -> keras.Model:
     """The recipe's network, given the data's input shape and number of classes."""
     injected = dict(zip(INJECTED_ARGS, (data.input_shape, data.num_classes)))
-    network = build_component(MODELS, recipe.model, **injected)
+    network = build_component(recipe, MODELS, ("model",), **injected)
     if not isinstance(network, keras.Model):
         raise TapelineError(f"model {recipe.model.name!r} returned {type(network).__name__}, not a keras.Model")
     return network
@@ -89,11 +81,10 @@ def build_network(recipe: Recipe, data: Data) -> keras.Model:
 def compile_trainer(recipe: Recipe, network: keras.Model) -> Trainer:
     """A compiled `Trainer` around `network` with the recipe's optimizer, loss and metrics."""
     trainer = Trainer(network)
-    loss, metrics = recipe.loss, recipe.metrics
     trainer.compile(
-        optimizer=build_component(OPTIMIZERS, recipe.optimizer),
-        loss=build_component(LOSSES, loss) if loss.args else loss.name,
-        metrics=[build_component(METRICS, m) if m.args else m.name for m in metrics],
+        optimizer=build_component(recipe, OPTIMIZERS, ("optimizer",)),
+        loss=build_component(recipe, LOSSES, ("loss",)) if recipe.loss.args else recipe.loss.name,
+        metrics=[build_component(recipe, METRICS, ("metrics", i)) if m.args else m.name for i, m in enumerate(recipe.metrics)],
         jit_compile=recipe.training.jit_compile,
         steps_per_execution=recipe.training.steps_per_execution,
     )
@@ -104,7 +95,7 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written)."""
     configure_tensorflow(recipe)
     training = recipe.training
-    arrays = build_component(DATASETS, recipe.dataset)
+    arrays = build_component(recipe, DATASETS, ("dataset",))
     data = make_data(arrays, training.batch_size, training.shuffle, recipe.seed, recipe.dataset.validation_split)
     trainer = compile_trainer(recipe, build_network(recipe, data))
     return Run(recipe, data, trainer, load_plugins(recipe), directory)

@@ -1,0 +1,149 @@
+"""Tests for the Keras callback that calls plugin hooks, and for the hook specs themselves."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import pytest
+
+from framework import hookimpl, hookspecs
+from framework.errors import TapelineError
+from framework.callback import BatchHookCallback, HookCallback, hook_callback
+from framework.plugin_manager import call_order, load_plugins
+from framework.recipe import Component, load_recipe
+from framework.run import build_run, train
+
+
+class Recorder:
+    """Records every hook call with its keyword arguments."""
+
+    name = "recorder"
+
+    def __init__(self, order: int = 50, stop_at: int = -1, add: str = "") -> None:
+        self.order, self.stop_at, self.add = order, stop_at, add
+        self.calls: list[tuple[str, dict]] = []
+
+    @hookimpl
+    def on_train_begin(self, trainer, run):
+        self.calls.append(("on_train_begin", {}))
+
+    @hookimpl
+    def on_epoch_begin(self, epoch):
+        self.calls.append(("on_epoch_begin", {"epoch": epoch}))
+
+    @hookimpl
+    def on_epoch_end(self, epoch, logs):
+        self.calls.append(("on_epoch_end", {"epoch": epoch, "logs": dict(logs)}))
+        if self.add:
+            logs[self.add] = float(epoch)
+        return f"asked at epoch {epoch}" if epoch == self.stop_at else None
+
+    @hookimpl
+    def on_evaluate_end(self, split, logs):
+        self.calls.append(("on_evaluate_end", {"split": split}))
+
+    @hookimpl
+    def on_train_end(self, run, logs):
+        self.calls.append(("on_train_end", {"stop_reason": run.stop_reason}))
+
+
+class BatchCounter:
+    """Counts batches; stops in the second batch of epoch 1."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    @hookimpl
+    def on_batch_end(self, epoch, batch, logs):
+        self.seen.append((epoch, batch))
+        assert isinstance(logs["loss"], float)
+        return "enough batches" if (epoch, batch) == (1, 1) else None
+
+
+RECORDER = "test_callback:Recorder"  # plugins by import path, as third-party code names them
+BATCHES = "test_callback:BatchCounter"
+
+
+def plugin(run, name):
+    return run.plugins.get_plugin(name)
+
+
+def test_hooks_fire_in_order_with_keyword_arguments(tiny_recipe):
+    """A run calls begin/epoch/evaluation/end hooks in Keras's order, 0-based epochs."""
+    recipe = load_recipe(tiny_recipe(f"plugins: [\"{RECORDER}\"]\n"), ["dataset.validation_split=0.25"])
+    run = train(recipe)
+    names = [name for name, _ in plugin(run, RECORDER).calls]
+    assert names == ["on_train_begin", "on_epoch_begin", "on_evaluate_end", "on_epoch_end",
+                     "on_epoch_begin", "on_evaluate_end", "on_epoch_end", "on_train_end"]
+    calls = plugin(run, RECORDER).calls
+    assert calls[2][1] == {"split": "validation"} and calls[3][1]["epoch"] == 0
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(calls[3][1]["logs"])
+
+
+def test_plugin_stops_training_and_adds_logs_seen_later(tiny_recipe):
+    """A returned reason stops training; entries added to the logs reach later plugins and the history."""
+    recipe = load_recipe(tiny_recipe(
+        f"plugins:\n  - {{name: '{RECORDER}', args: {{order: 60}}}}\n  - {{name: '{RECORDER}', args: {{order: 10, stop_at: 0, add: extra}}}}\n"
+    ), ["training.epochs=4"])
+    run = train(recipe)
+    later, first = plugin(run, RECORDER), plugin(run, f"{RECORDER}#1")
+    assert "extra" in later.calls[2][1]["logs"] and "extra" not in first.calls[2][1]["logs"]
+    assert run.stop_reason == "asked at epoch 0" and len(run.history) == 1
+    assert run.history[0]["extra"] == 0.0
+    assert later.calls[-1] == ("on_train_end", {"stop_reason": "asked at epoch 0"})
+
+
+def test_no_batch_work_without_batch_hooks(tiny_recipe):
+    """Without an on_batch_end plugin the callback has no per-batch method at all."""
+    run = build_run(load_recipe(tiny_recipe(f"plugins: [\"{RECORDER}\"]\n")))
+    callback = hook_callback(run)
+    assert type(callback) is HookCallback
+    assert "on_train_batch_end" not in vars(HookCallback)
+
+
+def test_batch_hook_sees_every_batch_and_can_stop(tiny_recipe):
+    """on_batch_end gets every batch with float logs, and its reason stops training mid-epoch."""
+    run = train(load_recipe(tiny_recipe(f"plugins: [\"{BATCHES}\"]\n"), ["training.epochs=3"]))
+    assert isinstance(hook_callback(run), BatchHookCallback)
+    assert plugin(run, BATCHES).seen == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 0), (1, 1)]
+    assert run.stop_reason == "enough batches"
+
+
+def test_plugins_called_by_order_then_recipe_order(tiny_recipe):
+    """Lower `order` is called first; equal orders keep recipe order; show lists it."""
+    recipe = load_recipe(tiny_recipe(f"plugins: [console, \"{RECORDER}\", evaluation]\n"))
+    order = call_order(load_plugins(recipe))
+    assert order["on_epoch_end"] == ["evaluation", RECORDER, "console"]
+    assert order["on_batch_end"] == []
+
+
+def test_plugin_with_unknown_hook_is_refused(tiny_recipe, monkeypatch):
+    """A hookimpl whose name is not a Tapeline hook is reported with the plugin's name."""
+
+    class Typo:
+        @hookimpl
+        def on_epoch_ned(self, epoch):
+            pass
+
+    monkeypatch.setattr(sys.modules[__name__], "Typo", Typo, raising=False)
+    with pytest.raises(TapelineError, match="plugin 'test_callback:Typo' implements unknown hook 'on_epoch_ned'; hooks: .*did you mean 'on_epoch_end'"):
+        load_plugins(load_recipe(tiny_recipe("plugins: ['test_callback:Typo']\n")))
+
+
+def test_hook_specs_are_documented():
+    """Every hook spec starts "Called when", takes `trainer` first and documents each argument."""
+    specs = [f for name, f in vars(hookspecs).items() if name.startswith("on_") and inspect.isfunction(f)]
+    assert len(specs) == 6
+    for spec in specs:
+        doc = inspect.getdoc(spec)
+        params = list(inspect.signature(spec).parameters)
+        assert doc.startswith("Called when"), spec.__name__
+        assert params[0] == "trainer", spec.__name__
+        assert all(f"{p}:" in doc for p in params), spec.__name__
+        assert "Returns" in doc and ("stop" in doc or "over" in doc), spec.__name__
+
+
+def test_component_shorthand_for_plugins():
+    """A bare plugin name in a recipe is a component without args."""
+    assert Component("console") == Component(name="console", args={})

@@ -1,0 +1,92 @@
+"""Tests for building, training and evaluating a run from a recipe."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from framework.errors import DataError, TapelineError
+from framework.recipe import load_recipe
+from framework.run import build_run, evaluate_weights, train
+
+
+def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
+    """A run writes the resolved recipe, the history, the final weights, the summary and the evaluation."""
+    run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n")))
+    assert run.directory == tmp_path / "runs" / "tiny" / "version_0"
+    files = sorted(p.name for p in run.directory.iterdir())
+    assert files == ["evaluation.json", "history.csv", "history.json", "model.weights.h5", "recipe.yaml", "run.json"]
+    history = json.loads((run.directory / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2] and {"loss", "accuracy"} <= set(history[0])
+    assert (run.directory / "history.csv").read_text().splitlines()[0] == "epoch,accuracy,loss"
+    assert load_recipe(run.directory / "recipe.yaml") == run.recipe
+    assert json.loads((run.directory / "run.json").read_text())["epochs"] == 2
+
+
+def test_runs_get_new_versions_and_explicit_directories_are_protected(tiny_recipe, tmp_path):
+    """Each run gets the next version folder; an existing --output needs overwrite."""
+    recipe = load_recipe(tiny_recipe(), ["training.epochs=1"])
+    assert train(recipe).directory.name == "version_0"
+    assert train(recipe).directory.name == "version_1"
+    target = tmp_path / "runs" / "tiny" / "version_0"
+    with pytest.raises(TapelineError, match="version_0' already holds a run; pass --overwrite"):
+        train(recipe, target)
+    (target / "stale.txt").write_text("old")
+    assert not (train(recipe, target, overwrite=True).directory / "stale.txt").exists()
+
+
+def test_evaluate_weights_matches_the_evaluation_plugin(tiny_recipe):
+    """Saved weights evaluated later give exactly the numbers the evaluation plugin wrote."""
+    recipe = load_recipe(tiny_recipe("plugins: [evaluation]\n"))
+    run = train(recipe)
+    written = json.loads((run.directory / "evaluation.json").read_text())
+    again = evaluate_weights(recipe, run.directory)
+    assert again["accuracy"] == pytest.approx(written["accuracy"]) and again["loss"] == pytest.approx(written["loss"], rel=1e-5)
+
+
+def test_evaluate_weights_errors(tiny_recipe, tmp_path):
+    """Missing or mismatched weights are reported as user errors."""
+    recipe = load_recipe(tiny_recipe())
+    with pytest.raises(TapelineError, match="weights file .*nothing.weights.h5' does not exist"):
+        evaluate_weights(recipe, tmp_path / "nothing.weights.h5")
+    run = train(load_recipe(tiny_recipe(), ["training.epochs=1", "model.args.units=5"]))
+    with pytest.raises(TapelineError, match="cannot load .*model.weights.h5' into model 'seed_cnn'"):
+        evaluate_weights(recipe, run.directory)
+
+
+def test_bad_data_fails_before_anything_is_written(tiny_recipe, tmp_path):
+    """A missing dataset file is a DataError raised before the run directory exists."""
+    recipe = load_recipe(tiny_recipe(), ["dataset.name=npz", "dataset.args={path: /nowhere/data.npz}"])
+    with pytest.raises(DataError, match="npz: file '/nowhere/data.npz' does not exist"):
+        train(recipe)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_model_must_return_a_keras_model(tiny_recipe):
+    """A model builder returning something else is reported by name."""
+    with pytest.raises(TapelineError, match="model 'builtins:dict' returned dict, not a keras.Model"):
+        build_run(load_recipe(tiny_recipe(), ["model.name=builtins:dict", "model.args={}"]))
+
+
+def test_plugin_argument_errors_point_at_the_recipe(tiny_recipe):
+    """A plugin rejecting an argument value is reported at its recipe line."""
+    recipe = load_recipe(tiny_recipe("plugins:\n  - name: evaluation\n    args: {every: -1}\n"))
+    with pytest.raises(TapelineError, match=r"recipe.yaml:15: `plugins\[0\].args` of plugin 'evaluation': `every` must be 0"):
+        build_run(recipe)
+
+
+def test_seeded_runs_repeat_and_learn(tiny_recipe):
+    """Two runs with the same seed give the same history, and the loss falls."""
+    recipe = load_recipe(tiny_recipe(), ["training.epochs=4"])
+    first, second = train(recipe).history, train(recipe).history
+    assert first == second
+    assert first[-1]["loss"] < first[0]["loss"]
+
+
+def test_mixed_bfloat16_trains(tiny_recipe):
+    """The mixed_bfloat16 policy trains with float32 outputs and finite loss."""
+    run = train(load_recipe(tiny_recipe(), ["training.precision=mixed_bfloat16", "training.epochs=1"]))
+    assert run.trainer.network.layers[0].compute_dtype == "bfloat16"
+    assert np.isfinite(run.history[0]["loss"])
