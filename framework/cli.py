@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -108,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code (2 for bad input, with a message, no traceback)."""
     args = build_parser().parse_args(argv)
+    if os.getcwd() not in sys.path:  # as with `python -m`: 'module:Class' paths may name local files
+        sys.path.insert(0, os.getcwd())
     try:
         return args.handler(args)
     except TapelineError as error:
