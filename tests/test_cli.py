@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import pytest
@@ -85,3 +86,11 @@ def test_python_dash_m_framework(tmp_path):
     assert done.returncode == 2
     assert f"{recipe}:4: `training.epochs` must be a positive integer (got 0)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs apt-get install dataset-fashion-mnist")
+def test_validate_real_fashion_mnist(capsys):
+    """The shipped Fashion-MNIST recipe loads the real files (60,000 + 10,000 images)."""
+    code, out, _ = run_cli(capsys, "validate", "recipes/fashion_mnist.yaml")
+    assert code == 0 and "60,000 train, 0 validation, 10,000 test samples, input (28, 28, 1), 10 classes" in out
+    assert "4,738,826 parameters" in out
