@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import keras
+import pluggy
+
+from framework.errors import PluginError
 
 if TYPE_CHECKING:
     from framework.run import Run
+
+
+def plugin_in_traceback(error: BaseException, plugins: pluggy.PluginManager) -> str:
+    """The name of the innermost registered plugin whose method is on `error`'s traceback."""
+    names = {id(p): plugins.get_name(p) for p in plugins.get_plugins()}
+    owners = [names.get(id(frame.f_locals.get("self"))) for frame, _ in traceback.walk_tb(error.__traceback__)]
+    return next((name for name in reversed(owners) if name), "?")
 
 
 class HookCallback(keras.callbacks.Callback):
@@ -15,6 +26,7 @@ class HookCallback(keras.callbacks.Callback):
 
     It defines no per-batch method, so Keras does no per-batch work for it; `hook_callback`
     returns the `BatchHookCallback` subclass only when a plugin implements `on_batch_end`.
+    An exception in a plugin becomes a `PluginError` naming the plugin and the hook.
     """
 
     def __init__(self, run: Run, split: str) -> None:
@@ -22,6 +34,15 @@ class HookCallback(keras.callbacks.Callback):
         self.run = run
         self.split = split
         self.epoch = 0
+
+    def call(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Calls `hook` with keyword arguments, ``trainer`` and ``run`` first."""
+        try:
+            return getattr(self.run.hook, hook)(trainer=self.model, run=self.run, **kwargs)
+        except PluginError:
+            raise
+        except Exception as error:
+            raise PluginError(plugin_in_traceback(error, self.run.plugins), hook, error) from error
 
     def stop_if_asked(self, reasons: list[str | None]) -> None:
         """Stops training with the first non-empty reason a hook returned."""
@@ -31,28 +52,27 @@ class HookCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.run.hook.on_train_begin(trainer=self.model, run=self.run)
+        self.call("on_train_begin")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch
-        self.run.hook.on_epoch_begin(trainer=self.model, run=self.run, epoch=epoch)
+        self.call("on_epoch_begin", epoch=epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.stop_if_asked(self.run.hook.on_epoch_end(trainer=self.model, run=self.run, epoch=epoch, logs=logs))
+        self.stop_if_asked(self.call("on_epoch_end", epoch=epoch, logs=logs))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.run.hook.on_train_end(trainer=self.model, run=self.run, logs=logs or {})
+        self.call("on_train_end", logs=logs or {})
 
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.run.hook.on_evaluate_end(trainer=self.model, run=self.run, split=self.split, logs=logs or {})
+        self.call("on_evaluate_end", split=self.split, logs=logs or {})
 
 
 class BatchHookCallback(HookCallback):
     """`HookCallback` that also calls ``on_batch_end`` after every training step."""
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        reasons = self.run.hook.on_batch_end(trainer=self.model, run=self.run, epoch=self.epoch, batch=batch, logs=logs)
-        self.stop_if_asked(reasons)
+        self.stop_if_asked(self.call("on_batch_end", epoch=self.epoch, batch=batch, logs=logs))
 
 
 def hook_callback(run: Run, split: str = "validation") -> HookCallback:

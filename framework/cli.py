@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from framework.errors import TapelineError
+from framework.errors import PluginError, TapelineError
 
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", type=Path, help="recipe YAML file")
+def _recipe_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    help_text = "recipe YAML file" + (" (default with --resume: the run's own)" if optional else "")
+    parser.add_argument("recipe", type=Path, nargs="?" if optional else None, help=help_text)
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a recipe value, e.g. --set training.epochs=1 (repeatable)",
@@ -32,7 +33,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Trains a recipe and writes the run directory."""
     from framework.run import train
 
-    run = train(_load(args), args.output, args.overwrite)
+    if args.resume:
+        args.recipe = args.recipe or args.resume / "recipe.yaml"
+    if not args.recipe:
+        raise TapelineError("train needs a RECIPE, or --resume RUN_DIR")
+    run = train(_load(args), args.resume or args.output, args.overwrite, resume=bool(args.resume))
     print(f"run saved to {run.directory}" + (f" (stopped early: {run.stop_reason})" if run.stop_reason else ""))
     return 0
 
@@ -63,7 +68,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     recipe = _load(args)
     print(recipe_to_yaml(recipe), end="")
-    order = {hook: names for hook, names in call_order(load_plugins(recipe)).items() if names}
+    order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}
     if order:
         print("# plugin call order per hook:")
         for hook, names in order.items():
@@ -94,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     train = command("train", cmd_train)
-    _recipe_arguments(train)
-    train.add_argument("--output", type=Path, help="run directory (default: <training.output_dir>/<name>/version_<N>)")
+    _recipe_arguments(train, optional=True)
+    where = train.add_mutually_exclusive_group()
+    where.add_argument("--output", type=Path, help="run directory (default: <training.output_dir>/<name>/version_<N>)")
+    where.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an earlier run from its last saved state")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     evaluate = command("evaluate", cmd_evaluate)
     _recipe_arguments(evaluate)
@@ -114,8 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except TapelineError as error:
+        if isinstance(error, PluginError) and error.show_traceback:
+            traceback.print_exception(error.error, file=sys.stderr)
         print(f"tapeline: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return error.exit_code
     except KeyboardInterrupt:
         print("tapeline: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -12,6 +12,28 @@ from dataclasses import dataclass
 class TapelineError(Exception):
     """Bad input from the user; the message says what, where, and what is allowed."""
 
+    exit_code = 2
+
+
+class TrainingFailed(TapelineError):
+    """Training cannot usefully go on (for example the loss became NaN); exit code 1."""
+
+    exit_code = 1
+
+
+class PluginError(TapelineError):
+    """A plugin raised inside a hook; names the plugin and the hook. The run stops.
+
+    Exit code 1, or the cause's own exit code when the cause is a `TapelineError` (a plugin
+    reporting bad configuration), in which case no traceback is worth showing.
+    """
+
+    def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
+        self.plugin, self.hook, self.error = plugin, hook, error
+        self.exit_code = error.exit_code if isinstance(error, TapelineError) else 1
+        self.show_traceback = not isinstance(error, TapelineError)
+        super().__init__(f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}")
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import keras
 import pluggy
 
 from framework import hookspecs
+from framework.hookspecs import hookimpl
 from framework.errors import TapelineError
 from framework.recipe import Recipe, build_component
 from framework.schema import suggest
@@ -27,10 +30,16 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return manager
 
 
-def load_plugins(recipe: Recipe) -> pluggy.PluginManager:
-    """A manager holding the recipe's plugins, called by ``order`` and then recipe order."""
+def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callbacks.Callback]]:
+    """The recipe's plugins in a manager (called by ``order``, then recipe order), and its Keras callbacks.
+
+    A plugin entry naming a Keras callback class (``keras.callbacks:EarlyStopping``) is
+    passed to ``fit`` as it is, for users coming from ``model.fit(callbacks=...)``.
+    """
     manager = new_plugin_manager()
-    plugins = [(c.name, build_component(recipe, PLUGINS, ("plugins", i))) for i, c in enumerate(recipe.plugins)]
+    built = [(c.name, build_component(recipe, PLUGINS, ("plugins", i))) for i, c in enumerate(recipe.plugins)]
+    callbacks = [plugin for _, plugin in built if isinstance(plugin, keras.callbacks.Callback)]
+    plugins = [(name, plugin) for name, plugin in built if not isinstance(plugin, keras.callbacks.Callback)]
     ranked = sorted(enumerate(plugins), key=lambda item: (plugin_order(item[1][1]), item[0]))
     for index, (name, plugin) in reversed(ranked):  # pluggy calls the last registered first
         try:
@@ -38,7 +47,26 @@ def load_plugins(recipe: Recipe) -> pluggy.PluginManager:
         except pluggy.PluginValidationError as error:
             raise TapelineError(f"plugin {name!r} does not match Tapeline's hooks: {error}") from None
     check_hook_names(manager)
-    return manager
+    return manager, callbacks
+
+
+def enable_batch_hook(plugin: Any, method: Callable[..., str | None]) -> None:
+    """Makes `method` the plugin's ``on_batch_end`` hook, for plugins needing batches only in some modes.
+
+    Call it from ``__init__``; a plugin that never calls it implements no batch hook, so its
+    runs do no per-batch work.
+    """
+
+    @hookimpl
+    def on_batch_end(trainer: Any, run: Any, epoch: int, batch: int, logs: dict[str, float]) -> str | None:
+        return method(trainer=trainer, run=run, epoch=epoch, batch=batch, logs=logs)
+
+    plugin.on_batch_end = on_batch_end
+
+
+def implemented_hooks(target: Any) -> list[str]:
+    """The hooks a plugin class implements (those enabled per instance not included)."""
+    return [name for name in dir(target) if name.startswith("on_") and hasattr(getattr(target, name), "tapeline_impl")]
 
 
 def check_hook_names(manager: pluggy.PluginManager) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ import tensorflow as tf
 from framework.callback import hook_callback
 from framework.datasets import Data, make_data
 from framework.errors import TapelineError
+from framework.files import write_atomic, write_json, write_text
 from framework.plugin_manager import load_plugins
-from framework.recipe import INJECTED_ARGS, Recipe, build_component, recipe_to_yaml
+from framework.recipe import INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS
+from framework.state import restore_state
 from framework.trainer import Trainer
 
 RECIPE_FILE = "recipe.yaml"
@@ -39,7 +42,9 @@ class Run:
     plugins: pluggy.PluginManager
     directory: Path | None = None
     stop_reason: str | None = None
+    initial_epoch: int = 0  # epochs done before this session (when resuming)
     history: list[dict[str, float]] = field(default_factory=list)
+    keras_callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -98,7 +103,8 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     arrays = build_component(recipe, DATASETS, ("dataset",))
     data = make_data(arrays, training.batch_size, training.shuffle, recipe.seed, recipe.dataset.validation_split)
     trainer = compile_trainer(recipe, build_network(recipe, data))
-    return Run(recipe, data, trainer, load_plugins(recipe), directory)
+    plugins, keras_callbacks = load_plugins(recipe)
+    return Run(recipe, data, trainer, plugins, directory, keras_callbacks=keras_callbacks)
 
 
 def next_run_directory(recipe: Recipe) -> Path:
@@ -112,7 +118,7 @@ def prepare_directory(directory: Path, overwrite: bool) -> Path:
     """Creates `directory`; an existing non-empty one is only replaced when `overwrite` is set."""
     if directory.exists() and any(directory.iterdir()):
         if not overwrite:
-            raise TapelineError(f"output directory '{directory}' already holds a run; pass --overwrite to replace it")
+            raise TapelineError(f"output directory '{directory}' already holds a run; pass --overwrite to replace it, or --resume to continue it")
         shutil.rmtree(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -121,39 +127,77 @@ def prepare_directory(directory: Path, overwrite: bool) -> Path:
     return directory
 
 
-def write_history(run: Run) -> None:
-    """The per-epoch logs as JSON (a list of rows) and CSV (one column per metric)."""
-    history = run.trainer.history
-    rows = [{"epoch": epoch + 1, **{k: v[i] for k, v in history.history.items()}} for i, epoch in enumerate(history.epoch)]
-    run.history = rows
-    (run.directory / HISTORY_JSON).write_text(json.dumps(rows, indent=1) + "\n")
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with open(run.directory / HISTORY_CSV, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, columns)
-        writer.writeheader()
-        writer.writerows(rows)
+def check_resumable(recipe: Recipe, directory: Path) -> None:
+    """`TapelineError` with a diff unless `recipe` matches the run's saved recipe (epochs may differ)."""
+    saved_file = directory / RECIPE_FILE
+    if not saved_file.is_file():
+        raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
+    saved = saved_file.read_text()
+    wanted = recipe_to_yaml(replace(recipe, training=replace(recipe.training, epochs=load_recipe(saved_file).training.epochs)))
+    if wanted != saved:
+        diff = difflib.unified_diff(saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm="")
+        raise TapelineError("cannot resume: the recipe differs from the run's (only training.epochs may change):\n" + "\n".join(diff))
 
 
-def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False) -> Run:
-    """Trains `recipe` and writes its run directory: recipe, history, final weights, summary."""
-    run = build_run(recipe)
-    run.directory = prepare_directory(directory or next_run_directory(recipe), overwrite)
-    (run.directory / RECIPE_FILE).write_text(recipe_to_yaml(recipe))
+def read_history(directory: Path, epochs: int) -> list[dict[str, float]]:
+    """The first `epochs` rows of a run's saved history (none if there is no history yet)."""
+    file = directory / HISTORY_JSON
+    return [row for row in json.loads(file.read_text()) if row["epoch"] <= epochs] if file.is_file() else []
+
+
+def write_history(run: Run, earlier: list[dict[str, float]]) -> None:
+    """`earlier` rows plus this session's epochs, as JSON (a list of rows) and CSV (a column per entry)."""
+    history = getattr(run.trainer, "history", None)
+    logs = history.history if history else {}
+    rows = [{"epoch": epoch + 1, **{k: v[i] for k, v in logs.items()}} for i, epoch in enumerate(history.epoch if history else [])]
+    run.history = earlier + rows
+    write_json(run.directory / HISTORY_JSON, run.history)
+    columns = list(dict.fromkeys(key for row in run.history for key in row))
+
+    def write_csv(path: Path) -> None:
+        with open(path, "w", newline="") as stream:
+            writer = csv.DictWriter(stream, columns)
+            writer.writeheader()
+            writer.writerows(run.history)
+
+    write_atomic(run.directory / HISTORY_CSV, write_csv)
+
+
+def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool) -> tuple[Run, list[dict[str, float]]]:
+    """A built run in its directory: fresh, or with the saved state and history of a run to resume."""
+    if resume:
+        check_resumable(recipe, directory)
+    run = build_run(recipe)  # data and names are checked before anything is written
+    run.directory = directory if resume else prepare_directory(directory or next_run_directory(recipe), overwrite)
+    if resume:
+        run.initial_epoch = restore_state(run.trainer, directory)
+    write_text(run.directory / RECIPE_FILE, recipe_to_yaml(recipe))
+    return run, read_history(run.directory, run.initial_epoch) if resume else []
+
+
+def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False) -> Run:
+    """Trains `recipe` and writes its run directory: recipe, history, final weights, summary.
+
+    With `resume`, `directory` is an earlier run of the same recipe: training continues after
+    the last epoch whose state the checkpoint plugin saved.
+    """
+    run, earlier = start(recipe, directory, overwrite, resume)
     started = time.perf_counter()
     try:
         run.trainer.fit(
             run.data.train,
             epochs=recipe.training.epochs,
+            initial_epoch=run.initial_epoch,
             validation_data=run.data.validation,
-            callbacks=[hook_callback(run)],
+            callbacks=[hook_callback(run), *run.keras_callbacks],
             shuffle=False,  # the pipeline shuffles
             verbose=0,
         )
     finally:
-        write_history(run)
-    run.trainer.network.save_weights(run.directory / WEIGHTS_FILE)
+        write_history(run, earlier)
+    write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
     summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started}
-    (run.directory / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
+    write_json(run.directory / SUMMARY_FILE, summary)
     return run
 
 

@@ -113,7 +113,7 @@ def test_batch_hook_sees_every_batch_and_can_stop(tiny_recipe):
 def test_plugins_called_by_order_then_recipe_order(tiny_recipe):
     """Lower `order` is called first; equal orders keep recipe order; show lists it."""
     recipe = load_recipe(tiny_recipe(f"plugins: [console, \"{RECORDER}\", evaluation]\n"))
-    order = call_order(load_plugins(recipe))
+    order = call_order(load_plugins(recipe)[0])
     assert order["on_epoch_end"] == ["evaluation", RECORDER, "console"]
     assert order["on_batch_end"] == []
 

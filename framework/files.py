@@ -1,0 +1,38 @@
+"""Writing run files atomically: a reader (or a crash) never sees a half-written file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Calls ``write(temporary_path)`` then renames the result onto `path` in one step.
+
+    The temporary file sits beside `path` (same file system, so the rename is atomic) and
+    keeps its suffix (Keras insists on ``.keras``). It is removed if `write` fails.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Writes `text` to `path` atomically."""
+    return write_atomic(path, lambda temporary: temporary.write_text(text))
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Writes `data` as indented JSON to `path` atomically."""
+    return write_text(path, json.dumps(data, indent=1) + "\n")
