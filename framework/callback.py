@@ -59,7 +59,9 @@ class HookCallback(keras.callbacks.Callback):
         self.call("on_epoch_begin", epoch=epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.stop_if_asked(self.call("on_epoch_end", epoch=epoch, logs=logs))
+        reasons = self.call("on_epoch_end", epoch=epoch, logs=logs)
+        self.run.history.append({"epoch": epoch + 1, **logs})
+        self.stop_if_asked(reasons)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.call("on_train_end", logs=logs or {})

@@ -78,6 +78,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Lists registered models, datasets or plugins."""
+    from framework.plugin_manager import implemented_hooks
     from framework.registry import DATASETS, MODELS, PLUGINS
 
     registry = {"models": MODELS, "datasets": DATASETS, "plugins": PLUGINS}[args.kind]
@@ -85,6 +86,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     width = max((len(e.name) for e in entries), default=0)
     for entry in entries:
         print(f"{entry.name:<{width}}  {entry.source:<12}  {entry.summary}")
+        if registry is PLUGINS:
+            hooks = implemented_hooks(entry.target)
+            print(f"{'':<{width}}  {'':<12}  hooks: {', '.join(hooks)}")
     return 0
 
 

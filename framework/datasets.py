@@ -244,10 +244,13 @@ def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed:
     return batches.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
-def make_data(arrays: Arrays, batch_size: int, shuffle: bool, seed: int | None, validation_split: float) -> Data:
-    """Checked pipelines for training (shuffled), validation (the last samples) and test."""
+def make_data(arrays: Arrays, batch_size: int, shuffle: bool, seed: int | None, validation_split: float, limit: int | None = None) -> Data:
+    """Checked pipelines for training (shuffled), validation (the last samples) and test.
+
+    `limit` keeps only the first samples of the training split (before validation is cut).
+    """
     num_classes = check_arrays(arrays)
-    x, y = arrays.x_train, arrays.y_train
+    x, y = arrays.x_train[:limit], arrays.y_train[:limit]
     held_out = int(len(x) * validation_split)
     if validation_split and not 0 < held_out < len(x):
         raise DataError(f"{arrays.source}: validation_split {validation_split} leaves {held_out} of {len(x)} samples for validation")

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+UMASK = os.umask(0)
+os.umask(UMASK)
+
 
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
     """Calls ``write(temporary_path)`` then renames the result onto `path` in one step.
@@ -21,6 +24,7 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~UMASK)  # mkstemp creates files readable by their owner only
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -54,7 +54,7 @@ def enable_batch_hook(plugin: Any, method: Callable[..., str | None]) -> None:
     """Makes `method` the plugin's ``on_batch_end`` hook, for plugins needing batches only in some modes.
 
     Call it from ``__init__``; a plugin that never calls it implements no batch hook, so its
-    runs do no per-batch work.
+    runs do no per-batch work. Declare it in the class: ``optional_hooks = ("on_batch_end",)``.
     """
 
     @hookimpl
@@ -65,8 +65,12 @@ def enable_batch_hook(plugin: Any, method: Callable[..., str | None]) -> None:
 
 
 def implemented_hooks(target: Any) -> list[str]:
-    """The hooks a plugin class implements (those enabled per instance not included)."""
-    return [name for name in dir(target) if name.startswith("on_") and hasattr(getattr(target, name), "tapeline_impl")]
+    """The hooks a plugin class implements; those it may enable per instance end with ``?``.
+
+    A plugin calling `enable_batch_hook` declares it with ``optional_hooks = ("on_batch_end",)``.
+    """
+    fixed = [name for name in dir(target) if name.startswith("on_") and hasattr(getattr(target, name), "tapeline_impl")]
+    return fixed + [f"{name}?" for name in getattr(target, "optional_hooks", ())]
 
 
 def check_hook_names(manager: pluggy.PluginManager) -> None:

@@ -52,6 +52,12 @@ class DatasetSection(Component):
     )
 
 
+    limit: int | None = field(
+        default=None,
+        metadata=spec("Use only the first N training samples (quick checks, benchmarks).", expect="a positive integer or null", valid=lambda v: v is None or v > 0),
+    )
+
+
 @dataclass
 class TrainingSection:
     """How to train."""

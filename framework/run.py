@@ -101,7 +101,8 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     configure_tensorflow(recipe)
     training = recipe.training
     arrays = build_component(recipe, DATASETS, ("dataset",))
-    data = make_data(arrays, training.batch_size, training.shuffle, recipe.seed, recipe.dataset.validation_split)
+    section = recipe.dataset
+    data = make_data(arrays, training.batch_size, training.shuffle, recipe.seed, section.validation_split, section.limit)
     trainer = compile_trainer(recipe, build_network(recipe, data))
     plugins, keras_callbacks = load_plugins(recipe)
     return Run(recipe, data, trainer, plugins, directory, keras_callbacks=keras_callbacks)
@@ -145,12 +146,8 @@ def read_history(directory: Path, epochs: int) -> list[dict[str, float]]:
     return [row for row in json.loads(file.read_text()) if row["epoch"] <= epochs] if file.is_file() else []
 
 
-def write_history(run: Run, earlier: list[dict[str, float]]) -> None:
-    """`earlier` rows plus this session's epochs, as JSON (a list of rows) and CSV (a column per entry)."""
-    history = getattr(run.trainer, "history", None)
-    logs = history.history if history else {}
-    rows = [{"epoch": epoch + 1, **{k: v[i] for k, v in logs.items()}} for i, epoch in enumerate(history.epoch if history else [])]
-    run.history = earlier + rows
+def write_history(run: Run) -> None:
+    """The run's epoch logs as JSON (a list of rows) and CSV (a column per entry)."""
     write_json(run.directory / HISTORY_JSON, run.history)
     columns = list(dict.fromkeys(key for row in run.history for key in row))
 
@@ -163,7 +160,7 @@ def write_history(run: Run, earlier: list[dict[str, float]]) -> None:
     write_atomic(run.directory / HISTORY_CSV, write_csv)
 
 
-def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool) -> tuple[Run, list[dict[str, float]]]:
+def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool) -> Run:
     """A built run in its directory: fresh, or with the saved state and history of a run to resume."""
     if resume:
         check_resumable(recipe, directory)
@@ -171,8 +168,9 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
     run.directory = directory if resume else prepare_directory(directory or next_run_directory(recipe), overwrite)
     if resume:
         run.initial_epoch = restore_state(run.trainer, directory)
+        run.history = read_history(directory, run.initial_epoch)
     write_text(run.directory / RECIPE_FILE, recipe_to_yaml(recipe))
-    return run, read_history(run.directory, run.initial_epoch) if resume else []
+    return run
 
 
 def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False) -> Run:
@@ -181,7 +179,7 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
     With `resume`, `directory` is an earlier run of the same recipe: training continues after
     the last epoch whose state the checkpoint plugin saved.
     """
-    run, earlier = start(recipe, directory, overwrite, resume)
+    run = start(recipe, directory, overwrite, resume)
     started = time.perf_counter()
     try:
         run.trainer.fit(
@@ -194,7 +192,7 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
             verbose=0,
         )
     finally:
-        write_history(run, earlier)
+        write_history(run)
     write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
     summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started}
     write_json(run.directory / SUMMARY_FILE, summary)

@@ -15,6 +15,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from framework.errors import TapelineError
+from framework.files import UMASK
 from framework.trainer import Trainer
 
 STATE_DIR = "state"
@@ -30,6 +31,7 @@ def save_state(trainer: Trainer, run_directory: Path, epochs_done: int) -> Path:
     """Writes the state after `epochs_done` completed epochs; returns the state folder."""
     final = run_directory / STATE_DIR
     staging = Path(tempfile.mkdtemp(dir=run_directory, prefix=".state."))
+    staging.chmod(0o777 & ~UMASK)  # mkdtemp makes folders private to their owner
     _checkpoint(trainer, tf.Variable(epochs_done, dtype=tf.int64)).write(str(staging / PREFIX))
     (staging / PROGRESS).write_text(json.dumps({"epochs_done": epochs_done}) + "\n")
     old = run_directory / f"{STATE_DIR}.old"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from plugins.checkpoint import Checkpoint
 from plugins.console import Console
+from plugins.early_stopping import EarlyStopping
 from plugins.evaluation import Evaluation
+from plugins.lr_schedule import LRSchedule
+from plugins.metrics_log import MetricsLog
+from plugins.nan_guard import NanGuard
+from plugins.plots import Plots
+from plugins.tensorboard import TensorBoard
 
-BUILTINS = (Console, Evaluation)
+BUILTINS = (Console, MetricsLog, TensorBoard, EarlyStopping, Evaluation, Checkpoint, LRSchedule, NanGuard, Plots)
 
 
 def builtins() -> dict[str, type]:

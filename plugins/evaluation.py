@@ -1,19 +1,41 @@
-"""Evaluation: test-set metrics during and at the end of training, written to evaluation.json."""
+"""Evaluation: test-set metrics during and at the end of training, with per-class results."""
 
 from __future__ import annotations
 
-import json
+import numpy as np
 
 from framework import Run, hookimpl
+from framework.files import write_json
 
 EVALUATION_FILE = "evaluation.json"
 
 
-class Evaluation:
-    """Evaluates on the test split every `every` epochs (0: never) and when training ends.
+def confusion_matrix(run: Run, split: str) -> np.ndarray:
+    """Counts of (true class, predicted class) over `split`, from the network's predictions."""
+    dataset = getattr(run.data, split)
+    labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
+    predicted = np.argmax(run.trainer.predict(dataset, verbose=0), axis=-1)
+    matrix = np.zeros((run.data.num_classes, run.data.num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
 
-    Per-epoch results enter the epoch logs as ``test_<metric>`` so that plugins called later
-    (early stopping, checkpoints, the console) can use them.
+
+def report(run: Run, split: str) -> dict:
+    """Metrics, per-class accuracy and the confusion matrix of the current weights on `split`."""
+    metrics = run.evaluate(split)
+    matrix = confusion_matrix(run, split)
+    names = run.data.class_names or [str(c) for c in range(run.data.num_classes)]
+    totals = matrix.sum(axis=1)
+    per_class = {name: float(matrix[i, i] / totals[i]) if totals[i] else None for i, name in enumerate(names)}
+    return {"split": split, **metrics, "per_class_accuracy": per_class, "class_names": names, "confusion_matrix": matrix.tolist()}
+
+
+class Evaluation:
+    """Evaluates on the test split every `every` epochs (0: only at the end) and when training ends.
+
+    Per-epoch results enter the epoch logs as ``test_<metric>``, so plugins called later (early
+    stopping, checkpoints, the console) can use them. At the end, ``evaluation.json`` gets the
+    metrics, the accuracy of each class and the confusion matrix (rows: true classes).
     """
 
     name = "evaluation"
@@ -31,6 +53,6 @@ class Evaluation:
 
     @hookimpl
     def on_train_end(self, run: Run) -> None:
-        results = run.evaluate("test")
+        results = report(run, "test")
         if run.directory is not None:
-            (run.directory / EVALUATION_FILE).write_text(json.dumps({"split": "test", **results}, indent=1) + "\n")
+            write_json(run.directory / EVALUATION_FILE, results)

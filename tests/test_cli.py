@@ -90,7 +90,7 @@ def test_python_dash_m_framework(tmp_path):
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs apt-get install dataset-fashion-mnist")
 def test_validate_real_fashion_mnist(capsys):
-    """The shipped Fashion-MNIST recipe loads the real files (60,000 + 10,000 images)."""
+    """The shipped Fashion-MNIST recipe loads the real files (60,000 + 10,000 images, 10% held out)."""
     code, out, _ = run_cli(capsys, "validate", "recipes/fashion_mnist.yaml")
-    assert code == 0 and "60,000 train, 0 validation, 10,000 test samples, input (28, 28, 1), 10 classes" in out
+    assert code == 0 and "54,000 train, 6,000 validation, 10,000 test samples, input (28, 28, 1), 10 classes" in out
     assert "4,738,826 parameters" in out

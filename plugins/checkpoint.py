@@ -1,0 +1,62 @@
+"""Checkpoints: the last and best networks as .keras files, and the state needed to resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from framework import Run, Trainer, hookimpl
+from framework.files import write_atomic
+from framework.monitor import Monitor
+from framework.state import save_state
+
+FOLDER = "checkpoints"
+
+
+class Checkpoint:
+    """Saves ``checkpoints/last.keras`` every epoch, ``best.keras`` when `monitor` improves, and the state.
+
+    Every file is written to a temporary name and renamed into place, so a crash never leaves
+    a torn checkpoint. `keep_last` > 0 also keeps ``epoch-NNN.keras`` for the last K epochs.
+    With `resumable` (default), the network, optimizer and epoch go to ``state/`` for
+    ``tapeline train --resume RUN_DIR``. Set `monitor` to null to save no best model.
+    """
+
+    name = "checkpoint"
+    order = 70  # after early stopping, so a stopping epoch is still saved
+
+    def __init__(
+        self,
+        monitor: str | None = "val_loss",
+        mode: Literal["auto", "min", "max"] = "auto",
+        keep_last: int = 0,
+        resumable: bool = True,
+    ) -> None:
+        if keep_last < 0:
+            raise ValueError(f"`keep_last` must be 0 or more (got {keep_last})")
+        self.monitor = Monitor(monitor, mode) if monitor else None
+        self.keep_last = keep_last
+        self.resumable = resumable
+        self.folder = Path()
+
+    @hookimpl
+    def on_train_begin(self, run: Run) -> None:
+        self.folder = run.directory / FOLDER
+        self.folder.mkdir(exist_ok=True)
+        if self.monitor:
+            self.monitor.reset()
+
+    def save(self, trainer: Trainer, name: str) -> Path:
+        return write_atomic(self.folder / name, trainer.network.save)
+
+    @hookimpl
+    def on_epoch_end(self, trainer: Trainer, run: Run, epoch: int, logs: dict[str, float]) -> None:
+        if self.monitor and self.monitor.improved(self.monitor.value(logs, "checkpoint")):
+            self.save(trainer, "best.keras")
+        self.save(trainer, "last.keras")
+        if self.keep_last:
+            self.save(trainer, f"epoch-{epoch + 1:03d}.keras")
+            for old in sorted(self.folder.glob("epoch-*.keras"))[: -self.keep_last]:
+                old.unlink()
+        if self.resumable:
+            save_state(trainer, run.directory, epoch + 1)

@@ -1,0 +1,67 @@
+"""Early stopping: stop when a monitored metric stops improving, optionally restoring the best weights."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from framework import Run, Trainer, hookimpl
+from framework.monitor import Monitor
+
+
+class EarlyStopping:
+    """Stops training when `monitor` has not improved for `patience` epochs (Keras's EarlyStopping).
+
+    The reason is recorded as the run's stop reason. With `restore_best_weights`, the network
+    ends training with the weights of its best epoch (before the final evaluation and save).
+    """
+
+    name = "early_stopping"
+    order = 60  # after plugins that add metrics (evaluation), before checkpoints
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: Literal["auto", "min", "max"] = "auto",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ) -> None:
+        if patience < 1 or start_from_epoch < 0:
+            raise ValueError(f"`patience` must be at least 1 and `start_from_epoch` at least 0 (got {patience}, {start_from_epoch})")
+        self.monitor = Monitor(monitor, mode, min_delta, baseline)
+        self.patience = patience
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self.wait = 0
+        self.best_epoch: int | None = None
+        self.best_weights: list | None = None
+
+    @hookimpl
+    def on_train_begin(self) -> None:
+        self.monitor.reset()
+        self.wait, self.best_epoch, self.best_weights = 0, None, None
+
+    @hookimpl
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> str | None:
+        value = self.monitor.value(logs, "early_stopping")
+        if epoch < self.start_from_epoch:
+            return None
+        if self.monitor.improved(value):
+            self.wait, self.best_epoch = 0, epoch
+            if self.restore_best_weights:
+                self.best_weights = trainer.network.get_weights()
+            return None
+        self.wait += 1
+        if self.wait < self.patience:
+            return None
+        best = f"best {self.monitor.best:.4f}" + (f" in epoch {self.best_epoch + 1}" if self.best_epoch is not None else " (baseline)")
+        return f"{self.monitor.metric} did not improve for {self.patience} epoch(s); {best}"
+
+    @hookimpl(tryfirst=True)  # before the final evaluation and checkpoint see the weights
+    def on_train_end(self, trainer: Trainer, run: Run) -> None:
+        last_epoch = trainer.history.epoch[-1] if trainer.history.epoch else None
+        if self.best_weights is not None and self.best_epoch != last_epoch:
+            trainer.network.set_weights(self.best_weights)
+            run.stop_reason = (run.stop_reason or "finished") + f"; restored the weights of epoch {self.best_epoch + 1}"

@@ -1,0 +1,43 @@
+"""Small plugins for tests, named in recipes by import path (``plugin_helpers:Scripted``)."""
+
+from __future__ import annotations
+
+from framework import hookimpl
+
+
+class Scripted:
+    """Sets ``logs[metric]`` to the next of `values` at every epoch end (called before other plugins)."""
+
+    order = 0
+
+    def __init__(self, values: list[float], metric: str = "score") -> None:
+        self.values, self.metric = values, metric
+
+    @hookimpl
+    def on_epoch_end(self, epoch, logs):
+        logs[self.metric] = self.values[epoch]
+
+
+class WeightsRecorder:
+    """Keeps a copy of the network's weights at the end of every epoch."""
+
+    order = 99
+
+    def __init__(self) -> None:
+        self.weights: list = []
+
+    @hookimpl
+    def on_epoch_end(self, trainer):
+        self.weights.append(trainer.network.get_weights())
+
+
+class Raiser:
+    """Raises RuntimeError in `hook` at epoch `epoch` (from 0)."""
+
+    def __init__(self, epoch: int = 1) -> None:
+        self.epoch = epoch
+
+    @hookimpl
+    def on_epoch_end(self, epoch):
+        if epoch == self.epoch:
+            raise RuntimeError(f"boom at epoch {epoch}")

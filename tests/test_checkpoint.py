@@ -1,0 +1,78 @@
+"""Tests for the checkpoint plugin and resuming runs."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from framework.cli import main
+from framework.errors import PluginError, TapelineError
+from framework.recipe import load_recipe
+from framework.run import train
+
+CHECKPOINT = "plugins:\n  - {name: checkpoint, args: {monitor: loss, keep_last: 2}}\n"
+
+
+def test_writes_best_last_and_keeps_k(tiny_recipe):
+    """last.keras every epoch, best.keras on improvement, the last K epoch files, and the state."""
+    run = train(load_recipe(tiny_recipe(CHECKPOINT), ["training.epochs=3"]))
+    folder = run.directory / "checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == ["best.keras", "epoch-002.keras", "epoch-003.keras", "last.keras"]
+    last = keras.models.load_model(folder / "last.keras")
+    for got, want in zip(last.get_weights(), run.trainer.network.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert json.loads((run.directory / "state" / "progress.json").read_text()) == {"epochs_done": 3}
+    assert not list(run.directory.glob(".*"))  # no temporary files left behind
+
+
+def test_resume_continues_from_the_right_epoch_and_matches(tiny_recipe):
+    """A run resumed after 2 of 4 epochs continues at epoch 3 and ends like an uninterrupted run."""
+    file = tiny_recipe(CHECKPOINT + "  - plugin_helpers:WeightsRecorder\n")
+    fixed = ["training.shuffle=false"]
+    whole = train(load_recipe(file, [*fixed, "training.epochs=4"]))
+    first = train(load_recipe(file, [*fixed, "training.epochs=2"]))
+    resumed = train(load_recipe(file, [*fixed, "training.epochs=4"]), first.directory, resume=True)
+    assert resumed.initial_epoch == 2
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
+    assert len(resumed.plugins.get_plugin("plugin_helpers:WeightsRecorder").weights) == 2
+    for got, want in zip(resumed.trainer.network.get_weights(), whole.trainer.network.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert resumed.history[-1]["loss"] == pytest.approx(whole.history[-1]["loss"], rel=1e-5)
+
+
+def test_resume_refuses_a_different_recipe_with_a_diff(tiny_recipe):
+    """Resuming under a changed recipe shows the difference; only the epochs may change."""
+    file = tiny_recipe(CHECKPOINT)
+    first = train(load_recipe(file, ["training.epochs=1"]))
+    with pytest.raises(TapelineError, match=r"(?s)cannot resume: the recipe differs.*-    units: 8\n\+    units: 9"):
+        train(load_recipe(file, ["model.args.units=9"]), first.directory, resume=True)
+
+
+def test_resume_needs_saved_state(tiny_recipe):
+    """A run without checkpoint state cannot be resumed, and says why."""
+    first = train(load_recipe(tiny_recipe(), ["training.epochs=1"]))
+    with pytest.raises(TapelineError, match="has no saved training state to resume from"):
+        train(load_recipe(tiny_recipe()), first.directory, resume=True)
+
+
+def test_cli_resume_uses_the_runs_recipe(tiny_recipe, tmp_path, capsys):
+    """`tapeline train --resume RUN_DIR --set training.epochs=N` needs no recipe argument."""
+    assert main(["train", str(tiny_recipe(CHECKPOINT)), "--output", str(tmp_path / "run"), "--set", "training.epochs=1"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "run"), "--set", "training.epochs=2"]) == 0
+    assert [row["epoch"] for row in json.loads((tmp_path / "run" / "history.json").read_text())] == [1, 2]
+
+
+def test_failing_plugin_keeps_the_last_checkpoint_valid(tiny_recipe, capsys):
+    """A plugin raising in epoch 2 stops the run naming it and the hook; epoch 1's checkpoint loads."""
+    file = tiny_recipe(CHECKPOINT + "  - {name: 'plugin_helpers:Raiser', args: {epoch: 1}}\n")
+    with pytest.raises(PluginError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 1"):
+        train(load_recipe(file))
+    code = main(["train", str(file), "--output", str(file.parent / "cli-run")])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" in err and err.rstrip().endswith("RuntimeError: boom at epoch 1")
+    run_dir = file.parent / "cli-run"
+    assert keras.models.load_model(run_dir / "checkpoints" / "last.keras") is not None
+    assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1]

@@ -1,0 +1,60 @@
+"""Tests for the early_stopping plugin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from framework.errors import PluginError
+from framework.recipe import load_recipe
+from framework.run import train
+
+PLUGINS = """\
+plugins:
+  - {{name: "plugin_helpers:Scripted", args: {{values: {values}}}}}
+  - {{name: early_stopping, args: {args}}}
+  - plugin_helpers:WeightsRecorder
+"""
+
+
+def run_with(tiny_recipe, values, args, epochs=6):
+    recipe = load_recipe(tiny_recipe(PLUGINS.format(values=values, args=args)), [f"training.epochs={epochs}"])
+    return train(recipe)
+
+
+def test_stops_at_the_right_epoch_and_restores_best_weights(tiny_recipe):
+    """With patience 2, the run stops two epochs after the best one and ends with its weights."""
+    run = run_with(tiny_recipe, [3.0, 2.0, 2.5, 2.6, 1.0, 0.5], "{monitor: score, patience: 2, restore_best_weights: true}")
+    assert len(run.history) == 4
+    assert run.stop_reason.startswith("score did not improve for 2 epoch(s); best 2.0000 in epoch 2")
+    assert run.stop_reason.endswith("restored the weights of epoch 2")
+    recorded = run.plugins.get_plugin("plugin_helpers:WeightsRecorder").weights
+    for got, want in zip(run.trainer.network.get_weights(), recorded[1]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_max_mode_min_delta_and_start_epoch(tiny_recipe):
+    """In max mode gains below min_delta do not count; epochs before start_from_epoch are ignored."""
+    run = run_with(tiny_recipe, [0.1, 0.5, 0.505, 0.506, 0.9, 0.9], "{monitor: score, mode: max, patience: 2, min_delta: 0.01}")
+    assert len(run.history) == 4 and "best 0.5000 in epoch 2" in run.stop_reason
+    run = run_with(tiny_recipe, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "{monitor: score, patience: 1, start_from_epoch: 3}")
+    assert len(run.history) == 5
+
+
+def test_baseline_must_be_beaten(tiny_recipe):
+    """With a baseline, never beating it stops after `patience` epochs."""
+    run = run_with(tiny_recipe, [5.0, 4.0, 3.0, 2.0, 1.0, 0.0], "{monitor: score, patience: 2, baseline: 1.5}")
+    assert len(run.history) == 2 and "best 1.5000 (baseline)" in run.stop_reason
+
+
+def test_missing_metric_is_an_error_listing_available(tiny_recipe):
+    """A monitored metric that never appears stops the run with the metrics that exist."""
+    with pytest.raises(PluginError, match=r"plugin 'early_stopping' failed in on_epoch_end: .*monitored metric 'val_loss' is not in the epoch logs; available: accuracy, loss, score") as caught:
+        run_with(tiny_recipe, [1.0] * 6, "{}")
+    assert caught.value.exit_code == 2
+
+
+def test_bad_arguments_point_at_the_recipe(tiny_recipe):
+    """Invalid argument values are reported with the plugin's recipe line."""
+    with pytest.raises(Exception, match=r"recipe.yaml:15: `plugins\[1\].args` of plugin 'early_stopping': `patience` must be at least 1"):
+        run_with(tiny_recipe, [1.0] * 6, "{patience: 0}")

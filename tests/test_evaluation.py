@@ -1,0 +1,32 @@
+"""Tests for the evaluation plugin."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from framework.recipe import load_recipe
+from framework.run import train
+
+
+def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe):
+    """evaluation.json holds Trainer.evaluate's numbers, a confusion matrix and per-class accuracy."""
+    run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n")))
+    report = json.loads((run.directory / "evaluation.json").read_text())
+    expected = run.trainer.evaluate(run.data.test, verbose=0, return_dict=True)
+    assert report["loss"] == pytest.approx(expected["loss"], rel=1e-6)
+    assert report["accuracy"] == pytest.approx(expected["accuracy"])
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == 32
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(report["accuracy"])
+    assert report["class_names"] == ["0", "1", "2"]
+    row = matrix[1]
+    assert report["per_class_accuracy"]["1"] == pytest.approx(row[1] / row.sum())
+
+
+def test_every_n_epochs_adds_test_metrics_to_the_logs(tiny_recipe):
+    """With every: 2, epochs 2 and 4 carry test_loss and test_accuracy in their logs and history."""
+    run = train(load_recipe(tiny_recipe("plugins: [{name: evaluation, args: {every: 2}}]\n"), ["training.epochs=4"]))
+    assert ["test_loss" in row for row in run.history] == [False, True, False, True]

@@ -1,0 +1,46 @@
+"""Tests for the nan_guard plugin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from framework.cli import main
+from framework.errors import PluginError
+from framework.recipe import load_recipe
+from framework.run import train
+
+
+@pytest.fixture
+def nan_data(tmp_path):
+    """Overrides: a .npz dataset whose third sample is NaN, and a linear model and logits loss that let it through.
+
+    (ReLU and Keras's probability clipping can hide a NaN; a linear layer and logits keep it.)
+    """
+    x = np.random.default_rng(0).random((64, 8, 8)).astype(np.float32)
+    x[2, 0, 0] = np.nan
+    y = np.arange(64) % 3
+    np.savez(tmp_path / "nan.npz", x_train=x, y_train=y, x_test=x[:8], y_test=y[:8])
+    return [
+        "dataset.name=npz",
+        f"dataset.args={{path: {tmp_path / 'nan.npz'}}}",
+        "model={name: mlp, args: {units: [4], activation: linear}}",
+        "loss={name: sparse_categorical_crossentropy, args: {from_logits: true}}",
+    ]
+
+
+def test_stops_naming_epoch_and_batch(tiny_recipe, nan_data, capsys):
+    """The run fails at the first NaN loss, naming the epoch and batch; the CLI exits 1 without traceback."""
+    overrides = [*nan_data, "training.shuffle=false"]
+    file = tiny_recipe("plugins: [nan_guard]\n")
+    with pytest.raises(PluginError, match=r"plugin 'nan_guard' failed in on_batch_end: TrainingFailed: loss is nan at epoch 1, batch 1"):
+        train(load_recipe(file, overrides))
+    code = main(["train", str(file), *[a for o in overrides for a in ("--set", o)]])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and "loss is nan at epoch 1, batch 1" in err
+
+
+def test_epoch_only_mode_checks_at_epoch_end(tiny_recipe, nan_data):
+    """With every_batch: false there is no batch hook and the check happens at the epoch's end."""
+    with pytest.raises(PluginError, match="loss is nan at the end of epoch 1"):
+        train(load_recipe(tiny_recipe("plugins: [{name: nan_guard, args: {every_batch: false}}]\n"), nan_data))
