@@ -56,11 +56,12 @@ class HookCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch
+        self.run.data.epoch.assign(epoch)  # before the epoch's data iterator starts: picks its order
         self.call("on_epoch_begin", epoch=epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         reasons = self.call("on_epoch_end", epoch=epoch, logs=logs)
-        self.run.history.append({"epoch": epoch + 1, **logs})
+        self.run.record_epoch(epoch, logs)
         self.stop_if_asked(reasons)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:

@@ -25,13 +25,14 @@ class PluginError(TapelineError):
     """A plugin raised inside a hook; names the plugin and the hook. The run stops.
 
     Exit code 1, or the cause's own exit code when the cause is a `TapelineError` (a plugin
-    reporting bad configuration), in which case no traceback is worth showing.
+    reporting bad configuration). The traceback is worth showing only for bugs, not for
+    `TapelineError`s or file-system errors (disk full, no permission).
     """
 
     def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
         self.plugin, self.hook, self.error = plugin, hook, error
         self.exit_code = error.exit_code if isinstance(error, TapelineError) else 1
-        self.show_traceback = not isinstance(error, TapelineError)
+        self.show_traceback = not isinstance(error, (TapelineError, OSError))
         super().__init__(f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}")
 
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from framework.errors import TrainingFailed
+
 UMASK = os.umask(0)
 os.umask(UMASK)
 
@@ -18,16 +20,21 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
 
     The temporary file sits beside `path` (same file system, so the rename is atomic) and
     keeps its suffix (Keras insists on ``.keras``). It is removed if `write` fails.
+    A file-system failure (disk full, no permission) becomes `TrainingFailed` naming the file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
-    os.close(handle)
+    temporary = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
+        os.close(handle)
         write(Path(temporary))
         os.chmod(temporary, 0o666 & ~UMASK)  # mkstemp creates files readable by their owner only
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+    except BaseException as error:
+        if temporary:
+            Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise TrainingFailed(f"cannot write '{path}': {error.strerror or error}; the previous version is intact") from error
         raise
     return path
 

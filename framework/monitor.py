@@ -25,12 +25,7 @@ class Monitor:
         self.metric = metric
         self.mode = mode if mode != "auto" else "max" if any(m in metric.lower() for m in MAXIMIZED) else "min"
         self.min_delta = min_delta
-        self.baseline = baseline
         self.best: float | None = baseline
-
-    def reset(self) -> None:
-        """Forgets the best value (back to the baseline)."""
-        self.best = self.baseline
 
     def value(self, logs: dict[str, float], owner: str) -> float:
         """The metric's value in `logs`; a `TapelineError` listing what there is when it is absent."""

@@ -177,8 +177,10 @@ def read_yaml(file: FilePath) -> Document:
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise RecipeError([Problem(f"{file}{line}", f"invalid YAML: {error.problem or error.context}")]) from None
-    except (yaml.YAMLError, RecursionError) as error:
-        raise RecipeError([Problem(str(file), f"invalid YAML: {error or 'nested too deeply'}")]) from None
+    except RecursionError:
+        raise RecipeError([Problem(str(file), "invalid YAML: nested too deeply")]) from None
+    except yaml.YAMLError as error:
+        raise RecipeError([Problem(str(file), f"invalid YAML: {error}")]) from None
     if root is None or not isinstance(root, yaml.MappingNode):
         raise RecipeError([Problem(str(file), "a recipe must be a YAML mapping of sections (name:, dataset:, model: ...)")])
     data = reader.read(root, ())
@@ -340,6 +342,8 @@ def parse_recipe(document: Document) -> Recipe:
     checker = Checker(document.locate)
     recipe = checker.dataclass(document.data, Recipe, ())
     sections = check_sections(document, checker)
+    if recipe is not INVALID and recipe.training.deterministic and recipe.seed is None:
+        checker.fail(("training", "deterministic"), "`training.deterministic` needs a `seed` (got seed: null)")
     if checker.problems:
         raise RecipeError(checker.problems)
     recipe = dataclasses.replace(recipe, **sections)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import pluggy
 import tensorflow as tf
 
@@ -22,13 +23,14 @@ from framework.files import write_atomic, write_json, write_text
 from framework.plugin_manager import load_plugins
 from framework.recipe import INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS
-from framework.state import restore_state
+from framework.state import history_row, restore_state
 from framework.trainer import Trainer
 
 RECIPE_FILE = "recipe.yaml"
 HISTORY_JSON = "history.json"
 HISTORY_CSV = "history.csv"
 WEIGHTS_FILE = "model.weights.h5"
+INTERRUPTED_FILE = "interrupted.weights.h5"
 SUMMARY_FILE = "run.json"
 
 
@@ -45,6 +47,23 @@ class Run:
     initial_epoch: int = 0  # epochs done before this session (when resuming)
     history: list[dict[str, float]] = field(default_factory=list)
     keras_callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
+
+    def record_epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        """Adds the epoch's logs to the history and rewrites the history files (when there is a directory)."""
+        self.history.append(history_row(epoch, logs))
+        if self.directory is not None:
+            write_history(self)
+
+    def plugin_states(self) -> dict[str, dict[str, Any]]:
+        """``state_dict()`` of every plugin that has one, by plugin name (saved with checkpoints)."""
+        return {self.plugins.get_name(p): p.state_dict() for p in self.plugins.get_plugins() if hasattr(p, "state_dict")}
+
+    def load_plugin_states(self, states: dict[str, dict[str, Any]]) -> None:
+        """Gives each plugin with ``load_state_dict`` its saved state (when resuming)."""
+        for name, state in states.items():
+            plugin = self.plugins.get_plugin(name)
+            if plugin is not None and hasattr(plugin, "load_state_dict"):
+                plugin.load_state_dict(state)
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -140,12 +159,6 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
         raise TapelineError("cannot resume: the recipe differs from the run's (only training.epochs may change):\n" + "\n".join(diff))
 
 
-def read_history(directory: Path, epochs: int) -> list[dict[str, float]]:
-    """The first `epochs` rows of a run's saved history (none if there is no history yet)."""
-    file = directory / HISTORY_JSON
-    return [row for row in json.loads(file.read_text()) if row["epoch"] <= epochs] if file.is_file() else []
-
-
 def write_history(run: Run) -> None:
     """The run's epoch logs as JSON (a list of rows) and CSV (a column per entry)."""
     write_json(run.directory / HISTORY_JSON, run.history)
@@ -167,10 +180,20 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
     run = build_run(recipe)  # data and names are checked before anything is written
     run.directory = directory if resume else prepare_directory(directory or next_run_directory(recipe), overwrite)
     if resume:
-        run.initial_epoch = restore_state(run.trainer, directory)
-        run.history = read_history(directory, run.initial_epoch)
+        progress = restore_state(run.trainer, directory)
+        run.initial_epoch, run.history = progress["epochs_done"], progress["history"]
+        run.load_plugin_states(progress["plugins"])
     write_text(run.directory / RECIPE_FILE, recipe_to_yaml(recipe))
     return run
+
+
+def salvage_weights(run: Run) -> None:
+    """After a failure or Ctrl-C, keeps the network's weights as ``interrupted.weights.h5`` if they are finite.
+
+    They are for inspection: resuming starts from the last epoch the checkpoint plugin saved.
+    """
+    if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
+        write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
 
 
 def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False) -> Run:
@@ -191,8 +214,9 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
             shuffle=False,  # the pipeline shuffles
             verbose=0,
         )
-    finally:
-        write_history(run)
+    except BaseException:
+        salvage_weights(run)
+        raise
     write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
     summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started}
     write_json(run.directory / SUMMARY_FILE, summary)

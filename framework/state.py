@@ -1,4 +1,9 @@
-"""Resumable training state: network, optimizer (slots included) and epoch, in a tf.train.Checkpoint.
+"""Resumable training state: network, optimizer (slots included), epoch, history and plugin states.
+
+Network and optimizer go into a tf.train.Checkpoint; the epoch count, the history rows and the
+plugins' ``state_dict()``s into ``progress.json`` beside it. Resuming is at epoch boundaries:
+the state is saved when an epoch ends, and a resumed run redoes the epoch that was cut short
+(with the same shuffle order, which depends only on the seed and the epoch).
 
 The state lives in ``<run>/state/``. A new state is written into a temporary folder first and
 then swapped in with renames, so a crash at any moment leaves either the old or the new state
@@ -11,6 +16,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
@@ -18,23 +24,32 @@ from framework.errors import TapelineError
 from framework.files import UMASK
 from framework.trainer import Trainer
 
+if TYPE_CHECKING:
+    from framework.run import Run
+
 STATE_DIR = "state"
 PREFIX = "checkpoint"
 PROGRESS = "progress.json"
 
 
-def _checkpoint(trainer: Trainer, epoch: tf.Variable) -> tf.train.Checkpoint:
-    return tf.train.Checkpoint(network=trainer.network, optimizer=trainer.optimizer, epoch=epoch)
+def history_row(epoch: int, logs: dict[str, float]) -> dict[str, float]:
+    """The history row of `epoch` (from 0): ``{"epoch": epoch + 1, **logs}``."""
+    return {"epoch": epoch + 1, **logs}
 
 
-def save_state(trainer: Trainer, run_directory: Path, epochs_done: int) -> Path:
-    """Writes the state after `epochs_done` completed epochs; returns the state folder."""
-    final = run_directory / STATE_DIR
-    staging = Path(tempfile.mkdtemp(dir=run_directory, prefix=".state."))
+def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(network=trainer.network, optimizer=trainer.optimizer)
+
+
+def save_state(run: Run, epochs_done: int, logs: dict[str, float]) -> Path:
+    """Writes the state after `epochs_done` epochs, the last of which logged `logs`; returns its folder."""
+    final = run.directory / STATE_DIR
+    staging = Path(tempfile.mkdtemp(dir=run.directory, prefix=".state."))
     staging.chmod(0o777 & ~UMASK)  # mkdtemp makes folders private to their owner
-    _checkpoint(trainer, tf.Variable(epochs_done, dtype=tf.int64)).write(str(staging / PREFIX))
-    (staging / PROGRESS).write_text(json.dumps({"epochs_done": epochs_done}) + "\n")
-    old = run_directory / f"{STATE_DIR}.old"
+    _checkpoint(run.trainer).write(str(staging / PREFIX))
+    progress = {"epochs_done": epochs_done, "history": [*run.history, history_row(epochs_done - 1, logs)], "plugins": run.plugin_states()}
+    (staging / PROGRESS).write_text(json.dumps(progress) + "\n")
+    old = run.directory / f"{STATE_DIR}.old"
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
@@ -43,12 +58,11 @@ def save_state(trainer: Trainer, run_directory: Path, epochs_done: int) -> Path:
     return final
 
 
-def restore_state(trainer: Trainer, run_directory: Path) -> int:
-    """Loads the newest complete state into `trainer`; returns the number of epochs it had done."""
+def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
+    """Loads the newest complete state into `trainer`; returns its progress (epochs_done, history, plugins)."""
     for folder in (run_directory / STATE_DIR, run_directory / f"{STATE_DIR}.old"):
         if (folder / PROGRESS).is_file():
             trainer.optimizer.build(trainer.trainable_variables)
-            epoch = tf.Variable(0, dtype=tf.int64)
-            _checkpoint(trainer, epoch).read(str(folder / PREFIX)).assert_consumed()
-            return int(epoch.numpy())
+            _checkpoint(trainer).read(str(folder / PREFIX)).assert_consumed()
+            return json.loads((folder / PROGRESS).read_text())
     raise TapelineError(f"'{run_directory}' has no saved training state to resume from (the checkpoint plugin writes it)")

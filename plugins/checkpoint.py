@@ -23,7 +23,7 @@ class Checkpoint:
     """
 
     name = "checkpoint"
-    order = 70  # after early stopping, so a stopping epoch is still saved
+    order = 85  # after early stopping and the logs: saved state implies everything of its epoch is recorded
 
     def __init__(
         self,
@@ -39,12 +39,17 @@ class Checkpoint:
         self.resumable = resumable
         self.folder = Path()
 
+    def state_dict(self) -> dict:
+        return {"best": self.monitor.best if self.monitor else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.monitor:
+            self.monitor.best = state["best"]
+
     @hookimpl
     def on_train_begin(self, run: Run) -> None:
         self.folder = run.directory / FOLDER
         self.folder.mkdir(exist_ok=True)
-        if self.monitor:
-            self.monitor.reset()
 
     def save(self, trainer: Trainer, name: str) -> Path:
         return write_atomic(self.folder / name, trainer.network.save)
@@ -59,4 +64,4 @@ class Checkpoint:
             for old in sorted(self.folder.glob("epoch-*.keras"))[: -self.keep_last]:
                 old.unlink()
         if self.resumable:
-            save_state(trainer, run.directory, epoch + 1)
+            save_state(run, epoch + 1, logs)

@@ -38,10 +38,12 @@ class EarlyStopping:
         self.best_epoch: int | None = None
         self.best_weights: list | None = None
 
-    @hookimpl
-    def on_train_begin(self) -> None:
-        self.monitor.reset()
-        self.wait, self.best_epoch, self.best_weights = 0, None, None
+    def state_dict(self) -> dict:
+        """Counters and best value, saved with checkpoints (best weights are not: see docs/reliability.md)."""
+        return {"wait": self.wait, "best": self.monitor.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.wait, self.monitor.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
 
     @hookimpl
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> str | None:

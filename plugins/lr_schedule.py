@@ -41,7 +41,7 @@ class LRSchedule:
         self.schedule, self.warmup_epochs, self.min_lr, self.factor = schedule, warmup_epochs, min_lr, factor
         self.step_epochs, self.patience = step_epochs, patience
         self.monitor = Monitor(monitor)
-        self.base_lr = 0.0
+        self.base_lr: float | None = None
         self.plateau_lr = 0.0
         self.wait = 0
 
@@ -58,11 +58,16 @@ class LRSchedule:
             return self.base_lr * self.factor**done
         return self.plateau_lr
 
+    def state_dict(self) -> dict:
+        return {"base_lr": self.base_lr, "plateau_lr": self.plateau_lr, "wait": self.wait, "best": self.monitor.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base_lr, self.plateau_lr, self.wait, self.monitor.best = state["base_lr"], state["plateau_lr"], state["wait"], state["best"]
+
     @hookimpl
     def on_train_begin(self, trainer: Trainer) -> None:
-        self.base_lr = self.plateau_lr = float(trainer.optimizer.learning_rate.numpy())
-        self.monitor.reset()
-        self.wait = 0
+        if self.base_lr is None:  # not resumed: start from the optimizer's rate
+            self.base_lr = self.plateau_lr = float(trainer.optimizer.learning_rate.numpy())
 
     @hookimpl
     def on_epoch_begin(self, trainer: Trainer, run: Run, epoch: int) -> None:

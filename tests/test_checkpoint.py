@@ -24,7 +24,9 @@ def test_writes_best_last_and_keeps_k(tiny_recipe):
     last = keras.models.load_model(folder / "last.keras")
     for got, want in zip(last.get_weights(), run.trainer.network.get_weights()):
         np.testing.assert_array_equal(got, want)
-    assert json.loads((run.directory / "state" / "progress.json").read_text()) == {"epochs_done": 3}
+    progress = json.loads((run.directory / "state" / "progress.json").read_text())
+    assert progress["epochs_done"] == 3 and progress["history"] == run.history
+    assert progress["plugins"] == {"checkpoint": {"best": run.history[-1]["loss"]}}
     assert not list(run.directory.glob(".*"))  # no temporary files left behind
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import functools
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import keras
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from framework.cli import main
 
@@ -94,3 +101,62 @@ def test_validate_real_fashion_mnist(capsys):
     code, out, _ = run_cli(capsys, "validate", "recipes/fashion_mnist.yaml")
     assert code == 0 and "54,000 train, 6,000 validation, 10,000 test samples, input (28, 28, 1), 10 classes" in out
     assert "4,738,826 parameters" in out
+
+
+FUZZ_BASE = {
+    "name": "fuzz",
+    "seed": 1,
+    "dataset": {"name": "synthetic", "args": {"num_train": 32}, "validation_split": 0.25},
+    "model": {"name": "seed_cnn", "args": {"filters": [2, 4], "units": 8}},
+    "optimizer": {"name": "adam", "args": {"learning_rate": 0.001}},
+    "metrics": ["accuracy"],
+    "training": {"epochs": 2, "batch_size": 16, "precision": "float32"},
+    "plugins": ["console", {"name": "early_stopping", "args": {"patience": 2}}, {"name": "checkpoint", "args": {"keep_last": 1}}],
+}
+ANY_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def paths(data, prefix=()):
+    """Every path into nested dicts and lists."""
+    yield prefix
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        yield from paths(value, (*prefix, key))
+
+
+@st.composite
+def mutated_recipes(draw) -> str:
+    """A valid recipe with 1-3 random edits (replace, delete, add a key), sometimes with its text garbled."""
+    data = copy.deepcopy(FUZZ_BASE)
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from([p for p in paths(data) if p]))
+        parent = functools.reduce(lambda d, k: d[k], path[:-1], data)
+        action = draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "replace":
+            parent[path[-1]] = draw(ANY_VALUE)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, dict):
+            parent[draw(st.text(max_size=10))] = draw(ANY_VALUE)
+    text = yaml.safe_dump(data)
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.text(alphabet=":-[]{}&*!|>'\"#%@ \n\t", max_size=4)) + text[at + draw(st.integers(0, 3)):]
+    return text
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=mutated_recipes())
+def test_mutated_recipes_never_give_a_traceback(text, tmp_path_factory):
+    """500 mutated recipes each load (exit 0) or are refused with a message (exit 2), never a traceback."""
+    file = tmp_path_factory.getbasetemp() / "fuzz.yaml"
+    file.write_text(text)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["show", str(file)])
+    assert code in (0, 2) and "Traceback" not in err.getvalue()
+    assert code == 0 or err.getvalue().startswith("tapeline: error: ")

@@ -108,6 +108,7 @@ BAD_ARRAYS = {
     "float labels": (dict(y_test=np.zeros(2)), "test labels must be a 1-D array of integer class ids"),
     "shape mismatch": (dict(x_test=np.zeros((2, 3, 3))), r"train inputs have shape \(2, 2\) but test inputs \(3, 3\)"),
     "negative label": (dict(y_test=np.array([0, -1])), r"labels must lie in 0..1 \(found -1..1\)"),
+    "non-finite inputs": (dict(x_test=np.array([[[0.0, 1.0], [2.0, 3.0]], [[0.0, np.inf], [0.0, 0.0]]])), r"test inputs contain NaN or infinity \(first in sample 1\)"),
     "label beyond classes": (dict(y_train=np.array([0, 1, 2, 5]), class_names=["a", "b", "c"]), r"labels must lie in 0..2"),
 }
 
@@ -132,19 +133,26 @@ def test_pipeline_scales_adds_channel_and_keeps_last_batch():
     assert (data.input_shape, data.num_classes, data.sizes) == ((5, 5, 1), 4, {"train": 70, "validation": 0, "test": 10})
 
 
-def test_shuffle_is_seeded_and_reshuffles_each_epoch():
-    """The same seed gives the same order; each epoch gets a new order; all samples appear once."""
+def test_shuffle_depends_only_on_seed_and_epoch():
+    """Each epoch's order is a function of (seed, epoch): new pipelines repeat it, epochs differ, nothing is lost."""
     arrays = synthetic(num_train=64, num_test=8, shape=(2, 2))
 
-    def epochs(seed):
-        train = make_data(arrays, 16, True, seed, 0.0).train
-        return [np.concatenate([x.reshape(len(x), -1) for x, _ in train.as_numpy_iterator()]) for _ in range(2)]
+    def order(seed, epoch):
+        data = make_data(arrays, 16, True, seed, 0.0)
+        data.epoch.assign(epoch)
+        return np.concatenate([x.reshape(len(x), -1) for x, _ in data.train.as_numpy_iterator()])
 
-    first, again = epochs(3), epochs(3)
-    np.testing.assert_array_equal(first[0], again[0])
-    assert not np.array_equal(first[0], first[1])
-    seen = np.rint(first[0] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(order(3, 2), order(3, 2))
+    assert not np.array_equal(order(3, 0), order(3, 1))
+    assert not np.array_equal(order(3, 0), order(4, 0))
+    seen = np.rint(order(3, 5) * 255).astype(np.uint8)
     assert sorted(map(bytes, seen)) == sorted(map(bytes, arrays.x_train.reshape(64, -1)))
+
+
+def test_cardinality_is_known():
+    """The shuffled pipeline still knows its number of batches (Keras uses it for step counts)."""
+    data = make_data(synthetic(num_train=70, num_test=8), 32, True, 0, 0.0)
+    assert int(data.train.cardinality()) == 3
 
 
 def test_validation_split_takes_the_last_samples():

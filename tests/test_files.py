@@ -6,6 +6,7 @@ import stat
 
 import pytest
 
+from framework.errors import TrainingFailed
 from framework.files import write_atomic, write_json
 
 
@@ -18,7 +19,7 @@ def test_write_is_atomic_and_keeps_the_old_file_on_failure(tmp_path):
         path.write_text("half")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(TrainingFailed, match="cannot write '.*data.json': disk full; the previous version is intact"):
         write_atomic(target, broken)
     assert target.read_text() == '{\n "a": 1\n}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.json"]

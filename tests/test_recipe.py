@@ -178,6 +178,20 @@ def test_aliases_cannot_blow_up(write_recipe):
         load_recipe(write_recipe("\n".join(lines) + "\n"))
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name:" + " {a:" * 60 + " 1" + "}" * 60 + "\n", "recipe.yaml:1: recipe is too large or too deeply nested"),
+        ("name: " + "[" * 20000 + "\n", "recipe.yaml: invalid YAML: nested too deeply"),
+        ("name: " + "x" * 1_100_000 + "\n", "recipe.yaml: recipe is larger than 1,000,000 bytes"),
+    ],
+    ids=["deep mappings", "deep brackets", "huge file"],
+)
+def test_huge_or_deep_yaml_is_refused_quickly(write_recipe, text, message):
+    """Deeply nested or very large YAML is refused with a message, not a hang or a crash."""
+    assert any(p.endswith(message) or message in p for p in problems_of(write_recipe(text)))
+
+
 def test_resolved_recipe_round_trips(write_recipe):
     """The resolved recipe printed by `show` loads back to the same recipe."""
     recipe = load_recipe(write_recipe(GOOD + "plugins: [console]\n"))
