@@ -69,7 +69,10 @@ class TrainingSection:
         default=1,
         metadata=spec("Steps run per compiled call; batch hooks see every N-th step.", expect="a positive integer", valid=_positive),
     )
-    jit_compile: bool = field(default=False, metadata=spec("Compile the train step with XLA."))
+    jit_compile: bool | Literal["optimizer"] = field(
+        default=False,
+        metadata=spec("Compile the whole step with XLA (true), or only the optimizer's update ('optimizer').", expect="true, false or 'optimizer'"),
+    )
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = field(
         default="float32", metadata=spec("Keras dtype policy for layers (mixed_* keep variables in float32).")
     )

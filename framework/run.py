@@ -104,12 +104,13 @@ def build_network(recipe: Recipe, data: Data) -> keras.Model:
 
 def compile_trainer(recipe: Recipe, network: keras.Model) -> Trainer:
     """A compiled `Trainer` around `network` with the recipe's optimizer, loss and metrics."""
-    trainer = Trainer(network)
+    jit = recipe.training.jit_compile
+    trainer = Trainer(network, jit_optimizer=jit == "optimizer")
     trainer.compile(
         optimizer=build_component(recipe, OPTIMIZERS, ("optimizer",)),
         loss=build_component(recipe, LOSSES, ("loss",)) if recipe.loss.args else recipe.loss.name,
         metrics=[build_component(recipe, METRICS, ("metrics", i)) if m.args else m.name for i, m in enumerate(recipe.metrics)],
-        jit_compile=recipe.training.jit_compile,
+        jit_compile=jit is True,
         steps_per_execution=recipe.training.steps_per_execution,
     )
     return trainer

@@ -17,9 +17,12 @@ class Trainer(keras.Model):
     (``trainer.network.save("model.keras")``); the Trainer only adds the training logic.
     """
 
-    def __init__(self, network: keras.Model, **kwargs: Any) -> None:
+    def __init__(self, network: keras.Model, jit_optimizer: bool = False, **kwargs: Any) -> None:
+        """`jit_optimizer` compiles just the optimizer's update with XLA (the rest of the step is not)."""
         super().__init__(**kwargs)
         self.network = network
+        self.jit_optimizer = jit_optimizer
+        self._xla_update: tf.types.experimental.GenericFunction | None = None
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The network's output for `inputs`."""
@@ -38,9 +41,24 @@ class Trainer(keras.Model):
         # Gradients
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
         # Update
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        self.apply_update(gradients)
         # Metrics
         return self.update_metrics(x, y, y_pred, sample_weight, loss)
+
+    def apply_update(self, gradients: list[tf.Tensor]) -> None:
+        """``optimizer.apply_gradients``, as its own XLA cluster when `jit_optimizer` is set.
+
+        On CPU, XLA fuses Adam's many small element-wise ops (measured: a third of a batch-32
+        step without it), while oneDNN's convolutions stay faster outside XLA.
+        """
+        if not self.jit_optimizer:
+            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+            return
+        if not self.optimizer.built:  # create the slots while tracing the step, not inside XLA
+            self.optimizer.build(self.trainable_variables)
+        if self._xla_update is None:
+            self._xla_update = tf.function(lambda grads: self.optimizer.apply(grads, self.trainable_variables), jit_compile=True)
+        self._xla_update(gradients)
 
     def test_step(self, data: Any) -> dict[str, Any]:
         """Loss and metrics on a batch, without updating weights."""

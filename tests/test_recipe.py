@@ -105,6 +105,10 @@ BROKEN = {
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {precision: float16}\n",
         r"recipe.yaml:4: `training.precision` must be one of 'float32', 'mixed_float16', 'mixed_bfloat16' \(got 'float16'\)",
     ),
+    "bad jit_compile": (
+        "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {jit_compile: optimiser}\n",
+        r"recipe.yaml:4: `training.jit_compile` must be true, false or 'optimizer' \(got 'optimiser'\)",
+    ),
     "not a mapping": ("- just\n- a list\n", r"recipe.yaml: a recipe must be a YAML mapping"),
 }
 

@@ -90,3 +90,10 @@ def test_mixed_bfloat16_trains(tiny_recipe):
     run = train(load_recipe(tiny_recipe(), ["training.precision=mixed_bfloat16", "training.epochs=1"]))
     assert run.trainer.network.layers[0].compute_dtype == "bfloat16"
     assert np.isfinite(run.history[0]["loss"])
+
+
+def test_xla_optimizer_option_trains(tiny_recipe):
+    """`training.jit_compile: optimizer` compiles only the update with XLA and trains."""
+    run = train(load_recipe(tiny_recipe(), ["training.jit_compile=optimizer", "training.epochs=3"]))
+    assert run.trainer.jit_optimizer and run.trainer._xla_update is not None
+    assert run.history[-1]["loss"] < run.history[0]["loss"]
