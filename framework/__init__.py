@@ -11,9 +11,10 @@ A plugin needs only `hookimpl`::
 """
 
 from framework.hookspecs import hookimpl
+from framework.plugin_manager import enable_batch_hook
 from framework.registry import register_dataset, register_model
 from framework.run import Run
 from framework.trainer import Trainer
 
 __version__ = "0.1.0"
-__all__ = ["Run", "Trainer", "hookimpl", "register_dataset", "register_model", "__version__"]
+__all__ = ["Run", "Trainer", "enable_batch_hook", "hookimpl", "register_dataset", "register_model", "__version__"]

@@ -65,7 +65,9 @@ class HookCallback(keras.callbacks.Callback):
         self.stop_if_asked(reasons)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.call("on_train_end", logs=logs or {})
+        last = dict(self.run.history[-1]) if self.run.history else {}  # with the entries plugins added
+        last.pop("epoch", None)
+        self.call("on_train_end", logs=last)
 
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         self.call("on_evaluate_end", split=self.split, logs=logs or {})

@@ -10,6 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from framework.errors import PluginError, TapelineError
+from framework.plugin_manager import call_order, implemented_hooks, load_plugins
+from framework.recipe import Recipe, load_recipe, recipe_to_yaml
+from framework.registry import DATASETS, MODELS, PLUGINS
+from framework.run import build_run, evaluate_weights, format_metrics, train
 
 EXIT_INTERRUPTED = 130
 
@@ -23,16 +27,12 @@ def _recipe_arguments(parser: argparse.ArgumentParser, optional: bool = False) -
     )
 
 
-def _load(args: argparse.Namespace):  # -> Recipe (imported lazily: TensorFlow is slow to import)
-    from framework.recipe import load_recipe
-
+def _load(args: argparse.Namespace) -> Recipe:
     return load_recipe(args.recipe, args.overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains a recipe and writes the run directory."""
-    from framework.run import train
-
     if args.resume:
         args.recipe = args.recipe or args.resume / "recipe.yaml"
     if not args.recipe:
@@ -44,16 +44,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluates saved weights on the recipe's test split."""
-    from framework.run import evaluate_weights, format_metrics
-
     print(f"test  {format_metrics(evaluate_weights(_load(args), args.weights))}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Builds everything a recipe names without training."""
-    from framework.run import build_run
-
     run = build_run(_load(args))
     sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
     print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, "
@@ -63,9 +59,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Prints the resolved recipe and the order in which plugins are called."""
-    from framework.plugin_manager import call_order, load_plugins
-    from framework.recipe import recipe_to_yaml
-
     recipe = _load(args)
     print(recipe_to_yaml(recipe), end="")
     order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}
@@ -78,9 +71,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Lists registered models, datasets or plugins."""
-    from framework.plugin_manager import implemented_hooks
-    from framework.registry import DATASETS, MODELS, PLUGINS
-
     registry = {"models": MODELS, "datasets": DATASETS, "plugins": PLUGINS}[args.kind]
     entries = list(registry)
     width = max((len(e.name) for e in entries), default=0)

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from framework.errors import DataError
+from framework.schema import require
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE = Path.home() / ".keras" / "datasets"
@@ -53,6 +54,12 @@ class Data:
     class_names: list[str] | None
     source: str
     epoch: tf.Variable  # the training epoch, set by the run; picks each epoch's shuffle order
+    batch_size: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Training batches per epoch, the last partial one included."""
+        return -(-self.sizes["train"] // self.batch_size)
 
 
 # --- file readers -------------------------------------------------------------------------
@@ -140,8 +147,8 @@ def mnist(path: str | None = None) -> Arrays:
 def fashion_mnist(path: str | None = None) -> Arrays:
     """Fashion-MNIST: `path`, else Debian's dataset-fashion-mnist files, else Keras's loader."""
     if path:
-        return read_path(path, "fashion_mnist")
-    if FASHION_MNIST_DIR.is_dir():
+        arrays = read_path(path, "fashion_mnist")
+    elif FASHION_MNIST_DIR.is_dir():
         arrays = read_idx_dir(FASHION_MNIST_DIR, "fashion_mnist")
     else:
         arrays = keras_download(
@@ -172,8 +179,13 @@ def synthetic(
     seed: int = 0,
 ) -> Arrays:
     """Generated, learnable images: one random pattern per class plus noise, as uint8 (for tests)."""
-    if min(num_train, num_test, *shape) < 1 or num_classes < 2 or not 0 <= noise <= 1:
-        raise ValueError("sizes and shape must be positive, num_classes at least 2 and noise in [0, 1]")
+    require(
+        num_train=(num_train, num_train >= 1, "positive"),
+        num_test=(num_test, num_test >= 1, "positive"),
+        shape=(shape, min(shape, default=0) >= 1, "a list of positive sizes"),
+        num_classes=(num_classes, num_classes >= 2, "at least 2"),
+        noise=(noise, 0 <= noise <= 1, "from 0 to 1"),
+    )
     rng = np.random.default_rng(seed)
     patterns = rng.random((num_classes, *shape))
 
@@ -285,4 +297,5 @@ def make_data(arrays: Arrays, batch_size: int, shuffle: bool, seed: int | None, 
         class_names=arrays.class_names,
         source=arrays.source,
         epoch=epoch,
+        batch_size=batch_size,
     )

@@ -1,7 +1,8 @@
 """Errors caused by user input: recipes, data files, names and command lines.
 
 Every such error is a `TapelineError`; the CLI prints its message (no traceback) and exits
-with code 2. Bugs and failures inside training are not `TapelineError`s.
+with its ``exit_code``: 2 for bad input, 1 for `TrainingFailed` (a run that cannot go on) and
+for `PluginError` (a plugin raised; its traceback is shown when the cause looks like a bug).
 """
 
 from __future__ import annotations

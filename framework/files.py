@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -42,6 +43,18 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
 def write_text(path: Path, text: str) -> Path:
     """Writes `text` to `path` atomically."""
     return write_atomic(path, lambda temporary: temporary.write_text(text))
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
+    """Writes `rows` as CSV with a header of `columns` (missing entries left empty), atomically."""
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="") as stream:
+            writer = csv.DictWriter(stream, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return write_atomic(path, write)
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -6,7 +6,8 @@ subset of the arguments listed here. Plugins are called in ascending ``order`` (
 attribute, default 50), then in recipe order. Epochs and batches count from 0, as in Keras.
 
 Hooks fire from one Keras callback in the Python training loop, between compiled steps,
-never inside them. If no plugin implements `on_batch_end`, nothing runs per batch.
+never inside them. If no plugin implements `on_batch_end`, Tapeline's callback has no batch
+method at all: no hook call and no waiting for the step's results.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def on_train_end(trainer: Trainer, run: Run, logs: dict[str, float]) -> None:
     Args:
         trainer: the `Trainer`, holding the final weights.
         run: the `Run`; ``run.stop_reason`` says why training stopped early, if it did.
-        logs: the last epoch's logs (empty if no epoch completed).
+        logs: the last epoch's logs, with the entries plugins added (empty if no epoch ran).
 
     Returns nothing. Training is already over.
     """
@@ -113,7 +114,8 @@ def on_evaluate_end(trainer: Trainer, run: Run, split: str, logs: dict[str, floa
     Args:
         trainer: the `Trainer`.
         run: the `Run`.
-        split: ``"validation"`` (during training) or ``"test"``.
+        split: ``"validation"`` (Keras's validation pass after each epoch) or ``"test"``
+            (the evaluation plugin, `tapeline evaluate`, ``run.evaluate()``).
         logs: the split's metrics, without prefix (``loss``, ``accuracy`` ...).
 
     Returns nothing. Cannot stop training.

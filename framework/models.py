@@ -16,7 +16,7 @@ from keras import layers
 def seed_cnn(
     input_shape: tuple[int, ...],
     num_classes: int,
-    filters: list[int] = (32, 64),
+    filters: tuple[int, ...] = (32, 64),
     kernel_size: int = 3,
     units: int = 128,
     activation: str = "relu",
@@ -38,7 +38,7 @@ def seed_cnn(
 def mlp(
     input_shape: tuple[int, ...],
     num_classes: int,
-    units: list[int] = (128,),
+    units: tuple[int, ...] = (128,),
     activation: str = "relu",
     dropout: float = 0.0,
 ) -> keras.Model:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from framework.errors import TapelineError
+from framework.schema import require
 
 MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "iou", "r2")
 
@@ -18,10 +19,7 @@ class Monitor:
     """
 
     def __init__(self, metric: str, mode: Literal["auto", "min", "max"] = "auto", min_delta: float = 0.0, baseline: float | None = None) -> None:
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"`mode` must be one of 'auto', 'min', 'max' (got {mode!r})")
-        if min_delta < 0:
-            raise ValueError(f"`min_delta` must be zero or positive (got {min_delta})")
+        require(mode=(mode, mode in ("auto", "min", "max"), "one of 'auto', 'min', 'max'"), min_delta=(min_delta, min_delta >= 0, "zero or positive"))
         self.metric = metric
         self.mode = mode if mode != "auto" else "max" if any(m in metric.lower() for m in MAXIMIZED) else "min"
         self.min_delta = min_delta

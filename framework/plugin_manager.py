@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import pluggy
 
 from framework import hookspecs
 from framework.hookspecs import hookimpl
-from framework.errors import TapelineError
+from framework.errors import RecipeError, TapelineError
 from framework.recipe import Recipe, build_component
 from framework.schema import suggest
 from framework.registry import PLUGINS
@@ -37,7 +38,14 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
     passed to ``fit`` as it is, for users coming from ``model.fit(callbacks=...)``.
     """
     manager = new_plugin_manager()
-    built = [(c.name, build_component(recipe, PLUGINS, ("plugins", i))) for i, c in enumerate(recipe.plugins)]
+    built, problems = [], []
+    for i, component in enumerate(recipe.plugins):
+        try:
+            built.append((component.name, build_component(recipe, PLUGINS, ("plugins", i))))
+        except RecipeError as error:
+            problems += error.problems
+    if problems:
+        raise RecipeError(problems)
     callbacks = [plugin for _, plugin in built if isinstance(plugin, keras.callbacks.Callback)]
     plugins = [(name, plugin) for name, plugin in built if not isinstance(plugin, keras.callbacks.Callback)]
     ranked = sorted(enumerate(plugins), key=lambda item: (plugin_order(item[1][1]), item[0]))
@@ -53,13 +61,16 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
 def enable_batch_hook(plugin: Any, method: Callable[..., str | None]) -> None:
     """Makes `method` the plugin's ``on_batch_end`` hook, for plugins needing batches only in some modes.
 
-    Call it from ``__init__``; a plugin that never calls it implements no batch hook, so its
-    runs do no per-batch work. Declare it in the class: ``optional_hooks = ("on_batch_end",)``.
+    `method` takes any of the hook's arguments by name, like a hook. Call this from ``__init__``;
+    a plugin that never calls it implements no batch hook, so its runs do no per-batch work. Declare it in the class: ``optional_hooks = ("on_batch_end",)``.
     """
+
+    wanted = inspect.signature(method).parameters
 
     @hookimpl
     def on_batch_end(trainer: Any, run: Any, epoch: int, batch: int, logs: dict[str, float]) -> str | None:
-        return method(trainer=trainer, run=run, epoch=epoch, batch=batch, logs=logs)
+        given = {"trainer": trainer, "run": run, "epoch": epoch, "batch": batch, "logs": logs}
+        return method(**{name: value for name, value in given.items() if name in wanted})
 
     plugin.on_batch_end = on_batch_end
 

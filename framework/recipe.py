@@ -89,7 +89,10 @@ class Recipe:
     name: str = field(metadata=spec("Name of the run; also names its output folder."))
     dataset: DatasetSection = field(metadata=spec("The dataset section."))
     model: Component = field(metadata=spec("The network: a registered model or 'module:callable'."))
-    seed: int | None = field(default=None, metadata=spec("Seed for Python, NumPy, TensorFlow and shuffling."))
+    seed: int | None = field(
+        default=None,
+        metadata=spec("Seed for Python, NumPy, TensorFlow and shuffling.", expect="an integer from 0 to 4294967295 or null", valid=lambda v: v is None or 0 <= v < 2**32),
+    )
     optimizer: Component = field(default_factory=lambda: Component("adam"), metadata=spec("A Keras optimizer."))
     loss: Component = field(default_factory=lambda: Component("sparse_categorical_crossentropy"), metadata=spec("A Keras loss."))
     metrics: list[Component] = field(default_factory=lambda: [Component("accuracy")], metadata=spec("Keras metrics."))
@@ -200,13 +203,13 @@ def _merge(base: Document, child: Document) -> Document:
             return {k: merge(a[k], b[k], (*path, k)) if k in a and k in b else b.get(k, a.get(k)) for k in {**a, **b}}
         return b
 
-    replaced = [p for p in child.origin if not isinstance(_value_at(child.data, p), dict)]
+    replaced = [p for p in child.origin if not isinstance(value_at(child.data, p), dict)]
     origin = {p: w for p, w in base.origin.items() if not any(p[: len(r)] == r for r in replaced)}
     origin.update(child.origin)
     return Document(merge(base.data, child.data, ()), origin, child.default_where)
 
 
-def _value_at(data: Any, path: Path) -> Any:
+def value_at(data: Any, path: Path) -> Any:
     """The value at `path` in nested mappings, lists or dataclasses."""
     for part in path:
         data = data[part] if isinstance(data, (dict, list)) else getattr(data, part)
@@ -232,8 +235,8 @@ def load_document(file: FilePath, _seen: tuple[FilePath, ...] = ()) -> Document:
     return _merge(load_document(base_file, (*_seen, resolved)), document)
 
 
-def apply_overrides(document: Document, overrides: list[str]) -> Document:
-    """`document` with ``key.path=value`` overrides applied; values are parsed as YAML scalars."""
+def apply_overrides(document: Document, overrides: list[str]) -> list[Problem]:
+    """Applies ``key.path=value`` overrides (values parsed as YAML) to `document`; returns the problems."""
     problems = []
     for text in overrides:
         key, sep, raw = text.partition("=")
@@ -247,36 +250,35 @@ def apply_overrides(document: Document, overrides: list[str]) -> Document:
             problems.append(Problem(where, f"invalid YAML value {raw!r}: {error}"))
             continue
         path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
-        failure = _set_path(document.data, path, value)
+        failure = "`extends` cannot be overridden; edit the recipe file" if path[0] == "extends" else _set_path(document.data, path, value)
         if failure:
             problems.append(Problem(where, failure))
         else:
             document.origin = {p: w for p, w in document.origin.items() if p[: len(path)] != path}
             document.origin[path] = where
-    if problems:
-        raise RecipeError(problems)
-    return document
+    return problems
+
+
+def _holds(data: Any, key: str | int) -> bool:
+    """Whether `key` indexes an item of the list `data`, or may name a key of the mapping `data`."""
+    if isinstance(data, list):
+        return isinstance(key, int) and key < len(data)
+    return isinstance(data, dict) and not isinstance(key, int)
 
 
 def _set_path(data: Any, path: Path, value: Any) -> str | None:
     """Sets `value` at `path` inside `data`, creating mappings on the way; returns a failure message."""
     for depth, part in enumerate(path[:-1]):
-        here = dotted(path[: depth + 1])
-        if isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        elif isinstance(data, dict) and not isinstance(part, int):
-            if isinstance(data.get(part), str):  # a component's shorthand: `model: seed_cnn`
-                data[part] = {Component.SHORTHAND: data[part]}
-            data = data.setdefault(part, {})
-        else:
-            return f"cannot set `{dotted(path)}`: `{here}` does not exist or is not a mapping/list"
-    last = path[-1]
-    if isinstance(data, list) and isinstance(last, int) and last < len(data):
-        data[last] = value
-    elif isinstance(data, dict) and not isinstance(last, int):
-        data[last] = value
-    else:
+        if not _holds(data, part):
+            return f"cannot set `{dotted(path)}`: `{dotted(path[: depth + 1])}` does not exist or is not a mapping/list"
+        if isinstance(data, dict):
+            data.setdefault(part, {})
+        if isinstance(data[part], str):  # a component's shorthand: `model: seed_cnn`, `plugins: [console]`
+            data[part] = {Component.SHORTHAND: data[part]}
+        data = data[part]
+    if not _holds(data, path[-1]):
         return f"cannot set `{dotted(path)}`: its parent is not a mapping/list with that key"
+    data[path[-1]] = value
     return None
 
 
@@ -284,8 +286,8 @@ COMPONENT_SECTIONS: dict[str, tuple[Registry, tuple[str, ...]]] = {
     "dataset": (DATASETS, ()),
     "model": (MODELS, INJECTED_ARGS),
     "optimizer": (OPTIMIZERS, ()),
-    "loss": (LOSSES, ()),
-    "metrics": (METRICS, ()),
+    "loss": (LOSSES, ("y_true", "y_pred")),  # a loss or metric function's own inputs, never recipe args
+    "metrics": (METRICS, ("y_true", "y_pred")),
     "plugins": (PLUGINS, ()),
 }
 
@@ -308,7 +310,7 @@ def build_component(recipe: Recipe, registry: Registry, path: Path, **injected: 
     A `ValueError` or `TypeError` from the target (a bad argument value) becomes a
     `RecipeError` at the component's line.
     """
-    component = _value_at(recipe, path)
+    component = value_at(recipe, path)
     target = registry.get(component.name).target
     accepted = signature_parameters(target) or {}
     try:
@@ -340,9 +342,10 @@ def check_sections(document: Document, checker: Checker) -> dict[str, Any]:
     return sections
 
 
-def parse_recipe(document: Document) -> Recipe:
-    """A checked `Recipe` from plain data, or `RecipeError` listing every problem."""
+def parse_recipe(document: Document, problems: list[Problem] = ()) -> Recipe:
+    """A checked `Recipe` from plain data, or `RecipeError` listing every problem (`problems` first)."""
     checker = Checker(document.locate)
+    checker.problems.extend(problems)
     recipe = checker.dataclass(document.data, Recipe, ())
     sections = check_sections(document, checker)
     if recipe is not INVALID and recipe.training.deterministic and recipe.seed is None:
@@ -356,7 +359,8 @@ def parse_recipe(document: Document) -> Recipe:
 
 def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
     """Reads, merges, overrides and checks a recipe file."""
-    return parse_recipe(apply_overrides(load_document(FilePath(file)), list(overrides)))
+    document = load_document(FilePath(file))
+    return parse_recipe(document, apply_overrides(document, list(overrides)))
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:

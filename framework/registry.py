@@ -39,8 +39,8 @@ def import_path(path: str) -> Any:
     module_name, _, attribute = path.partition(":")
     try:
         return getattr(importlib.import_module(module_name), attribute)
-    except ImportError as error:
-        raise RegistryError(f"cannot import module '{module_name}' for '{path}': {error}") from error
+    except (ImportError, ValueError, TypeError) as error:  # ValueError/TypeError: empty or relative module names
+        raise RegistryError(f"cannot import module '{module_name}' for '{path}': {error}") from None
     except AttributeError:
         raise RegistryError(f"module '{module_name}' has no attribute '{attribute}' (from '{path}')") from None
 
@@ -78,9 +78,6 @@ class Registry:
 
     def __iter__(self) -> Iterator[Entry]:
         return (self.get(name) for name in self.names())
-
-    def __contains__(self, name: str) -> bool:
-        return ":" in name or name in self._load()
 
     def get(self, name: str) -> Entry:
         """The entry for `name` (a registered name or an import path), loading entry points on use."""

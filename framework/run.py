@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
+import functools
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,12 +18,12 @@ import pluggy
 import tensorflow as tf
 
 from framework.callback import hook_callback
-from framework.datasets import Data, make_data
+from framework.datasets import Arrays, Data, make_data
 from framework.errors import TapelineError
-from framework.files import write_atomic, write_json, write_text
+from framework.files import write_atomic, write_csv, write_json, write_text
 from framework.plugin_manager import load_plugins
-from framework.recipe import INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml
-from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS
+from framework.recipe import INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml, value_at
+from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
 
@@ -93,6 +94,15 @@ def configure_tensorflow(recipe: Recipe) -> None:
     keras.mixed_precision.set_global_policy(recipe.training.precision)
 
 
+def build_data(recipe: Recipe) -> Data:
+    """The recipe's dataset as checked pipelines."""
+    arrays = build_component(recipe, DATASETS, ("dataset",))
+    if not isinstance(arrays, Arrays):
+        raise TapelineError(f"dataset {recipe.dataset.name!r} returned {type(arrays).__name__}, not framework.datasets.Arrays")
+    section, training = recipe.dataset, recipe.training
+    return make_data(arrays, training.batch_size, training.shuffle, recipe.seed, section.validation_split, section.limit)
+
+
 def build_network(recipe: Recipe, data: Data) -> keras.Model:
     """The recipe's network, given the data's input shape and number of classes."""
     injected = dict(zip(INJECTED_ARGS, (data.input_shape, data.num_classes)))
@@ -102,14 +112,29 @@ def build_network(recipe: Recipe, data: Data) -> keras.Model:
     return network
 
 
+def keras_object(recipe: Recipe, registry: Registry, path: tuple[str | int, ...]) -> Any:
+    """A loss or metric for ``compile``: a registered name as it is, else the built class or the function.
+
+    Registered Keras names without args go to Keras as strings, so that ``accuracy`` follows
+    the loss as in Keras. A function from an import path gets its args bound.
+    """
+    component = value_at(recipe, path)
+    if component.name in registry.names() and not component.args:
+        return component.name
+    target = registry.get(component.name).target
+    if isinstance(target, type):
+        return build_component(recipe, registry, path)
+    return functools.partial(target, **component.args) if component.args else target
+
+
 def compile_trainer(recipe: Recipe, network: keras.Model) -> Trainer:
     """A compiled `Trainer` around `network` with the recipe's optimizer, loss and metrics."""
     jit = recipe.training.jit_compile
     trainer = Trainer(network, jit_optimizer=jit == "optimizer")
     trainer.compile(
         optimizer=build_component(recipe, OPTIMIZERS, ("optimizer",)),
-        loss=build_component(recipe, LOSSES, ("loss",)) if recipe.loss.args else recipe.loss.name,
-        metrics=[build_component(recipe, METRICS, ("metrics", i)) if m.args else m.name for i, m in enumerate(recipe.metrics)],
+        loss=keras_object(recipe, LOSSES, ("loss",)),
+        metrics=[keras_object(recipe, METRICS, ("metrics", i)) for i in range(len(recipe.metrics))],
         jit_compile=jit is True,
         steps_per_execution=recipe.training.steps_per_execution,
     )
@@ -119,12 +144,9 @@ def compile_trainer(recipe: Recipe, network: keras.Model) -> Trainer:
 def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written)."""
     configure_tensorflow(recipe)
-    training = recipe.training
-    arrays = build_component(recipe, DATASETS, ("dataset",))
-    section = recipe.dataset
-    data = make_data(arrays, training.batch_size, training.shuffle, recipe.seed, section.validation_split, section.limit)
+    plugins, keras_callbacks = load_plugins(recipe)  # cheap, so their argument errors come before the data loads
+    data = build_data(recipe)
     trainer = compile_trainer(recipe, build_network(recipe, data))
-    plugins, keras_callbacks = load_plugins(recipe)
     return Run(recipe, data, trainer, plugins, directory, keras_callbacks=keras_callbacks)
 
 
@@ -136,8 +158,12 @@ def next_run_directory(recipe: Recipe) -> Path:
 
 
 def prepare_directory(directory: Path, overwrite: bool) -> Path:
-    """Creates `directory`; an existing non-empty one is only replaced when `overwrite` is set."""
-    if directory.exists() and any(directory.iterdir()):
+    """Creates `directory`; an existing run there is only replaced with `overwrite`, other content never."""
+    if directory.exists() and not directory.is_dir():
+        raise TapelineError(f"output directory '{directory}' is a file")
+    if directory.is_dir() and any(directory.iterdir()):
+        if not (directory / RECIPE_FILE).is_file():
+            raise TapelineError(f"output directory '{directory}' is not empty and holds no run; choose another --output")
         if not overwrite:
             raise TapelineError(f"output directory '{directory}' already holds a run; pass --overwrite to replace it, or --resume to continue it")
         shutil.rmtree(directory)
@@ -163,15 +189,7 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
 def write_history(run: Run) -> None:
     """The run's epoch logs as JSON (a list of rows) and CSV (a column per entry)."""
     write_json(run.directory / HISTORY_JSON, run.history)
-    columns = list(dict.fromkeys(key for row in run.history for key in row))
-
-    def write_csv(path: Path) -> None:
-        with open(path, "w", newline="") as stream:
-            writer = csv.DictWriter(stream, columns)
-            writer.writeheader()
-            writer.writerows(run.history)
-
-    write_atomic(run.directory / HISTORY_CSV, write_csv)
+    write_csv(run.directory / HISTORY_CSV, run.history, list(dict.fromkeys(key for row in run.history for key in row)))
 
 
 def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool) -> Run:
@@ -194,7 +212,10 @@ def salvage_weights(run: Run) -> None:
     They are for inspection: resuming starts from the last epoch the checkpoint plugin saved.
     """
     if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
-        write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
+        try:
+            write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
+        except TapelineError as error:  # never hide the failure being handled
+            print(f"tapeline: warning: {error}", file=sys.stderr)
 
 
 def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False) -> Run:

@@ -28,6 +28,17 @@ def spec(doc: str, *, expect: str | None = None, valid: Callable[[Any], bool] | 
     return {"doc": doc, "expect": expect, "valid": valid}
 
 
+def require(**checks: tuple[Any, bool, str]) -> None:
+    """`ValueError` for the first failed check, given as ``name=(value, passed, "expected words")``.
+
+    For plugin and builder arguments whose values need more than a type: the message is
+    reported at the argument's line in the recipe.
+    """
+    for name, (value, passed, expect) in checks.items():
+        if not passed:
+            raise ValueError(f"`{name}` must be {expect} (got {value!r})")
+
+
 def dotted(path: Path) -> str:
     """``("plugins", 0, "args")`` -> ``plugins[0].args``."""
     text = ""

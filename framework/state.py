@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
-from framework.errors import TapelineError
+from framework.errors import TapelineError, TrainingFailed
 from framework.files import UMASK
 from framework.trainer import Trainer
 
@@ -42,16 +42,25 @@ def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:
 
 
 def save_state(run: Run, epochs_done: int, logs: dict[str, float]) -> Path:
-    """Writes the state after `epochs_done` epochs, the last of which logged `logs`; returns its folder."""
-    final = run.directory / STATE_DIR
+    """Writes the state after `epochs_done` epochs, the last of which logged `logs`; returns its folder.
+
+    There is a complete state at every moment: ``state/``, or ``state.old/`` while the new one
+    is being swapped in. A failed write raises `TrainingFailed` and leaves the last state.
+    """
+    final, old = run.directory / STATE_DIR, run.directory / f"{STATE_DIR}.old"
+    for stale in run.directory.glob(".state.*"):  # staging folders of writes that were cut short
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=run.directory, prefix=".state."))
-    staging.chmod(0o777 & ~UMASK)  # mkdtemp makes folders private to their owner
-    _checkpoint(run.trainer).write(str(staging / PREFIX))
-    progress = {"epochs_done": epochs_done, "history": [*run.history, history_row(epochs_done - 1, logs)], "plugins": run.plugin_states()}
-    (staging / PROGRESS).write_text(json.dumps(progress) + "\n")
-    old = run.directory / f"{STATE_DIR}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
+    try:
+        staging.chmod(0o777 & ~UMASK)  # mkdtemp makes folders private to their owner
+        _checkpoint(run.trainer).write(str(staging / PREFIX))
+        progress = {"epochs_done": epochs_done, "history": [*run.history, history_row(epochs_done - 1, logs)], "plugins": run.plugin_states()}
+        (staging / PROGRESS).write_text(json.dumps(progress) + "\n")
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise TrainingFailed(f"cannot write the training state in '{run.directory}': {error.strerror or error}; the previous state is intact") from error
+    if final.exists():  # only then is state.old redundant; after a cut-short swap it is the only state
+        shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)

@@ -8,6 +8,7 @@ from typing import Literal
 from framework import Run, Trainer, hookimpl
 from framework.files import write_atomic
 from framework.monitor import Monitor
+from framework.schema import require
 from framework.state import save_state
 
 FOLDER = "checkpoints"
@@ -32,8 +33,7 @@ class Checkpoint:
         keep_last: int = 0,
         resumable: bool = True,
     ) -> None:
-        if keep_last < 0:
-            raise ValueError(f"`keep_last` must be 0 or more (got {keep_last})")
+        require(keep_last=(keep_last, keep_last >= 0, "0 or more"))
         self.monitor = Monitor(monitor, mode) if monitor else None
         self.keep_last = keep_last
         self.resumable = resumable
@@ -61,7 +61,8 @@ class Checkpoint:
         self.save(trainer, "last.keras")
         if self.keep_last:
             self.save(trainer, f"epoch-{epoch + 1:03d}.keras")
-            for old in sorted(self.folder.glob("epoch-*.keras"))[: -self.keep_last]:
+            by_epoch = sorted(self.folder.glob("epoch-*.keras"), key=lambda p: int(p.stem.split("-")[1]))
+            for old in by_epoch[: -self.keep_last]:
                 old.unlink()
         if self.resumable:
             save_state(run, epoch + 1, logs)

@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Literal
 
-from framework import Run, Trainer, hookimpl
-from framework.plugin_manager import enable_batch_hook
+from framework import Run, Trainer, enable_batch_hook, hookimpl
+
 from framework.run import format_metrics
 
 BAR_WIDTH = 24
@@ -49,7 +49,7 @@ class Console:
     @hookimpl
     def on_train_begin(self, trainer: Trainer, run: Run) -> None:
         self.phase = "after"
-        self.steps = -(-run.data.sizes["train"] // run.recipe.training.batch_size)
+        self.steps = run.data.steps_per_epoch
         sizes = ", ".join(f"{count:,} {split}" for split, count in run.data.sizes.items() if count)
         resumed = f"; resuming after epoch {run.initial_epoch}" if run.initial_epoch else ""
         self.say(f"{run.recipe.name}: {trainer.network.count_params():,} parameters; {sizes} samples; writing to {run.directory}{resumed}")
@@ -59,7 +59,7 @@ class Console:
         self.started = self.drawn = time.perf_counter()
         self.phase = "epoch"
 
-    def draw_bar(self, run: Run, epoch: int, batch: int, logs: dict[str, float], **_: object) -> None:
+    def draw_bar(self, run: Run, epoch: int, batch: int, logs: dict[str, float]) -> None:
         now = time.perf_counter()
         done = batch + 1
         if now - self.drawn < REDRAW_SECONDS and done < self.steps:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from framework import Run, Trainer, hookimpl
 from framework.monitor import Monitor
+from framework.schema import require
 
 
 class EarlyStopping:
@@ -28,8 +29,7 @@ class EarlyStopping:
         restore_best_weights: bool = False,
         start_from_epoch: int = 0,
     ) -> None:
-        if patience < 1 or start_from_epoch < 0:
-            raise ValueError(f"`patience` must be at least 1 and `start_from_epoch` at least 0 (got {patience}, {start_from_epoch})")
+        require(patience=(patience, patience >= 1, "at least 1"), start_from_epoch=(start_from_epoch, start_from_epoch >= 0, "at least 0"))
         self.monitor = Monitor(monitor, mode, min_delta, baseline)
         self.patience = patience
         self.restore_best_weights = restore_best_weights

@@ -6,6 +6,7 @@ import numpy as np
 
 from framework import Run, hookimpl
 from framework.files import write_json
+from framework.schema import require
 
 EVALUATION_FILE = "evaluation.json"
 
@@ -42,8 +43,7 @@ class Evaluation:
     order = 10  # before plugins that read test_* entries
 
     def __init__(self, every: int = 0) -> None:
-        if every < 0:
-            raise ValueError(f"`every` must be 0 (only at the end) or a positive number of epochs (got {every})")
+        require(every=(every, every >= 0, "0 (only at the end) or a positive number of epochs"))
         self.every = every
 
     @hookimpl

@@ -7,6 +7,7 @@ from typing import Literal
 
 from framework import Run, Trainer, hookimpl
 from framework.monitor import Monitor
+from framework.schema import require
 
 
 class LRSchedule:
@@ -36,8 +37,13 @@ class LRSchedule:
         monitor: str = "val_loss",
         patience: int = 2,
     ) -> None:
-        if not 0 < factor < 1 or step_epochs < 1 or patience < 1 or warmup_epochs < 0 or min_lr < 0:
-            raise ValueError("`factor` must be in (0, 1), `step_epochs` and `patience` at least 1, `warmup_epochs` and `min_lr` at least 0")
+        require(
+            factor=(factor, 0 < factor < 1, "in (0, 1)"),
+            step_epochs=(step_epochs, step_epochs >= 1, "at least 1"),
+            patience=(patience, patience >= 1, "at least 1"),
+            warmup_epochs=(warmup_epochs, warmup_epochs >= 0, "at least 0"),
+            min_lr=(min_lr, min_lr >= 0, "at least 0"),
+        )
         self.schedule, self.warmup_epochs, self.min_lr, self.factor = schedule, warmup_epochs, min_lr, factor
         self.step_epochs, self.patience = step_epochs, patience
         self.monitor = Monitor(monitor)

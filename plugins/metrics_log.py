@@ -7,11 +7,24 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from framework import Run, hookimpl
-from framework.plugin_manager import enable_batch_hook
+from framework import Run, enable_batch_hook, hookimpl
+from framework.files import write_csv, write_text
+from framework.schema import require
+
 
 EPOCHS = "metrics"
 BATCHES = "batch_metrics"
+
+
+def read_rows(path: Path) -> list[dict[str, float]]:
+    """The rows of a JSON Lines file, stopping at a line cut short by a crash."""
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break
+    return rows
 
 
 class Table:
@@ -23,18 +36,15 @@ class Table:
         self.columns: list[str] = []
 
     def open(self, keep: Callable[[dict[str, float]], bool]) -> None:
-        """Starts the files, keeping the rows of an earlier session for which `keep(row)` is true."""
+        """Starts the files (atomically), keeping the rows of an earlier session for which `keep(row)` is true."""
         if self.jsonl.is_file():
-            self.rows = [row for row in map(json.loads, self.jsonl.read_text().splitlines()) if keep(row)]
+            self.rows = [row for row in read_rows(self.jsonl) if keep(row)]
         self.columns = list(dict.fromkeys(key for row in self.rows for key in row))
-        self.jsonl.write_text("".join(json.dumps(row) + "\n" for row in self.rows))
+        write_text(self.jsonl, "".join(json.dumps(row) + "\n" for row in self.rows))
         self.rewrite_csv()
 
     def rewrite_csv(self) -> None:
-        with open(self.csv, "w", newline="") as stream:
-            writer = csv.DictWriter(stream, self.columns)
-            writer.writeheader()
-            writer.writerows(self.rows)
+        write_csv(self.csv, self.rows, self.columns)
 
     def add(self, row: dict[str, float]) -> None:
         """Appends `row` to both files."""
@@ -62,8 +72,7 @@ class MetricsLog:
     optional_hooks = ("on_batch_end",)  # see enable_batch_hook
 
     def __init__(self, every_n_batches: int = 0) -> None:
-        if every_n_batches < 0:
-            raise ValueError(f"`every_n_batches` must be 0 (off) or positive (got {every_n_batches})")
+        require(every_n_batches=(every_n_batches, every_n_batches >= 0, "0 (off) or positive"))
         self.every_n_batches = every_n_batches
         self.epochs: Table | None = None
         self.batches: Table | None = None
@@ -78,7 +87,7 @@ class MetricsLog:
         if self.every_n_batches:
             self.batches.open(lambda row: row["epoch"] <= done)
 
-    def log_batch(self, epoch: int, batch: int, logs: dict[str, float], **_: object) -> None:
+    def log_batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
         if (batch + 1) % self.every_n_batches == 0:
             self.batches.add({"epoch": epoch + 1, "batch": batch + 1, **logs})
 

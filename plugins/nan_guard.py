@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-from framework import hookimpl
+from framework import enable_batch_hook, hookimpl
 from framework.errors import TrainingFailed
-from framework.plugin_manager import enable_batch_hook
 
 
 class NanGuard:
@@ -30,7 +29,7 @@ class NanGuard:
         if bad:
             raise TrainingFailed(f"{', '.join(f'{k} is {v}' for k, v in bad.items())} {where}; stopping (nan_guard)")
 
-    def check_batch(self, epoch: int, batch: int, logs: dict[str, float], **_: object) -> None:
+    def check_batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
         self.check(logs, f"at epoch {epoch + 1}, batch {batch + 1}")
 
     @hookimpl

@@ -16,8 +16,10 @@ SPLITS = {"": "train", "val_": "validation", "test_": "test"}
 
 
 class Plots:
-    """Draws ``learning_curves.png`` (each metric per epoch: train, validation, test) and, when the
-    evaluation plugin ran, ``confusion_matrix.png`` in the run directory when training ends.
+    """Draws learning curves and the test confusion matrix as PNG files when training ends.
+
+    ``learning_curves.png`` shows each metric per epoch for train, validation and test;
+    ``confusion_matrix.png`` needs the evaluation plugin's ``evaluation.json``.
 
     Needs matplotlib: ``pip install 'tapeline[plots]'``.
     """

@@ -6,9 +6,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework.summary_pb2 import SummaryMetadata
 
-from framework import Run, Trainer, hookimpl
-from framework.plugin_manager import enable_batch_hook
+from framework import Run, Trainer, enable_batch_hook, hookimpl
+
 from framework.recipe import recipe_to_yaml
+from framework.schema import require
 
 LOG_DIR = "tensorboard"
 HISTOGRAM_BINS = 30
@@ -44,8 +45,7 @@ class TensorBoard:
     optional_hooks = ("on_batch_end",)  # see enable_batch_hook
 
     def __init__(self, every_n_batches: int = 0, histograms: bool = False) -> None:
-        if every_n_batches < 0:
-            raise ValueError(f"`every_n_batches` must be 0 (off) or positive (got {every_n_batches})")
+        require(every_n_batches=(every_n_batches, every_n_batches >= 0, "0 (off) or positive"))
         self.every_n_batches, self.histograms = every_n_batches, histograms
         self.writer: tf.summary.SummaryWriter | None = None
         self.steps_per_epoch = 0
@@ -62,11 +62,11 @@ class TensorBoard:
     @hookimpl
     def on_train_begin(self, run: Run) -> None:
         self.writer = tf.summary.create_file_writer(str(run.directory / LOG_DIR))
-        self.steps_per_epoch = -(-run.data.sizes["train"] // run.recipe.training.batch_size)
+        self.steps_per_epoch = run.data.steps_per_epoch
         with self.writer.as_default():
             write("recipe", "```\n" + recipe_to_yaml(run.recipe) + "```", 0, "text")
 
-    def log_batch(self, epoch: int, batch: int, logs: dict[str, float], **_: object) -> None:
+    def log_batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
         if (batch + 1) % self.every_n_batches == 0:
             with self.writer.as_default():
                 for key, value in logs.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from framework import hookimpl
+from framework import Trainer, hookimpl
 
 
 class Scripted:
@@ -14,7 +14,7 @@ class Scripted:
         self.values, self.metric = values, metric
 
     @hookimpl
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         logs[self.metric] = self.values[epoch]
 
 
@@ -27,17 +27,17 @@ class WeightsRecorder:
         self.weights: list = []
 
     @hookimpl
-    def on_epoch_end(self, trainer):
+    def on_epoch_end(self, trainer: Trainer) -> None:
         self.weights.append(trainer.network.get_weights())
 
 
 class Raiser:
-    """Raises RuntimeError in `hook` at epoch `epoch` (from 0)."""
+    """Raises RuntimeError in on_epoch_end at epoch `epoch` (from 0)."""
 
     def __init__(self, epoch: int = 1) -> None:
         self.epoch = epoch
 
     @hookimpl
-    def on_epoch_end(self, epoch):
+    def on_epoch_end(self, epoch: int) -> None:
         if epoch == self.epoch:
             raise RuntimeError(f"boom at epoch {epoch}")

@@ -56,7 +56,7 @@ def test_validate_show_and_list(capsys, tiny_recipe):
         (["train", "{recipe}", "--set", "training.epochs=five"], "`training.epochs` must be a positive integer (got 'five')"),
         (["validate", "{recipe}", "--set", "model=seed_cn"], "did you mean 'seed_cnn'?"),
         (["show", "{recipe}", "--set", "training.epoch=1"], "unknown key `training.epoch`"),
-        (["train", "{recipe}", "--set", "dataset.args.num_train=-1"], "`dataset.args` of dataset 'synthetic': sizes and shape must be positive"),
+        (["train", "{recipe}", "--set", "dataset.args.num_train=-1"], "`dataset.args` of dataset 'synthetic': `num_train` must be positive (got -1)"),
         (["evaluate", "{recipe}", "--weights", "/nowhere"], "weights file '/nowhere' does not exist"),
         (["train", "missing.yaml"], "missing.yaml: cannot read recipe"),
     ],
@@ -67,7 +67,7 @@ def test_bad_input_exits_2_with_a_message(capsys, tiny_recipe, argv, message):
     assert code == 2 and message in err and "Traceback" not in err and err.startswith("tapeline: error: ")
 
 
-def test_mnist_offline_exits_2_with_instructions(capsys, tiny_recipe, monkeypatch):
+def test_mnist_offline_exits_2_with_instructions(capsys, monkeypatch):
     """The MNIST recipe on an offline machine fails fast with how to provide the file."""
 
     def offline():
@@ -79,7 +79,7 @@ def test_mnist_offline_exits_2_with_instructions(capsys, tiny_recipe, monkeypatc
 
 
 def test_usage_errors_exit_2(capsys):
-    """Unknown commands and missing arguments are argparse usage errors (exit 2)."""
+    """An invalid choice on the command line is an argparse usage error (exit 2)."""
     with pytest.raises(SystemExit) as caught:
         main(["list", "widgets"])
     assert caught.value.code == 2 and "invalid choice: 'widgets'" in capsys.readouterr().err

@@ -170,3 +170,9 @@ def test_pipelines_have_autotune_off():
     """Pipelines disable tf.data autotuning (its teardown stalls every epoch)."""
     data = make_data(synthetic(num_train=8, num_test=8), 4, True, 0, 0.0)
     assert data.train.options().autotune.enabled is False
+
+
+def test_fashion_mnist_from_a_path_keeps_class_names(tmp_path):
+    """Fashion-MNIST read from a given directory still names its classes."""
+    write_idx_dir(tmp_path, synthetic(num_train=10, num_test=5))
+    assert datasets.fashion_mnist(str(tmp_path)).class_names[-1] == "Ankle boot"

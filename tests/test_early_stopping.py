@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from framework.errors import PluginError
+from framework.errors import PluginError, RecipeError
 from framework.recipe import load_recipe
 from framework.run import train
 
@@ -56,5 +56,5 @@ def test_missing_metric_is_an_error_listing_available(tiny_recipe):
 
 def test_bad_arguments_point_at_the_recipe(tiny_recipe):
     """Invalid argument values are reported with the plugin's recipe line."""
-    with pytest.raises(Exception, match=r"recipe.yaml:15: `plugins\[1\].args` of plugin 'early_stopping': `patience` must be at least 1"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:15: `plugins\[1\].args` of plugin 'early_stopping': `patience` must be at least 1"):
         run_with(tiny_recipe, [1.0] * 6, "{patience: 0}")

@@ -24,7 +24,7 @@ def test_named_schedules():
 
 def test_bad_arguments():
     """A factor outside (0, 1) is refused."""
-    with pytest.raises(ValueError, match="`factor` must be in \\(0, 1\\)"):
+    with pytest.raises(ValueError, match="`factor` must be in \\(0, 1\\) \\(got 2.0\\)"):
         LRSchedule(factor=2.0)
 
 

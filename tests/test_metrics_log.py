@@ -40,3 +40,13 @@ def test_resume_appends_without_duplicates(tiny_recipe):
     assert [row["epoch"] for row in rows(first.directory / "metrics.jsonl")] == [1, 2, 3]
     with open(first.directory / "metrics.csv") as stream:
         assert [row["epoch"] for row in csv.DictReader(stream)] == ["1", "2", "3"]
+
+
+def test_resume_survives_a_torn_last_line(tiny_recipe):
+    """A line cut short by a crash is dropped on resume instead of failing it."""
+    file = tiny_recipe("plugins: [metrics_log, {name: checkpoint, args: {monitor: null}}]\n")
+    first = train(load_recipe(file, ["training.epochs=1"]))
+    log = first.directory / "metrics.jsonl"
+    log.write_text(log.read_text() + '{"epoch": 2, "lo')
+    train(load_recipe(file, ["training.epochs=2"]), first.directory, resume=True)
+    assert [row["epoch"] for row in rows(log)] == [1, 2]

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from framework import hookimpl
 from framework.cli import main
-from framework.errors import RecipeError
+from framework.errors import RecipeError, TapelineError
 from framework.recipe import load_recipe
+from framework.plugin_manager import call_order, load_plugins
 from framework.registry import PLUGINS
 from framework.run import train
 
@@ -52,3 +54,24 @@ def test_installed_package_plugin_via_entry_point(tmp_path, monkeypatch, tiny_re
     assert entry.source == "entry point (tapeline-example)"
     run = train(load_recipe(tiny_recipe("plugins: [{name: epoch_counter, args: {start: 10}}]\n")))
     assert [row["epochs_seen"] for row in run.history] == [11.0, 12.0]
+
+
+def test_plugins_called_by_order_then_recipe_order(tiny_recipe):
+    """Lower `order` is called first; equal orders keep recipe order; show lists it."""
+    recipe = load_recipe(tiny_recipe("plugins: [console, 'test_callback:Recorder', evaluation]\n"))
+    order = call_order(load_plugins(recipe)[0])
+    assert order["on_epoch_end"] == ["evaluation", "test_callback:Recorder", "console"]
+    assert order["on_batch_end"] == []
+
+
+def test_plugin_with_unknown_hook_is_refused(tiny_recipe, monkeypatch):
+    """A hookimpl whose name is not a Tapeline hook is reported with the plugin's name."""
+
+    class Typo:
+        @hookimpl
+        def on_epoch_ned(self, epoch: int) -> None:
+            """Misspelled on purpose."""
+
+    monkeypatch.setattr(sys.modules[__name__], "Typo", Typo, raising=False)
+    with pytest.raises(TapelineError, match="plugin 'test_plugin_manager:Typo' implements unknown hook 'on_epoch_ned'; hooks: .*did you mean 'on_epoch_end'"):
+        load_plugins(load_recipe(tiny_recipe("plugins: ['test_plugin_manager:Typo']\n")))

@@ -201,3 +201,17 @@ def test_resolved_recipe_round_trips(write_recipe):
     recipe = load_recipe(write_recipe(GOOD + "plugins: [console]\n"))
     again = load_recipe(write_recipe(recipe_to_yaml(recipe), "again.yaml"))
     assert again == recipe
+
+
+def test_override_inside_a_shorthand_list_item(write_recipe):
+    """`--set plugins.0.args.every=2` works on `plugins: [evaluation]`."""
+    recipe = load_recipe(write_recipe(GOOD + "plugins: [evaluation, console]\n"), ["plugins.0.args.every=2"])
+    assert recipe.plugins[0].args == {"every": 2} and recipe.plugins[1].name == "console"
+
+
+def test_override_problems_come_with_the_files(write_recipe):
+    """Bad overrides and bad file values are reported together; `extends` cannot be overridden."""
+    problems = problems_of(write_recipe(GOOD + "seed: -1\n"), ["extends=other.yaml", "training.epochs=0"])
+    assert problems[0] == "--set extends=other.yaml: `extends` cannot be overridden; edit the recipe file"
+    assert any("`seed` must be an integer from 0 to 4294967295 or null (got -1)" in p for p in problems)
+    assert any("`training.epochs` must be a positive integer (got 0)" in p for p in problems)

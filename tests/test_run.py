@@ -97,3 +97,29 @@ def test_xla_optimizer_option_trains(tiny_recipe):
     run = train(load_recipe(tiny_recipe(), ["training.jit_compile=optimizer", "training.epochs=3"]))
     assert run.trainer.jit_optimizer and run.trainer._xla_update is not None
     assert run.history[-1]["loss"] < run.history[0]["loss"]
+
+
+def test_output_directory_that_is_not_a_run_is_never_replaced(tiny_recipe, tmp_path):
+    """--output naming a file, or a folder with other content, is refused even with overwrite."""
+    recipe = load_recipe(tiny_recipe(), ["training.epochs=1"])
+    notes = tmp_path / "mine" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("keep me")
+    with pytest.raises(TapelineError, match="is not empty and holds no run; choose another --output"):
+        train(recipe, notes.parent, overwrite=True)
+    with pytest.raises(TapelineError, match="notes.txt' is a file"):
+        train(recipe, notes, overwrite=True)
+    assert notes.read_text() == "keep me"
+
+
+def test_dataset_must_return_arrays(tiny_recipe):
+    """A dataset builder returning something else is reported by name."""
+    with pytest.raises(TapelineError, match="dataset 'builtins:list' returned list, not framework.datasets.Arrays"):
+        build_run(load_recipe(tiny_recipe(), ["dataset={name: 'builtins:list'}"]))
+
+
+def test_loss_and_metric_by_import_path(tiny_recipe):
+    """Loss and metric functions named by import path are used as they are."""
+    overrides = ["loss=keras.losses:sparse_categorical_crossentropy", "metrics=['keras.metrics:sparse_categorical_accuracy']", "training.epochs=1"]
+    run = train(load_recipe(tiny_recipe(), overrides))
+    assert {"loss", "sparse_categorical_accuracy"} <= set(run.history[0])

@@ -1,0 +1,49 @@
+"""Tests for registries: names, import paths, registration, Keras catalogs."""
+
+from __future__ import annotations
+
+import pytest
+
+from framework import register_model
+from framework.errors import RegistryError
+from framework.registry import LOSSES, METRICS, MODELS, OPTIMIZERS, import_path
+
+
+def test_unknown_name_lists_registered_names_and_suggests():
+    """An unknown name is a LookupError listing the registered names with a suggestion."""
+    with pytest.raises(LookupError, match=r"unknown model 'seed_cn'; registered: mlp, seed_cnn \(or a 'package.module:attribute' path\); did you mean 'seed_cnn'\?"):
+        MODELS.get("seed_cn")
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("framework.nowhere:x", "cannot import module 'framework.nowhere' for 'framework.nowhere:x'"),
+        ("framework.models:nothing", "module 'framework.models' has no attribute 'nothing'"),
+        (":x", "cannot import module '' for ':x'"),
+        (".models:x", "cannot import module '.models' for '.models:x'"),
+    ],
+)
+def test_bad_import_paths_are_registry_errors(path, message):
+    """Import paths that cannot be imported give a RegistryError naming the path."""
+    with pytest.raises(RegistryError, match=message):
+        import_path(path)
+
+
+def test_register_model_adds_a_name(monkeypatch):
+    """register_model makes a builder available by name, with its source."""
+    monkeypatch.setattr(MODELS, "_entries", dict(MODELS._load()))
+
+    @register_model("tiny_net")
+    def tiny_net(input_shape: tuple[int, ...], num_classes: int) -> None:
+        """A tiny network."""
+
+    entry = MODELS.get("tiny_net")
+    assert entry.target is tiny_net and entry.source == "registered by test_registry" and entry.summary == "A tiny network."
+
+
+def test_keras_catalogs_use_keras_names():
+    """Optimizers, losses and metrics are listed under the names Keras uses."""
+    assert {"adam", "sgd", "rmsprop", "adamw"} <= set(OPTIMIZERS.names())
+    assert "sparse_categorical_crossentropy" in LOSSES.names()
+    assert {"accuracy", "sparse_categorical_accuracy"} <= set(METRICS.names())
