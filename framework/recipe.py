@@ -198,15 +198,15 @@ def read_yaml(file: FilePath) -> Document:
 def _merge(base: Document, child: Document) -> Document:
     """`child` over `base`: mappings merge key by key, anything else is replaced."""
 
-    def merge(a: Any, b: Any, path: Path) -> Any:
+    def merge(a: Any, b: Any) -> Any:
         if isinstance(a, dict) and isinstance(b, dict):
-            return {k: merge(a[k], b[k], (*path, k)) if k in a and k in b else b.get(k, a.get(k)) for k in {**a, **b}}
+            return {k: merge(a[k], b[k]) if k in a and k in b else b.get(k, a.get(k)) for k in {**a, **b}}
         return b
 
     replaced = [p for p in child.origin if not isinstance(value_at(child.data, p), dict)]
     origin = {p: w for p, w in base.origin.items() if not any(p[: len(r)] == r for r in replaced)}
     origin.update(child.origin)
-    return Document(merge(base.data, child.data, ()), origin, child.default_where)
+    return Document(merge(base.data, child.data), origin, child.default_where)
 
 
 def value_at(data: Any, path: Path) -> Any:
