@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import pluggy
 
+from framework.distribute import any_worker
 from framework.errors import PluginError
 
 if TYPE_CHECKING:
@@ -45,10 +46,10 @@ class HookCallback(keras.callbacks.Callback):
             raise PluginError(plugin_in_traceback(error, self.run.plugins), hook, error) from error
 
     def stop_if_asked(self, reasons: list[str | None]) -> None:
-        """Stops training with the first non-empty reason a hook returned."""
+        """Stops training with the first non-empty reason a hook returned, on every worker if one asks."""
         reason = next((r for r in reasons if r), None)
-        if reason:
-            self.run.stop_reason = self.run.stop_reason or reason
+        if any_worker(self.run.strategy, reason is not None):
+            self.run.stop_reason = self.run.stop_reason or reason or "another worker stopped training"
             self.model.stop_training = True
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:

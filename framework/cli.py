@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from framework.distribute import set_cluster
 from framework.errors import PluginError, TapelineError
 from framework.plugin_manager import call_order, implemented_hooks, load_plugins
 from framework.recipe import Recipe, load_recipe, recipe_to_yaml
@@ -37,8 +38,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.recipe = args.recipe or args.resume / "recipe.yaml"
     if not args.recipe:
         raise TapelineError("train needs a RECIPE, or --resume RUN_DIR")
-    run = train(_load(args), args.resume or args.output, args.overwrite, resume=bool(args.resume))
-    print(f"run saved to {run.directory}" + (f" (stopped early: {run.stop_reason})" if run.stop_reason else ""))
+    recipe = _load(args)
+    if args.workers is not None:
+        if recipe.distribute.strategy != "multi_worker":
+            raise TapelineError(f"--workers needs `distribute.strategy: multi_worker` in the recipe (got {recipe.distribute.strategy!r})")
+        set_cluster(args.workers, args.worker_index)
+    run = train(recipe, args.resume or args.output, args.overwrite, resume=bool(args.resume))
+    stopped = f" (stopped early: {run.stop_reason})" if run.stop_reason else ""
+    print(f"run saved to {run.directory}{stopped}" if run.is_chief else f"worker {run.worker_index} done{stopped}; the chief writes the run")
     return 0
 
 
@@ -98,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--output", type=Path, help="run directory (default: <training.output_dir>/<name>/version_<N>)")
     where.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an earlier run from its last saved state")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    train.add_argument("--workers", metavar="HOST:PORT,...", help="the cluster of a multi_worker recipe (writes TF_CONFIG)")
+    train.add_argument("--worker-index", type=int, default=0, metavar="N", help="this process's place in --workers (default 0, the chief)")
     evaluate = command("evaluate", cmd_evaluate)
     _recipe_arguments(evaluate)
     evaluate.add_argument("--weights", type=Path, required=True, help="a .weights.h5 file or a run directory")

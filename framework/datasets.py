@@ -260,7 +260,9 @@ def epoch_order(count: int, seed: int, epoch: tf.Variable) -> tf.data.Dataset:
 def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, order: tf.data.Dataset | None = None) -> tf.data.Dataset:
     """Batches of (inputs, labels) gathered from in-memory arrays in `order` (default: as stored).
 
-    The last partial batch is kept. tf.data's autotuner is off: destroying an iterator (every
+    The last partial batch is kept. Under a multi-worker strategy each worker keeps its share
+    of every batch (``AutoShardPolicy.DATA``: the arrays are in memory, there are no files to
+    split among workers). tf.data's autotuner is off: destroying an iterator (every
     epoch does) otherwise waits for the autotune thread's next wake-up, which holds epochs back
     by seconds (a 6 s job ended at the 5.1 s or 10.2 s marks).
     """
@@ -270,6 +272,7 @@ def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, order: tf.data.Datas
     options = tf.data.Options()
     options.autotune.enabled = False
     options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return batches.prefetch(PREFETCH_BATCHES).with_options(options)
 
 

@@ -50,8 +50,6 @@ class DatasetSection(Component):
             valid=lambda v: 0.0 <= v < 1.0,
         ),
     )
-
-
     limit: int | None = field(
         default=None,
         metadata=spec("Use only the first N training samples (quick checks, benchmarks).", expect="a positive integer or null", valid=lambda v: v is None or v > 0),
@@ -63,7 +61,7 @@ class TrainingSection:
     """How to train."""
 
     epochs: int = field(default=5, metadata=spec("Passes over the training data.", expect="a positive integer", valid=_positive))
-    batch_size: int = field(default=32, metadata=spec("Samples per step.", expect="a positive integer", valid=_positive))
+    batch_size: int = field(default=32, metadata=spec("Samples per step (per replica when distributed).", expect="a positive integer", valid=_positive))
     shuffle: bool = field(default=True, metadata=spec("Reshuffle the training data every epoch."))
     steps_per_execution: int = field(
         default=1,
@@ -83,6 +81,33 @@ class TrainingSection:
 
 
 @dataclass
+class DistributeSection:
+    """Where training runs: a `tf.distribute` strategy and its devices (see docs/distributed.md).
+
+    `training.batch_size` is per replica; each step takes batch_size × replicas samples.
+    """
+
+    strategy: Literal["default", "mirrored", "multi_worker", "parameter_server", "tpu"] = field(
+        default="default",
+        metadata=spec("'default' (one device), 'mirrored' (the devices of this machine), 'multi_worker' (a cluster from TF_CONFIG or --workers)."),
+    )
+    devices: list[str] | None = field(
+        default=None, metadata=spec("Devices for 'mirrored', e.g. ['/gpu:0', '/gpu:1']; null: every GPU, else every logical CPU.")
+    )
+    cpu_devices: int | None = field(
+        default=None,
+        metadata=spec(
+            "Split the CPU into N logical devices before TensorFlow starts (to try 'mirrored' without GPUs).",
+            expect="a positive integer or null",
+            valid=lambda v: v is None or v > 0,
+        ),
+    )
+    communication: Literal["auto", "ring", "nccl"] = field(
+        default="auto", metadata=spec("Collective implementation between the workers of 'multi_worker' (nccl: GPUs only).")
+    )
+
+
+@dataclass
 class Recipe:
     """A whole recipe."""
 
@@ -97,6 +122,7 @@ class Recipe:
     loss: Component = field(default_factory=lambda: Component("sparse_categorical_crossentropy"), metadata=spec("A Keras loss."))
     metrics: list[Component] = field(default_factory=lambda: [Component("accuracy")], metadata=spec("Keras metrics."))
     training: TrainingSection = field(default_factory=TrainingSection, metadata=spec("The training section."))
+    distribute: DistributeSection = field(default_factory=DistributeSection, metadata=spec("The distribution section."))
     plugins: list[Component] = field(default_factory=list, metadata=spec("Plugins, called in this order."))
     extends: str | None = field(default=None, metadata=spec("A recipe this one builds on (path relative to this file)."))
 

@@ -7,6 +7,7 @@ import functools
 import json
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ import tensorflow as tf
 
 from framework.callback import hook_callback
 from framework.datasets import Arrays, Data, make_data
+from framework.distribute import make_strategy, split_cpu, worker_role
 from framework.errors import TapelineError
 from framework.files import write_atomic, write_csv, write_json, write_text
 from framework.plugin_manager import load_plugins
@@ -37,12 +39,19 @@ SUMMARY_FILE = "run.json"
 
 @dataclass
 class Run:
-    """What plugins see: the recipe, the output directory, the data, and why training stopped."""
+    """What plugins see: the recipe, the output directory, the data, and why training stopped.
+
+    Under a multi-worker strategy every worker has a Run; only the chief's `directory` is the
+    run directory, the others write to a temporary one that is removed after training.
+    """
 
     recipe: Recipe
     data: Data
     trainer: Trainer
     plugins: pluggy.PluginManager
+    strategy: tf.distribute.Strategy = field(default_factory=tf.distribute.get_strategy)
+    worker_index: int = 0
+    is_chief: bool = True
     directory: Path | None = None
     stop_reason: str | None = None
     initial_epoch: int = 0  # epochs done before this session (when resuming)
@@ -85,22 +94,27 @@ def format_metrics(logs: dict[str, Any]) -> str:
     return "  ".join(f"{key} {value:.4f}" for key, value in logs.items() if isinstance(value, (int, float)))
 
 
-def configure_tensorflow(recipe: Recipe) -> None:
-    """Seeds, determinism and precision policy, before anything is built."""
+def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
+    """Devices, the distribution strategy, seeds, determinism and precision policy, before anything is built."""
+    section = recipe.distribute
+    if section.cpu_devices:
+        split_cpu(section.cpu_devices)
+    strategy = make_strategy(section.strategy, section.devices, section.communication)
     if recipe.seed is not None:
         keras.utils.set_random_seed(recipe.seed)
     if recipe.training.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(recipe.training.precision)
+    return strategy
 
 
-def build_data(recipe: Recipe) -> Data:
-    """The recipe's dataset as checked pipelines."""
+def build_data(recipe: Recipe, replicas: int = 1) -> Data:
+    """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`)."""
     arrays = build_component(recipe, DATASETS, ("dataset",))
     if not isinstance(arrays, Arrays):
         raise TapelineError(f"dataset {recipe.dataset.name!r} returned {type(arrays).__name__}, not framework.datasets.Arrays")
     section, training = recipe.dataset, recipe.training
-    return make_data(arrays, training.batch_size, training.shuffle, recipe.seed, section.validation_split, section.limit)
+    return make_data(arrays, training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit)
 
 
 def build_network(recipe: Recipe, data: Data) -> keras.Model:
@@ -143,11 +157,13 @@ def compile_trainer(recipe: Recipe, network: keras.Model) -> Trainer:
 
 def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written)."""
-    configure_tensorflow(recipe)
+    strategy = configure_tensorflow(recipe)
     plugins, keras_callbacks = load_plugins(recipe)  # cheap, so their argument errors come before the data loads
-    data = build_data(recipe)
-    trainer = compile_trainer(recipe, build_network(recipe, data))
-    return Run(recipe, data, trainer, plugins, directory, keras_callbacks=keras_callbacks)
+    data = build_data(recipe, strategy.num_replicas_in_sync)
+    with strategy.scope():
+        trainer = compile_trainer(recipe, build_network(recipe, data))
+    index, chief = worker_role(strategy)
+    return Run(recipe, data, trainer, plugins, strategy, index, chief, directory, keras_callbacks=keras_callbacks)
 
 
 def next_run_directory(recipe: Recipe) -> Path:
@@ -197,7 +213,10 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
     if resume:
         check_resumable(recipe, directory)
     run = build_run(recipe)  # data and names are checked before anything is written
-    run.directory = directory if resume else prepare_directory(directory or next_run_directory(recipe), overwrite)
+    if not run.is_chief:
+        run.directory = Path(tempfile.mkdtemp(prefix=f"tapeline-worker{run.worker_index}-"))
+    else:
+        run.directory = directory if resume else prepare_directory(directory or next_run_directory(recipe), overwrite)
     if resume:
         progress = restore_state(run.trainer, directory)
         run.initial_epoch, run.history = progress["epochs_done"], progress["history"]
@@ -236,12 +255,23 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
             shuffle=False,  # the pipeline shuffles
             verbose=0,
         )
+        write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
     except BaseException:
         salvage_weights(run)
         raise
-    write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
-    summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started}
-    write_json(run.directory / SUMMARY_FILE, summary)
+    finally:
+        if not run.is_chief:
+            shutil.rmtree(run.directory, ignore_errors=True)
+    summary = {
+        "epochs": len(run.history),
+        "stop_reason": run.stop_reason,
+        "seconds": time.perf_counter() - started,
+        "strategy": recipe.distribute.strategy,
+        "replicas": run.strategy.num_replicas_in_sync,
+        "global_batch_size": run.data.batch_size,
+    }
+    if run.is_chief:
+        write_json(run.directory / SUMMARY_FILE, summary)
     return run
 
 

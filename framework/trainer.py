@@ -7,6 +7,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from framework.distribute import is_multi_worker
+
 
 class Trainer(keras.Model):
     """Trains `network` (any Keras model) with `fit`, `evaluate` and `predict`.
@@ -35,15 +37,24 @@ class Trainer(keras.Model):
         with tf.GradientTape() as tape:
             # Forward
             y_pred = self(x, training=True)
-            # Loss (compiled loss + regularization losses, divided among replicas)
+            # Loss (compiled + regularization; Keras divides it by the replicas), as this replica's
+            # share of the global batch's mean, then scaled for float16 when the policy asks
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-            scaled_loss = self.optimizer.scale_loss(loss)
+            scaled_loss = self.optimizer.scale_loss(loss * global_batch_share(x, loss.dtype))
         # Gradients
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
         # Update
         self.apply_update(gradients)
         # Metrics
         return self.update_metrics(x, y, y_pred, sample_weight, loss)
+
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        """Builds from this worker's own first batch (Keras 3.15 averages the batch across workers
+        first, which fails under MultiWorkerMirroredStrategy; keras-team/keras#20585)."""
+        if iterator is not None and data_batch is None and self._distribute_strategy is not None:
+            _, _, batches = next(iter(iterator))
+            data_batch = self.distribute_strategy.experimental_local_results(next(batches))[0]
+        super()._maybe_symbolic_build(data_batch=data_batch)
 
     def apply_update(self, gradients: list[tf.Tensor]) -> None:
         """``optimizer.apply_gradients``, as its own XLA cluster when `jit_optimizer` is set.
@@ -69,7 +80,29 @@ class Trainer(keras.Model):
 
     def update_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any, loss: tf.Tensor) -> dict[str, Any]:
         """Adds the batch to the running loss (weighted by batch size) and the compiled metrics."""
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        batch_size = tf.shape(tf.nest.flatten(x)[0])[0]
-        self._loss_tracker.update_state(loss * replicas, sample_weight=batch_size)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        strategy = tf.distribute.get_strategy()
+        self._loss_tracker.update_state(loss * strategy.num_replicas_in_sync, sample_weight=batch_size(x))
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        if is_multi_worker(strategy):  # Keras 3.15 averages step outputs across workers over axis 0
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+
+def batch_size(x: Any) -> tf.Tensor:
+    """The number of samples in the batch `x` (a tensor or a structure of them)."""
+    return tf.shape(tf.nest.flatten(x)[0])[0]
+
+
+def global_batch_share(x: Any, dtype: tf.DType) -> tf.Tensor | float:
+    """This replica's samples × replicas ÷ the global batch's samples; 1 on a single device.
+
+    Keras divides each replica's mean loss by the number of replicas. Times this factor it is
+    the replica's summed loss over the global batch size, exact also when the last, partial
+    batch is split unevenly among replicas.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    if replicas == 1:
+        return 1.0
+    local = tf.cast(batch_size(x), dtype)
+    return tf.math.divide_no_nan(local * replicas, context.all_reduce(tf.distribute.ReduceOp.SUM, local))

@@ -39,20 +39,26 @@ class Console:
         self.phase = "idle"  # "epoch" while an epoch runs, "after" between and after epochs
         self.started = self.drawn = 0.0
         self.steps = 0
+        self.chief = True  # other workers of a multi-worker run print nothing
         if self.mode == "progress":
             enable_batch_hook(self, self.draw_bar)
 
     def say(self, text: str, always: bool = False) -> None:
-        if always or self.mode != "quiet":
+        if self.chief and (always or self.mode != "quiet"):
             print(text, flush=True)
 
     @hookimpl
     def on_train_begin(self, trainer: Trainer, run: Run) -> None:
         self.phase = "after"
         self.steps = run.data.steps_per_epoch
+        self.chief = run.is_chief
         sizes = ", ".join(f"{count:,} {split}" for split, count in run.data.sizes.items() if count)
         resumed = f"; resuming after epoch {run.initial_epoch}" if run.initial_epoch else ""
         self.say(f"{run.recipe.name}: {trainer.network.count_params():,} parameters; {sizes} samples; writing to {run.directory}{resumed}")
+        replicas = run.strategy.num_replicas_in_sync
+        if replicas > 1:
+            per_replica = run.recipe.training.batch_size
+            self.say(f"{run.recipe.distribute.strategy}: {replicas} replicas; global batch {run.data.batch_size} = {per_replica} per replica × {replicas}")
 
     @hookimpl
     def on_epoch_begin(self, epoch: int) -> None:
@@ -62,13 +68,13 @@ class Console:
     def draw_bar(self, run: Run, epoch: int, batch: int, logs: dict[str, float]) -> None:
         now = time.perf_counter()
         done = batch + 1
-        if now - self.drawn < REDRAW_SECONDS and done < self.steps:
+        if not self.chief or (now - self.drawn < REDRAW_SECONDS and done < self.steps):
             return
         self.drawn = now
         elapsed = now - self.started
         filled = BAR_WIDTH * done // self.steps
         eta = elapsed / done * (self.steps - done)
-        rate = done * run.recipe.training.batch_size / max(elapsed, 1e-9)
+        rate = done * run.data.batch_size / max(elapsed, 1e-9)
         bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + " " * (BAR_WIDTH - filled - 1)
         line = f"epoch {epoch + 1}/{run.recipe.training.epochs} [{bar}] {done}/{self.steps} ETA {duration(eta)}  {format_metrics(logs)}  {rate:,.0f} samples/s"
         print(f"\r{line}\033[K", end="", flush=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from framework import Trainer, hookimpl
+from framework import Run, Trainer, hookimpl
 
 
 class Scripted:
@@ -41,3 +41,14 @@ class Raiser:
     def on_epoch_end(self, epoch: int) -> None:
         if epoch == self.epoch:
             raise RuntimeError(f"boom at epoch {epoch}")
+
+
+class SaveWeights:
+    """Saves the network's final weights as `<folder>/worker<N>.weights.h5` on every worker."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    @hookimpl
+    def on_train_end(self, trainer: Trainer, run: Run) -> None:
+        trainer.network.save_weights(f"{self.folder}/worker{run.worker_index}.weights.h5")

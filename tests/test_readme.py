@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from framework.cli import main
-from framework.recipe import DatasetSection, Recipe, TrainingSection
+from framework.recipe import DatasetSection, DistributeSection, Recipe, TrainingSection
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -41,6 +41,6 @@ def test_readme_plugin_and_model_work(tmp_path, monkeypatch, capsys, tiny_recipe
 
 def test_readme_documents_every_recipe_key():
     """Each recipe field appears in the README's recipe reference."""
-    for section, prefix in ((Recipe, ""), (DatasetSection, "dataset."), (TrainingSection, "training.")):
+    for section, prefix in ((Recipe, ""), (DatasetSection, "dataset."), (TrainingSection, "training."), (DistributeSection, "distribute.")):
         for field in dataclasses.fields(section):
             assert re.search(rf"`{prefix}{field.name}[`.]", README), f"{prefix}{field.name}"

@@ -111,3 +111,53 @@ def test_wraps_functional_and_subclassed_networks():
     for network in (functional, Subclassed()):
         logs = compiled(network).train_on_batch(x, y, return_dict=True)
         assert np.isfinite(logs["loss"])
+
+
+def fitted_weights(jit_optimizer: bool, batch_size: int, **optimizer_args) -> list[np.ndarray]:
+    """Weights after 2 epochs on 64 fixed samples in stored order."""
+    rng = np.random.default_rng(3)
+    x, y = rng.random((64, 6), dtype=np.float32), rng.integers(0, 3, 64).astype(np.int32)
+    trainer = Trainer(tiny_network(), jit_optimizer=jit_optimizer)
+    trainer.compile(optimizer=keras.optimizers.Adam(0.01, **optimizer_args), loss="sparse_categorical_crossentropy")
+    trainer.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
+    return trainer.network.get_weights()
+
+
+@pytest.mark.parametrize("jit_optimizer", [False, True])
+def test_gradient_accumulation_over_4_micro_batches_matches_one_batch(jit_optimizer):
+    """`gradient_accumulation_steps: 4` with batches of 8 ends where batches of 32 do."""
+    accumulated = fitted_weights(jit_optimizer, 8, gradient_accumulation_steps=4)
+    for got, want in zip(accumulated, fitted_weights(jit_optimizer, 32), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    with pytest.raises(AssertionError):  # without accumulation, batches of 8 end elsewhere
+        np.testing.assert_allclose(fitted_weights(jit_optimizer, 8)[0], accumulated[0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("clip", ["clipnorm", "global_clipnorm"])
+def test_gradient_clipping_bounds_each_update(clip):
+    """With SGD at learning rate 1, a clipped step moves the weights by at most the clip norm."""
+    x, y = batch()
+    moves = {}
+    for limit in (None, 1e-3):
+        trainer = Trainer(tiny_network())
+        trainer.compile(optimizer=keras.optimizers.SGD(1.0, **{clip: limit}), loss="sparse_categorical_crossentropy")
+        before = trainer.network.get_weights()
+        trainer.train_on_batch(x, y)
+        moves[limit] = [np.linalg.norm(a - b) for a, b in zip(trainer.network.get_weights(), before)]
+    assert max(moves[None]) > 1e-2
+    total = np.linalg.norm(moves[1e-3]) if clip == "global_clipnorm" else max(moves[1e-3])
+    assert total <= 1e-3 * (1 + 1e-4)
+
+
+def test_mixed_float16_scales_the_loss_inside_the_step():
+    """Under mixed_float16 the optimizer scales the loss, and a step matches float32 closely."""
+    x, y = batch()
+    reference = compiled(tiny_network())
+    reference.train_on_batch(x, y)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    trainer = compiled(tiny_network())
+    assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+    trainer.train_on_batch(x, y)
+    assert float(trainer.optimizer.dynamic_scale) == 2.0**15  # the default scale: no overflow
+    for got, want in zip(trainer.network.get_weights(), reference.network.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-3)

@@ -1,0 +1,179 @@
+"""Tests for distributed training: mirrored and multi-worker runs in real processes, cluster settings, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from framework.cli import main
+from framework.distribute import make_strategy, set_cluster, split_cpu
+from framework.errors import TapelineError
+from framework.recipe import load_recipe
+from framework.run import build_data
+
+HERE = Path(__file__).parent
+# 245 samples: the last global batch of 21 splits unevenly (11 + 10) between two replicas.
+RECIPE = """\
+name: spread
+seed: 11
+dataset: {{name: synthetic, args: {{num_train: 245, num_test: 64, shape: [8, 8], num_classes: 4}}}}
+model: {{name: mlp, args: {{units: [16]}}}}
+optimizer: {{name: adam, args: {{learning_rate: 0.01}}}}
+training: {{epochs: 2, batch_size: {batch_size}, output_dir: {folder}/runs}}
+distribute: {distribute}
+plugins:
+  - evaluation
+  - {{name: checkpoint, args: {{monitor: loss}}}}
+  - metrics_log
+  - {{name: console, args: {{mode: lines}}}}
+  - {{name: 'plugin_helpers:SaveWeights', args: {{folder: '{folder}'}}}}
+"""
+
+
+def tapeline(*args: str) -> list[str]:
+    return [sys.executable, "-m", "framework", *args]
+
+
+def write(folder: Path, batch_size: int, distribute: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    recipe = folder / "recipe.yaml"
+    recipe.write_text(RECIPE.format(batch_size=batch_size, distribute=distribute, folder=folder))
+    return recipe
+
+
+def final_weights(folder: Path, worker: int = 0) -> list[np.ndarray]:
+    arrays: list[np.ndarray] = []
+    with h5py.File(folder / f"worker{worker}.weights.h5") as file:
+        file.visititems(lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def evaluation_of(folder: Path) -> tuple[float, float]:
+    evaluation = json.loads(next((folder / "runs").glob("spread/version_*/evaluation.json")).read_text())
+    return evaluation["loss"], evaluation["accuracy"]
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-process run with batch 32, the global batch of the distributed runs."""
+    folder = tmp_path_factory.mktemp("single")
+    subprocess.run(tapeline("train", str(write(folder, 32, "{strategy: default}"))), cwd=HERE, check=True, capture_output=True, timeout=300)
+    return folder
+
+
+def assert_matches(folder: Path, reference: Path, worker: int = 0) -> None:
+    for got, want in zip(final_weights(folder, worker), final_weights(reference), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_mirrored_on_two_logical_cpus_matches_one_device(single, tmp_path):
+    """mirrored over 2 logical CPUs (16 per replica) trains and evaluates like one device with batch 32."""
+    recipe = write(tmp_path, 16, "{strategy: mirrored, cpu_devices: 2}")
+    done = subprocess.run(tapeline("train", str(recipe)), cwd=HERE, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mirrored: 2 replicas; global batch 32 = 16 per replica × 2" in done.stdout
+    assert_matches(tmp_path, single)
+    assert evaluation_of(tmp_path) == pytest.approx(evaluation_of(single), abs=1e-5)
+    summary = json.loads(next((tmp_path / "runs").glob("spread/version_*/run.json")).read_text())
+    assert (summary["replicas"], summary["global_batch_size"]) == (2, 32)
+
+
+def test_two_workers_train_identical_weights_matching_one_process(single, tmp_path):
+    """Two multi_worker processes on localhost end with identical weights, equal to one process on the same global batch."""
+    recipe = write(tmp_path, 16, "{strategy: multi_worker}")
+    workers = ",".join(f"localhost:{port}" for port in free_ports(2))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    processes = [
+        subprocess.Popen(
+            tapeline("train", str(recipe), "--workers", workers, "--worker-index", str(index), "--output", str(tmp_path / "runs/spread/version_0")),
+            cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for index in range(2)
+    ]
+    try:
+        outputs = [p.communicate(timeout=300) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, (out, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+    assert "worker 1 done; the chief writes the run" in outputs[1][0]
+    for got, want in zip(final_weights(tmp_path, 0), final_weights(tmp_path, 1), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert_matches(tmp_path, single)
+    assert evaluation_of(tmp_path) == pytest.approx(evaluation_of(single), abs=1e-5)
+    assert list(scratch.iterdir()) == []  # worker 1's temporary run directory is gone
+
+
+def test_cluster_flags_write_tf_config(monkeypatch):
+    """--workers/--worker-index become TF_CONFIG; bad addresses and indexes are refused."""
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    set_cluster("localhost:2001, 10.0.0.2:2002", 1)
+    assert json.loads(os.environ["TF_CONFIG"]) == {"cluster": {"worker": ["localhost:2001", "10.0.0.2:2002"]}, "task": {"type": "worker", "index": 1}}
+    with pytest.raises(TapelineError, match=r"--workers must list host:port addresses .* \(got 'localhost'\)"):
+        set_cluster("localhost,other:1", 0)
+    with pytest.raises(TapelineError, match=r"--worker-index must be from 0 to 1 for 2 workers \(got 2\)"):
+        set_cluster("a:1,b:2", 2)
+
+
+def test_workers_flag_needs_a_multi_worker_recipe(tiny_recipe, capsys):
+    """--workers with the default strategy exits 2 naming the setting."""
+    assert main(["train", str(tiny_recipe()), "--workers", "localhost:1,localhost:2"]) == 2
+    assert "--workers needs `distribute.strategy: multi_worker` in the recipe (got 'default')" in capsys.readouterr().err
+
+
+def test_bad_tf_config_is_reported(tiny_recipe, monkeypatch, capsys):
+    """A TF_CONFIG that is not JSON exits 2 quoting it."""
+    monkeypatch.setenv("TF_CONFIG", "{cluster:")
+    assert main(["validate", str(tiny_recipe("distribute: {strategy: multi_worker}\n"))]) == 2
+    assert "environment variable TF_CONFIG is not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [("tpu", r"`distribute.strategy: tpu` is not available here: no TPU found"), ("parameter_server", r"use multi_worker")],
+)
+def test_strategies_that_cannot_run_here_say_so(strategy, message):
+    """tpu and parameter_server fail with a clear message instead of a traceback."""
+    with pytest.raises(TapelineError, match=message):
+        make_strategy(strategy, None, "auto")
+
+
+def test_unknown_strategy_lists_the_choices(tiny_recipe):
+    """A misspelled strategy is rejected with the allowed values."""
+    with pytest.raises(TapelineError, match=r"`distribute.strategy` must be one of .*'mirrored'.*\(got 'mirored'\)"):
+        load_recipe(tiny_recipe("distribute: {strategy: mirored}\n"))
+
+
+def test_cpu_devices_cannot_change_a_started_tensorflow():
+    """Asking for another logical CPU layout after TensorFlow started is a clear error."""
+    keras.ops.ones(1)  # TensorFlow has started in this process
+    with pytest.raises(TapelineError, match=r"`distribute.cpu_devices: 3` cannot be applied"):
+        split_cpu(3)
+
+
+def test_global_batch_is_per_replica_batch_times_replicas(tiny_recipe):
+    """The pipeline batches by batch_size × replicas."""
+    recipe = load_recipe(tiny_recipe())
+    assert build_data(recipe, replicas=2).batch_size == 2 * recipe.training.batch_size
