@@ -10,6 +10,7 @@ import pluggy
 
 from framework.distribute import any_worker
 from framework.errors import PluginError
+from framework.plugin_manager import needs_every_batch
 
 if TYPE_CHECKING:
     from framework.run import Run
@@ -83,5 +84,4 @@ class BatchHookCallback(HookCallback):
 
 def hook_callback(run: Run, split: str = "validation") -> HookCallback:
     """The callback for `run`; `split` names what its evaluations (``on_test_end``) run on."""
-    wants_batches = bool(run.hook.on_batch_end.get_hookimpls())
-    return (BatchHookCallback if wants_batches else HookCallback)(run, split)
+    return (BatchHookCallback if needs_every_batch(run.plugins) else HookCallback)(run, split)

@@ -90,8 +90,9 @@ def on_epoch_end(trainer: Trainer, run: Run, epoch: int, logs: dict[str, float])
 def on_batch_end(trainer: Trainer, run: Run, epoch: int, batch: int, logs: dict[str, float]) -> str | None:
     """Called when a training batch ends (every ``steps_per_execution`` batches).
 
-    Implementing this hook makes every step wait for its results on the host; leave it
-    unimplemented unless the plugin needs per-batch values.
+    Implementing this hook makes every step wait for its results on the host (and makes
+    ``training.steps_per_execution: auto`` run one step per call); leave it unimplemented
+    unless the plugin needs per-batch values.
 
     Args:
         trainer: the `Trainer`.

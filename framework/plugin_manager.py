@@ -75,6 +75,15 @@ def enable_batch_hook(plugin: Any, method: Callable[..., str | None]) -> None:
     plugin.on_batch_end = on_batch_end
 
 
+BATCH_METHODS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+
+
+def needs_every_batch(manager: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback] = ()) -> bool:
+    """Whether a plugin implements ``on_batch_end`` or a Keras callback overrides a training-batch method."""
+    overrides = (getattr(type(c), m) is not getattr(keras.callbacks.Callback, m) for c in keras_callbacks for m in BATCH_METHODS)
+    return bool(manager.hook.on_batch_end.get_hookimpls()) or any(overrides)
+
+
 def implemented_hooks(target: Any) -> list[str]:
     """The hooks a plugin class implements; those it may enable per instance end with ``?``.
 

@@ -23,6 +23,7 @@ MAX_RECIPE_BYTES = 1_000_000
 MAX_YAML_NODES = 100_000
 MAX_YAML_DEPTH = 50
 INJECTED_ARGS = ("input_shape", "num_classes")  # models get these from the dataset
+AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
 
 
 def _positive(value: int) -> bool:
@@ -63,13 +64,22 @@ class TrainingSection:
     epochs: int = field(default=5, metadata=spec("Passes over the training data.", expect="a positive integer", valid=_positive))
     batch_size: int = field(default=32, metadata=spec("Samples per step (per replica when distributed).", expect="a positive integer", valid=_positive))
     shuffle: bool = field(default=True, metadata=spec("Reshuffle the training data every epoch."))
-    steps_per_execution: int = field(
-        default=1,
-        metadata=spec("Steps run per compiled call; batch hooks see every N-th step.", expect="a positive integer", valid=_positive),
+    steps_per_execution: int | Literal["auto"] = field(
+        default="auto",
+        metadata=spec(
+            "Steps run per compiled call; batch hooks see every N-th step. 'auto': "
+            f"{AUTO_STEPS_PER_EXECUTION}, or 1 when a plugin or Keras callback needs every batch.",
+            expect="a positive integer or 'auto'",
+            valid=lambda v: v == "auto" or v > 0,
+        ),
     )
     jit_compile: bool | Literal["optimizer"] = field(
-        default=False,
-        metadata=spec("Compile the whole step with XLA (true), or only the optimizer's update ('optimizer').", expect="true, false or 'optimizer'"),
+        default="optimizer",
+        metadata=spec(
+            "Compile the whole step with XLA (true), only the optimizer's update ('optimizer': fuses Adam's many small ops; "
+            "one device only), or nothing (false).",
+            expect="true, false or 'optimizer'",
+        ),
     )
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = field(
         default="float32", metadata=spec("Keras dtype policy for layers (mixed_* keep variables in float32).")

@@ -21,10 +21,11 @@ import tensorflow as tf
 from framework.callback import hook_callback
 from framework.datasets import Arrays, Data, make_data
 from framework.distribute import make_strategy, split_cpu, worker_role
-from framework.errors import TapelineError
+from framework.errors import Problem, RecipeError, TapelineError
 from framework.files import write_atomic, write_csv, write_json, write_text
-from framework.plugin_manager import load_plugins
-from framework.recipe import INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml, value_at
+from framework.plugin_manager import load_plugins, needs_every_batch
+from framework.recipe import AUTO_STEPS_PER_EXECUTION, INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml, value_at
+from framework.schema import dotted
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
@@ -141,8 +142,23 @@ def keras_object(recipe: Recipe, registry: Registry, path: tuple[str | int, ...]
     return functools.partial(target, **component.args) if component.args else target
 
 
-def compile_trainer(recipe: Recipe, network: keras.Model) -> Trainer:
-    """A compiled `Trainer` around `network` with the recipe's optimizer, loss and metrics."""
+def steps_per_execution(recipe: Recipe, plugins: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback], replicas: int) -> int:
+    """The recipe's steps per compiled call; ``auto`` runs several unless a hook needs every batch.
+
+    Keras 3.15 cannot run several steps per call on several replicas (its step loop fails under
+    MirroredStrategy), so distributed runs take one.
+    """
+    steps = recipe.training.steps_per_execution
+    if steps == "auto":
+        return 1 if replicas > 1 or needs_every_batch(plugins, keras_callbacks) else AUTO_STEPS_PER_EXECUTION
+    if steps > 1 and replicas > 1:
+        where = ("training", "steps_per_execution")
+        raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` must be 1 or 'auto' with {replicas} replicas (got {steps}): Keras 3.15 runs one step per call when distributed")])
+    return steps
+
+
+def compile_trainer(recipe: Recipe, network: keras.Model, steps: int) -> Trainer:
+    """A compiled `Trainer` around `network` with the recipe's optimizer, loss and metrics, `steps` per call."""
     jit = recipe.training.jit_compile
     trainer = Trainer(network, jit_optimizer=jit == "optimizer")
     trainer.compile(
@@ -150,7 +166,7 @@ def compile_trainer(recipe: Recipe, network: keras.Model) -> Trainer:
         loss=keras_object(recipe, LOSSES, ("loss",)),
         metrics=[keras_object(recipe, METRICS, ("metrics", i)) for i in range(len(recipe.metrics))],
         jit_compile=jit is True,
-        steps_per_execution=recipe.training.steps_per_execution,
+        steps_per_execution=steps,
     )
     return trainer
 
@@ -160,10 +176,10 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     strategy = configure_tensorflow(recipe)
     plugins, keras_callbacks = load_plugins(recipe)  # cheap, so their argument errors come before the data loads
     data = build_data(recipe, strategy.num_replicas_in_sync)
+    steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
     with strategy.scope():
-        trainer = compile_trainer(recipe, build_network(recipe, data))
-    index, chief = worker_role(strategy)
-    return Run(recipe, data, trainer, plugins, strategy, index, chief, directory, keras_callbacks=keras_callbacks)
+        trainer = compile_trainer(recipe, build_network(recipe, data), steps)
+    return Run(recipe, data, trainer, plugins, strategy, *worker_role(strategy), directory, keras_callbacks=keras_callbacks)
 
 
 def next_run_directory(recipe: Recipe) -> Path:

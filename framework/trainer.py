@@ -60,9 +60,11 @@ class Trainer(keras.Model):
         """``optimizer.apply_gradients``, as its own XLA cluster when `jit_optimizer` is set.
 
         On CPU, XLA fuses Adam's many small element-wise ops (measured: a third of a batch-32
-        step without it), while oneDNN's convolutions stay faster outside XLA.
+        step without it), while oneDNN's convolutions stay faster outside XLA. Under a
+        distribution strategy the update aggregates across replicas, which cannot happen
+        inside a nested compiled function, so it runs as it is.
         """
-        if not self.jit_optimizer:
+        if not self.jit_optimizer or tf.distribute.has_strategy():
             self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
             return
         if not self.optimizer.built:  # create the slots while tracing the step, not inside XLA

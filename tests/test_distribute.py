@@ -16,9 +16,10 @@ import pytest
 
 from framework.cli import main
 from framework.distribute import make_strategy, set_cluster, split_cpu
-from framework.errors import TapelineError
+from framework.errors import RecipeError, TapelineError
+from framework.plugin_manager import new_plugin_manager
 from framework.recipe import load_recipe
-from framework.run import build_data
+from framework.run import build_data, steps_per_execution
 
 HERE = Path(__file__).parent
 # 245 samples: the last global batch of 21 splits unevenly (11 + 10) between two replicas.
@@ -177,3 +178,12 @@ def test_global_batch_is_per_replica_batch_times_replicas(tiny_recipe):
     """The pipeline batches by batch_size × replicas."""
     recipe = load_recipe(tiny_recipe())
     assert build_data(recipe, replicas=2).batch_size == 2 * recipe.training.batch_size
+
+
+def test_several_steps_per_call_are_refused_on_several_replicas(tiny_recipe):
+    """An explicit steps_per_execution above 1 with 2 replicas is a recipe error at its line; auto gives 1."""
+    recipe = load_recipe(tiny_recipe("plugins: [evaluation]\n"), ["training.steps_per_execution=4"])
+    with pytest.raises(RecipeError, match=r"`training.steps_per_execution` must be 1 or 'auto' with 2 replicas \(got 4\)"):
+        steps_per_execution(recipe, new_plugin_manager(), [], replicas=2)
+    recipe.training.steps_per_execution = "auto"
+    assert steps_per_execution(recipe, new_plugin_manager(), [], replicas=2) == 1

@@ -134,3 +134,18 @@ def test_loss_and_metric_by_import_path(tiny_recipe):
     overrides = ["loss=keras.losses:sparse_categorical_crossentropy", "metrics=['keras.metrics:sparse_categorical_accuracy']", "training.epochs=1"]
     run = train(load_recipe(tiny_recipe(), overrides))
     assert {"loss", "sparse_categorical_accuracy"} <= set(run.history[0])
+
+
+@pytest.mark.parametrize(
+    ("plugins", "setting", "steps"),
+    [
+        ("[evaluation, metrics_log]", "auto", 16),  # no per-batch hook
+        ("[{name: console, args: {mode: progress}}]", "auto", 1),  # redraws a bar every batch
+        ("['keras.callbacks:ProgbarLogger']", "auto", 1),  # a Keras callback with batch methods
+        ("[console]", "4", 4),
+    ],
+)
+def test_steps_per_execution_auto_runs_one_step_per_call_only_for_batch_hooks(tiny_recipe, plugins, setting, steps):
+    """`steps_per_execution: auto` is 16 unless a plugin or Keras callback needs every batch; a number is kept."""
+    recipe = load_recipe(tiny_recipe(f"plugins: {plugins}\n"), [f"training.steps_per_execution={setting}"])
+    assert build_run(recipe).trainer.steps_per_execution == steps
