@@ -45,7 +45,7 @@ def test_validate_show_and_list(capsys, tiny_recipe):
     code, out, _ = run_cli(capsys, "show", recipe, "--set", "training.epochs=9")
     assert code == 0 and "  epochs: 9\n" in out and "#   on_epoch_end: evaluation, console" in out
     code, out, _ = run_cli(capsys, "list", "models")
-    assert code == 0 and out.splitlines()[1].startswith("seed_cnn  built-in")
+    assert code == 0 and [line.split()[:2] for line in out.splitlines()] == [["fast_cnn", "built-in"], ["mlp", "built-in"], ["seed_cnn", "built-in"]]
     code, out, _ = run_cli(capsys, "list", "plugins")
     assert code == 0 and "evaluation" in out and "console" in out
 

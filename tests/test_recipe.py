@@ -55,7 +55,7 @@ BROKEN = {
     ),
     "bad model name": (
         "name: x\ndataset: synthetic\nmodel: seed_cn\n",
-        r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: mlp, seed_cnn .*did you mean 'seed_cnn'\?",
+        r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn .*did you mean 'seed_cnn'\?",
     ),
     "bad dataset name": (
         "name: x\ndataset: {name: fashion}\nmodel: seed_cnn\n",
@@ -215,3 +215,12 @@ def test_override_problems_come_with_the_files(write_recipe):
     assert problems[0] == "--set extends=other.yaml: `extends` cannot be overridden; edit the recipe file"
     assert any("`seed` must be an integer from 0 to 4294967295 or null (got -1)" in p for p in problems)
     assert any("`training.epochs` must be a positive integer (got 0)" in p for p in problems)
+
+
+def test_fast_recipes_train_the_fast_cnn():
+    """The fast recipes load; mnist_fast keeps fashion_mnist_fast's settings without the flips."""
+    root = Path(__file__).parent.parent / "recipes"
+    fashion, digits = load_recipe(root / "fashion_mnist_fast.yaml"), load_recipe(root / "mnist_fast.yaml")
+    assert (fashion.model.name, fashion.training.batch_size, fashion.model.args["flip"]) == ("fast_cnn", 128, True)
+    assert (digits.dataset.name, digits.model.args["flip"]) == ("mnist", False)
+    assert digits.model.args["units"] == fashion.model.args["units"] and digits.plugins == fashion.plugins

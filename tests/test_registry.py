@@ -11,7 +11,7 @@ from framework.registry import LOSSES, METRICS, MODELS, OPTIMIZERS, import_path
 
 def test_unknown_name_lists_registered_names_and_suggests():
     """An unknown name is a LookupError listing the registered names with a suggestion."""
-    with pytest.raises(LookupError, match=r"unknown model 'seed_cn'; registered: mlp, seed_cnn \(or a 'package.module:attribute' path\); did you mean 'seed_cnn'\?"):
+    with pytest.raises(LookupError, match=r"unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn \(or a 'package.module:attribute' path\); did you mean 'seed_cnn'\?"):
         MODELS.get("seed_cn")
 
 
