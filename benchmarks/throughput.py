@@ -11,19 +11,23 @@ Modes, all on the same Fashion-MNIST samples with the same seed:
 5. ``tapeline+plugins``: the same with the plugins of recipes/fashion_mnist.yaml (defaults:
    16 steps per call, the optimizer's update in XLA);
 6. ``fastest``: batch 128 with the same defaults, plus the mixed_bfloat16 policy where the CPU
-   has native bfloat16 (AVX-512 BF16 or AMX; elsewhere it is emulated and slower).
+   has native bfloat16 (AVX-512 BF16 or AMX; elsewhere it is emulated and slower);
+7. ``pytorch eager``, ``pytorch compile`` and ``pytorch compile, batch 128``: the same network,
+   Adam and batches in PyTorch, as peer rows, when PyTorch is installed
+   (``pip install -e '.[torch]'``: the CPU build torch==2.13.0).
 
 Each mode trains one warm-up epoch (tracing), then `--epochs` timed epochs; repeats are
 interleaved (1 2 3 4 5 1 2 3 4 5 ...). The table gives the median and min-max samples/s, each
 mode's ratio to plain ``fit``, and GFLOP/s against a matmul peak measured in the same run.
 
-    python benchmarks/throughput.py --quick     # 1 repeat, 3,200 samples, 1 timed epoch (~2 minutes)
+    python benchmarks/throughput.py --quick     # 1 repeat, 3,200 samples, 1 timed epoch (under 3 minutes)
     python benchmarks/throughput.py             # 3 repeats, 12,800 samples, 2 timed epochs
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import tempfile
 import time
@@ -116,6 +120,33 @@ def plain_fit(healthy: bool) -> Callable[[int, int], float]:
     return measure
 
 
+def pytorch(compiled: bool, batch_size: int) -> Callable[[int, int], float]:
+    """The seed CNN trained in PyTorch, eager or through ``torch.compile``."""
+
+    def measure(samples: int, epochs: int) -> float:
+        import torch
+
+        x, y = arrays(samples)
+        inputs, labels = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y).long()
+        torch.manual_seed(0)
+        layers = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+            torch.nn.Linear(24 * 24 * 64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10),
+        )
+        network = torch.compile(layers) if compiled else layers
+        optimizer, loss_fn = torch.optim.Adam(layers.parameters(), lr=1e-3), torch.nn.CrossEntropyLoss()
+        started = 0.0
+        for epoch in range(epochs + 1):
+            started = time.perf_counter() if epoch == 1 else started
+            for i in range(0, samples, batch_size):
+                optimizer.zero_grad()
+                loss_fn(network(inputs[i : i + batch_size]), labels[i : i + batch_size]).backward()
+                optimizer.step()
+        return time.perf_counter() - started
+
+    return measure
+
+
 def native_bfloat16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
@@ -149,6 +180,8 @@ MODES: dict[str, Callable[[int, int], float]] = {
     "tapeline+plugins": tapeline([], keep_plugins=True),
     f"fastest ({', '.join(FASTEST)})".replace("training.", ""): tapeline(FASTEST, keep_plugins=False),
 }
+if importlib.util.find_spec("torch"):
+    MODES |= {"pytorch eager": pytorch(False, 32), "pytorch compile": pytorch(True, 32), "pytorch compile, batch 128": pytorch(True, 128)}
 
 
 def matmul_peak(dtype: tf.DType, size: int = 2048, repeats: int = 10) -> float:
