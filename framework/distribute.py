@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from framework.errors import TapelineError
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server", "tpu")
 COMMUNICATION = {
     "auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
     "ring": tf.distribute.experimental.CommunicationImplementation.RING,

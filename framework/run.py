@@ -278,16 +278,10 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
     finally:
         if not run.is_chief:
             shutil.rmtree(run.directory, ignore_errors=True)
-    summary = {
-        "epochs": len(run.history),
-        "stop_reason": run.stop_reason,
-        "seconds": time.perf_counter() - started,
-        "strategy": recipe.distribute.strategy,
-        "replicas": run.strategy.num_replicas_in_sync,
-        "global_batch_size": run.data.batch_size,
-    }
     if run.is_chief:
-        write_json(run.directory / SUMMARY_FILE, summary)
+        summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started}
+        distribution = {"strategy": recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync, "global_batch_size": run.data.batch_size}
+        write_json(run.directory / SUMMARY_FILE, summary | distribution)
     return run
 
 
