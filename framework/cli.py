@@ -14,6 +14,7 @@ from framework.errors import PluginError, TapelineError
 from framework.plugin_manager import call_order, implemented_hooks, load_plugins
 from framework.recipe import Recipe, load_recipe, recipe_to_yaml
 from framework.registry import DATASETS, MODELS, PLUGINS
+from framework.probe import check_first_step
 from framework.run import build_run, evaluate_weights, format_metrics, train
 
 EXIT_INTERRUPTED = 130
@@ -56,8 +57,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Builds everything a recipe names without training."""
+    """Builds everything a recipe names and tries one training step, writing nothing."""
     run = build_run(_load(args))
+    check_first_step(run)
     sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
     print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, "
           f"{run.data.num_classes} classes; model {run.trainer.network.name} with {run.trainer.network.count_params():,} parameters")

@@ -26,12 +26,18 @@ KERAS_CACHE = Path.home() / ".keras" / "datasets"
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 IDX_SPLITS = {"x_train": "train-images", "y_train": "train-labels", "x_test": "t10k-images", "y_test": "t10k-labels"}
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_WEIGHT_KEYS = ("sample_weight_train", "sample_weight_test")
 PREFETCH_BATCHES = 2
 
 
 @dataclass
 class Arrays:
-    """A dataset as NumPy arrays: images (or features) and integer class labels per split."""
+    """A dataset as NumPy arrays: images (or features) and integer class labels per split.
+
+    `sample_weight_train` and `sample_weight_test` (optional, shape ``(samples,)``, 0 or more)
+    weigh each sample's loss as Keras's ``fit(sample_weight=...)`` does; the validation split
+    takes its share of the training weights.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -39,6 +45,8 @@ class Arrays:
     y_test: np.ndarray
     source: str
     class_names: list[str] | None = None
+    sample_weight_train: np.ndarray | None = None
+    sample_weight_test: np.ndarray | None = None
 
 
 @dataclass
@@ -107,7 +115,8 @@ def read_npz(file: Path, source: str) -> Arrays:
             missing = [k for k in NPZ_KEYS if k not in archive.files]
             if missing:
                 raise DataError(f"'{file}' lacks {', '.join(missing)}; it has {', '.join(archive.files) or 'nothing'}")
-            return Arrays(**{k: archive[k] for k in NPZ_KEYS}, source=f"{source} ({file})")
+            found = [k for k in (*NPZ_KEYS, *NPZ_WEIGHT_KEYS) if k in archive.files]
+            return Arrays(**{k: archive[k] for k in found}, source=f"{source} ({file})")
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"cannot read '{file}' as a .npz archive: {error}") from None
 
@@ -166,7 +175,7 @@ def idx(path: str) -> Arrays:
 
 
 def npz(path: str) -> Arrays:
-    """Any .npz file with x_train, y_train, x_test and y_test arrays."""
+    """Any .npz file with x_train, y_train, x_test and y_test arrays (and optional sample_weight_train/_test)."""
     return read_npz(Path(path).expanduser(), "npz")
 
 
@@ -222,6 +231,7 @@ def check_arrays(arrays: Arrays) -> int:
         if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
             bad = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
             raise DataError(f"{where}: {split} inputs contain NaN or infinity (first in sample {bad})")
+        check_sample_weights(getattr(arrays, f"sample_weight_{split}"), len(x), f"{where}: {split} sample weights")
     if arrays.x_train.shape[1:] != arrays.x_test.shape[1:]:
         raise DataError(f"{where}: train inputs have shape {arrays.x_train.shape[1:]} but test inputs {arrays.x_test.shape[1:]}")
     labels = np.concatenate([arrays.y_train, arrays.y_test])
@@ -229,6 +239,16 @@ def check_arrays(arrays: Arrays) -> int:
     if labels.min() < 0 or labels.max() >= num_classes:
         raise DataError(f"{where}: labels must lie in 0..{num_classes - 1} (found {labels.min()}..{labels.max()})")
     return num_classes
+
+
+def check_sample_weights(weights: np.ndarray | None, samples: int, what: str) -> None:
+    """`DataError` unless `weights` is None or one finite number of 0 or more per sample."""
+    if weights is None:
+        return
+    if weights.shape != (samples,) or not np.issubdtype(weights.dtype, np.number):
+        raise DataError(f"{what} must be numbers of shape ({samples},), one per sample (got {weights.dtype} with shape {weights.shape})")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise DataError(f"{what} must be finite and 0 or more (first bad in sample {int(np.flatnonzero(~(weights >= 0) | ~np.isfinite(weights))[0])})")
 
 
 def _prepare(x: np.ndarray) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -257,8 +277,9 @@ def epoch_order(count: int, seed: int, epoch: tf.Variable) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensors(0).flat_map(permutation).apply(tf.data.experimental.assert_cardinality(count))
 
 
-def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, order: tf.data.Dataset | None = None) -> tf.data.Dataset:
-    """Batches of (inputs, labels) gathered from in-memory arrays in `order` (default: as stored).
+def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, order: tf.data.Dataset | None = None, weights: np.ndarray | None = None) -> tf.data.Dataset:
+    """Batches of (inputs, labels) or, with `weights`, (inputs, labels, sample weights) gathered
+    from in-memory arrays in `order` (default: as stored).
 
     The last partial batch is kept. Under a multi-worker strategy each worker keeps its share
     of every batch (``AutoShardPolicy.DATA``: the arrays are in memory, there are no files to
@@ -267,8 +288,9 @@ def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, order: tf.data.Datas
     by seconds (a 6 s job ended at the 5.1 s or 10.2 s marks).
     """
     inputs, labels, prepare = tf.constant(x), tf.constant(y.astype(np.int32)), _prepare(x)
+    extra = () if weights is None else (tf.constant(weights.astype(np.float32)),)
     order = order if order is not None else tf.data.Dataset.range(len(x))
-    batches = order.batch(batch_size).map(lambda i: (prepare(tf.gather(inputs, i)), tf.gather(labels, i)))
+    batches = order.batch(batch_size).map(lambda i: (prepare(tf.gather(inputs, i)), tf.gather(labels, i), *(tf.gather(w, i) for w in extra)))
     options = tf.data.Options()
     options.autotune.enabled = False
     options.deterministic = True
@@ -287,13 +309,15 @@ def make_data(arrays: Arrays, batch_size: int, shuffle: bool, seed: int | None, 
     if validation_split and not 0 < held_out < len(x):
         raise DataError(f"{arrays.source}: validation_split {validation_split} leaves {held_out} of {len(x)} samples for validation")
     cut = len(x) - held_out
+    w = arrays.sample_weight_train[:limit] if arrays.sample_weight_train is not None else None
+    w_train, w_validation = (None, None) if w is None else (w[:cut], w[cut:])
     shape = (*x.shape[1:], 1) if x.ndim == 3 else tuple(x.shape[1:])
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     seed = seed if seed is not None else int(np.random.default_rng().integers(2**31))
     return Data(
-        train=pipeline(x[:cut], y[:cut], batch_size, epoch_order(cut, seed, epoch) if shuffle else None),
-        validation=pipeline(x[cut:], y[cut:], batch_size) if held_out else None,
-        test=pipeline(arrays.x_test, arrays.y_test, batch_size),
+        train=pipeline(x[:cut], y[:cut], batch_size, epoch_order(cut, seed, epoch) if shuffle else None, w_train),
+        validation=pipeline(x[cut:], y[cut:], batch_size, weights=w_validation) if held_out else None,
+        test=pipeline(arrays.x_test, arrays.y_test, batch_size, weights=arrays.sample_weight_test),
         input_shape=shape,
         num_classes=num_classes,
         sizes={"train": cut, "validation": held_out, "test": len(arrays.x_test)},

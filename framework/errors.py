@@ -7,7 +7,20 @@ for `PluginError` (a plugin raised; its traceback is shown when the cause looks 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
+KERAS_FRAMING = ("Exception encountered when calling", "Arguments received by", "•")
+MAX_SUMMARY = 400  # characters
+
+
+def error_summary(error: BaseException) -> str:
+    """``TypeName: first informative line`` of `error`, without Keras's call framing or colour codes."""
+    lines = [line.strip() for line in ANSI_CODES.sub("", str(error)).splitlines()]
+    text = next((line for line in lines if line and not line.startswith(KERAS_FRAMING)), "")
+    text = text if len(text) <= MAX_SUMMARY else text[:MAX_SUMMARY] + " ..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class TapelineError(Exception):

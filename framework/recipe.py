@@ -18,10 +18,8 @@ import yaml
 from framework.errors import Problem, RecipeError, RegistryError
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PLUGINS, Registry
 from framework.schema import INVALID, Checker, Path, dotted, quote, signature_parameters, spec
+from framework.yaml_reader import Document, read_value, read_yaml
 
-MAX_RECIPE_BYTES = 1_000_000
-MAX_YAML_NODES = 100_000
-MAX_YAML_DEPTH = 50
 INJECTED_ARGS = ("input_shape", "num_classes")  # models get these from the dataset
 AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
 
@@ -84,6 +82,14 @@ class TrainingSection:
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = field(
         default="float32", metadata=spec("Keras dtype policy for layers (mixed_* keep variables in float32).")
     )
+    class_weight: dict[int, float] | None = field(
+        default=None,
+        metadata=spec(
+            "Loss weight per class id, as in Keras's `fit(class_weight=...)`: {0: 1.0, 3: 5.0}; classes not listed weigh 1.",
+            expect="a mapping from class id (0, 1, ...) to a weight of 0 or more, or null",
+            valid=lambda v: v is None or all(0 <= w < float("inf") for w in v.values()),
+        ),
+    )
     deterministic: bool = field(default=False, metadata=spec("Enable TensorFlow op determinism (slower)."))
     output_dir: str = field(
         default="runs", metadata=spec("Where runs go: each run gets <output_dir>/<name>/version_<N>.")
@@ -141,96 +147,6 @@ class Recipe:
         return "recipe"
 
 
-@dataclass
-class Document:
-    """Plain data read from YAML, with the location each value came from."""
-
-    data: dict[str, Any]
-    origin: dict[Path, str]
-    default_where: str
-
-    def locate(self, path: Path) -> str:
-        """``file:line`` (or ``--set ...``) of `path`, or of its closest ancestor that has one."""
-        while path not in self.origin and path:
-            path = path[:-1]
-        return self.origin.get(path, self.default_where)
-
-
-class _Reader:
-    """Turns a YAML node tree into plain data, recording each value's line."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.origin: dict[Path, str] = {}
-        self.problems: list[Problem] = []
-        self.nodes = 0
-        self.constructor = yaml.SafeLoader("")
-
-    def where(self, node: yaml.Node) -> str:
-        return f"{self.file}:{node.start_mark.line + 1}"
-
-    def fail(self, node: yaml.Node, message: str) -> None:
-        self.problems.append(Problem(self.where(node), message))
-
-    def read(self, node: yaml.Node, path: Path) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_YAML_NODES or len(path) > MAX_YAML_DEPTH:
-            raise RecipeError([Problem(self.where(node), "recipe is too large or too deeply nested (aliases included)")])
-        self.origin.setdefault(path, self.where(node))
-        if isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
-            return self.mapping(node, path)
-        if isinstance(node, yaml.SequenceNode) and node.tag == "tag:yaml.org,2002:seq":
-            return [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
-        try:
-            if isinstance(node, yaml.ScalarNode):
-                return self.constructor.construct_object(node)
-        except yaml.constructor.ConstructorError:
-            pass
-        self.fail(node, f"`{dotted(path) or 'recipe'}`: YAML tag {node.tag!r} is not allowed; recipes hold plain data only")
-        return None
-
-    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
-        self.constructor.flatten_mapping(node)
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = self.read(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str):
-                self.fail(key_node, f"keys must be strings (got {quote(key)} in `{dotted(path) or 'recipe'}`)")
-            elif key in result:
-                self.fail(key_node, f"duplicate key `{dotted((*path, key))}`")
-            else:
-                self.origin[(*path, key)] = self.where(key_node)
-                result[key] = self.read(value_node, (*path, key))
-        return result
-
-
-def read_yaml(file: FilePath) -> Document:
-    """The plain data of one YAML file, or `RecipeError` for unreadable, invalid or hostile YAML."""
-    try:
-        if file.stat().st_size > MAX_RECIPE_BYTES:
-            raise RecipeError([Problem(str(file), f"recipe is larger than {MAX_RECIPE_BYTES:,} bytes")])
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise RecipeError([Problem(str(file), f"cannot read recipe: {error}")]) from None
-    reader = _Reader(str(file))
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise RecipeError([Problem(f"{file}{line}", f"invalid YAML: {error.problem or error.context}")]) from None
-    except RecursionError:
-        raise RecipeError([Problem(str(file), "invalid YAML: nested too deeply")]) from None
-    except yaml.YAMLError as error:
-        raise RecipeError([Problem(str(file), f"invalid YAML: {error}")]) from None
-    if root is None or not isinstance(root, yaml.MappingNode):
-        raise RecipeError([Problem(str(file), "a recipe must be a YAML mapping of sections (name:, dataset:, model: ...)")])
-    data = reader.read(root, ())
-    if reader.problems:
-        raise RecipeError(reader.problems)
-    return Document(data, reader.origin, str(file))
-
-
 def _merge(base: Document, child: Document) -> Document:
     """`child` over `base`: mappings merge key by key, anything else is replaced."""
 
@@ -242,7 +158,7 @@ def _merge(base: Document, child: Document) -> Document:
     replaced = [p for p in child.origin if not isinstance(value_at(child.data, p), dict)]
     origin = {p: w for p, w in base.origin.items() if not any(p[: len(r)] == r for r in replaced)}
     origin.update(child.origin)
-    return Document(merge(base.data, child.data), origin, child.default_where)
+    return Document(merge(base.data, child.data), origin, child.default_where, {**base.spelled, **child.spelled})
 
 
 def value_at(data: Any, path: Path) -> Any:
@@ -280,12 +196,16 @@ def apply_overrides(document: Document, overrides: list[str]) -> list[Problem]:
         if not sep or not key:
             problems.append(Problem(where, "an override must look like `training.epochs=3`"))
             continue
+        path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value, spelled, found = read_value(raw, path, where)
         except yaml.YAMLError as error:
             problems.append(Problem(where, f"invalid YAML value {raw!r}: {error}"))
             continue
-        path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+        if found:
+            problems += found
+            continue
+        document.spelled.update(spelled)
         failure = "`extends` cannot be overridden; edit the recipe file" if path[0] == "extends" else _set_path(document.data, path, value)
         if failure:
             problems.append(Problem(where, failure))
@@ -367,7 +287,7 @@ def check_sections(document: Document, checker: Checker) -> dict[str, Any]:
     sections = {}
     for name, (registry, injected) in COMPONENT_SECTIONS.items():
         if name in document.data:
-            value = Checker(document.locate).value(document.data[name], hints[name], (name,))
+            value = Checker(document.locate, document.spelled).value(document.data[name], hints[name], (name,))
         else:
             value = defaults[name]() if defaults[name] is not dataclasses.MISSING else INVALID
         if value is INVALID:
@@ -380,7 +300,7 @@ def check_sections(document: Document, checker: Checker) -> dict[str, Any]:
 
 def parse_recipe(document: Document, problems: list[Problem] = ()) -> Recipe:
     """A checked `Recipe` from plain data, or `RecipeError` listing every problem (`problems` first)."""
-    checker = Checker(document.locate)
+    checker = Checker(document.locate, document.spelled)
     checker.problems.extend(problems)
     recipe = checker.dataclass(document.data, Recipe, ())
     sections = check_sections(document, checker)

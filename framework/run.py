@@ -21,9 +21,10 @@ import tensorflow as tf
 from framework.callback import hook_callback
 from framework.datasets import Arrays, Data, make_data
 from framework.distribute import make_strategy, split_cpu, worker_role
-from framework.errors import Problem, RecipeError, TapelineError
+from framework.errors import Problem, RecipeError, TapelineError, error_summary
 from framework.files import write_atomic, write_csv, write_json, write_text
 from framework.plugin_manager import load_plugins, needs_every_batch
+from framework.probe import check_first_step
 from framework.recipe import AUTO_STEPS_PER_EXECUTION, INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml, value_at
 from framework.schema import dotted
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
@@ -58,6 +59,7 @@ class Run:
     initial_epoch: int = 0  # epochs done before this session (when resuming)
     history: list[dict[str, float]] = field(default_factory=list)
     keras_callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
+    class_weight: dict[int, float] | None = None  # every class id's loss weight, when the recipe weights classes
 
     def record_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         """Adds the epoch's logs to the history and rewrites the history files (when there is a directory)."""
@@ -119,12 +121,39 @@ def build_data(recipe: Recipe, replicas: int = 1) -> Data:
 
 
 def build_network(recipe: Recipe, data: Data) -> keras.Model:
-    """The recipe's network, given the data's input shape and number of classes."""
+    """The recipe's network, given the data's input shape and number of classes, and built.
+
+    A subclassed network creates its weights when first called: it is called once on a batch
+    of zeros shaped like the data's inputs, so that it can be summarized, saved and restored
+    before training. A failing call is a `RecipeError` at the model's line.
+    """
     injected = dict(zip(INJECTED_ARGS, (data.input_shape, data.num_classes)))
     network = build_component(recipe, MODELS, ("model",), **injected)
     if not isinstance(network, keras.Model):
         raise TapelineError(f"model {recipe.model.name!r} returned {type(network).__name__}, not a keras.Model")
+    if not network.built:
+        inputs = data.train.element_spec[0]
+        try:
+            network(tf.nest.map_structure(lambda s: tf.zeros([d or 1 for d in s.shape], s.dtype), inputs), training=False)
+        except Exception as error:  # whatever the user's call() raises
+            shapes = ", ".join(f"{tuple(s.shape)} {s.dtype.name}" for s in tf.nest.flatten(inputs))
+            where = recipe.locate(("model",))
+            raise RecipeError([Problem(where, f"model {recipe.model.name!r} cannot be called on the data's inputs {shapes}: {error_summary(error)}")]) from None
     return network
+
+
+def class_weights(recipe: Recipe, data: Data) -> dict[int, float] | None:
+    """`training.class_weight` with every class id of the data (unlisted classes weigh 1), checked against it."""
+    weights = recipe.training.class_weight
+    if weights is None:
+        return None
+    where = ("training", "class_weight")
+    outside = sorted(k for k in weights if not 0 <= k < data.num_classes)
+    if outside:
+        raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` names class ids {outside}; the data has classes 0..{data.num_classes - 1}")])
+    if len(data.train.element_spec) == 3:
+        raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` cannot be used with a dataset that gives sample weights ({recipe.dataset.name!r}); as in Keras, use one or the other")])
+    return {c: float(weights.get(c, 1.0)) for c in range(data.num_classes)}
 
 
 def keras_object(recipe: Recipe, registry: Registry, path: tuple[str | int, ...]) -> Any:
@@ -177,9 +206,10 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     plugins, keras_callbacks = load_plugins(recipe)  # cheap, so their argument errors come before the data loads
     data = build_data(recipe, strategy.num_replicas_in_sync)
     steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
+    weights = class_weights(recipe, data)
     with strategy.scope():
         trainer = compile_trainer(recipe, build_network(recipe, data), steps)
-    return Run(recipe, data, trainer, plugins, strategy, *worker_role(strategy), directory, keras_callbacks=keras_callbacks)
+    return Run(recipe, data, trainer, plugins, strategy, *worker_role(strategy), directory, keras_callbacks=keras_callbacks, class_weight=weights)
 
 
 def next_run_directory(recipe: Recipe) -> Path:
@@ -229,6 +259,7 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
     if resume:
         check_resumable(recipe, directory)
     run = build_run(recipe)  # data and names are checked before anything is written
+    check_first_step(run)
     if not run.is_chief:
         run.directory = Path(tempfile.mkdtemp(prefix=f"tapeline-worker{run.worker_index}-"))
     else:
@@ -246,11 +277,11 @@ def salvage_weights(run: Run) -> None:
 
     They are for inspection: resuming starts from the last epoch the checkpoint plugin saved.
     """
-    if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
-        try:
+    try:
+        if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
             write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
-        except TapelineError as error:  # never hide the failure being handled
-            print(f"tapeline: warning: {error}", file=sys.stderr)
+    except Exception as error:  # never hide the failure being handled
+        print(f"tapeline: warning: the weights could not be kept: {error}", file=sys.stderr)
 
 
 def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False) -> Run:
@@ -267,6 +298,7 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
             epochs=recipe.training.epochs,
             initial_epoch=run.initial_epoch,
             validation_data=run.data.validation,
+            class_weight=run.class_weight,
             callbacks=[hook_callback(run), *run.keras_callbacks],
             shuffle=False,  # the pipeline shuffles
             verbose=0,

@@ -39,6 +39,20 @@ def require(**checks: tuple[Any, bool, str]) -> None:
             raise ValueError(f"`{name}` must be {expect} (got {value!r})")
 
 
+def looks_numeric(text: str) -> bool:
+    """Whether `text` reads as a number (``'0.001'``, ``'1e-4'``, ``'32'``), the usual sign of quotes around one."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity")
+
+
+def yaml11_hint(word: str, value: bool) -> str:
+    """What YAML did to an unquoted `word` that it read as the boolean `value`, and how to avoid it."""
+    return f"YAML reads the unquoted word {word!r} as {quote(value)}; write it in quotes ('{word}') for the string"
+
+
 def dotted(path: Path) -> str:
     """``("plugins", 0, "args")`` -> ``plugins[0].args``."""
     text = ""
@@ -79,10 +93,15 @@ def _plural(words: str) -> str:
 
 
 class Checker:
-    """Converts plain data to typed values, recording a `Problem` per bad value."""
+    """Converts plain data to typed values, recording a `Problem` per bad value.
 
-    def __init__(self, locate: Locate) -> None:
+    `spelled` maps paths of booleans that YAML 1.1 made of words (``on``, ``yes`` ...) to those
+    words, so that messages about them can say what happened.
+    """
+
+    def __init__(self, locate: Locate, spelled: Mapping[Path, str] | None = None) -> None:
         self.locate = locate
+        self.spelled = spelled or {}
         self.problems: list[Problem] = []
 
     def fail(self, path: Path, message: str) -> object:
@@ -91,8 +110,16 @@ class Checker:
         return INVALID
 
     def bad_value(self, path: Path, value: Any, expect: str) -> object:
-        """Record "`path` must be <expect> (got <value>)"."""
-        return self.fail(path, f"`{dotted(path)}` must be {expect} (got {quote(value)})")
+        """Record "`path` must be <expect> (got <value>)", saying why when YAML or quotes made the value."""
+        return self.fail(path, f"`{dotted(path)}` must be {expect} (got {self.got(path, value)})")
+
+    def got(self, path: Path, value: Any) -> str:
+        """`value` quoted for a message, with what YAML did to it when it was not what it seems."""
+        if isinstance(value, bool) and path in self.spelled:
+            return f"{quote(value)}: {yaml11_hint(self.spelled[path], value)}"
+        if isinstance(value, str) and looks_numeric(value):
+            return f"{quote(value)}, a string: write numbers without quotes"
+        return quote(value)
 
     def unknown_keys(self, path: Path, data: Mapping, allowed: Sequence[str]) -> None:
         """Record each key of `data` that is not in `allowed`, with the allowed names."""
@@ -119,19 +146,19 @@ class Checker:
         if origin in (list, tuple, Sequence):
             return self._list(value, targs[0] if targs else Any, path, expect, tuple if origin is tuple else list)
         if origin in (dict, Mapping) or tp is dict:
-            return dict(value) if isinstance(value, dict) else self.bad_value(path, value, expect)
+            return self._dict(value, targs, path, expect)
         return self._scalar(value, tp, path, expect)
 
     def _bad_choice(self, path: Path, value: Any, choices: Sequence[Any]) -> object:
         words = ", ".join(quote(c) for c in choices)
-        return self.fail(path, f"`{dotted(path)}` must be one of {words} (got {quote(value)})"
+        return self.fail(path, f"`{dotted(path)}` must be one of {words} (got {self.got(path, value)})"
                          + suggest(value, [str(c) for c in choices]))
 
     def _union(self, value: Any, targs: tuple, path: Path, expect: str) -> Any:
         if value is None and type(None) in targs:
             return None
         for tp in (a for a in targs if a is not type(None)):
-            trial = Checker(self.locate)
+            trial = Checker(self.locate, self.spelled)
             result = trial.value(value, tp, path)
             if not trial.problems:
                 return result
@@ -142,6 +169,23 @@ class Checker:
             return self.bad_value(path, value, expect)
         items = [self.value(v, item, (*path, i)) for i, v in enumerate(value)]
         return INVALID if INVALID in items else kind(items)
+
+    def _dict(self, value: Any, targs: tuple, path: Path, expect: str) -> Any:
+        """A mapping with keys and values of the types in `targs`; a key ``'3'`` counts as the integer 3."""
+        if not isinstance(value, dict):
+            return self.bad_value(path, value, expect)
+        if not targs:
+            return dict(value)
+        key_type, value_type = targs
+        result = {}
+        for key, item in value.items():
+            if key_type is int and isinstance(key, str) and key.isdigit():
+                key = int(key)
+            if key_type is not Any and (not isinstance(key, key_type) or isinstance(key, bool)):
+                self.fail((*path, key), f"`{dotted(path)}` keys must be {_plural(describe(key_type))} (got {quote(key)})")
+                return INVALID
+            result[key] = self.value(item, value_type, (*path, key))
+        return INVALID if INVALID in result.values() else result
 
     def _scalar(self, value: Any, tp: Any, path: Path, expect: str) -> Any:
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -189,12 +233,32 @@ class Checker:
         for name in allowed:
             param = params[name]
             if name in args:
-                checked[name] = self.value(args[name], hints.get(name, param.annotation), (*path, name))
+                checked[name] = self._argument(args[name], hints.get(name, param.annotation), param.default, (*path, name))
             elif param.default is inspect.Parameter.empty:
                 checked[name] = self.fail(path, f"missing required key `{dotted((*path, name))}`")
         if INVALID in checked.values() or any(k not in allowed for k in args):
             return INVALID
         return checked
+
+    def _argument(self, value: Any, annotation: Any, default: Any, path: Path) -> Any:
+        """An argument checked against its annotation or, unannotated (Keras's own classes), its default's type.
+
+        A float default makes the argument a float (integers are converted: Keras refuses
+        ``learning_rate=1``); an integer default, a number (integer or float: Python code
+        writes ``rate=0`` for floats too); a boolean default, a boolean. Other unannotated
+        arguments take anything but a quoted number, which no Keras argument expects.
+        """
+        if annotation is not inspect.Parameter.empty:
+            return self.value(value, annotation, path)
+        if isinstance(default, bool):
+            return self.value(value, bool, path)
+        if isinstance(default, float):  # Keras refuses `learning_rate=1`: a float stays a float
+            return self.value(value, float, path)
+        if isinstance(default, int):
+            return self.value(value, int | float, path, "a number")
+        if isinstance(value, str) and looks_numeric(value):
+            return self.fail(path, f"`{dotted(path)}` is the string {quote(value)}; write numbers without quotes")
+        return value
 
 
 def signature_parameters(target: Callable) -> dict[str, inspect.Parameter] | None:

@@ -27,8 +27,13 @@ class Trainer(keras.Model):
         self._xla_update: tf.types.experimental.GenericFunction | None = None
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        """The network's output for `inputs`."""
-        return self.network(inputs, training=training)
+        """The network's output for `inputs`, float32 under a mixed-precision policy.
+
+        Under ``mixed_float16``/``mixed_bfloat16`` a network whose last layer has no
+        ``dtype="float32"`` outputs half precision; the loss, metrics and `predict` get float32,
+        as Keras's mixed-precision guide advises. The network itself is left as it is.
+        """
+        return tf.nest.map_structure(to_float32, self.network(inputs, training=training))
 
     def train_step(self, data: Any) -> dict[str, Any]:
         """One optimization step on a batch; returns the running metrics."""
@@ -88,6 +93,13 @@ class Trainer(keras.Model):
         if is_multi_worker(strategy):  # Keras 3.15 averages step outputs across workers over axis 0
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
+
+
+def to_float32(tensor: Any) -> Any:
+    """`tensor` cast to float32 when it is a half-precision float tensor, else as it is."""
+    if getattr(tensor, "dtype", None) in (tf.float16, tf.bfloat16):
+        return tf.cast(tensor, tf.float32)
+    return tensor
 
 
 def batch_size(x: Any) -> tf.Tensor:

@@ -14,7 +14,7 @@ EVALUATION_FILE = "evaluation.json"
 def confusion_matrix(run: Run, split: str) -> np.ndarray:
     """Counts of (true class, predicted class) over `split`, from the network's predictions."""
     dataset = getattr(run.data, split)
-    labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
+    labels = np.concatenate([batch[1] for batch in dataset.as_numpy_iterator()])  # (x, y) or (x, y, sample weights)
     predicted = np.argmax(run.trainer.predict(dataset, verbose=0), axis=-1)
     matrix = np.zeros((run.data.num_classes, run.data.num_classes), dtype=np.int64)
     np.add.at(matrix, (labels, predicted), 1)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from framework.errors import DataError, TapelineError
+from framework.errors import DataError, RecipeError, TapelineError
 from framework.recipe import load_recipe
 from framework.run import build_run, evaluate_weights, train
 
@@ -149,3 +149,72 @@ def test_steps_per_execution_auto_runs_one_step_per_call_only_for_batch_hooks(ti
     """`steps_per_execution: auto` is 16 unless a plugin or Keras callback needs every batch; a number is kept."""
     recipe = load_recipe(tiny_recipe(f"plugins: {plugins}\n"), [f"training.steps_per_execution={setting}"])
     assert build_run(recipe).trainer.steps_per_execution == steps
+
+
+def test_subclassed_model_validates_trains_evaluates_and_resumes(tiny_recipe, capsys):
+    """A subclassed network, built on first call, works in validate, train with console, evaluate and resume."""
+    file = tiny_recipe("plugins: [console, evaluation, {name: checkpoint, args: {monitor: null}}]\n")
+    overrides = ["model=model_helpers:build_subclassed", "training.epochs=1"]
+    run = build_run(load_recipe(file, overrides))
+    assert run.trainer.network.built and run.trainer.network.count_params() > 0
+    done = train(load_recipe(file, overrides))
+    written = json.loads((done.directory / "evaluation.json").read_text())
+    assert evaluate_weights(load_recipe(file, overrides), done.directory)["loss"] == pytest.approx(written["loss"], rel=1e-5)
+    resumed = train(load_recipe(file, ["model=model_helpers:build_subclassed", "training.epochs=2"]), done.directory, resume=True)
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    assert "parameters" in capsys.readouterr().out
+
+
+def test_salvage_never_hides_the_failure(tiny_recipe, monkeypatch):
+    """When keeping the weights fails too, the run's own error still reaches the caller."""
+    monkeypatch.setattr("keras.Model.save_weights", lambda *args, **kwargs: (_ for _ in ()).throw(ValueError("cannot save")))
+    recipe = load_recipe(tiny_recipe("plugins: [{name: 'plugin_helpers:Raiser', args: {epoch: 0}}]\n"))
+    with pytest.raises(TapelineError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 0"):
+        train(recipe)
+
+
+def test_class_weight_weighs_the_loss_as_in_keras(tiny_recipe):
+    """`training.class_weight` (integer or quoted keys) reaches fit with every class; the weighted loss differs."""
+    plain = train(load_recipe(tiny_recipe(), ["training.epochs=1"]))
+    weighted = train(load_recipe(tiny_recipe(), ["training.epochs=1", "training.class_weight={0: 1.0, '2': 5}"]))
+    assert weighted.class_weight == {0: 1.0, 1: 1.0, 2: 5.0}
+    assert weighted.history[0]["loss"] != pytest.approx(plain.history[0]["loss"])
+
+
+def test_class_weight_errors(tiny_recipe, tmp_path):
+    """Class ids outside the data, and class weights with sample weights from the data, are recipe errors."""
+    file = tiny_recipe()
+    file.write_text(file.read_text() + "  class_weight: {3: 1.0, 7: 2.0}\n")  # inside `training:`
+    with pytest.raises(RecipeError, match=r"recipe.yaml:13: `training.class_weight` names class ids \[3, 7\]; the data has classes 0..2"):
+        build_run(load_recipe(file))
+    with pytest.raises(RecipeError, match=r"`training.class_weight` must be a mapping from class id .* \(got \{'a': 1.0\}\)"):
+        load_recipe(tiny_recipe(), ["training.class_weight={a: 1.0}"])
+    data = write_weighted_npz(tmp_path, np.ones(40))
+    with pytest.raises(RecipeError, match="cannot be used with a dataset that gives sample weights"):
+        build_run(load_recipe(tiny_recipe(), ["training.class_weight={0: 2.0}", f"dataset={{name: npz, args: {{path: {data}}}}}"]))
+
+
+def write_weighted_npz(tmp_path, weights: np.ndarray) -> str:
+    rng = np.random.default_rng(0)
+    file = tmp_path / "weighted.npz"
+    np.savez(file, x_train=rng.random((40, 8, 8)).astype("float32"), y_train=rng.integers(0, 3, 40), x_test=rng.random((8, 8, 8)).astype("float32"),
+             y_test=rng.integers(0, 3, 8), sample_weight_train=weights)
+    return str(file)
+
+
+def test_sample_weights_from_the_data_weigh_the_loss(tiny_recipe, tmp_path):
+    """Sample weights in the dataset weigh each sample's loss as in Keras: all zero weights give a zero loss."""
+    file = write_weighted_npz(tmp_path, np.zeros(40))
+    run = train(load_recipe(tiny_recipe(), [f"dataset={{name: npz, args: {{path: {file}}}}}", "training.epochs=1"]))
+    assert run.history[0]["loss"] == 0.0
+    bad = write_weighted_npz(tmp_path, -np.ones(40))
+    with pytest.raises(DataError, match="train sample weights must be finite and 0 or more"):
+        build_run(load_recipe(tiny_recipe(), [f"dataset={{name: npz, args: {{path: {bad}}}}}"]))
+
+
+def test_mixed_float16_outputs_float32_for_any_network(tiny_recipe):
+    """Under mixed_float16 a network whose last layer is float16 still gives float32 to the loss, metrics and predict."""
+    run = train(load_recipe(tiny_recipe(), ["model=model_helpers:small_cnn", "training.precision=mixed_float16", "training.epochs=1"]))
+    images = next(iter(run.data.test))[0][:2]
+    assert run.trainer.network(images).dtype == "float16" and run.trainer.predict(images, verbose=0).dtype == np.float32
+    assert np.isfinite(run.history[0]["loss"])

@@ -1,0 +1,38 @@
+"""Small models and losses for tests, named in recipes by import path (``model_helpers:build_subclassed``)."""
+
+from __future__ import annotations
+
+import keras
+
+
+class SmallNet(keras.Model):
+    """A subclassed network as the Keras guides write them: layers made in __init__, weights made on first call."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.flatten = keras.layers.Flatten()
+        self.hidden = keras.layers.Dense(width, activation="relu")
+        self.out = keras.layers.Dense(num_classes, activation="softmax")
+
+    def call(self, inputs, training=None):
+        return self.out(self.hidden(self.flatten(inputs)))
+
+
+def build_subclassed(num_classes: int, width: int = 16) -> keras.Model:
+    """The subclassed `SmallNet`, unbuilt."""
+    return SmallNet(num_classes=num_classes, width=width)
+
+
+def small_cnn(input_shape, num_classes, width: int = 4) -> keras.Model:
+    """The README's drop-in model: its last Dense has no dtype='float32'."""
+    return keras.Sequential([
+        keras.Input(input_shape),
+        keras.layers.Conv2D(width, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ])
+
+
+def failing_loss(y_true, y_pred):
+    """A loss with a bug."""
+    raise ValueError("this loss has a bug")
