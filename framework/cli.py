@@ -1,4 +1,9 @@
-"""The ``tapeline`` command: train, evaluate, validate, show and list."""
+"""The ``tapeline`` command: train, evaluate, validate, show, list and schema.
+
+Only the standard library is imported here; each command imports what it needs, so
+``tapeline --help``, ``list plugins`` and recipe mistakes found before any name is looked up
+start no TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from framework.distribute import set_cluster
+from typing import TYPE_CHECKING
+
 from framework.errors import PluginError, TapelineError
-from framework.plugin_manager import call_order, implemented_hooks, load_plugins
-from framework.recipe import Recipe, load_recipe, recipe_to_yaml
-from framework.registry import DATASETS, MODELS, PLUGINS
-from framework.run import build_run, evaluate_weights, format_metrics, train
+from framework.quiet import quiet_tensorflow, show_warnings_briefly
+
+if TYPE_CHECKING:
+    from framework.recipe import Recipe
 
 EXIT_INTERRUPTED = 130
 
@@ -29,6 +35,8 @@ def _recipe_arguments(parser: argparse.ArgumentParser, optional: bool = False) -
 
 
 def _load(args: argparse.Namespace) -> Recipe:
+    from framework.recipe import load_recipe
+
     return load_recipe(args.recipe, args.overrides)
 
 
@@ -39,6 +47,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.recipe:
         raise TapelineError("train needs a RECIPE, or --resume RUN_DIR")
     recipe = _load(args)
+    from framework.distribute import set_cluster
+    from framework.run import train
+
     if args.workers is not None:
         if recipe.distribute.strategy != "multi_worker":
             raise TapelineError(f"--workers needs `distribute.strategy: multi_worker` in the recipe (got {recipe.distribute.strategy!r})")
@@ -51,13 +62,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluates saved weights on the recipe's test split."""
+    from framework.run import evaluate_weights, format_metrics
+
     print(f"test  {format_metrics(evaluate_weights(_load(args), args.weights))}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Builds everything a recipe names without training."""
-    run = build_run(_load(args))
+    recipe = _load(args)
+    from framework.run import build_run
+
+    run = build_run(recipe)
     sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
     print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, "
           f"{run.data.num_classes} classes; model {run.trainer.network.name} with {run.trainer.network.count_params():,} parameters")
@@ -67,6 +83,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Prints the resolved recipe and the order in which plugins are called."""
     recipe = _load(args)
+    from framework.plugin_manager import call_order, load_plugins
+    from framework.recipe import recipe_to_yaml
+
     print(recipe_to_yaml(recipe), end="")
     order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}
     if order:
@@ -78,6 +97,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Lists registered models, datasets or plugins."""
+    from framework.plugin_manager import implemented_hooks
+    from framework.registry import DATASETS, MODELS, PLUGINS
+
     registry = {"models": MODELS, "datasets": DATASETS, "plugins": PLUGINS}[args.kind]
     entries = list(registry)
     width = max((len(e.name) for e in entries), default=0)
@@ -92,6 +114,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="show TensorFlow's own log lines and warnings (hidden by default unless TF_CPP_MIN_LOG_LEVEL is set)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
@@ -119,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code (2 for bad input, with a message, no traceback)."""
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_tensorflow()
+        show_warnings_briefly()
     if os.getcwd() not in sys.path:  # as with `python -m`: 'module:Class' paths may name local files
         sys.path.insert(0, os.getcwd())
     try:
