@@ -8,7 +8,8 @@ is called are written to STDERR`` and ``I0000 ... cudart_stub.cc:31] Could not f
 drivers``); no environment variable silences those. So `quiet_tensorflow` also runs the first
 ``import tensorflow`` with file descriptor 2 sent to a temporary file, then writes back every
 line that is not C++ log output, so real errors stay visible. The Python loggers
-``tensorflow`` and ``absl`` are set to ERROR (no ``WARNING:tensorflow:`` lines).
+``tensorflow`` and ``absl`` are set to ERROR (no ``WARNING:tensorflow:`` lines such as retracing
+notices). ``tapeline --verbose`` skips all of this; so does a ``TF_CPP_MIN_LOG_LEVEL`` the user set.
 """
 
 from __future__ import annotations
@@ -32,10 +33,6 @@ ONLY_FATAL = "3"
 CPP_LOG_LINE = re.compile(
     r"(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IWE]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.\-/]+:\d+\] )"
-)
-NOISE_WARNINGS = (  # Keras/TensorFlow internals the user cannot act on
-    r"Your input ran out of data",
-    r"The structure of `inputs` doesn't match the expected structure",
 )
 
 
@@ -103,9 +100,12 @@ class _FilteredImport(importlib.abc.MetaPathFinder):
 
 
 def show_warnings_briefly() -> None:
-    """Shows each Python warning as ``tapeline: warning: <message>`` (one line); drops `NOISE_WARNINGS`."""
-    for pattern in NOISE_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)
+    """Shows each Python warning as one line, ``tapeline: warning: <message>``, without the source line.
+
+    Python's default filters already hide the deprecation noise of library internals; what is
+    left (a Keras callback monitoring a missing metric, a layer given arguments it ignores, ...)
+    concerns the user's recipe or code.
+    """
     warnings.showwarning = _show_warning
 
 
