@@ -111,6 +111,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Writes the recipe JSON Schema, for editors with a YAML language server."""
+    from framework.files import write_text
+    from framework.json_schema import schema_text
+
+    text = schema_text()
+    if args.output:
+        write_text(args.output, text)
+        print(f"wrote {args.output}; start a recipe with: # yaml-language-server: $schema={args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
@@ -139,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_arguments(command("validate", cmd_validate))
     _recipe_arguments(command("show", cmd_show))
     command("list", cmd_list).add_argument("kind", choices=["models", "datasets", "plugins"])
+    command("schema", cmd_schema).add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     return parser
 
 
