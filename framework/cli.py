@@ -13,7 +13,6 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from framework.errors import PluginError, TapelineError
@@ -46,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.recipe = args.recipe or args.resume / "recipe.yaml"
     if not args.recipe:
         raise TapelineError("train needs a RECIPE, or --resume RUN_DIR")
-    recipe = _load(args)
+    recipe = _load(args)  # before importing TensorFlow: a broken YAML file is reported at once
     from framework.distribute import set_cluster
     from framework.run import train
 
@@ -119,7 +118,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     text = schema_text()
     if args.output:
         write_text(args.output, text)
-        print(f"wrote {args.output}; start a recipe with: # yaml-language-server: $schema={args.output}")
+        print(f"wrote {args.output}; make `# yaml-language-server: $schema={args.output}` a recipe's first line (path relative to the recipe)")
     else:
         print(text, end="")
     return 0

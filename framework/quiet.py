@@ -39,17 +39,16 @@ CPP_LOG_LINE = re.compile(
 def quiet_tensorflow() -> None:
     """Keeps TensorFlow's start-up logging off stderr; call before TensorFlow is imported.
 
-    Does nothing when the user set ``TF_CPP_MIN_LOG_LEVEL`` (they chose what to see). The
-    filtered import happens whenever TensorFlow is first imported, so commands that never need
-    it never import it.
+    Does nothing when the user set ``TF_CPP_MIN_LOG_LEVEL`` (they chose what to see) or when
+    TensorFlow is already imported (too late). The filtered import happens whenever TensorFlow
+    is first imported, so commands that never need it never import it.
     """
-    if LEVEL_VARIABLE in os.environ:
+    if LEVEL_VARIABLE in os.environ or "tensorflow" in sys.modules:
         return
     os.environ[LEVEL_VARIABLE] = ONLY_FATAL
     for name in ("tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    if "tensorflow" not in sys.modules:
-        sys.meta_path.insert(0, _FilteredImport())
+    sys.meta_path.insert(0, _FilteredImport())
 
 
 @contextlib.contextmanager
