@@ -8,13 +8,34 @@ A plugin needs only `hookimpl`::
         @hookimpl
         def on_epoch_end(self, epoch, logs):
             print(epoch, logs["loss"])
+
+`Run`, `Trainer` and the registration helpers are imported on first use (PEP 562), so
+``from framework import hookimpl`` and the command line's help start no TensorFlow.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 from framework.hookspecs import hookimpl
-from framework.plugin_manager import enable_batch_hook
-from framework.registry import register_dataset, register_model
-from framework.run import Run
-from framework.trainer import Trainer
+
+LAZY = {
+    "Run": "framework.run",
+    "Trainer": "framework.trainer",
+    "enable_batch_hook": "framework.plugin_manager",
+    "register_dataset": "framework.registry",
+    "register_model": "framework.registry",
+}
 
 __version__ = "0.1.0"
 __all__ = ["Run", "Trainer", "enable_batch_hook", "hookimpl", "register_dataset", "register_model", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """`Run`, `Trainer`, ... imported from their modules when first asked for."""
+    if name not in LAZY:
+        raise AttributeError(f"module 'framework' has no attribute {name!r}")
+    value = getattr(import_module(LAZY[name]), name)
+    globals()[name] = value
+    return value

@@ -1,4 +1,9 @@
-"""The ``tapeline`` command: train, evaluate, validate, show and list."""
+"""The ``tapeline`` command: train, evaluate, validate, show, list and schema.
+
+Only the standard library is imported here; each command imports what it needs, so
+``tapeline --help``, ``list plugins`` and recipe mistakes found before any name is looked up
+start no TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,13 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from framework.distribute import set_cluster
 from framework.errors import PluginError, TapelineError
-from framework.plugin_manager import call_order, implemented_hooks, load_plugins
-from framework.recipe import Recipe, load_recipe, recipe_to_yaml
-from framework.registry import DATASETS, MODELS, PLUGINS
-from framework.probe import check_first_step
-from framework.run import build_run, evaluate_weights, format_metrics, train
+from framework.quiet import quiet_tensorflow, show_warnings_briefly
+
+if TYPE_CHECKING:
+    from framework.recipe import Recipe
 
 EXIT_INTERRUPTED = 130
 
@@ -30,6 +34,8 @@ def _recipe_arguments(parser: argparse.ArgumentParser, optional: bool = False) -
 
 
 def _load(args: argparse.Namespace) -> Recipe:
+    from framework.recipe import load_recipe
+
     return load_recipe(args.recipe, args.overrides)
 
 
@@ -39,7 +45,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.recipe = args.recipe or args.resume / "recipe.yaml"
     if not args.recipe:
         raise TapelineError("train needs a RECIPE, or --resume RUN_DIR")
-    recipe = _load(args)
+    recipe = _load(args)  # before importing TensorFlow: a broken YAML file is reported at once
+    from framework.distribute import set_cluster
+    from framework.run import train
+
     if args.workers is not None:
         if recipe.distribute.strategy != "multi_worker":
             raise TapelineError(f"--workers needs `distribute.strategy: multi_worker` in the recipe (got {recipe.distribute.strategy!r})")
@@ -52,13 +61,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluates saved weights on the recipe's test split."""
+    from framework.run import evaluate_weights, format_metrics
+
     print(f"test  {format_metrics(evaluate_weights(_load(args), args.weights))}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Builds everything a recipe names and tries one training step, writing nothing."""
-    run = build_run(_load(args))
+    recipe = _load(args)
+    from framework.probe import check_first_step
+    from framework.run import build_run
+
+    run = build_run(recipe)
     check_first_step(run)
     sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
     print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, "
@@ -69,6 +84,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Prints the resolved recipe and the order in which plugins are called."""
     recipe = _load(args)
+    from framework.plugin_manager import call_order, load_plugins
+    from framework.recipe import recipe_to_yaml
+
     print(recipe_to_yaml(recipe), end="")
     order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}
     if order:
@@ -80,6 +98,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Lists registered models, datasets or plugins."""
+    from framework.plugin_manager import implemented_hooks
+    from framework.registry import DATASETS, MODELS, PLUGINS
+
     registry = {"models": MODELS, "datasets": DATASETS, "plugins": PLUGINS}[args.kind]
     entries = list(registry)
     width = max((len(e.name) for e in entries), default=0)
@@ -91,9 +112,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Writes the recipe JSON Schema, for editors with a YAML language server."""
+    from framework.files import write_text
+    from framework.json_schema import schema_text
+
+    text = schema_text()
+    if args.output:
+        write_text(args.output, text)
+        print(f"wrote {args.output}; make `# yaml-language-server: $schema={args.output}` a recipe's first line (path relative to the recipe)")
+    else:
+        print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="show TensorFlow's own log lines and warnings (hidden by default unless TF_CPP_MIN_LOG_LEVEL is set)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
@@ -115,12 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_arguments(command("validate", cmd_validate))
     _recipe_arguments(command("show", cmd_show))
     command("list", cmd_list).add_argument("kind", choices=["models", "datasets", "plugins"])
+    command("schema", cmd_schema).add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code (2 for bad input, with a message, no traceback)."""
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_tensorflow()
+        show_warnings_briefly()
     if os.getcwd() not in sys.path:  # as with `python -m`: 'module:Class' paths may name local files
         sys.path.insert(0, os.getcwd())
     try:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import pluggy
 
 from framework import hookspecs
@@ -15,6 +14,9 @@ from framework.errors import RecipeError, TapelineError
 from framework.recipe import Recipe, build_component
 from framework.schema import suggest
 from framework.registry import PLUGINS
+
+if TYPE_CHECKING:
+    import keras
 
 DEFAULT_ORDER = 50
 
@@ -37,6 +39,8 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
     A plugin entry naming a Keras callback class (``keras.callbacks:EarlyStopping``) is
     passed to ``fit`` as it is, for users coming from ``model.fit(callbacks=...)``.
     """
+    import keras  # on use: `tapeline list plugins` starts no TensorFlow
+
     manager = new_plugin_manager()
     built, problems = [], []
     for i, component in enumerate(recipe.plugins):
@@ -80,6 +84,8 @@ BATCH_METHODS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
 
 def needs_every_batch(manager: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback] = ()) -> bool:
     """Whether a plugin implements ``on_batch_end`` or a Keras callback overrides a training-batch method."""
+    import keras
+
     overrides = (getattr(type(c), m) is not getattr(keras.callbacks.Callback, m) for c in keras_callbacks for m in BATCH_METHODS)
     return bool(manager.hook.on_batch_end.get_hookimpls()) or any(overrides)
 

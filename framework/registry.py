@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-import keras
-
 from framework.errors import RegistryError
 from framework.schema import suggest
 
@@ -116,6 +114,8 @@ def _default_name(cls: type) -> str | None:
 
 def keras_optimizers() -> dict[str, type]:
     """Keras optimizers by their lower-case class names (``adam``, ``sgd``, ``rmsprop`` ...)."""
+    import keras  # here, not at the top: only recipes naming Keras objects need it
+
     catalog = _keras_catalog(keras.optimizers, keras.optimizers.Optimizer, lambda c: c.__name__.lower())
     catalog.pop("lossscaleoptimizer", None)
     return catalog
@@ -123,11 +123,15 @@ def keras_optimizers() -> dict[str, type]:
 
 def keras_losses() -> dict[str, type]:
     """Keras losses by their own names (``sparse_categorical_crossentropy`` ...)."""
+    import keras
+
     return _keras_catalog(keras.losses, keras.losses.Loss, _default_name)
 
 
 def keras_metrics() -> dict[str, type]:
     """Keras metrics by their own names (``accuracy``, ``sparse_categorical_accuracy`` ...)."""
+    import keras
+
     return _keras_catalog(keras.metrics, keras.metrics.Metric, _default_name)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from framework import Run, Trainer, hookimpl
+from framework import hookimpl
 from framework.files import write_atomic
 from framework.monitor import Monitor
 from framework.schema import require
-from framework.state import save_state
+
+if TYPE_CHECKING:
+    from framework import Run, Trainer
 
 FOLDER = "checkpoints"
 
@@ -65,4 +67,6 @@ class Checkpoint:
             for old in by_epoch[: -self.keep_last]:
                 old.unlink()
         if self.resumable:
+            from framework.state import save_state  # imports TensorFlow; `tapeline list plugins` does not need it
+
             save_state(run, epoch + 1, logs)

@@ -2,32 +2,55 @@
 
 from __future__ import annotations
 
+import atexit
 import sys
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from framework import Run, Trainer, enable_batch_hook, hookimpl
+import rich.console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from framework.run import format_metrics
+from framework import enable_batch_hook, hookimpl
 
-BAR_WIDTH = 24
+if TYPE_CHECKING:
+    from framework import Run, Trainer
+
 REDRAW_SECONDS = 0.1
 
 
-def duration(seconds: float) -> str:
-    """``1:05`` or ``1:02:03``."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+def format_metrics(logs: dict[str, Any]) -> str:
+    """The run's metric format (``loss 0.3012  accuracy 0.8917``), imported on use: it lives with TensorFlow code."""
+    from framework.run import format_metrics as run_format
+
+    return run_format(logs)
+
+
+def terminal() -> rich.console.Console:
+    """The rich console the progress bar draws on (stdout; tests replace this function)."""
+    return rich.console.Console(highlight=False)
+
+
+def new_bar(screen: rich.console.Console) -> Progress:
+    """An epoch's bar: ``epoch 1/5 ━━━━━╸━━ 120/1688 0:01:05 loss 0.4012 ... 825 samples/s``; erased when stopped."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[metrics]}  {task.fields[rate]:,.0f} samples/s"),
+        console=screen,
+        auto_refresh=False,  # redrawn from the batch hook: no drawing thread
+        transient=True,
+    )
 
 
 class Console:
     """Prints the run's start, a line per epoch (metrics, time, samples/s), test results and why it stopped.
 
-    `mode`: ``progress`` also redraws a bar during each epoch (steps, ETA, running metrics,
-    samples/s; this costs a host sync per step); ``lines`` prints only the lines; ``quiet``
-    prints only the final test results and the stop reason; ``auto`` is ``progress`` on a
-    terminal and ``lines`` otherwise (CI logs, files).
+    `mode`: ``progress`` also shows a live bar during each epoch (epoch, steps, ETA, running
+    metrics, samples/s; this costs a host sync per step); ``lines`` prints only the lines;
+    ``quiet`` prints only the final test results and the stop reason; ``auto`` is ``progress``
+    on a terminal and ``lines`` otherwise (CI logs, files).
     """
 
     name = "console"
@@ -40,12 +63,15 @@ class Console:
         self.started = self.drawn = 0.0
         self.steps = 0
         self.chief = True  # other workers of a multi-worker run print nothing
-        if self.mode == "progress":
+        self.screen = terminal() if self.mode == "progress" else None
+        self.bar: Progress | None = None
+        self.task = TaskID(0)
+        if self.screen:
             enable_batch_hook(self, self.draw_bar)
 
     def say(self, text: str, always: bool = False) -> None:
         if self.chief and (always or self.mode != "quiet"):
-            print(text, flush=True)
+            print(text, file=self.screen.file if self.screen else None, flush=True)
 
     @hookimpl
     def on_train_begin(self, trainer: Trainer, run: Run) -> None:
@@ -61,31 +87,39 @@ class Console:
             self.say(f"{run.recipe.distribute.strategy}: {replicas} replicas; global batch {run.data.batch_size} = {per_replica} per replica × {replicas}")
 
     @hookimpl
-    def on_epoch_begin(self, epoch: int) -> None:
+    def on_epoch_begin(self, run: Run, epoch: int) -> None:
         self.started = self.drawn = time.perf_counter()
         self.phase = "epoch"
+        if self.screen and self.chief:
+            self.bar = new_bar(self.screen)
+            label = f"epoch {epoch + 1}/{run.recipe.training.epochs}"
+            self.task = self.bar.add_task(label, total=self.steps, metrics="", rate=0.0)
+            self.bar.start()
+            atexit.register(self.bar.stop)  # an interrupted run gets its cursor back
 
-    def draw_bar(self, run: Run, epoch: int, batch: int, logs: dict[str, float]) -> None:
+    def draw_bar(self, run: Run, batch: int, logs: dict[str, float]) -> None:
         now = time.perf_counter()
         done = batch + 1
-        if not self.chief or (now - self.drawn < REDRAW_SECONDS and done < self.steps):
+        if self.bar is None or (now - self.drawn < REDRAW_SECONDS and done < self.steps):
             return
         self.drawn = now
-        elapsed = now - self.started
-        filled = BAR_WIDTH * done // self.steps
-        eta = elapsed / done * (self.steps - done)
-        rate = done * run.data.batch_size / max(elapsed, 1e-9)
-        bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + " " * (BAR_WIDTH - filled - 1)
-        line = f"epoch {epoch + 1}/{run.recipe.training.epochs} [{bar}] {done}/{self.steps} ETA {duration(eta)}  {format_metrics(logs)}  {rate:,.0f} samples/s"
-        print(f"\r{line}\033[K", end="", flush=True)
+        rate = done * run.data.batch_size / max(now - self.started, 1e-9)
+        self.bar.update(self.task, completed=done, metrics=format_metrics(logs), rate=rate, refresh=True)
+
+    def close_bar(self) -> None:
+        """Erases the epoch's bar (the summary line takes its place)."""
+        if self.bar is not None:
+            self.bar.stop()
+            atexit.unregister(self.bar.stop)
+            self.bar = None
 
     @hookimpl
     def on_epoch_end(self, run: Run, epoch: int, logs: dict[str, float]) -> None:
         seconds = time.perf_counter() - self.started
         self.phase = "after"
+        self.close_bar()
         rate = run.data.sizes["train"] / seconds
-        clear = "\r\033[K" if self.mode == "progress" else ""
-        self.say(f"{clear}epoch {epoch + 1}/{run.recipe.training.epochs}  {format_metrics(logs)}  ({seconds:.1f} s, {rate:,.0f} samples/s)")
+        self.say(f"epoch {epoch + 1}/{run.recipe.training.epochs}  {format_metrics(logs)}  ({seconds:.1f} s, {rate:,.0f} samples/s)")
 
     @hookimpl
     def on_evaluate_end(self, split: str, logs: dict[str, float]) -> None:
@@ -95,5 +129,6 @@ class Console:
     @hookimpl
     def on_train_end(self, run: Run) -> None:
         self.phase = "idle"
+        self.close_bar()
         if run.stop_reason:
             self.say(f"stopped early: {run.stop_reason}", always=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from framework import Run, hookimpl
+from framework import hookimpl
 from framework.files import write_json
 from framework.schema import require
+
+if TYPE_CHECKING:
+    from framework import Run
 
 EVALUATION_FILE = "evaluation.json"
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from framework import Run, Trainer, hookimpl
+from framework import hookimpl
 from framework.monitor import Monitor
 from framework.schema import require
+
+if TYPE_CHECKING:
+    from framework import Run, Trainer
 
 
 class LRSchedule:

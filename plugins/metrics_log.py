@@ -6,10 +6,14 @@ import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from framework import Run, enable_batch_hook, hookimpl
+from framework import enable_batch_hook, hookimpl
 from framework.files import write_csv, write_text
 from framework.schema import require
+
+if TYPE_CHECKING:
+    from framework import Run
 
 
 EPOCHS = "metrics"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from framework import Run, hookimpl
+from framework import hookimpl
 from framework.errors import TapelineError
 from framework.files import write_atomic
+
+if TYPE_CHECKING:
+    from framework import Run
 
 CURVES = "learning_curves.png"
 CONFUSION = "confusion_matrix.png"

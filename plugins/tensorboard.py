@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
-import tensorflow as tf
-from tensorflow.core.framework.summary_pb2 import SummaryMetadata
+from typing import TYPE_CHECKING
 
-from framework import Run, Trainer, enable_batch_hook, hookimpl
+import numpy as np
+
+from framework import enable_batch_hook, hookimpl
 
 from framework.recipe import recipe_to_yaml
 from framework.schema import require
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from framework import Run, Trainer
 
 LOG_DIR = "tensorboard"
 HISTOGRAM_BINS = 30
@@ -20,6 +25,9 @@ def write(tag: str, value: np.ndarray | float | str, step: int, plugin: str) -> 
 
     Uses the raw `tf.summary.write`, so the tensorboard package is not needed to write logs.
     """
+    import tensorflow as tf  # imported on use: listing plugins does not start TensorFlow
+    from tensorflow.core.framework.summary_pb2 import SummaryMetadata
+
     metadata = SummaryMetadata()
     metadata.plugin_data.plugin_name = plugin
     tf.summary.write(tag, tf.constant(value), step=step, metadata=metadata)
@@ -61,6 +69,8 @@ class TensorBoard:
 
     @hookimpl
     def on_train_begin(self, run: Run) -> None:
+        import tensorflow as tf
+
         self.writer = tf.summary.create_file_writer(str(run.directory / LOG_DIR))
         self.steps_per_epoch = run.data.steps_per_epoch
         with self.writer.as_default():

@@ -95,6 +95,44 @@ def test_python_dash_m_framework(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.argv = ["tapeline", *sys.argv[1:]]
+try:
+    runpy.run_module("framework", run_name="__main__")
+except SystemExit as done:
+    code = done.code
+assert "tensorflow" not in sys.modules, "tensorflow was imported"
+sys.exit(code)
+"""
+
+
+def test_importing_the_cli_and_hookimpl_starts_no_tensorflow():
+    """`import framework.cli` and `from framework import hookimpl` do not import TensorFlow."""
+    check = "import sys, framework.cli\nfrom framework import hookimpl\nassert 'tensorflow' not in sys.modules"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, code, expected",
+    [
+        (["--help"], 0, "usage: tapeline"),
+        (["list", "plugins"], 0, "hooks: on_epoch_begin"),
+        (["show", "{bad}"], 2, "invalid YAML"),
+        (["train", "{bad}", "--set", "x"], 2, "invalid YAML"),
+    ],
+)
+def test_help_list_plugins_and_yaml_errors_start_no_tensorflow(tmp_path, argv, code, expected):
+    """`python -m framework` answers --help, list plugins and broken YAML without importing TensorFlow."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [x\n")
+    argv = [a.replace("{bad}", str(bad)) for a in argv]
+    done = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *argv], capture_output=True, text=True, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert expected in done.stdout + done.stderr
+
+
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs apt-get install dataset-fashion-mnist")
 def test_validate_real_fashion_mnist(capsys):
     """The shipped Fashion-MNIST recipe loads the real files (60,000 + 10,000 images, 10% held out)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+import rich.console
+
+import plugins.console
 from framework.recipe import load_recipe
 from framework.run import train
 
@@ -21,11 +25,15 @@ def test_lines_mode_prints_a_line_per_epoch(tiny_recipe, capsys):
     assert lines[3].startswith("test  accuracy") and len(lines) == 4 and "\r" not in "".join(lines)
 
 
-def test_progress_mode_draws_a_bar(tiny_recipe, capsys):
-    """Progress mode redraws a bar with steps, ETA and metrics, ending each epoch on its summary line."""
-    out = output(tiny_recipe, capsys, "progress")
-    assert re.search(r"\repoch 1/2 \[=+\] 6/6 ETA 0:00  accuracy", out)
-    assert "\r\x1b[Kepoch 2/2  accuracy" in out
+def test_progress_mode_draws_a_bar(tiny_recipe, capsys, monkeypatch):
+    """Progress mode draws a rich bar (steps, ETA, metrics, samples/s), replaced by each epoch's summary line."""
+    screen = rich.console.Console(file=io.StringIO(), force_terminal=True, color_system=None, width=200)
+    monkeypatch.setattr(plugins.console, "terminal", lambda: screen)
+    output(tiny_recipe, capsys, "progress")
+    out = screen.file.getvalue()
+    bar = re.search(r"epoch 2/2 .*? 6/6 .*?accuracy \d\.\d{4}  loss \d\.\d{4}  [\d,]+ samples/s", out)
+    assert bar, out
+    assert re.search(r"epoch 2/2  accuracy \d\.\d{4}  loss \d\.\d{4}  \(\d+\.\d s", out[bar.end():])
 
 
 def test_quiet_mode_prints_only_results(tiny_recipe, capsys):
