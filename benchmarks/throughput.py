@@ -40,7 +40,8 @@ import tensorflow as tf
 
 from framework import hookimpl
 from interleave import cells, interleave
-from framework.datasets import fashion_mnist, pipeline
+from framework.datasets import fashion_mnist
+from framework.pipelines import pipeline
 from framework.models import seed_cnn
 from framework.recipe import Component, load_recipe
 from framework.run import train

@@ -2,15 +2,17 @@
 
 Builders that take ``input_shape`` and/or ``num_classes`` get them from the dataset, so a
 recipe only sets the rest. Your own builder works the same way: name it in a recipe as
-``model: {name: "mypackage.nets:build"}``.
+``model: {name: "mypackage.nets:build"}``. Keras is imported inside each builder, so recipes
+naming these models are checked without starting TensorFlow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import keras
-from keras import layers
+if TYPE_CHECKING:  # imported by each builder: listing and checking models starts no TensorFlow
+    import keras
 
 
 def seed_cnn(
@@ -22,6 +24,9 @@ def seed_cnn(
     activation: str = "relu",
 ) -> keras.Model:
     """The tutorial's CNN: Conv2D(32,3) -> Conv2D(64,3) -> Flatten -> Dense(128) -> Dense(classes, softmax)."""
+    import keras
+    from keras import layers
+
     convs = [layers.Conv2D(f, kernel_size, activation=activation) for f in filters]
     return keras.Sequential(
         [
@@ -51,6 +56,9 @@ def fast_cnn(
     norm's (which is memory-bound and costly on CPU); `flip` mirrors training images left-right
     at random.
     """
+    import keras
+    from keras import layers
+
     blocks: list[layers.Layer] = [layers.RandomFlip("horizontal")] if flip else []
     for width in filters:
         blocks += [layers.Conv2D(width, 3, padding="same", use_bias=False), layers.MaxPooling2D(), layers.BatchNormalization(), layers.ReLU()]
@@ -76,6 +84,9 @@ def mlp(
     dropout: float = 0.0,
 ) -> keras.Model:
     """A multilayer perceptron: Flatten -> Dense(units...) with optional dropout -> Dense(classes, softmax)."""
+    import keras
+    from keras import layers
+
     hidden: list[layers.Layer] = []
     for width in units:
         hidden.append(layers.Dense(width, activation=activation))

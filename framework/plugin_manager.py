@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,6 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
     A plugin entry naming a Keras callback class (``keras.callbacks:EarlyStopping``) is
     passed to ``fit`` as it is, for users coming from ``model.fit(callbacks=...)``.
     """
-    import keras  # on use: `tapeline list plugins` starts no TensorFlow
 
     manager = new_plugin_manager()
     built, problems = [], []
@@ -50,8 +50,8 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
             problems += error.problems
     if problems:
         raise RecipeError(problems)
-    callbacks = [plugin for _, plugin in built if isinstance(plugin, keras.callbacks.Callback)]
-    plugins = [(name, plugin) for name, plugin in built if not isinstance(plugin, keras.callbacks.Callback)]
+    callbacks = [plugin for _, plugin in built if is_keras_callback(plugin)]
+    plugins = [(name, plugin) for name, plugin in built if not is_keras_callback(plugin)]
     ranked = sorted(enumerate(plugins), key=lambda item: (plugin_order(item[1][1]), item[0]))
     for index, (name, plugin) in reversed(ranked):  # pluggy calls the last registered first
         try:
@@ -60,6 +60,12 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
             raise TapelineError(f"plugin {name!r} does not match Tapeline's hooks: {error}") from None
     check_hook_names(manager)
     return manager, callbacks
+
+
+def is_keras_callback(plugin: Any) -> bool:
+    """Whether `plugin` is a Keras callback; a plugin can only be one when Keras is imported already."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(plugin, keras.callbacks.Callback)
 
 
 def enable_batch_hook(plugin: Any, method: Callable[..., str | None]) -> None:

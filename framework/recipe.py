@@ -286,10 +286,11 @@ def check_sections(document: Document, checker: Checker) -> dict[str, Any]:
     defaults = {f.name: f.default_factory for f in dataclasses.fields(Recipe)}
     sections = {}
     for name, (registry, injected) in COMPONENT_SECTIONS.items():
-        if name in document.data:
-            value = Checker(document.locate, document.spelled).value(document.data[name], hints[name], (name,))
-        else:
-            value = defaults[name]() if defaults[name] is not dataclasses.MISSING else INVALID
+        if name not in document.data:  # the default (Adam, ...) needs no check, nor Keras imported to check it
+            if defaults[name] is not dataclasses.MISSING:
+                sections[name] = defaults[name]()
+            continue  # a missing required section: the whole-recipe check has reported it
+        value = Checker(document.locate, document.spelled).value(document.data[name], hints[name], (name,))
         if value is INVALID:
             continue  # the whole-recipe check has reported it
         for path, component in [((name, i), c) for i, c in enumerate(value)] if isinstance(value, list) else [((name,), value)]:

@@ -19,10 +19,11 @@ import pluggy
 import tensorflow as tf
 
 from framework.callback import hook_callback
-from framework.datasets import Arrays, Data, make_data
+from framework.datasets import Arrays
 from framework.distribute import make_strategy, split_cpu, worker_role
 from framework.errors import Problem, RecipeError, TapelineError, error_summary
 from framework.files import write_atomic, write_csv, write_json, write_text
+from framework.pipelines import Data, make_data
 from framework.plugin_manager import load_plugins, needs_every_batch
 from framework.probe import check_first_step
 from framework.recipe import AUTO_STEPS_PER_EXECUTION, INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml, value_at

@@ -284,7 +284,20 @@ def signature_parameters(target: Callable) -> dict[str, inspect.Parameter] | Non
 
 
 def _type_hints(target: Callable) -> dict[str, Any]:
+    """The parameter annotations of `target` (its ``__init__`` for a class) that can be resolved.
+
+    A name imported only for type checking (``keras.Model`` as a lazily imported builder's
+    return type) leaves just that annotation out; unresolvable ones count as unannotated.
+    """
+    function = target.__init__ if isinstance(target, type) else target
     try:
-        return typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
-    except Exception:  # unresolvable annotations are treated as unannotated
-        return {}
+        return typing.get_type_hints(function)
+    except Exception:  # resolve what can be resolved, one annotation at a time
+        pass
+    hints = {}
+    for name, annotation in getattr(function, "__annotations__", {}).items():
+        try:
+            hints[name] = eval(annotation, getattr(function, "__globals__", {})) if isinstance(annotation, str) else annotation  # noqa: S307 (annotations, as get_type_hints does)
+        except Exception:
+            continue
+    return hints

@@ -119,15 +119,24 @@ def test_importing_the_cli_and_hookimpl_starts_no_tensorflow():
     [
         (["--help"], 0, "usage: tapeline"),
         (["list", "plugins"], 0, "hooks: on_epoch_begin"),
+        (["list", "models"], 0, "seed_cnn"),
+        (["list", "datasets"], 0, "fashion_mnist"),
         (["show", "{bad}"], 2, "invalid YAML"),
         (["train", "{bad}", "--set", "x"], 2, "invalid YAML"),
+        (["validate", "{typo}"], 2, "(3 problems)"),
+        (["show", "{plain}"], 0, "plugin call order"),
     ],
 )
-def test_help_list_plugins_and_yaml_errors_start_no_tensorflow(tmp_path, argv, code, expected):
-    """`python -m framework` answers --help, list plugins and broken YAML without importing TensorFlow."""
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("name: [x\n")
-    argv = [a.replace("{bad}", str(bad)) for a in argv]
+def test_help_list_and_recipe_errors_start_no_tensorflow(tmp_path, argv, code, expected):
+    """--help, list, broken YAML, recipe mistakes and show of a recipe naming no Keras optimizer, loss or metric import no TensorFlow."""
+    files = {
+        "{bad}": "name: [x\n",
+        "{typo}": "name: x\ndataset: {name: synthetic, args: {num_train: 'ten'}}\nmodel: seed_cn\ntraining: {epoch: 3}\n",
+        "{plain}": "name: x\ndataset: synthetic\nmodel: mlp\nplugins: [console, early_stopping]\n",
+    }
+    for placeholder, text in files.items():
+        (tmp_path / f"{placeholder[1:-1]}.yaml").write_text(text)
+    argv = [str(tmp_path / f"{a[1:-1]}.yaml") if a in files else a for a in argv]
     done = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *argv], capture_output=True, text=True, timeout=60)
     assert done.returncode == code, done.stderr
     assert expected in done.stdout + done.stderr

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from framework import datasets
-from framework.datasets import Arrays, check_arrays, make_data, read_idx, synthetic
+from framework.datasets import Arrays, check_arrays, read_idx, synthetic
+from framework.pipelines import make_data
 from framework.errors import DataError
 
 
