@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -201,10 +202,21 @@ def compile_trainer(recipe: Recipe, network: keras.Model, steps: int) -> Trainer
     return trainer
 
 
+def warn_about_keras_callbacks(callbacks: list[keras.callbacks.Callback]) -> None:
+    """Says what a Keras callback from the recipe does differently from Tapeline's own resume."""
+    if any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks):
+        warnings.warn(
+            "keras.callbacks.BackupAndRestore restores the network's weights and the epoch count, but not the "
+            "optimizer's state or the run's history; `tapeline train --resume RUN_DIR` resumes a run exactly",
+            stacklevel=2,
+        )
+
+
 def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written)."""
     strategy = configure_tensorflow(recipe)
     plugins, keras_callbacks = load_plugins(recipe)  # cheap, so their argument errors come before the data loads
+    warn_about_keras_callbacks(keras_callbacks)
     data = build_data(recipe, strategy.num_replicas_in_sync)
     steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
     weights = class_weights(recipe, data)

@@ -15,8 +15,10 @@ class Trainer(keras.Model):
 
     `train_step` is the tutorial's loop written once, compiled by Keras: forward pass under a
     `tf.GradientTape`, the compiled loss plus the network's regularization losses, gradients,
-    `apply_gradients`, metric updates. Save or export the trained network itself
-    (``trainer.network.save("model.keras")``); the Trainer only adds the training logic.
+    `apply_gradients`, metric updates. The Trainer only adds the training logic: `save`,
+    `save_weights` and `load_weights` act on the network, so ``trainer.save("model.keras")``
+    (and Keras's ``ModelCheckpoint``) writes the network, loadable with
+    ``keras.saving.load_model`` without Tapeline.
     """
 
     def __init__(self, network: keras.Model, jit_optimizer: bool = False, **kwargs: Any) -> None:
@@ -34,6 +36,21 @@ class Trainer(keras.Model):
         as Keras's mixed-precision guide advises. The network itself is left as it is.
         """
         return tf.nest.map_structure(to_float32, self.network(inputs, training=training))
+
+    def save(self, filepath: str, overwrite: bool = True, **kwargs: Any) -> None:
+        """Saves the network (not this wrapper) to a ``.keras`` file, loadable without Tapeline.
+
+        Keras callbacks given the Trainer (``ModelCheckpoint``) save what users expect: their model.
+        """
+        self.network.save(filepath, overwrite=overwrite, **kwargs)
+
+    def save_weights(self, filepath: str, overwrite: bool = True, max_shard_size: float | None = None) -> None:
+        """Saves the network's weights, in the network's own layout (``network.load_weights`` reads them)."""
+        self.network.save_weights(filepath, overwrite=overwrite, max_shard_size=max_shard_size)
+
+    def load_weights(self, filepath: str, skip_mismatch: bool = False, **kwargs: Any) -> None:
+        """Loads weights saved by `save_weights` or by the network itself (``.weights.h5`` or ``.keras``)."""
+        self.network.load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     def train_step(self, data: Any) -> dict[str, Any]:
         """One optimization step on a batch; returns the running metrics."""

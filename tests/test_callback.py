@@ -10,6 +10,7 @@ import pytest
 
 from framework import hookimpl, hookspecs
 from framework.callback import BatchHookCallback, HookCallback, hook_callback
+from framework.errors import TapelineError
 from framework.recipe import load_recipe
 from framework.run import build_run, train
 
@@ -125,3 +126,27 @@ def test_hook_specs_are_documented():
         assert params[0] == "trainer", spec.__name__
         assert all(f"{p}:" in doc for p in params), spec.__name__
         assert "Returns" in doc and ("stop" in doc or "over" in doc), spec.__name__
+
+
+def test_keras_model_checkpoint_from_a_recipe_saves_the_network(tiny_recipe, tmp_path):
+    """keras.callbacks.ModelCheckpoint writes the network: .keras files load in Keras, weights files in `evaluate`."""
+    from framework.run import evaluate_weights
+
+    files = tmp_path / "files"
+    checkpoint = "{name: 'keras.callbacks:ModelCheckpoint', args: {filepath: '%s'%s}}"
+    recipe = load_recipe(tiny_recipe(f"plugins: [{checkpoint % (files / 'm-{epoch}.keras', '')}, {checkpoint % (files / 'w-{epoch}.weights.h5', ', save_weights_only: true')}]\n"))
+    run = train(recipe)
+    assert keras.saving.load_model(files / "m-2.keras").count_params() == run.trainer.network.count_params()
+    assert evaluate_weights(recipe, files / "w-2.weights.h5") == pytest.approx(evaluate_weights(recipe, run.directory))
+
+
+def test_keras_backup_and_restore_continues_a_crashed_run(tiny_recipe, tmp_path):
+    """keras.callbacks.BackupAndRestore works as in Keras: a rerun after a crash starts at the backed-up epoch, with a warning."""
+    backup = "{name: 'keras.callbacks:BackupAndRestore', args: {backup_dir: '%s'}}" % (tmp_path / "backup")
+    crashing = load_recipe(tiny_recipe(f"plugins: [{{name: 'plugin_helpers:Raiser', args: {{epoch: 1}}}}, {backup}]\n"), ["training.epochs=3"])
+    with pytest.warns(UserWarning, match="BackupAndRestore restores the network's weights and the epoch count, but not the optimizer's state"):
+        with pytest.raises(TapelineError, match="boom at epoch 1"):
+            train(crashing)
+    with pytest.warns(UserWarning, match="BackupAndRestore"):
+        rerun = train(load_recipe(tiny_recipe(f"plugins: [{backup}]\n"), ["training.epochs=3"]))
+    assert [row["epoch"] for row in rerun.history] == [2, 3]

@@ -94,6 +94,23 @@ def test_network_saves_and_loads(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), trainer.predict(x, verbose=0), rtol=1e-6)
 
 
+def test_saving_the_trainer_saves_the_network(tmp_path):
+    """`Trainer.save` and `save_weights` write the network, which loads without Tapeline; `load_weights` reads them."""
+    x, y = batch()
+    trainer = compiled(tiny_network())
+    trainer.train_on_batch(x, y)
+    trainer.save(tmp_path / "model.keras")
+    trainer.save_weights(tmp_path / "model.weights.h5")
+    expected = trainer.predict(x, verbose=0)
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras").predict(x, verbose=0), expected, rtol=1e-6)
+    plain = tiny_network()
+    plain.load_weights(tmp_path / "model.weights.h5")
+    np.testing.assert_allclose(plain.predict(x, verbose=0), expected, rtol=1e-6)
+    fresh = compiled(tiny_network())
+    fresh.load_weights(tmp_path / "model.keras")
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), expected, rtol=1e-6)
+
+
 def test_wraps_functional_and_subclassed_networks():
     """Functional and subclassed networks train inside the Trainer."""
     inputs = keras.Input((6,))
