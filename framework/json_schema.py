@@ -89,12 +89,20 @@ class SchemaBuilder:
         if origin in (list, tuple, Sequence):
             return {"type": "array", "items": self.type(targs[0], names)} if targs else {"type": "array"}
         if origin in (dict, Mapping) or tp is dict:
-            return {"type": "object"}
+            return self.mapping(targs)
         if tp is type(None):
             return {"type": "null"}
         if tp in SCALARS:
             return {"type": SCALARS[tp]}
         raise TypeError(f"no JSON Schema for the recipe field type {tp!r}")
+
+
+    def mapping(self, targs: tuple) -> dict[str, Any]:
+        """An object; with typed keys and values (``dict[int, float]``), their schemas (JSON keys are strings)."""
+        if not targs or targs[1] is Any:
+            return {"type": "object"}
+        keys = {"pattern": r"^[0-9]+$"} if targs[0] is int else {}
+        return {"type": "object", "propertyNames": keys, "additionalProperties": self.type(targs[1])}
 
 
 def has_default(fld: dataclasses.Field) -> bool:

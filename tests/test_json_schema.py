@@ -54,11 +54,18 @@ def test_shipped_recipes_validate(validator, recipe):
         ({"training": {"batch_size": "two"}}, "'two' is not of type 'integer'"),
         ({"model": "seed_cn"}, "'seed_cn' is not valid under any of the given schemas"),
         ({"name": None}, "None is not of type 'string'"),
+        ({"training": {"class_weight": {"0": "heavy"}}}, "is not valid under any of the given schemas"),
+        ({"training": {"class_weight": {"first": 2.0}}}, "is not valid under any of the given schemas"),
     ],
 )
 def test_mistakes_fail_the_schema(validator, change, message):
     """Unknown keys, wrong types and unknown names are schema errors."""
     assert message in errors(validator, {**GOOD, **change})
+
+
+def test_class_weight_takes_class_ids(validator):
+    """`training.class_weight` takes class ids (as JSON's string keys) mapped to numbers."""
+    assert errors(validator, {**GOOD, "training": {"class_weight": {"0": 1.0, "3": 5}}}) == []
 
 
 def test_import_paths_and_extends(validator):
