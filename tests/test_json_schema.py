@@ -54,8 +54,8 @@ def test_shipped_recipes_validate(validator, recipe):
         ({"training": {"batch_size": "two"}}, "'two' is not of type 'integer'"),
         ({"model": "seed_cn"}, "'seed_cn' is not valid under any of the given schemas"),
         ({"name": None}, "None is not of type 'string'"),
-        ({"training": {"class_weight": {"0": "heavy"}}}, "is not valid under any of the given schemas"),
-        ({"training": {"class_weight": {"first": 2.0}}}, "is not valid under any of the given schemas"),
+        ({"training": {"class_weight": {"0": "heavy"}}}, "{'0': 'heavy'} is not valid under any of the given schemas"),
+        ({"training": {"class_weight": {"first": 2.0}}}, "{'first': 2.0} is not valid under any of the given schemas"),
     ],
 )
 def test_mistakes_fail_the_schema(validator, change, message):
