@@ -67,6 +67,8 @@ class HookCallback(keras.callbacks.Callback):
         self.stop_if_asked(reasons)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.model.stop_training and not self.run.stop_reason:  # set by a Keras callback (EarlyStopping ...)
+            self.run.stop_reason = "a Keras callback stopped training"
         last = dict(self.run.history[-1]) if self.run.history else {}  # with the entries plugins added
         last.pop("epoch", None)
         self.call("on_train_end", logs=last)
@@ -79,6 +81,9 @@ class BatchHookCallback(HookCallback):
     """`HookCallback` that also calls ``on_batch_end`` after every training step."""
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # Keras 3.15 reports the last step of a compiled call as `first + steps_per_execution - 1`,
+        # past the epoch's end on its last call (2, 5, 8 for 8 batches in calls of 3)
+        batch = min(batch, self.run.data.steps_per_epoch - 1)
         self.stop_if_asked(self.call("on_batch_end", epoch=self.epoch, batch=batch, logs=logs))
 
 

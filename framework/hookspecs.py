@@ -88,7 +88,8 @@ def on_epoch_end(trainer: Trainer, run: Run, epoch: int, logs: dict[str, float])
 
 @hookspec
 def on_batch_end(trainer: Trainer, run: Run, epoch: int, batch: int, logs: dict[str, float]) -> str | None:
-    """Called when a training batch ends (every ``steps_per_execution`` batches).
+    """Called when a compiled call of training steps ends: after every batch, or with
+    ``training.steps_per_execution: N`` after batches N-1, 2N-1, ... and the epoch's last batch.
 
     Implementing this hook makes every step wait for its results on the host (and makes
     ``training.steps_per_execution: auto`` run one step per call); leave it unimplemented
@@ -98,7 +99,7 @@ def on_batch_end(trainer: Trainer, run: Run, epoch: int, batch: int, logs: dict[
         trainer: the `Trainer`.
         run: the `Run`.
         epoch: the epoch index, from 0.
-        batch: the index of the last batch run, from 0 within the epoch.
+        batch: the index of the last batch run, from 0 within the epoch (never past its last batch).
         logs: running means of the epoch's metrics so far (``loss``, ``accuracy`` ...).
 
     Returns a reason (a non-empty string) to stop training after this batch, or None.

@@ -65,7 +65,7 @@ class TrainingSection:
     steps_per_execution: int | Literal["auto"] = field(
         default="auto",
         metadata=spec(
-            "Steps run per compiled call; batch hooks see every N-th step. 'auto': "
+            "Steps run per compiled call; batch hooks see the last batch of each call. 'auto': "
             f"{AUTO_STEPS_PER_EXECUTION}, or 1 when a plugin or Keras callback needs every batch.",
             expect="a positive integer or 'auto'",
             valid=lambda v: v == "auto" or v > 0,

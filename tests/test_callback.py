@@ -115,6 +115,19 @@ def test_batch_hook_sees_every_batch_and_can_stop(tiny_recipe):
     assert run.stop_reason == "enough batches"
 
 
+def test_batch_indices_are_real_with_several_steps_per_call(tiny_recipe):
+    """With 4 steps per call over 6 batches, on_batch_end sees batches 3 and 5 (Keras itself says 7)."""
+    run = train(load_recipe(tiny_recipe(f"plugins: [\"{BATCHES}\"]\n"), ["training.epochs=1", "training.steps_per_execution=4"]))
+    assert plugin(run, BATCHES).seen == [(0, 3), (0, 5)]
+
+
+def test_a_keras_callback_stopping_training_is_the_stop_reason(tiny_recipe):
+    """keras.callbacks.EarlyStopping stopping the run leaves a stop reason that says so."""
+    stopper = "{name: 'keras.callbacks:EarlyStopping', args: {monitor: loss, patience: 0, min_delta: 100}}"
+    run = train(load_recipe(tiny_recipe(f"plugins: [{stopper}]\n"), ["training.epochs=4"]))
+    assert len(run.history) == 2 and run.stop_reason == "a Keras callback stopped training"
+
+
 def test_hook_specs_are_documented():
     """Every hook spec starts "Called when", takes `trainer` first and documents each argument."""
     specs = [f for name, f in vars(hookspecs).items() if name.startswith("on_") and inspect.isfunction(f)]
