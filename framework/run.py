@@ -12,7 +12,8 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import keras
 import numpy as np
@@ -33,6 +34,7 @@ from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Re
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
 
+T = TypeVar("T")
 RECIPE_FILE = "recipe.yaml"
 HISTORY_JSON = "history.json"
 HISTORY_CSV = "history.csv"
@@ -111,6 +113,26 @@ def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(recipe.training.precision)
     return strategy
+
+
+def restores_process_settings(function: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: after `function`, the Keras dtype policy is the one it found.
+
+    `configure_tensorflow` sets the policy for the whole process; restoring it keeps several
+    runs in one process (tests, sweeps, notebooks) from inheriting each other's precision. Not
+    undone: the random seeds (a later seeded run sets its own) and op determinism (TensorFlow
+    2.21 has no public call that turns it off again; it only makes later runs slower).
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        policy = keras.mixed_precision.global_policy()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+
+    return wrapper
 
 
 def build_data(recipe: Recipe, replicas: int = 1) -> Data:
@@ -297,6 +319,7 @@ def salvage_weights(run: Run) -> None:
         print(f"tapeline: warning: the weights could not be kept: {error}", file=sys.stderr)
 
 
+@restores_process_settings
 def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False) -> Run:
     """Trains `recipe` and writes its run directory: recipe, history, final weights, summary.
 
@@ -330,6 +353,7 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
     return run
 
 
+@restores_process_settings
 def evaluate_weights(recipe: Recipe, weights: Path) -> dict[str, float]:
     """Test metrics of `recipe`'s network with `weights` (a weights file or a run directory) loaded."""
     file = weights / WEIGHTS_FILE if weights.is_dir() else weights

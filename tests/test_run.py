@@ -218,3 +218,14 @@ def test_mixed_float16_outputs_float32_for_any_network(tiny_recipe):
     images = next(iter(run.data.test))[0][:2]
     assert run.trainer.network(images).dtype == "float16" and run.trainer.predict(images, verbose=0).dtype == np.float32
     assert np.isfinite(run.history[0]["loss"])
+
+
+def test_a_run_leaves_the_dtype_policy_as_it_found_it(tiny_recipe):
+    """After a mixed-precision run (finished or failed) the process's Keras dtype policy is float32 again."""
+    import keras
+
+    train(load_recipe(tiny_recipe(), ["training.precision=mixed_bfloat16", "training.epochs=1"]))
+    assert keras.mixed_precision.global_policy().name == "float32"
+    with pytest.raises(RecipeError):
+        train(load_recipe(tiny_recipe(), ["training.precision=mixed_float16", "loss=categorical_crossentropy"]))
+    assert keras.mixed_precision.global_policy().name == "float32"
