@@ -87,8 +87,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     from framework.plugin_manager import call_order, load_plugins
     from framework.recipe import recipe_to_yaml
 
+    order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}  # plugin problems first
     print(recipe_to_yaml(recipe), end="")
-    order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}
     if order:
         print("# plugin call order per hook:")
         for hook, names in order.items():
