@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from framework.errors import PluginError, TapelineError
+from framework.errors import NothingToDo, PluginError, TapelineError
 from framework.quiet import quiet_tensorflow, show_warnings_briefly
 
 if TYPE_CHECKING:
@@ -87,8 +87,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     from framework.plugin_manager import call_order, load_plugins
     from framework.recipe import recipe_to_yaml
 
+    order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}  # plugin problems first
     print(recipe_to_yaml(recipe), end="")
-    order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}
     if order:
         print("# plugin call order per hook:")
         for hook, names in order.items():
@@ -168,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         return args.handler(args)
+    except NothingToDo as done:
+        print(done)
+        return done.exit_code
     except TapelineError as error:
         if isinstance(error, PluginError) and error.show_traceback:
             traceback.print_exception(error.error, file=sys.stderr)

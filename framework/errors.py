@@ -2,7 +2,8 @@
 
 Every such error is a `TapelineError`; the CLI prints its message (no traceback) and exits
 with its ``exit_code``: 2 for bad input, 1 for `TrainingFailed` (a run that cannot go on) and
-for `PluginError` (a plugin raised; its traceback is shown when the cause looks like a bug).
+for `PluginError` (a plugin raised; its traceback is shown when the cause looks like a bug),
+0 for `NothingToDo` (printed as a plain message).
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ class TrainingFailed(TapelineError):
     """Training cannot usefully go on (for example the loss became NaN); exit code 1."""
 
     exit_code = 1
+
+
+class NothingToDo(TapelineError):
+    """A command finds nothing to do (resuming a finished run): the CLI prints the message and exits 0."""
+
+    exit_code = 0
 
 
 class PluginError(TapelineError):

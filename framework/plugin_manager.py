@@ -11,7 +11,7 @@ import pluggy
 
 from framework import hookspecs
 from framework.hookspecs import hookimpl
-from framework.errors import RecipeError, TapelineError
+from framework.errors import Problem, RecipeError, TapelineError
 from framework.recipe import Recipe, build_component
 from framework.schema import suggest
 from framework.registry import PLUGINS
@@ -38,16 +38,22 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
     """The recipe's plugins in a manager (called by ``order``, then recipe order), and its Keras callbacks.
 
     A plugin entry naming a Keras callback class (``keras.callbacks:EarlyStopping``) is
-    passed to ``fit`` as it is, for users coming from ``model.fit(callbacks=...)``.
+    passed to ``fit`` as it is, for users coming from ``model.fit(callbacks=...)``. The other
+    plugins' hooks are checked (`plugin_problems`); every plugin's problems are reported
+    together, each at its line in the recipe.
     """
 
     manager = new_plugin_manager()
     built, problems = [], []
     for i, component in enumerate(recipe.plugins):
         try:
-            built.append((component.name, build_component(recipe, PLUGINS, ("plugins", i))))
+            plugin = build_component(recipe, PLUGINS, ("plugins", i))
         except RecipeError as error:
             problems += error.problems
+            continue
+        if not is_keras_callback(plugin):
+            problems += [Problem(recipe.locate(("plugins", i)), message) for message in plugin_problems(component.name, plugin)]
+        built.append((component.name, plugin))
     if problems:
         raise RecipeError(problems)
     callbacks = [plugin for _, plugin in built if is_keras_callback(plugin)]
@@ -58,7 +64,6 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
             manager.register(plugin, name=name if manager.get_plugin(name) is None else f"{name}#{index}")
         except pluggy.PluginValidationError as error:
             raise TapelineError(f"plugin {name!r} does not match Tapeline's hooks: {error}") from None
-    check_hook_names(manager)
     return manager, callbacks
 
 
@@ -66,6 +71,53 @@ def is_keras_callback(plugin: Any) -> bool:
     """Whether `plugin` is a Keras callback; a plugin can only be one when Keras is imported already."""
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(plugin, keras.callbacks.Callback)
+
+
+HOOKS = [name for name in vars(hookspecs) if name.startswith("on_")]
+HOOKIMPL_HINT = "`@framework.hookimpl` above it (`from framework import hookimpl`)"
+
+
+def hook_options(value: Any) -> dict[str, Any] | None:
+    """The options `hookimpl` marked `value` with; None when it is no hook implementation."""
+    return getattr(value, f"{hookimpl.project_name}_impl", None)
+
+
+def hook_arguments(hook: str) -> list[str]:
+    """The arguments Tapeline calls `hook` with."""
+    return list(inspect.signature(getattr(hookspecs, hook)).parameters)
+
+
+def plugin_problems(name: str, plugin: Any) -> list[str]:
+    """What is wrong with a plugin's hooks: unknown hooks or arguments, ``on_*`` methods without `hookimpl`, no hook at all.
+
+    A plugin whose hooks are all enabled per instance (``optional_hooks``, see `enable_batch_hook`) may have none.
+    """
+    methods = {attr: getattr(plugin, attr) for attr in dir(plugin) if not attr.startswith("__")}
+    hooks = {attr: method for attr, method in methods.items() if hook_options(method) is not None}
+    undecorated = [attr for attr, method in methods.items() if attr.startswith("on_") and callable(method) and attr not in hooks]
+    problems = [problem for attr, method in hooks.items() for problem in hook_problems(attr, method)]
+    problems += [undecorated_problem(attr) for attr in undecorated]
+    if not hooks and not problems and not getattr(plugin, "optional_hooks", ()):
+        problems.append(f"implements no Tapeline hook; hooks: {', '.join(HOOKS)}; name a method after a hook and add {HOOKIMPL_HINT}")
+    return [f"plugin {name!r} {problem}" for problem in problems]
+
+
+def hook_problems(attr: str, method: Callable[..., Any]) -> list[str]:
+    """An unknown hook name, or each argument of `method` that its hook does not pass."""
+    hook = hook_options(method).get("specname") or attr
+    if hook not in HOOKS:
+        return [f"implements unknown hook {hook!r}; hooks: {', '.join(HOOKS)}{suggest(hook, HOOKS)}"]
+    given = hook_arguments(hook)
+    wanted = inspect.signature(method).parameters.values()
+    unknown = [p.name for p in wanted if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in given]
+    return [f"has method {attr!r} with unknown argument {arg!r}; {hook} passes {', '.join(given)}{suggest(arg, given)}" for arg in unknown]
+
+
+def undecorated_problem(attr: str) -> str:
+    """The problem with an ``on_*`` method that lacks `hookimpl`: it is never called."""
+    if attr in HOOKS:
+        return f"has method {attr!r} without `@hookimpl`, so Tapeline never calls it; add {HOOKIMPL_HINT}"
+    return f"has method {attr!r} without `@hookimpl`, and no hook has that name; name it after a hook and add {HOOKIMPL_HINT}; hooks: {', '.join(HOOKS)}{suggest(attr, HOOKS)}"
 
 
 def enable_batch_hook(plugin: Any, method: Callable[..., str | None]) -> None:
@@ -101,19 +153,8 @@ def implemented_hooks(target: Any) -> list[str]:
 
     A plugin calling `enable_batch_hook` declares it with ``optional_hooks = ("on_batch_end",)``.
     """
-    fixed = [name for name in dir(target) if name.startswith("on_") and hasattr(getattr(target, name), "tapeline_impl")]
+    fixed = [name for name in dir(target) if name.startswith("on_") and hook_options(getattr(target, name)) is not None]
     return fixed + [f"{name}?" for name in getattr(target, "optional_hooks", ())]
-
-
-def check_hook_names(manager: pluggy.PluginManager) -> None:
-    """`TapelineError` naming the plugin when one implements a hook that does not exist."""
-    hooks = [name for name in vars(hookspecs) if name.startswith("on_")]
-    for name, caller in vars(manager.hook).items():
-        if isinstance(caller, pluggy.HookCaller) and not caller.has_spec():
-            owner = manager.get_name(caller.get_hookimpls()[0].plugin)
-            raise TapelineError(
-                f"plugin {owner!r} implements unknown hook {name!r}; hooks: {', '.join(hooks)}{suggest(name, hooks)}"
-            )
 
 
 def call_order(manager: pluggy.PluginManager) -> dict[str, list[str]]:

@@ -23,7 +23,7 @@ import tensorflow as tf
 from framework.callback import hook_callback
 from framework.datasets import Arrays
 from framework.distribute import make_strategy, split_cpu, worker_role
-from framework.errors import Problem, RecipeError, TapelineError, error_summary
+from framework.errors import NothingToDo, Problem, RecipeError, TapelineError, error_summary
 from framework.files import write_atomic, write_csv, write_json, write_text
 from framework.pipelines import Data, make_data
 from framework.plugin_manager import load_plugins, needs_every_batch
@@ -31,7 +31,7 @@ from framework.probe import check_first_step
 from framework.recipe import AUTO_STEPS_PER_EXECUTION, INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml, value_at
 from framework.schema import dotted
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
-from framework.state import history_row, restore_state
+from framework.state import history_row, read_progress, restore_state
 from framework.trainer import Trainer
 
 T = TypeVar("T")
@@ -272,15 +272,44 @@ def prepare_directory(directory: Path, overwrite: bool) -> Path:
 
 
 def check_resumable(recipe: Recipe, directory: Path) -> None:
-    """`TapelineError` with a diff unless `recipe` matches the run's saved recipe (epochs may differ)."""
+    """Checks, before anything is built or written, that `recipe` can continue the run in `directory`.
+
+    `TapelineError` with a diff unless `recipe` matches the run's saved recipe (epochs may
+    differ), or when it asks for fewer epochs than are done; `NothingToDo` when the run ended
+    (it finished or stopped early) and `training.epochs` is not raised above the saved value.
+    """
     saved_file = directory / RECIPE_FILE
     if not saved_file.is_file():
         raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
     saved = saved_file.read_text()
-    wanted = recipe_to_yaml(replace(recipe, training=replace(recipe.training, epochs=load_recipe(saved_file).training.epochs)))
+    saved_epochs = load_recipe(saved_file).training.epochs
+    wanted = recipe_to_yaml(replace(recipe, training=replace(recipe.training, epochs=saved_epochs)))
     if wanted != saved:
         diff = difflib.unified_diff(saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm="")
         raise TapelineError("cannot resume: the recipe differs from the run's (only training.epochs may change):\n" + "\n".join(diff))
+    check_epochs_left(directory, recipe.training.epochs, saved_epochs)
+
+
+def check_epochs_left(directory: Path, epochs: int, saved_epochs: int) -> None:
+    """Refuses `epochs` below the epochs done; `NothingToDo` for an ended run unless `epochs` > `saved_epochs`."""
+    done = read_progress(directory)["epochs_done"]
+    if epochs < done:
+        raise TapelineError(f"cannot resume {directory} with training.epochs={epochs}: it has done {done} epochs; ask for {done} or more")
+    summary = run_summary(directory)
+    if summary.get("epochs") != done or epochs > saved_epochs:
+        return  # cut short after its last saved state, or given more epochs
+    reason = summary.get("stop_reason")
+    ended = f"finished all {done} epochs" if done == saved_epochs else f"stopped early after {done} of {saved_epochs} epochs" + (f" ({reason})" if reason else "")
+    raise NothingToDo(f"nothing to do: {directory} {ended}; raise training.epochs above {saved_epochs} (--set training.epochs=N) to train more")
+
+
+def run_summary(directory: Path) -> dict[str, Any]:
+    """The run's ``run.json`` (written when a training session ends); empty when there is none."""
+    try:
+        summary = json.loads((directory / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def write_history(run: Run) -> None:
@@ -324,7 +353,9 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
     """Trains `recipe` and writes its run directory: recipe, history, final weights, summary.
 
     With `resume`, `directory` is an earlier run of the same recipe: training continues after
-    the last epoch whose state the checkpoint plugin saved.
+    the last epoch whose state the checkpoint plugin saved. A run that ended is continued
+    only when `training.epochs` is raised; otherwise `NothingToDo` is raised and nothing is
+    written (see `check_resumable`).
     """
     run = start(recipe, directory, overwrite, resume)
     started = time.perf_counter()

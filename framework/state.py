@@ -67,11 +67,22 @@ def save_state(run: Run, epochs_done: int, logs: dict[str, float]) -> Path:
     return final
 
 
-def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
-    """Loads the newest complete state into `trainer`; returns its progress (epochs_done, history, plugins)."""
+def state_folder(run_directory: Path) -> Path:
+    """The newest complete state: ``state/``, or ``state.old/`` left by a crash between the renames."""
     for folder in (run_directory / STATE_DIR, run_directory / f"{STATE_DIR}.old"):
         if (folder / PROGRESS).is_file():
-            trainer.optimizer.build(trainer.trainable_variables)
-            _checkpoint(trainer).read(str(folder / PREFIX)).assert_consumed()
-            return json.loads((folder / PROGRESS).read_text())
+            return folder
     raise TapelineError(f"'{run_directory}' has no saved training state to resume from (the checkpoint plugin writes it)")
+
+
+def read_progress(run_directory: Path) -> dict[str, Any]:
+    """The progress of the newest complete state (epochs_done, history, plugins), without loading the network."""
+    return json.loads((state_folder(run_directory) / PROGRESS).read_text())
+
+
+def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
+    """Loads the newest complete state into `trainer`; returns its progress (epochs_done, history, plugins)."""
+    folder = state_folder(run_directory)
+    trainer.optimizer.build(trainer.trainable_variables)
+    _checkpoint(trainer).read(str(folder / PREFIX)).assert_consumed()
+    return json.loads((folder / PROGRESS).read_text())

@@ -46,7 +46,13 @@ class EarlyStopping:
         return {"wait": self.wait, "best": self.monitor.best, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state: dict) -> None:
-        self.wait, self.monitor.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
+        """Restores the counters; a state that had stopped the run starts a new patience.
+
+        A stopped run is only resumed when it is given more epochs (``training.epochs``
+        raised): it then gets `patience` epochs to beat the best value so far.
+        """
+        stopped = state["wait"] >= self.patience
+        self.wait, self.monitor.best, self.best_epoch = 0 if stopped else state["wait"], state["best"], state["best_epoch"]
 
     @hookimpl
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> str | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from framework.cli import main
-from framework.errors import PluginError, TapelineError
+from framework.errors import NothingToDo, PluginError, TapelineError
 from framework.recipe import load_recipe
 from framework.run import train
 
@@ -65,6 +66,7 @@ def test_cli_resume_uses_the_runs_recipe(tiny_recipe, tmp_path, capsys):
     assert main(["train", str(tiny_recipe(CHECKPOINT)), "--output", str(tmp_path / "run"), "--set", "training.epochs=1"]) == 0
     assert main(["train", "--resume", str(tmp_path / "run"), "--set", "training.epochs=2"]) == 0
     assert [row["epoch"] for row in json.loads((tmp_path / "run" / "history.json").read_text())] == [1, 2]
+    assert "  epochs: 2\n" in (tmp_path / "run" / "recipe.yaml").read_text()  # the saved recipe agrees with the history
 
 
 def test_failing_plugin_keeps_the_last_checkpoint_valid(tiny_recipe, capsys):
@@ -78,3 +80,45 @@ def test_failing_plugin_keeps_the_last_checkpoint_valid(tiny_recipe, capsys):
     run_dir = file.parent / "cli-run"
     assert len(keras.models.load_model(run_dir / "checkpoints" / "last.keras").get_weights()) == 8
     assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1]
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, bytes]]:
+    """Every path under `directory` with its modification time and, for files, its bytes."""
+    return {str(p): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else b"") for p in directory.rglob("*")}
+
+
+def test_resuming_a_finished_run_does_nothing_and_fewer_epochs_are_refused(tiny_recipe, tmp_path, capsys):
+    """--resume of a finished run says there is nothing to do (exit 0); fewer epochs than done exit 2; no file changes."""
+    run_dir = tmp_path / "run"
+    assert main(["train", str(tiny_recipe(CHECKPOINT)), "--output", str(run_dir)]) == 0
+    before = snapshot(run_dir)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert capsys.readouterr().out == f"nothing to do: {run_dir} finished all 2 epochs; raise training.epochs above 2 (--set training.epochs=N) to train more\n"
+    assert main(["train", "--resume", str(run_dir), "--set", "training.epochs=1"]) == 2
+    assert f"tapeline: error: cannot resume {run_dir} with training.epochs=1: it has done 2 epochs; ask for 2 or more" in capsys.readouterr().err
+    assert snapshot(run_dir) == before
+
+
+def test_run_cut_short_after_its_last_epoch_is_completed_by_resume(tiny_recipe):
+    """A run killed after its last epoch's state but before run.json is finished by --resume, training no epoch."""
+    first = train(load_recipe(tiny_recipe(CHECKPOINT)))
+    (first.directory / "run.json").unlink()
+    resumed = train(load_recipe(tiny_recipe(CHECKPOINT)), first.directory, resume=True)
+    assert resumed.history == first.history and json.loads((first.directory / "run.json").read_text())["epochs"] == 2
+
+
+def test_early_stopped_run_continues_only_with_more_epochs_and_a_new_patience(tiny_recipe):
+    """An early-stopped run is finished until training.epochs is raised; it then gets `patience` epochs again."""
+    file = tiny_recipe(
+        "plugins:\n  - {name: 'plugin_helpers:Scripted', args: {values: [1, 1, 1, 1, 1, 1]}}\n"
+        "  - {name: early_stopping, args: {monitor: score, patience: 2}}\n  - {name: checkpoint, args: {monitor: null}}\n"
+    )
+    first = train(load_recipe(file, ["training.epochs=5"]))
+    assert len(first.history) == 3 and first.stop_reason
+    for epochs in ("5", "4"):
+        with pytest.raises(NothingToDo, match=r"nothing to do: .* stopped early after 3 of 5 epochs \(score did not improve for 2 epoch\(s\); best 1.0000 in epoch 1\); raise training.epochs above 5"):
+            train(load_recipe(file, [f"training.epochs={epochs}"]), first.directory, resume=True)
+    resumed = train(load_recipe(file, ["training.epochs=6"]), first.directory, resume=True)
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4, 5]
+    assert resumed.stop_reason.startswith("score did not improve for 2 epoch(s)")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from framework import hookimpl
+from framework import enable_batch_hook, hookimpl
 from framework.cli import main
 from framework.errors import RecipeError, TapelineError
 from framework.recipe import load_recipe
-from framework.plugin_manager import call_order, load_plugins
+from framework.plugin_manager import call_order, load_plugins, plugin_problems
 from framework.registry import PLUGINS
 from framework.run import train
 
@@ -75,3 +75,93 @@ def test_plugin_with_unknown_hook_is_refused(tiny_recipe, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "Typo", Typo, raising=False)
     with pytest.raises(TapelineError, match="plugin 'test_plugin_manager:Typo' implements unknown hook 'on_epoch_ned'; hooks: .*did you mean 'on_epoch_end'"):
         load_plugins(load_recipe(tiny_recipe("plugins: ['test_plugin_manager:Typo']\n")))
+
+
+class NoDecorator:
+    """Right hook name and arguments, without @hookimpl."""
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        """Never called."""
+
+
+class MisspelledNoDecorator:
+    """A misspelled hook name, without @hookimpl."""
+
+    def on_epoch_ends(self, epoch: int) -> None:
+        """Never called."""
+
+
+class WrongArgument:
+    """A hook taking an argument the hook does not pass."""
+
+    @hookimpl
+    def on_epoch_end(self, epoch: int, log: dict) -> None:
+        """`log` instead of `logs`."""
+
+
+class NoHooks:
+    """A plugin object with no hook at all."""
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = every
+
+
+class OnlyOptionalHooks:
+    """Implements only the batch hook, and only when asked to (see enable_batch_hook)."""
+
+    optional_hooks = ("on_batch_end",)
+
+    def __init__(self, batches: bool = False) -> None:
+        if batches:
+            enable_batch_hook(self, self.count)
+
+    def count(self, batch: int) -> None:
+        """Called for every batch once enabled."""
+
+
+def plugin_recipe(tiny_recipe, *names: str) -> Path:
+    """The tiny recipe with `names` as its plugins, one per line (line 14 onwards)."""
+    return tiny_recipe("plugins:\n" + "".join(f"  - '{name}'\n" for name in names))
+
+
+def test_undecorated_hook_is_refused_at_its_recipe_line(tiny_recipe):
+    """An `on_*` method without @hookimpl is an error at the plugin's line, telling to add the decorator."""
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: plugin 'test_plugin_manager:NoDecorator' has method 'on_epoch_end' without `@hookimpl`, so Tapeline never calls it; add `@framework.hookimpl` above it"):
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:NoDecorator")))
+
+
+def test_undecorated_misspelled_hook_gets_a_suggestion(tiny_recipe):
+    """A misspelled, undecorated hook says what it meant and to add @hookimpl."""
+    with pytest.raises(RecipeError, match=r"has method 'on_epoch_ends' without `@hookimpl`, and no hook has that name; name it after a hook and add `@framework.hookimpl` .*did you mean 'on_epoch_end'\?"):
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:MisspelledNoDecorator")))
+
+
+def test_unknown_hook_argument_is_a_recipe_problem(tiny_recipe):
+    """An argument a hook does not pass is named, with the hook's arguments and a suggestion."""
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: plugin 'test_plugin_manager:WrongArgument' has method 'on_epoch_end' with unknown argument 'log'; on_epoch_end passes trainer, run, epoch, logs; did you mean 'logs'\?"):
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:WrongArgument")))
+
+
+def test_plugin_without_hooks_is_refused_unless_they_are_optional(tiny_recipe):
+    """A plugin object implementing no hook is an error; one whose hooks are optional (enable_batch_hook) is not."""
+    with pytest.raises(RecipeError, match=r"plugin 'test_plugin_manager:NoHooks' implements no Tapeline hook; hooks: on_train_begin, .*on_evaluate_end; name a method after a hook"):
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:NoHooks")))
+    file = tiny_recipe("plugins: [test_plugin_manager:OnlyOptionalHooks, {name: test_plugin_manager:OnlyOptionalHooks, args: {batches: true}}]\n")
+    manager, _ = load_plugins(load_recipe(file))
+    assert len(manager.get_plugins()) == 2 and len(call_order(manager)["on_batch_end"]) == 1
+
+
+def test_every_plugins_problems_are_reported_together_by_validate(tiny_recipe, capsys):
+    """`tapeline validate` exits 2 listing each faulty plugin at its own line; Keras callbacks are not checked."""
+    file = plugin_recipe(tiny_recipe, "test_plugin_manager:NoDecorator", "keras.callbacks:TerminateOnNaN", "test_plugin_manager:WrongArgument", "console")
+    assert main(["validate", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid recipe (2 problems)" in err
+    assert re.search(r"recipe.yaml:14: plugin 'test_plugin_manager:NoDecorator' .*\n  .*recipe.yaml:16: plugin 'test_plugin_manager:WrongArgument'", err)
+
+
+def test_builtin_plugins_pass_the_hook_checks():
+    """Every built-in plugin, built with its defaults, implements its hooks correctly."""
+    for entry in PLUGINS:
+        if entry.source == "built-in":
+            assert plugin_problems(entry.name, entry.target()) == [], entry.name
