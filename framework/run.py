@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
-import json
 import shutil
 import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import keras
@@ -23,24 +21,19 @@ import tensorflow as tf
 from framework.callback import hook_callback
 from framework.datasets import Arrays
 from framework.distribute import make_strategy, split_cpu, worker_role
-from framework.errors import NothingToDo, Problem, RecipeError, TapelineError, error_summary
+from framework.errors import Problem, RecipeError, TapelineError, error_summary
 from framework.files import write_atomic, write_csv, write_json, write_text
 from framework.pipelines import Data, make_data
 from framework.plugin_manager import load_plugins, needs_every_batch
 from framework.probe import check_first_step
-from framework.recipe import AUTO_STEPS_PER_EXECUTION, INJECTED_ARGS, Recipe, build_component, load_recipe, recipe_to_yaml, value_at
+from framework.recipe import AUTO_STEPS_PER_EXECUTION, INJECTED_ARGS, Recipe, build_component, recipe_to_yaml, value_at
 from framework.schema import dotted
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
-from framework.state import history_row, read_progress, restore_state
+from framework.run_directory import HISTORY_CSV, HISTORY_JSON, INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory
+from framework.state import history_row, restore_state
 from framework.trainer import Trainer
 
 T = TypeVar("T")
-RECIPE_FILE = "recipe.yaml"
-HISTORY_JSON = "history.json"
-HISTORY_CSV = "history.csv"
-WEIGHTS_FILE = "model.weights.h5"
-INTERRUPTED_FILE = "interrupted.weights.h5"
-SUMMARY_FILE = "run.json"
 
 
 @dataclass
@@ -245,71 +238,6 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     with strategy.scope():
         trainer = compile_trainer(recipe, build_network(recipe, data), steps)
     return Run(recipe, data, trainer, plugins, strategy, *worker_role(strategy), directory, keras_callbacks=keras_callbacks, class_weight=weights)
-
-
-def next_run_directory(recipe: Recipe) -> Path:
-    """``<output_dir>/<name>/version_<N>`` with the first N not used yet."""
-    parent = Path(recipe.training.output_dir) / recipe.name
-    taken = {p.name for p in parent.glob("version_*")} if parent.is_dir() else set()
-    return parent / next(f"version_{n}" for n in range(len(taken) + 1) if f"version_{n}" not in taken)
-
-
-def prepare_directory(directory: Path, overwrite: bool) -> Path:
-    """Creates `directory`; an existing run there is only replaced with `overwrite`, other content never."""
-    if directory.exists() and not directory.is_dir():
-        raise TapelineError(f"output directory '{directory}' is a file")
-    if directory.is_dir() and any(directory.iterdir()):
-        if not (directory / RECIPE_FILE).is_file():
-            raise TapelineError(f"output directory '{directory}' is not empty and holds no run; choose another --output")
-        if not overwrite:
-            raise TapelineError(f"output directory '{directory}' already holds a run; pass --overwrite to replace it, or --resume to continue it")
-        shutil.rmtree(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise TapelineError(f"cannot create output directory '{directory}': {error}") from None
-    return directory
-
-
-def check_resumable(recipe: Recipe, directory: Path) -> None:
-    """Checks, before anything is built or written, that `recipe` can continue the run in `directory`.
-
-    `TapelineError` with a diff unless `recipe` matches the run's saved recipe (epochs may
-    differ), or when it asks for fewer epochs than are done; `NothingToDo` when the run ended
-    (it finished or stopped early) and `training.epochs` is not raised above the saved value.
-    """
-    saved_file = directory / RECIPE_FILE
-    if not saved_file.is_file():
-        raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
-    saved = saved_file.read_text()
-    saved_epochs = load_recipe(saved_file).training.epochs
-    wanted = recipe_to_yaml(replace(recipe, training=replace(recipe.training, epochs=saved_epochs)))
-    if wanted != saved:
-        diff = difflib.unified_diff(saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm="")
-        raise TapelineError("cannot resume: the recipe differs from the run's (only training.epochs may change):\n" + "\n".join(diff))
-    check_epochs_left(directory, recipe.training.epochs, saved_epochs)
-
-
-def check_epochs_left(directory: Path, epochs: int, saved_epochs: int) -> None:
-    """Refuses `epochs` below the epochs done; `NothingToDo` for an ended run unless `epochs` > `saved_epochs`."""
-    done = read_progress(directory)["epochs_done"]
-    if epochs < done:
-        raise TapelineError(f"cannot resume {directory} with training.epochs={epochs}: it has done {done} epochs; ask for {done} or more")
-    summary = run_summary(directory)
-    if summary.get("epochs") != done or epochs > saved_epochs:
-        return  # cut short after its last saved state, or given more epochs
-    reason = summary.get("stop_reason")
-    ended = f"finished all {done} epochs" if done == saved_epochs else f"stopped early after {done} of {saved_epochs} epochs" + (f" ({reason})" if reason else "")
-    raise NothingToDo(f"nothing to do: {directory} {ended}; raise training.epochs above {saved_epochs} (--set training.epochs=N) to train more")
-
-
-def run_summary(directory: Path) -> dict[str, Any]:
-    """The run's ``run.json`` (written when a training session ends); empty when there is none."""
-    try:
-        summary = json.loads((directory / SUMMARY_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
 
 
 def write_history(run: Run) -> None:

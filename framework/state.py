@@ -18,14 +18,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import tensorflow as tf
-
 from framework.errors import TapelineError, TrainingFailed
 from framework.files import UMASK
-from framework.trainer import Trainer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # TensorFlow is imported when a state is written or read, not to check a run directory
+    import tensorflow as tf
+
     from framework.run import Run
+    from framework.trainer import Trainer
 
 STATE_DIR = "state"
 PREFIX = "checkpoint"
@@ -38,6 +38,8 @@ def history_row(epoch: int, logs: dict[str, float]) -> dict[str, float]:
 
 
 def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:
+    import tensorflow as tf
+
     return tf.train.Checkpoint(network=trainer.network, optimizer=trainer.optimizer)
 
 
