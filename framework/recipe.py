@@ -79,8 +79,12 @@ class TrainingSection:
             expect="true, false or 'optimizer'",
         ),
     )
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = field(
-        default="float32", metadata=spec("Keras dtype policy for layers (mixed_* keep variables in float32).")
+    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = field(
+        default="float32",
+        metadata=spec(
+            "Keras dtype policy for layers (mixed_* keep variables in float32). 'auto': mixed_float16 on a GPU, "
+            "mixed_bfloat16 on a CPU with native bfloat16 (AVX-512 BF16 or AMX), else float32."
+        ),
     )
     class_weight: dict[int, float] | None = field(
         default=None,

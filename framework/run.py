@@ -25,6 +25,7 @@ from framework.errors import Problem, RecipeError, TapelineError, error_summary
 from framework.files import write_atomic, write_csv, write_json, write_text
 from framework.pipelines import Data, make_data
 from framework.plugin_manager import load_plugins, needs_every_batch
+from framework.precision import resolve_precision
 from framework.probe import check_first_step
 from framework.recipe import AUTO_STEPS_PER_EXECUTION, INJECTED_ARGS, Recipe, build_component, recipe_to_yaml, value_at
 from framework.schema import dotted
@@ -104,7 +105,7 @@ def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
         keras.utils.set_random_seed(recipe.seed)
     if recipe.training.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(recipe.training.precision)
+    keras.mixed_precision.set_global_policy(resolve_precision(recipe.training.precision))
     return strategy
 
 
@@ -307,7 +308,8 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
             shutil.rmtree(run.directory, ignore_errors=True)
     if run.is_chief:
         summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started}
-        distribution = {"strategy": recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync, "global_batch_size": run.data.batch_size}
+        distribution = {"strategy": recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync, "global_batch_size": run.data.batch_size,
+                        "precision": keras.mixed_precision.global_policy().name}
         write_json(run.directory / SUMMARY_FILE, summary | distribution)
     return run
 

@@ -103,7 +103,7 @@ BROKEN = {
     ),
     "bad precision": (
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {precision: float16}\n",
-        r"recipe.yaml:4: `training.precision` must be one of 'float32', 'mixed_float16', 'mixed_bfloat16' \(got 'float16'\)",
+        r"recipe.yaml:4: `training.precision` must be one of 'auto', 'float32', 'mixed_float16', 'mixed_bfloat16' \(got 'float16'\)",
     ),
     "bad jit_compile": (
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {jit_compile: optimiser}\n",
