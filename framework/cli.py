@@ -61,7 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluates saved weights on the recipe's test split."""
-    from framework.run import evaluate_weights, format_metrics
+    from framework.monitor import format_metrics
+    from framework.run import evaluate_weights
 
     print(f"test  {format_metrics(evaluate_weights(_load(args), args.weights))}")
     return 0

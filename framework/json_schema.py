@@ -96,7 +96,6 @@ class SchemaBuilder:
             return {"type": SCALARS[tp]}
         raise TypeError(f"no JSON Schema for the recipe field type {tp!r}")
 
-
     def mapping(self, targs: tuple) -> dict[str, Any]:
         """An object; with typed keys and values (``dict[int, float]``), their schemas (JSON keys are strings)."""
         if not targs or targs[1] is Any:

@@ -25,16 +25,15 @@ def seed_cnn(
 ) -> keras.Model:
     """The tutorial's CNN: Conv2D(32,3) -> Conv2D(64,3) -> Flatten -> Dense(128) -> Dense(classes, softmax)."""
     import keras
-    from keras import layers
 
-    convs = [layers.Conv2D(f, kernel_size, activation=activation) for f in filters]
+    convs = [keras.layers.Conv2D(f, kernel_size, activation=activation) for f in filters]
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
             *convs,
-            layers.Flatten(),
-            layers.Dense(units, activation=activation),
-            layers.Dense(num_classes, activation="softmax", dtype="float32"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(units, activation=activation),
+            keras.layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="seed_cnn",
     )
@@ -57,20 +56,19 @@ def fast_cnn(
     at random.
     """
     import keras
-    from keras import layers
 
-    blocks: list[layers.Layer] = [layers.RandomFlip("horizontal")] if flip else []
+    blocks: list[keras.layers.Layer] = [keras.layers.RandomFlip("horizontal")] if flip else []
     for width in filters:
-        blocks += [layers.Conv2D(width, 3, padding="same", use_bias=False), layers.MaxPooling2D(), layers.BatchNormalization(), layers.ReLU()]
+        blocks += [keras.layers.Conv2D(width, 3, padding="same", use_bias=False), keras.layers.MaxPooling2D(), keras.layers.BatchNormalization(), keras.layers.ReLU()]
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
             *blocks,
-            layers.Dropout(dropout),
-            layers.Flatten(),
-            layers.Dense(units, activation="relu"),
-            layers.Dropout(dropout),
-            layers.Dense(num_classes, activation="softmax", dtype="float32"),
+            keras.layers.Dropout(dropout),
+            keras.layers.Flatten(),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dropout(dropout),
+            keras.layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="fast_cnn",
     )
@@ -85,19 +83,18 @@ def mlp(
 ) -> keras.Model:
     """A multilayer perceptron: Flatten -> Dense(units...) with optional dropout -> Dense(classes, softmax)."""
     import keras
-    from keras import layers
 
-    hidden: list[layers.Layer] = []
+    hidden: list[keras.layers.Layer] = []
     for width in units:
-        hidden.append(layers.Dense(width, activation=activation))
+        hidden.append(keras.layers.Dense(width, activation=activation))
         if dropout:
-            hidden.append(layers.Dropout(dropout))
+            hidden.append(keras.layers.Dropout(dropout))
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
-            layers.Flatten(),
+            keras.layers.Flatten(),
             *hidden,
-            layers.Dense(num_classes, activation="softmax", dtype="float32"),
+            keras.layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="mlp",
     )

@@ -1,13 +1,19 @@
-"""Watching one metric of the epoch logs for improvement (early stopping, checkpoints, schedules)."""
+"""Reading the epoch logs: one metric watched for improvement (early stopping, checkpoints,
+schedules), and all of them formatted for people."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from framework.errors import TapelineError
 from framework.schema import require
 
 MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "iou", "r2")
+
+
+def format_metrics(logs: dict[str, Any]) -> str:
+    """``loss 0.3012  accuracy 0.8917`` for every numeric entry of `logs`."""
+    return "  ".join(f"{key} {value:.4f}" for key, value in logs.items() if isinstance(value, (int, float)))
 
 
 class Monitor:

@@ -40,7 +40,6 @@ class Data:
         return -(-self.sizes["train"] // self.batch_size)
 
 
-
 def _prepare(x: np.ndarray) -> Callable[[tf.Tensor], tf.Tensor]:
     """The per-batch preprocessing for inputs like `x`: scale integers to [0, 1], add a channel axis."""
     scale = 1 / 255 if np.issubdtype(x.dtype, np.integer) else 1.0

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import keras
 
 DEFAULT_ORDER = 50
+HOOKS = [name for name in vars(hookspecs) if name.startswith("on_")]
+HOOKIMPL_HINT = "`@framework.hookimpl` above it (`from framework import hookimpl`)"
 
 
 def plugin_order(plugin: Any) -> int:
@@ -73,8 +75,6 @@ def is_keras_callback(plugin: Any) -> bool:
     return keras is not None and isinstance(plugin, keras.callbacks.Callback)
 
 
-HOOKS = [name for name in vars(hookspecs) if name.startswith("on_")]
-HOOKIMPL_HINT = "`@framework.hookimpl` above it (`from framework import hookimpl`)"
 
 
 def hook_options(value: Any) -> dict[str, Any] | None:
@@ -92,7 +92,8 @@ def plugin_problems(name: str, plugin: Any) -> list[str]:
 
     A plugin whose hooks are all enabled per instance (``optional_hooks``, see `enable_batch_hook`) may have none.
     """
-    methods = {attr: getattr(plugin, attr) for attr in dir(plugin) if not attr.startswith("__")}
+    # only what is callable without running it: a property is not evaluated (it may need the run)
+    methods = {attr: getattr(plugin, attr) for attr in dir(plugin) if not attr.startswith("__") and callable(inspect.getattr_static(plugin, attr))}
     hooks = {attr: method for attr, method in methods.items() if hook_options(method) is not None}
     undecorated = [attr for attr, method in methods.items() if attr.startswith("on_") and callable(method) and attr not in hooks]
     problems = [problem for attr, method in hooks.items() for problem in hook_problems(attr, method)]

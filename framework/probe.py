@@ -1,8 +1,10 @@
 """The first step, tried before a run starts, so that a recipe `validate` accepts also trains.
 
 `check_first_step` trains one step and evaluates one batch with the run's own Trainer, data,
-class weights and compiled functions, then puts every variable it changed back: the network's
-weights, the optimizer's slots and step count, the random-seed states. Any error the first
+class weights and compiled functions, then puts back every variable it changed: the network's
+weights and other variables (the seed states of Keras's random layers among them) and the
+optimizer's slots and step count. TensorFlow's global generator and Python's and NumPy's
+random state, which user code may draw from, are not put back. Any error the first
 step of `train` would hit is raised before anything is written, as a `RecipeError` at the
 recipe line of the component the error comes from (found from the traceback and, for errors
 inside a compiled step, from TensorFlow's "op was created at" trace in the message).
@@ -56,8 +58,9 @@ def check_first_step(run: Run) -> None:
     except Exception as error:  # anything the first step of `train` would raise
         raise RecipeError([blame(run.recipe, error)]) from error
     finally:
-        for variable, value in zip(variables, saved):
-            variable.assign(value)
+        with run.strategy.scope():
+            for variable, value in zip(variables, saved):
+                variable.assign(value)
 
 
 @contextlib.contextmanager

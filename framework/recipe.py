@@ -162,7 +162,7 @@ def _merge(base: Document, child: Document) -> Document:
     replaced = [p for p in child.origin if not isinstance(value_at(child.data, p), dict)]
     origin = {p: w for p, w in base.origin.items() if not any(p[: len(r)] == r for r in replaced)}
     origin.update(child.origin)
-    return Document(merge(base.data, child.data), origin, child.default_where, {**base.spelled, **child.spelled})
+    return Document(merge(base.data, child.data), origin, child.default_where, {**base.spelled, **child.spelled}, base.problems + child.problems)
 
 
 def value_at(data: Any, path: Path) -> Any:
@@ -219,24 +219,29 @@ def apply_overrides(document: Document, overrides: list[str]) -> list[Problem]:
     return problems
 
 
-def _holds(data: Any, key: str | int) -> bool:
-    """Whether `key` indexes an item of the list `data`, or may name a key of the mapping `data`."""
+def _holds(data: Any, key: str | int, last: bool) -> bool:
+    """Whether `key` indexes an item of the list `data`, or may name a key of the mapping `data`.
+
+    An integer names a mapping's key when it is the last part of the path
+    (``training.class_weight.3=5.0``) or the mapping's keys are integers; otherwise it is a
+    list index (``metrics.5.name`` needs a fifth metric).
+    """
     if isinstance(data, list):
         return isinstance(key, int) and key < len(data)
-    return isinstance(data, dict) and not isinstance(key, int)
+    return isinstance(data, dict) and (not isinstance(key, int) or last or (bool(data) and all(isinstance(k, int) for k in data)))
 
 
 def _set_path(data: Any, path: Path, value: Any) -> str | None:
     """Sets `value` at `path` inside `data`, creating mappings on the way; returns a failure message."""
     for depth, part in enumerate(path[:-1]):
-        if not _holds(data, part):
+        if not _holds(data, part, last=False):
             return f"cannot set `{dotted(path)}`: `{dotted(path[: depth + 1])}` does not exist or is not a mapping/list"
-        if isinstance(data, dict):
-            data.setdefault(part, {})
+        if isinstance(data, dict) and data.get(part) is None:  # missing or null: a mapping to set keys in
+            data[part] = {}
         if isinstance(data[part], str):  # a component's shorthand: `model: seed_cnn`, `plugins: [console]`
             data[part] = {Component.SHORTHAND: data[part]}
         data = data[part]
-    if not _holds(data, path[-1]):
+    if not _holds(data, path[-1], last=True):
         return f"cannot set `{dotted(path)}`: its parent is not a mapping/list with that key"
     data[path[-1]] = value
     return None
@@ -321,7 +326,7 @@ def parse_recipe(document: Document, problems: list[Problem] = ()) -> Recipe:
 def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
     """Reads, merges, overrides and checks a recipe file."""
     document = load_document(FilePath(file))
-    return parse_recipe(document, apply_overrides(document, list(overrides)))
+    return parse_recipe(document, document.problems + apply_overrides(document, list(overrides)))
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:

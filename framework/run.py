@@ -90,11 +90,6 @@ class Run:
         return self.trainer.evaluate(dataset, callbacks=[callback], verbose=0, return_dict=True)
 
 
-def format_metrics(logs: dict[str, Any]) -> str:
-    """``loss 0.3012  accuracy 0.8917`` for every numeric entry of `logs`."""
-    return "  ".join(f"{key} {value:.4f}" for key, value in logs.items() if isinstance(value, (int, float)))
-
-
 def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
     """Devices, the distribution strategy, seeds, determinism and precision policy, before anything is built."""
     section = recipe.distribute
@@ -261,6 +256,8 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
         progress = restore_state(run.trainer, directory)
         run.initial_epoch, run.history = progress["epochs_done"], progress["history"]
         run.load_plugin_states(progress["plugins"])
+        if run.is_chief:  # the run has not ended until this session writes its summary again
+            (directory / SUMMARY_FILE).unlink(missing_ok=True)
     write_text(run.directory / RECIPE_FILE, recipe_to_yaml(recipe))
     return run
 

@@ -157,11 +157,15 @@ class Checker:
     def _union(self, value: Any, targs: tuple, path: Path, expect: str) -> Any:
         if value is None and type(None) in targs:
             return None
-        for tp in (a for a in targs if a is not type(None)):
+        alternatives = [a for a in targs if a is not type(None)]
+        for tp in alternatives:
             trial = Checker(self.locate, self.spelled)
             result = trial.value(value, tp, path)
             if not trial.problems:
                 return result
+        if len(alternatives) == 1 and isinstance(value, dict) and typing.get_origin(alternatives[0]) in (dict, Mapping):
+            self.problems += trial.problems  # a mapping or null, given a mapping: say what is wrong inside it
+            return INVALID
         return self.bad_value(path, value, expect)
 
     def _list(self, value: Any, item: Any, path: Path, expect: str, kind: type) -> Any:
@@ -182,9 +186,9 @@ class Checker:
             if key_type is int and isinstance(key, str) and key.isdigit():
                 key = int(key)
             if key_type is not Any and (not isinstance(key, key_type) or isinstance(key, bool)):
-                self.fail((*path, key), f"`{dotted(path)}` keys must be {_plural(describe(key_type))} (got {quote(key)})")
-                return INVALID
-            result[key] = self.value(item, value_type, (*path, key))
+                result[key] = self.fail((*path, key), f"`{dotted(path)}` keys must be {_plural(describe(key_type))} (got {quote(key)})")
+            else:
+                result[key] = self.value(item, value_type, (*path, key))
         return INVALID if INVALID in result.values() else result
 
     def _scalar(self, value: Any, tp: Any, path: Path, expect: str) -> Any:
@@ -243,19 +247,20 @@ class Checker:
     def _argument(self, value: Any, annotation: Any, default: Any, path: Path) -> Any:
         """An argument checked against its annotation or, unannotated (Keras's own classes), its default's type.
 
-        A float default makes the argument a float (integers are converted: Keras refuses
-        ``learning_rate=1``); an integer default, a number (integer or float: Python code
-        writes ``rate=0`` for floats too); a boolean default, a boolean. Other unannotated
+        A numeric default refuses strings and booleans where a number belongs (lists pass:
+        Keras's ``TensorBoard(profile_batch=0)`` also takes ``[10, 20]``), and an integer for a
+        float default becomes a float (Keras refuses ``learning_rate=1``); a boolean default
+        makes the argument a boolean. Other unannotated
         arguments take anything but a quoted number, which no Keras argument expects.
         """
         if annotation is not inspect.Parameter.empty:
             return self.value(value, annotation, path)
         if isinstance(default, bool):
             return self.value(value, bool, path)
-        if isinstance(default, float):  # Keras refuses `learning_rate=1`: a float stays a float
-            return self.value(value, float, path)
-        if isinstance(default, int):
-            return self.value(value, int | float, path, "a number")
+        if isinstance(default, (int, float)) and isinstance(value, (str, bool)):
+            return self.bad_value(path, value, "a number")
+        if isinstance(default, float) and isinstance(value, int):
+            return float(value)  # Keras refuses `learning_rate=1`
         if isinstance(value, str) and looks_numeric(value):
             return self.fail(path, f"`{dotted(path)}` is the string {quote(value)}; write numbers without quotes")
         return value

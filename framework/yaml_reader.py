@@ -71,13 +71,16 @@ class Document:
     """Plain data read from YAML, with the location each value came from.
 
     `spelled` maps the path of each boolean written as a YAML 1.1 word (``on``, ``yes`` ...)
-    to that word, for messages.
+    to that word, for messages. `problems` are those found while reading (keys that are not
+    strings, duplicate keys, tags): the value concerned is left out and the rest checked, so
+    that they are reported with every other problem of the recipe.
     """
 
     data: dict[str, Any]
     origin: dict[Path, str]
     default_where: str
     spelled: dict[Path, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
 
     def locate(self, path: Path) -> str:
         """``file:line`` (or ``--set ...``) of `path`, or of its closest ancestor that has one."""
@@ -103,10 +106,14 @@ class _Reader:
     def fail(self, node: yaml.Node, message: str) -> None:
         self.problems.append(Problem(self.where(node), message))
 
-    def read(self, node: yaml.Node, path: Path) -> Any:
+    def count(self, node: yaml.Node, path: Path) -> None:
+        """Counts a node read (aliases and merge keys included) against the limits on size and depth."""
         self.nodes += 1
         if self.nodes > MAX_YAML_NODES or len(path) > MAX_YAML_DEPTH:
-            raise RecipeError([Problem(self.where(node), "recipe is too large or too deeply nested (aliases included)")])
+            raise RecipeError([Problem(self.where(node), "recipe is too large or too deeply nested (aliases and merge keys included)")])
+
+    def read(self, node: yaml.Node, path: Path) -> Any:
+        self.count(node, path)
         self.origin.setdefault(path, self.where(node))
         if isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
             return self.mapping(node, path)
@@ -131,6 +138,7 @@ class _Reader:
         merges = [value for key, value in node.value if key.tag == MERGE_TAG]
         result: dict[str | int, Any] = {}
         for source in reversed([m for value in merges for m in self.merge_sources(value, path)]):
+            self.count(source, path)
             result.update(self.mapping(source, path))
         explicit: set[str | int] = set()
         for key_node, value_node in node.value:
@@ -186,7 +194,8 @@ def read_yaml(file: FilePath) -> Document:
         raise RecipeError([Problem(str(file), f"invalid YAML: {error}")]) from None
     if root is None or not isinstance(root, yaml.MappingNode):
         raise RecipeError([Problem(str(file), "a recipe must be a YAML mapping of sections (name:, dataset:, model: ...)")])
-    data = reader.read(root, ())
-    if reader.problems:
-        raise RecipeError(reader.problems)
-    return Document(data, reader.origin, str(file), reader.spelled)
+    try:
+        data = reader.read(root, ())
+    except RecursionError:  # merge keys chained thousands deep
+        raise RecipeError([Problem(str(file), "recipe is nested too deeply (merge keys included)")]) from None
+    return Document(data, reader.origin, str(file), reader.spelled, reader.problems)

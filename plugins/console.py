@@ -5,24 +5,18 @@ from __future__ import annotations
 import atexit
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import rich.console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from framework import enable_batch_hook, hookimpl
+from framework.monitor import format_metrics
 
 if TYPE_CHECKING:
     from framework import Run, Trainer
 
 REDRAW_SECONDS = 0.1
-
-
-def format_metrics(logs: dict[str, Any]) -> str:
-    """The run's metric format (``loss 0.3012  accuracy 0.8917``), imported on use: it lives with TensorFlow code."""
-    from framework.run import format_metrics as run_format
-
-    return run_format(logs)
 
 
 def terminal() -> rich.console.Console:

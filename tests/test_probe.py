@@ -50,7 +50,8 @@ def test_the_check_changes_no_weight_or_optimizer_state(tiny_recipe):
     check_first_step(run)
     assert all(np.array_equal(a, b) for a, b in zip(before, run.trainer.network.get_weights()))
     assert int(run.trainer.optimizer.iterations.numpy()) == 0
-    assert all(not np.any(v.numpy()) for v in run.trainer.optimizer.variables if "momentum" in v.path or "velocity" in v.path)
+    slots = [v for v in run.trainer.optimizer.variables if "momentum" in v.path or "velocity" in v.path]
+    assert slots and all(not np.any(v.numpy()) for v in slots)
 
 
 RECIPE = """\

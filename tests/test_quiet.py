@@ -8,6 +8,8 @@ import subprocess
 import sys
 import warnings
 
+import pytest
+
 from framework.quiet import cpp_log_filtered, show_warnings_briefly
 
 TF_LOG_LINE = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|WARNING:tensorflow", re.MULTILINE)
@@ -47,7 +49,10 @@ def test_train_prints_no_tensorflow_log_line(tiny_recipe, tmp_path):
     assert "epoch 2/2  accuracy" in done.stdout
 
 
-def test_verbose_keeps_tensorflow_output(tiny_recipe):
-    """`--verbose` leaves TensorFlow's logging alone (it may print or not) and still works."""
-    done = tapeline("--verbose", "show", str(tiny_recipe()))
-    assert done.returncode == 0 and "name: tiny" in done.stdout
+@pytest.mark.parametrize("flags, level", [([], "3"), (["--verbose"], "None")])
+def test_verbose_leaves_tensorflow_logging_alone(flags, level):
+    """Without --verbose the CLI sets TF_CPP_MIN_LOG_LEVEL=3 before TensorFlow starts; with it, nothing."""
+    script = f"import os\nfrom framework.cli import main\nmain({[*flags, 'list', 'plugins']!r})\nprint(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == level

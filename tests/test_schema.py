@@ -99,14 +99,14 @@ def test_signature_of_class_with_kwargs_includes_bases():
 
 
 def test_unannotated_arguments_take_their_default_type():
-    """Without annotations a float default makes a float, an integer default a number, a boolean default a boolean."""
+    """Without annotations a numeric default refuses strings (lists pass, as Keras takes some), a boolean default takes booleans."""
 
     def build(rate=0, scale=1.0, flag=False, anything=None) -> None:
         """A builder without annotations, like Keras's own classes."""
 
     checker = Checker(lambda path: dotted(path))
-    checked = checker.arguments({"rate": 0.5, "scale": 2, "flag": True, "anything": [1]}, build, ("args",))
-    assert checked == {"rate": 0.5, "scale": 2.0, "flag": True, "anything": [1]} and isinstance(checked["scale"], float)
+    checked = checker.arguments({"rate": [10, 20], "scale": 2, "flag": True, "anything": [1]}, build, ("args",))
+    assert checked == {"rate": [10, 20], "scale": 2.0, "flag": True, "anything": [1]} and isinstance(checked["scale"], float)
     assert checker.arguments({"rate": "0.5", "flag": "yes", "anything": "3"}, build, ("args",)) is INVALID
     assert [p.message for p in checker.problems] == [
         "`args.rate` must be a number (got '0.5', a string: write numbers without quotes)",
@@ -120,6 +120,7 @@ def test_typed_mappings_check_keys_and_values():
     assert check({0: 1, "3": 2.5}, dict[int, float]) == ({0: 1.0, 3: 2.5}, [])
     assert check({"zero": 1.0}, dict[int, float]) == (INVALID, ["f.yaml:s.zero: `s` keys must be integers (got 'zero')"])
     assert check({1: "x"}, dict[int, float]) == (INVALID, ["f.yaml:s[1]: `s[1]` must be a number (got 'x')"])
+    assert check({"a": 1.0, 2: "y"}, dict[int, float] | None)[1] == ["f.yaml:s.a: `s` keys must be integers (got 'a')", "f.yaml:s[2]: `s[2]` must be a number (got 'y')"]
 
 
 def test_yaml11_words_are_explained_where_they_were_spelled():

@@ -126,3 +126,23 @@ def test_keys_must_be_strings_or_integers(write_recipe):
 def test_merge_key_needs_mappings(write_recipe):
     """`<<:` with a scalar is a message, not a traceback."""
     assert "recipe.yaml:4: `training`: a merge key `<<` takes a mapping or a list of mappings" in problems_of(write_recipe(BASE + "training: {<<: 3}\n"))
+
+
+def test_merge_keys_count_against_the_size_limit(write_recipe):
+    """Empty mappings merged ten at a time over many levels stop at the node limit, not after 10**9 merges."""
+    lines = [BASE, "x: [&e0 {}]\n"]
+    for level in range(1, 10):
+        lines.append(f"x{level}: [&e{level} {{<<: [{', '.join([f'*e{level - 1}'] * 10)}]}}]\n")
+    assert "recipe is too large or too deeply nested (aliases and merge keys included)" in problems_of(write_recipe("".join(lines)))
+
+
+def test_merge_keys_chained_too_deep_are_a_message(write_recipe):
+    """A merge chain thousands deep is refused with a message, not a RecursionError."""
+    lines = [BASE, "x0: &e0 {a: 1}\n"] + [f"x{i}: &e{i} {{<<: *e{i - 1}}}\n" for i in range(1, 3000)]
+    assert "recipe is too large or too deeply nested (aliases and merge keys included)" in problems_of(write_recipe("".join(lines)))
+
+
+def test_reading_problems_come_with_every_other_problem(write_recipe):
+    """A key YAML made a boolean and a wrong type elsewhere are reported together."""
+    message = problems_of(write_recipe(BASE + "training: {on: 3, epochs: five}\n"))
+    assert "(2 problems)" in message and "key 'on' in `training`" in message and "`training.epochs` must be a positive integer (got 'five')" in message
