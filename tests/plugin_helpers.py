@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from framework import Run, Trainer, hookimpl
 
 
@@ -41,6 +43,19 @@ class Raiser:
     def on_epoch_end(self, epoch: int) -> None:
         if epoch == self.epoch:
             raise RuntimeError(f"boom at epoch {epoch}")
+
+
+class CrashOnce:
+    """Raises at the start of epoch `epoch` (from 0) the first time only: it leaves the file `marker` behind."""
+
+    def __init__(self, epoch: int, marker: str) -> None:
+        self.epoch, self.marker = epoch, Path(marker)
+
+    @hookimpl
+    def on_epoch_begin(self, epoch: int) -> None:
+        if epoch == self.epoch and not self.marker.exists():
+            self.marker.touch()
+            raise RuntimeError(f"crash at epoch {epoch}")
 
 
 class SaveWeights:

@@ -122,3 +122,14 @@ def test_early_stopped_run_continues_only_with_more_epochs_and_a_new_patience(ti
     resumed = train(load_recipe(file, ["training.epochs=6"]), first.directory, resume=True)
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4, 5]
     assert resumed.stop_reason.startswith("score did not improve for 2 epoch(s)")
+
+
+def test_a_continued_run_that_crashes_can_be_resumed_again(tiny_recipe, tmp_path):
+    """A finished run given more epochs, killed before saving one, is not 'finished' to the next resume."""
+    crash = f"  - {{name: 'plugin_helpers:CrashOnce', args: {{epoch: 2, marker: '{tmp_path / 'crashed'}'}}}}\n"
+    file = tiny_recipe(CHECKPOINT + crash)
+    done = train(load_recipe(file))
+    with pytest.raises(TapelineError, match="crash at epoch 2"):
+        train(load_recipe(file, ["training.epochs=4"]), done.directory, resume=True)
+    resumed = train(load_recipe(file, ["training.epochs=4"]), done.directory, resume=True)
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
