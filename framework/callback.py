@@ -23,6 +23,16 @@ def plugin_in_traceback(error: BaseException, plugins: pluggy.PluginManager) -> 
     return next((name for name in reversed(owners) if name), "?")
 
 
+def keras_callback_error(error: Exception, callbacks: list[keras.callbacks.Callback]) -> PluginError | None:
+    """`error` as a `PluginError` naming the recipe's Keras callback and method it was raised in, if one was."""
+    frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)]
+    owner = next((frame for frame in reversed(frames) if any(frame.f_locals.get("self") is c for c in callbacks)), None)
+    if owner is None or isinstance(error, PluginError):
+        return None
+    callback = type(owner.f_locals["self"])
+    return PluginError(f"{callback.__module__}:{callback.__qualname__}", owner.f_code.co_name, error)
+
+
 class HookCallback(keras.callbacks.Callback):
     """Calls the run, epoch and evaluation hooks of `run`'s plugins.
 

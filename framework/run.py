@@ -18,7 +18,7 @@ import numpy as np
 import pluggy
 import tensorflow as tf
 
-from framework.callback import hook_callback
+from framework.callback import hook_callback, keras_callback_error
 from framework.datasets import Arrays
 from framework.distribute import make_strategy, split_cpu, worker_role
 from framework.errors import Problem, RecipeError, TapelineError, error_summary
@@ -297,7 +297,10 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
             verbose=0,
         )
         write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
-    except BaseException:
+    except Exception as error:
+        salvage_weights(run)
+        raise keras_callback_error(error, run.keras_callbacks) or error
+    except BaseException:  # Ctrl-C
         salvage_weights(run)
         raise
     finally:

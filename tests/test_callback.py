@@ -10,7 +10,7 @@ import pytest
 
 from framework import hookimpl, hookspecs
 from framework.callback import BatchHookCallback, HookCallback, hook_callback
-from framework.errors import TapelineError
+from framework.errors import PluginError, TapelineError
 from framework.recipe import load_recipe
 from framework.run import build_run, train
 
@@ -163,3 +163,16 @@ def test_keras_backup_and_restore_continues_a_crashed_run(tiny_recipe, tmp_path)
     with pytest.warns(UserWarning, match="BackupAndRestore"):
         rerun = train(load_recipe(tiny_recipe(f"plugins: [{backup}]\n"), ["training.epochs=3"]))
     assert [row["epoch"] for row in rerun.history] == [2, 3]
+
+
+class RaisingKerasCallback(keras.callbacks.Callback):
+    """A Keras callback with a bug at the end of the first epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        return logs["acc"]  # the key is 'accuracy'
+
+
+def test_a_failing_keras_callback_is_named_like_a_plugin(tiny_recipe):
+    """An exception in a recipe's Keras callback becomes `plugin '<module>:<Class>' failed in on_epoch_end: KeyError`."""
+    with pytest.raises(PluginError, match=r"plugin 'test_callback:RaisingKerasCallback' failed in on_epoch_end: KeyError: 'acc'"):
+        train(load_recipe(tiny_recipe("plugins: [test_callback:RaisingKerasCallback]\n")))
