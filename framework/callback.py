@@ -1,4 +1,6 @@
-"""The one Keras callback that calls plugin hooks from Keras's training loop."""
+"""The Keras callbacks between a run and Keras's training loop: the one that calls plugin hooks, and the
+core's own end of each epoch (history and resumable state), which comes after every other callback.
+"""
 
 from __future__ import annotations
 
@@ -72,9 +74,7 @@ class HookCallback(keras.callbacks.Callback):
         self.call("on_epoch_begin", epoch=epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        reasons = self.call("on_epoch_end", epoch=epoch, logs=logs)
-        self.run.record_epoch(epoch, logs)
-        self.stop_if_asked(reasons)
+        self.stop_if_asked(self.call("on_epoch_end", epoch=epoch, logs=logs))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.model.stop_training and not self.run.stop_reason:  # set by a Keras callback (EarlyStopping ...)
@@ -95,6 +95,25 @@ class BatchHookCallback(HookCallback):
         # past the epoch's end on its last call (2, 5, 8 for 8 batches in calls of 3)
         batch = min(batch, self.run.data.steps_per_epoch - 1)
         self.stop_if_asked(self.call("on_batch_end", epoch=self.epoch, batch=batch, logs=logs))
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Ends each epoch for the core, after the plugins and the recipe's Keras callbacks: adds the
+    epoch's logs to the history (with what both added, e.g. ``ReduceLROnPlateau``'s
+    ``learning_rate``) and saves the resumable state (with what they changed, e.g. the learning
+    rate), so that any run can be resumed exactly at an epoch boundary.
+    """
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from framework.state import save_state  # imports TensorFlow's checkpointing when a run trains
+
+        self.run.record_epoch(epoch, logs or {})
+        if self.run.directory is not None:
+            save_state(self.run, epoch + 1)
 
 
 def hook_callback(run: Run, split: str = "validation") -> HookCallback:

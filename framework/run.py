@@ -18,7 +18,7 @@ import numpy as np
 import pluggy
 import tensorflow as tf
 
-from framework.callback import hook_callback, keras_callback_error
+from framework.callback import EpochRecorder, hook_callback, keras_callback_error
 from framework.datasets import Arrays
 from framework.distribute import make_strategy, split_cpu, worker_role
 from framework.errors import Problem, RecipeError, TapelineError, error_summary
@@ -253,6 +253,8 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
     else:
         run.directory = directory if resume else prepare_directory(directory or next_run_directory(recipe), overwrite)
     if resume:
+        if run.keras_callbacks:
+            warnings.warn("the recipe's Keras callbacks start afresh on --resume: their own counters (ReduceLROnPlateau's patience ...) are not saved", stacklevel=2)
         progress = restore_state(run.trainer, directory)
         run.initial_epoch, run.history = progress["epochs_done"], progress["history"]
         run.load_plugin_states(progress["plugins"])
@@ -265,7 +267,7 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
 def salvage_weights(run: Run) -> None:
     """After a failure or Ctrl-C, keeps the network's weights as ``interrupted.weights.h5`` if they are finite.
 
-    They are for inspection: resuming starts from the last epoch the checkpoint plugin saved.
+    They are for inspection: resuming starts from the last epoch whose state was saved.
     """
     try:
         if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
@@ -279,7 +281,7 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
     """Trains `recipe` and writes its run directory: recipe, history, final weights, summary.
 
     With `resume`, `directory` is an earlier run of the same recipe: training continues after
-    the last epoch whose state the checkpoint plugin saved. A run that ended is continued
+    the last epoch whose state was saved (every run saves it at its epoch ends). A run that ended is continued
     only when `training.epochs` is raised; otherwise `NothingToDo` is raised and nothing is
     written (see `check_resumable`).
     """
@@ -292,7 +294,7 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
             initial_epoch=run.initial_epoch,
             validation_data=run.data.validation,
             class_weight=run.class_weight,
-            callbacks=[hook_callback(run), *run.keras_callbacks],
+            callbacks=[hook_callback(run), *run.keras_callbacks, EpochRecorder(run)],
             shuffle=False,  # the pipeline shuffles
             verbose=0,
         )

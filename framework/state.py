@@ -43,8 +43,8 @@ def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(network=trainer.network, optimizer=trainer.optimizer)
 
 
-def save_state(run: Run, epochs_done: int, logs: dict[str, float]) -> Path:
-    """Writes the state after `epochs_done` epochs, the last of which logged `logs`; returns its folder.
+def save_state(run: Run, epochs_done: int) -> Path:
+    """Writes the state after `epochs_done` epochs (their rows in ``run.history``); returns its folder.
 
     There is a complete state at every moment: ``state/``, or ``state.old/`` while the new one
     is being swapped in. A failed write raises `TrainingFailed` and leaves the last state.
@@ -56,7 +56,7 @@ def save_state(run: Run, epochs_done: int, logs: dict[str, float]) -> Path:
     try:
         staging.chmod(0o777 & ~UMASK)  # mkdtemp makes folders private to their owner
         _checkpoint(run.trainer).write(str(staging / PREFIX))
-        progress = {"epochs_done": epochs_done, "history": [*run.history, history_row(epochs_done - 1, logs)], "plugins": run.plugin_states()}
+        progress = {"epochs_done": epochs_done, "history": run.history, "plugins": run.plugin_states()}
         (staging / PROGRESS).write_text(json.dumps(progress) + "\n")
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
@@ -74,7 +74,7 @@ def state_folder(run_directory: Path) -> Path:
     for folder in (run_directory / STATE_DIR, run_directory / f"{STATE_DIR}.old"):
         if (folder / PROGRESS).is_file():
             return folder
-    raise TapelineError(f"'{run_directory}' has no saved training state to resume from (the checkpoint plugin writes it)")
+    raise TapelineError(f"'{run_directory}' has no saved training state to resume from (every run writes it at its epoch ends)")
 
 
 def read_progress(run_directory: Path) -> dict[str, Any]:

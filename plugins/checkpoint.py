@@ -17,28 +17,26 @@ FOLDER = "checkpoints"
 
 
 class Checkpoint:
-    """Saves ``checkpoints/last.keras`` every epoch, ``best.keras`` when `monitor` improves, and the state.
+    """Saves ``checkpoints/last.keras`` every epoch and ``best.keras`` when `monitor` improves.
 
     Every file is written to a temporary name and renamed into place, so a crash never leaves
     a torn checkpoint. `keep_last` > 0 also keeps ``epoch-NNN.keras`` for the last K epochs.
-    With `resumable` (default), the network, optimizer and epoch go to ``state/`` for
-    ``tapeline train --resume RUN_DIR``. Set `monitor` to null to save no best model.
+    Set `monitor` to null to save no best model. The ``.keras`` files are the network alone, for
+    use elsewhere; the state that ``tapeline train --resume`` needs is saved by every run.
     """
 
     name = "checkpoint"
-    order = 85  # after early stopping and the logs: saved state implies everything of its epoch is recorded
+    order = 85  # after early stopping, which may add to the logs this one watches
 
     def __init__(
         self,
         monitor: str | None = "val_loss",
         mode: Literal["auto", "min", "max"] = "auto",
         keep_last: int = 0,
-        resumable: bool = True,
     ) -> None:
         require(keep_last=(keep_last, keep_last >= 0, "0 or more"))
         self.monitor = Monitor(monitor, mode) if monitor else None
         self.keep_last = keep_last
-        self.resumable = resumable
         self.folder = Path()
 
     def state_dict(self) -> dict:
@@ -57,7 +55,7 @@ class Checkpoint:
         return write_atomic(self.folder / name, trainer.network.save)
 
     @hookimpl
-    def on_epoch_end(self, trainer: Trainer, run: Run, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if self.monitor and self.monitor.improved(self.monitor.value(logs, "checkpoint")):
             self.save(trainer, "best.keras")
         self.save(trainer, "last.keras")
@@ -66,7 +64,3 @@ class Checkpoint:
             by_epoch = sorted(self.folder.glob("epoch-*.keras"), key=lambda p: int(p.stem.split("-")[1]))
             for old in by_epoch[: -self.keep_last]:
                 old.unlink()
-        if self.resumable:
-            from framework.state import save_state  # imports TensorFlow; `tapeline list plugins` does not need it
-
-            save_state(run, epoch + 1, logs)

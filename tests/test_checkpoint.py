@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import keras
@@ -55,8 +56,9 @@ def test_resume_refuses_a_different_recipe_with_a_diff(tiny_recipe):
 
 
 def test_resume_needs_saved_state(tiny_recipe):
-    """A run without checkpoint state cannot be resumed, and says why."""
+    """A run directory whose state is gone cannot be resumed, and says why."""
     first = train(load_recipe(tiny_recipe(), ["training.epochs=1"]))
+    shutil.rmtree(first.directory / "state")
     with pytest.raises(TapelineError, match="has no saved training state to resume from"):
         train(load_recipe(tiny_recipe()), first.directory, resume=True)
 

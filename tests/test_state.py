@@ -86,12 +86,12 @@ def test_torn_state_write_falls_back_to_the_previous_state(tiny_recipe, monkeypa
 
     monkeypatch.setattr(Path, "rename", crash_on_second_rename)
     with pytest.raises(OSError, match="killed"):
-        save_state(run, 2, {"loss": 0.0})
+        save_state(run, 2)
     monkeypatch.undo()
     assert not (run.directory / "state").exists() and (run.directory / "state.old").is_dir()
     fresh = build_run(run.recipe)
     assert restore_state(fresh.trainer, run.directory)["epochs_done"] == 1
-    save_state(run, 2, {"loss": 0.0})  # the next save keeps state.old until the new state is in place
+    save_state(run, 2)  # the next save keeps state.old until the new state is in place
     assert sorted(p.name for p in run.directory.iterdir() if "state" in p.name) == ["state"]
     assert restore_state(fresh.trainer, run.directory)["epochs_done"] == 2
 
@@ -125,3 +125,29 @@ def test_diverged_weights_are_not_salvaged(tiny_recipe, monkeypatch):
     with pytest.raises(PluginError, match="boom at epoch 0"):
         train(load_recipe(file))
     assert not (file.parent / "runs" / "tiny" / "version_0" / "interrupted.weights.h5").exists()
+
+
+def test_a_run_without_the_checkpoint_plugin_resumes(tiny_recipe):
+    """Every run saves its resumable state: a recipe without plugins resumes where it stopped."""
+    file = tiny_recipe()
+    done = train(load_recipe(file, ["training.epochs=1"]))
+    assert (done.directory / "state" / "progress.json").is_file()
+    resumed = train(load_recipe(file, ["training.epochs=2"]), done.directory, resume=True)
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+
+
+def test_what_keras_callbacks_change_is_recorded_and_resumed(tiny_recipe):
+    """ReduceLROnPlateau's learning_rate enters the history, and the rate it reduced last is the one a resume starts from."""
+    plateau = "{name: 'keras.callbacks:ReduceLROnPlateau', args: {monitor: loss, factor: 0.5, patience: 0, min_delta: 100}}"
+    file = tiny_recipe(f"optimizer: {{name: adam, args: {{learning_rate: 0.01}}}}\nplugins: [{plateau}]\n")
+    done = train(load_recipe(file, ["training.epochs=3"]))
+    assert [round(row["learning_rate"], 6) for row in done.history] == [0.01, 0.01, 0.005]  # the rate each epoch ran at
+    with pytest.warns(UserWarning, match="Keras callbacks start afresh on --resume"):
+        resumed = build_and_restore(load_recipe(file, ["training.epochs=4"]), done.directory)
+    assert float(resumed.trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.0025)  # reduced after epoch 3
+
+
+def build_and_restore(recipe, directory):
+    from framework.run import start
+
+    return start(recipe, directory, overwrite=False, resume=True)
