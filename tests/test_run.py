@@ -13,11 +13,11 @@ from framework.run import build_run, evaluate_weights, train
 
 
 def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
-    """A run writes the resolved recipe, the history, the final weights, the summary and the evaluation."""
+    """A run writes the resolved recipe, the history, the final weights, the summary, its resumable state and the evaluation."""
     run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n")))
     assert run.directory == tmp_path / "runs" / "tiny" / "version_0"
     files = sorted(p.name for p in run.directory.iterdir())
-    assert files == ["evaluation.json", "history.csv", "history.json", "model.weights.h5", "recipe.yaml", "run.json"]
+    assert files == ["evaluation.json", "history.csv", "history.json", "model.weights.h5", "recipe.yaml", "run.json", "state"]
     history = json.loads((run.directory / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2] and {"loss", "accuracy"} <= set(history[0])
     assert (run.directory / "history.csv").read_text().splitlines()[0] == "epoch,accuracy,loss"
