@@ -20,14 +20,14 @@ import inspect
 import re
 import traceback
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
 
 from framework.errors import Problem, RecipeError, error_summary
-from framework.recipe import Recipe, value_at
-from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
+from framework.recipe import Recipe, components, value_at
+from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, TRAINERS, Registry
 from framework.schema import Path, dotted
 
 if TYPE_CHECKING:
@@ -102,8 +102,9 @@ def _owner(recipe: Recipe, file: str) -> Path | None:
 
 
 def _components(recipe: Recipe) -> list[tuple[Path, Registry]]:
-    metrics = [(("metrics", i), METRICS) for i in range(len(recipe.metrics))]
-    return [(("model",), MODELS), (("loss",), LOSSES), *metrics, (("optimizer",), OPTIMIZERS), (("dataset",), DATASETS)]
+    """Every component of the recipe that a failing step can come from, with its registry."""
+    sections = (("model", MODELS), ("trainer", TRAINERS), ("loss", LOSSES), ("metrics", METRICS), ("optimizer", OPTIMIZERS), ("dataset", DATASETS))
+    return [(path, registry) for key, registry in sections for path, _ in components(getattr(recipe, key) or [], (key,))]
 
 
 def _source_file(registry: Registry, name: str) -> str | None:
