@@ -25,6 +25,7 @@ from framework.schema import Path, dotted
 from framework.tasks import DEFAULT_LOSSES, DEFAULT_METRICS, Target, loss_fits
 from framework.trainer import Trainer
 
+LOSS_DEPENDENT = ("accuracy",)  # metric names Keras resolves from the loss and labels
 UNITS = {"classification": "one per class", "binary": "one 0/1 value", "multilabel": "one per label", "regression": "one per target value"}
 
 
@@ -156,13 +157,13 @@ def _check_units(recipe: Recipe, model: str, output: tf.Tensor, target: Target) 
 
 
 def keras_object(recipe: Recipe, registry: Registry, path: Path) -> Any:
-    """A loss or metric for ``compile``: a registered name as it is, else the built class or the function.
+    """A loss or metric for ``compile``: the built class, or the function (with its args bound).
 
-    Registered Keras names without args go to Keras as strings, so that ``accuracy`` follows
-    the loss as in Keras. A function from an import path gets its args bound.
+    ``accuracy`` without args goes to Keras as the string, so that it follows the loss and the
+    labels as in Keras (sparse categorical, categorical or binary accuracy).
     """
     component = value_at(recipe, path)
-    if component.name in registry.names() and not component.args:
+    if component.name in LOSS_DEPENDENT and not component.args:
         return component.name
     target = registry.get(component.name).target
     if isinstance(target, type):

@@ -2,7 +2,7 @@
 
 `check_first_step` trains one step and evaluates one batch with the run's own Trainer, data,
 class weights and compiled functions, then puts back every variable it changed: the network's
-weights and other variables (the seed states of Keras's random layers among them) and the
+and the Trainer's weights and other variables (the seed states of Keras's random layers among them) and the
 optimizer's slots and step count. TensorFlow's global generator and Python's and NumPy's
 random state, which user code may draw from, are not put back. Any error the first
 step of `train` would hit is raised before anything is written, as a `RecipeError` at the
@@ -49,7 +49,7 @@ def check_first_step(run: Run) -> None:
     trainer = run.trainer
     with run.strategy.scope():
         trainer.optimizer.build(trainer.trainable_variables)
-    variables = [*trainer.network.variables, *trainer.optimizer.variables]
+    variables = list({id(v): v for v in (*trainer.network.variables, *trainer.variables, *trainer.optimizer.variables)}.values())
     saved = [variable.numpy() for variable in variables]
     try:
         with _full_tracebacks():

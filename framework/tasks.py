@@ -39,7 +39,7 @@ LOSS_TASKS = {
     "mean_absolute_error": ("regression",),
     "mean_absolute_percentage_error": ("regression",),
     "mean_squared_logarithmic_error": ("regression",),
-    "huber": ("regression",),
+    "huber_loss": ("regression",),
     "log_cosh": ("regression",),
 }
 SAMPLE = 5  # label values quoted in messages
