@@ -135,3 +135,13 @@ def test_bad_arguments(tables):
         csv(train, test, label="kind", delimiter=";;")
     with pytest.raises(ValueError, match=r"`label` must be a column name or a list of different column names \(got \[\]\)"):
         csv(train, test, label=[])
+
+
+def test_features_are_float32_under_mixed_precision(tables):
+    """The encoding layers compute in float32 whatever the global Keras dtype policy."""
+    import keras
+
+    _, expected, _ = read(tables, label="kind", categorical=["colour"])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    _, train, _ = read(tables, label="kind", categorical=["colour"])
+    np.testing.assert_array_equal(np.stack([x for x, _ in train]), np.stack([x for x, _ in expected]))

@@ -112,7 +112,7 @@ def _encoder(train: tf.data.Dataset, numeric: list[str], text: list[str]) -> Cal
     import tensorflow as tf
 
     batches = train.batch(ROWS_PER_STEP)
-    normalization = keras.layers.Normalization(axis=-1)
+    normalization = keras.layers.Normalization(axis=-1, dtype="float32")  # float32 under any global mixed-precision policy
     if numeric:
         normalization.adapt(batches.map(lambda rows: tf.stack([rows[c] for c in numeric], axis=-1)))
     lookups = {c: keras.layers.StringLookup(output_mode="one_hot") for c in text}
