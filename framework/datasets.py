@@ -13,12 +13,15 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from framework.errors import DataError
 from framework.schema import require
+
+if TYPE_CHECKING:
+    from framework.data.module import DataModule
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE = Path.home() / ".keras" / "datasets"
@@ -239,9 +242,18 @@ def synthetic(
     return as_images(arrays) if len(shape) == 2 else dataclasses.replace(arrays, preprocess=RESCALE)
 
 
-def builtins() -> dict[str, Callable[..., Arrays]]:
-    """The built-in dataset builders by name."""
-    return {"mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "npz": npz, "synthetic": synthetic}
+def builtins() -> dict[str, Callable[..., Arrays | DataModule]]:
+    """The built-in dataset builders by name (the file readers import TensorFlow only when called)."""
+    from framework.data.image_folder import image_folder
+    from framework.data.sklearn_tables import sklearn
+    from framework.data.tables import csv
+    from framework.data.tfds import tfds
+    from framework.data.tfrecord import tfrecord
+
+    return {
+        "mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "npz": npz, "synthetic": synthetic,
+        "image_folder": image_folder, "csv": csv, "tfrecord": tfrecord, "sklearn": sklearn, "tfds": tfds,
+    }
 
 
 # --- checks and pipelines -----------------------------------------------------------------
