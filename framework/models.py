@@ -82,7 +82,7 @@ def fast_cnn(
 
 
 def mlp(
-    input_shape: Shape | dict[str, Shape],
+    input_shape: Shape | dict[str, Shape] | tuple[Shape, ...],
     num_outputs: int | None = None,
     output_activation: str = "softmax",
     outputs: dict[str, tuple[int, str]] | None = None,
@@ -90,12 +90,17 @@ def mlp(
     activation: str = "relu",
     dropout: float = 0.0,
 ) -> keras.Model:
-    """A multilayer perceptron: inputs flattened (and concatenated, for named inputs) -> Dense(units...)
+    """A multilayer perceptron: inputs flattened (and concatenated, for several inputs) -> Dense(units...)
     with optional dropout -> one output layer, or one per name of `outputs`."""
     import keras
 
-    inputs = {name: keras.Input(shape, name=name) for name, shape in input_shape.items()} if isinstance(input_shape, dict) else keras.Input(input_shape)
-    flat = [keras.layers.Flatten()(i) for i in (inputs.values() if isinstance(inputs, dict) else [inputs])]
+    if isinstance(input_shape, dict):
+        inputs = {name: keras.Input(shape, name=name) for name, shape in input_shape.items()}
+    elif input_shape and isinstance(input_shape[0], tuple):  # a list of inputs
+        inputs = [keras.Input(shape) for shape in input_shape]
+    else:
+        inputs = keras.Input(input_shape)
+    flat = [keras.layers.Flatten()(i) for i in (inputs.values() if isinstance(inputs, dict) else inputs if isinstance(inputs, list) else [inputs])]
     hidden = flat[0] if len(flat) == 1 else keras.layers.Concatenate()(flat)
     for width in units:
         hidden = keras.layers.Dense(width, activation=activation)(hidden)

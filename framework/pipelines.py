@@ -204,7 +204,7 @@ def from_arrays(arrays: Arrays, settings: Settings, epoch: tf.Variable, seed: in
     splits = {
         "train": array_batches(take(x, head), take(y, head), None if w is None else w[head], batch, epoch_order(cut, seed, epoch) if settings.shuffle else None),
         "validation": array_batches(take(x, tail), take(y, tail), None if w is None else w[tail], batch) if held_out else None,
-        "test": array_batches(arrays.x_test, arrays.y_test, arrays.sample_weight_test, batch),
+        "test": array_batches(take(arrays.x_test, slice(None)), take(arrays.y_test, slice(None)), arrays.sample_weight_test, batch),
     }
     return splits, targets, {"train": cut, "validation": held_out, "test": len(leaves(arrays.x_test)[0][1])}
 

@@ -9,13 +9,14 @@ from framework import Trainer
 from framework.datasets import Arrays
 
 
-def two_inputs(num_train: int = 96, num_test: int = 32) -> Arrays:
-    """Named inputs: an 8x8 'image' and a 3-number 'side' vector; 4 classes."""
+def two_inputs(num_train: int = 96, num_test: int = 32, as_list: bool = False) -> Arrays:
+    """Two inputs: an 8x8 'image' and a 3-number 'side' vector, by name (or as a list); 4 classes."""
     rng = np.random.default_rng(0)
 
     def split(n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         y = rng.integers(0, 4, n).astype(np.int32)
-        return {"image": rng.random((n, 8, 8)).astype(np.float32) + y[:, None, None] * 0.1, "side": np.eye(4, 3, dtype=np.float32)[y]}, y
+        x = {"image": rng.random((n, 8, 8)).astype(np.float32) + y[:, None, None] * 0.1, "side": np.eye(4, 3, dtype=np.float32)[y]}
+        return (list(x.values()) if as_list else x), y
 
     (xa, ya), (xb, yb) = split(num_train), split(num_test)
     return Arrays(xa, ya, xb, yb, source="two inputs")

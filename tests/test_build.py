@@ -22,7 +22,13 @@ def test_named_inputs_reach_the_model_by_name(tiny_recipe):
     """A dataset of named inputs trains a model taking a dict of inputs (the built-in mlp concatenates them)."""
     run = train(recipe_with(tiny_recipe, f"dataset={{name: '{HELPERS}:two_inputs'}}", "model={name: mlp, args: {units: [8]}}"))
     assert run.data.input_shape == {"image": (8, 8), "side": (3,)} and "loss" in run.history[0]
-    assert sorted(run.trainer.network.input) == ["image", "side"] or len(run.trainer.network.inputs) == 2
+    assert sorted(run.trainer.network.input) == ["image", "side"]
+
+
+def test_a_list_of_inputs_is_two_inputs_not_two_samples(tiny_recipe):
+    """Inputs given as a list of arrays are the model's inputs in order, as in Keras."""
+    run = train(recipe_with(tiny_recipe, f"dataset={{name: '{HELPERS}:two_inputs', args: {{as_list: true}}}}", "model={name: mlp, args: {units: [8]}}"))
+    assert run.data.input_shape == ((8, 8), (3,)) and run.data.sizes["train"] == 96
 
 
 def test_one_label_set_trains_every_output(tiny_recipe):
