@@ -53,19 +53,25 @@ def build_layers(recipe: Recipe, key: str, defaults: list[dict[str, Any]]) -> li
 
 
 def build_data(recipe: Recipe, replicas: int = 1) -> Data:
-    """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`)."""
+    """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`).
+
+    With several inputs, every input gets its own copy of the `preprocess` and `augment` layers.
+    """
     source = build_component(recipe, DATASETS, ("dataset",))
     if not isinstance(source, (Arrays, DataModule)):
         raise TapelineError(f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.datasets.Arrays or framework.data.module.DataModule")
-    preprocess = build_layers(recipe, "preprocess", source.preprocess)
-    augment = build_layers(recipe, "augment", [])
     inputs = source.x_train if isinstance(source, Arrays) else source.train.element_spec[0]
-    if (preprocess or augment) and isinstance(inputs, (dict, list, tuple)):
-        where = ("dataset", "preprocess" if preprocess else "augment")
-        raise recipe_error(recipe, where, f"`{dotted(where)}` applies to a single input, but dataset {recipe.dataset.name!r} gives several; put the layers in the model")
+
+    def layers(key: str, defaults: list[dict[str, Any]]) -> Any:
+        if isinstance(inputs, dict):
+            return {name: build_layers(recipe, key, defaults) for name in inputs}
+        if isinstance(inputs, (list, tuple)):
+            return tuple(build_layers(recipe, key, defaults) for _ in inputs)
+        return build_layers(recipe, key, defaults)
+
     section, training = recipe.dataset, recipe.training
     settings = Settings(training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit, recipe.task)
-    return make_data(source, settings, preprocess, augment)
+    return make_data(source, settings, layers("preprocess", source.preprocess), layers("augment", []))
 
 
 # --- network ------------------------------------------------------------------------------

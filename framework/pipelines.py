@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +25,7 @@ from framework.tasks import Target, check_target
 PREFETCH_BATCHES = 2
 LABEL_SAMPLE = 4096  # labels of a streamed dataset read to check them against the task
 Transform = Callable[[Any], Any]
+Layers = Union[list["Layer"], dict[str, list["Layer"]], tuple[list["Layer"], ...]]
 
 
 @dataclass(frozen=True)
@@ -235,10 +236,9 @@ def from_module(module: DataModule, settings: Settings, epoch: tf.Variable, seed
     return splits, targets, sizes
 
 
-def chain(layers: list[Layer], train: tf.data.Dataset) -> Transform | None:
+def chain(layers: list[Layer], inputs: tf.data.Dataset) -> Transform | None:
     """The layers applied one after another; each layer that `Layer.adapt` marks is adapted first,
-    on the batched training inputs as the layers before it leave them (never on validation or test)."""
-    inputs = train.map(lambda x, *rest: x)
+    on the batched training `inputs` as the layers before it leave them (never on validation or test)."""
     for layer in layers:
         if layer.adapt:
             layer.keras_layer.adapt(inputs)
@@ -254,6 +254,24 @@ def chain(layers: list[Layer], train: tf.data.Dataset) -> Transform | None:
     return apply
 
 
+def chain_each(layers: Layers, train: tf.data.Dataset) -> Transform | None:
+    """`chain` for one input (`layers` a list), or for each of several inputs (a dict or tuple of
+    lists, one per input: every input gets layers of its own, adapted on its own values)."""
+    inputs = train.map(lambda x, *rest: x)
+    if isinstance(layers, list):
+        return chain(layers, inputs)
+    keys = list(layers) if isinstance(layers, dict) else list(range(len(layers)))
+    steps = {key: chain(layers[key], inputs.map(lambda x, key=key: x[key])) for key in keys}
+    if all(step is None for step in steps.values()):
+        return None
+
+    def apply(x: Any) -> Any:
+        done = {key: steps[key](x[key]) if steps[key] else x[key] for key in keys}
+        return done if isinstance(x, dict) else tuple(done[key] for key in keys)
+
+    return apply
+
+
 @dataclass(frozen=True)
 class Layer:
     """A Keras preprocessing layer and whether to `adapt` it on the training inputs (Normalization without a mean ...)."""
@@ -262,8 +280,11 @@ class Layer:
     adapt: bool = False
 
 
-def make_data(source: Arrays | DataModule, settings: Settings, preprocess: list[Layer] = (), augment: list[Layer] = ()) -> Data:
+def make_data(source: Arrays | DataModule, settings: Settings, preprocess: Layers = (), augment: Layers = ()) -> Data:
     """Checked, batched, preprocessed pipelines for training (shuffled, augmented), validation and test.
+
+    `preprocess` and `augment` are lists of layers, or for several inputs a dict (or tuple) of
+    lists, one per input (see `chain_each`).
 
     Raises:
         DataError: the data cannot be trained on (see `check_arrays`, `framework.tasks.check_target`).
@@ -273,8 +294,9 @@ def make_data(source: Arrays | DataModule, settings: Settings, preprocess: list[
     build = from_arrays if isinstance(source, Arrays) else from_module
     splits, targets, sizes = build(source, settings, epoch, seed)
     shard = "data" if isinstance(source, Arrays) else "auto"
-    preprocess = chain(list(preprocess), splits["train"])
-    augment = chain(list(augment), splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest)))
+    preprocess = chain_each(preprocess if isinstance(preprocess, (dict, tuple)) else list(preprocess), splits["train"])
+    preprocessed = splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest))
+    augment = chain_each(augment if isinstance(augment, (dict, tuple)) else list(augment), preprocessed)
     return Data(
         train=finish(splits["train"], targets, preprocess, augment, shard),
         validation=None if splits["validation"] is None else finish(splits["validation"], targets, preprocess, None, shard),

@@ -60,7 +60,7 @@ class DatasetSection(Component):
         metadata=spec(
             "Keras preprocessing layers applied to the inputs of every split, in order: "
             "[{name: Rescaling, args: {scale: 0.00392}}, Normalization, ...]. A layer that learns from data "
-            "(Normalization without mean/variance ...) is adapted on the training split only. "
+            "(Normalization without mean/variance ...) is adapted on the training split only; with several inputs each gets its own copy. "
             "null: the dataset's documented default (the image datasets rescale pixels by 1/255); []: none."
         ),
     )

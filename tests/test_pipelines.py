@@ -143,3 +143,14 @@ def test_pipelines_have_autotune_off():
     """Pipelines disable tf.data autotuning (its teardown stalls every epoch)."""
     for source in (synthetic(num_train=8, num_test=8), module_of(synthetic(num_train=8, num_test=8))):
         assert make_data(source, Settings(4, seed=0)).train.options().autotune.enabled is False
+
+
+def test_each_named_input_gets_its_own_preprocessing():
+    """With named inputs, each input gets its own adapted copy of the preprocessing layers."""
+    x = {"small": np.arange(32, dtype=np.float32).reshape(16, 2), "large": 1000 + 10 * np.arange(16, dtype=np.float32)[:, None]}
+    layers = {name: [Layer(keras.layers.Normalization(dtype="float32"), adapt=True)] for name in x}
+    data = make_data(Arrays(x, np.arange(16) % 2, x, np.arange(16) % 2, "two"), Settings(16, shuffle=False), layers)
+    batch = next(data.train.as_numpy_iterator())[0]
+    for name in x:
+        np.testing.assert_allclose(batch[name].mean(axis=0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(batch[name].std(axis=0), 1.0, rtol=1e-3)

@@ -224,3 +224,9 @@ def test_fast_recipes_train_the_fast_cnn():
     assert (fashion.model.name, fashion.training.batch_size, fashion.model.args["flip"]) == ("fast_cnn", 128, True)
     assert (digits.dataset.name, digits.model.args["flip"]) == ("mnist", False)
     assert digits.model.args["units"] == fashion.model.args["units"] and digits.plugins == fashion.plugins
+
+
+def test_every_shipped_recipe_loads():
+    """Every recipe in recipes/ passes the recipe check."""
+    for file in sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml")):
+        assert load_recipe(file).name, file

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from framework.data.sklearn_tables import sklearn
 from framework.errors import DataError
 
-pytest.importorskip("sklearn")
 
 
 def test_classification_tables_are_stratified_with_class_names():
@@ -40,12 +38,17 @@ def test_regression_tables_have_float_targets():
     assert split.y_test["Pulse"].dtype == np.float32
 
 
-def test_bad_arguments_and_missing_scikit_learn(monkeypatch):
-    """Bad fractions, split_targets on one-target tables, and a missing scikit-learn are explained."""
+def test_bad_arguments():
+    """Bad fractions and split_targets on one-target tables are explained."""
     with pytest.raises(ValueError, match=r"`test_fraction` must be between 0 and 1 \(got 1.0\)"):
         sklearn("wine", test_fraction=1.0)
     with pytest.raises(ValueError, match=r"`split_targets` must be false for 'diabetes', which has one target \(only linnerud has several\)"):
         sklearn("diabetes", split_targets=True)
-    monkeypatch.setitem(sys.modules, "sklearn", None)
-    with pytest.raises(DataError, match=r"the `sklearn` dataset needs scikit-learn: pip install 'tapeline\[sklearn\]'"):
-        sklearn("breast_cancer")
+
+
+def test_feature_patterns_make_named_inputs():
+    """`inputs` groups features by pattern into named inputs; a pattern matching nothing is a DataError listing the features."""
+    arrays = sklearn("breast_cancer", inputs={"mean": ["mean *"], "worst": ["worst *"]})
+    assert set(arrays.x_train) == {"mean", "worst"} and arrays.x_train["mean"].shape[1] == 10 and arrays.x_test["worst"].shape[1] == 10
+    with pytest.raises(DataError, match=r"sklearn iris: the patterns of inputs \['petals'\] match no feature; the features are: sepal length \(cm\)"):
+        sklearn("iris", inputs={"petals": ["petals *"], "other": ["*"]})

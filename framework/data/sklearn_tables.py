@@ -11,7 +11,6 @@ from framework.errors import DataError
 from framework.schema import require
 
 REGRESSION = ("diabetes", "linnerud")  # the others are classification tables
-SKLEARN_MISSING = "the `sklearn` dataset needs scikit-learn: pip install 'tapeline[sklearn]'"
 
 
 def sklearn(
@@ -19,6 +18,7 @@ def sklearn(
     test_fraction: float = 0.2,
     seed: int = 0,
     split_targets: bool = False,
+    inputs: dict[str, list[str]] | None = None,
 ) -> Arrays:
     """A table bundled with scikit-learn (``sklearn.datasets.load_<name>``), split into train and test.
 
@@ -32,6 +32,9 @@ def sklearn(
         seed: picks the test samples.
         split_targets: ``linnerud`` only: one target per name (``Weight``, ``Waist``,
             ``Pulse``) instead of one array of 3 columns, for a model with three outputs.
+        inputs: named inputs instead of one feature array: input name -> feature-name patterns
+            (``fnmatch``: ``{mean: ["mean *"], worst: ["worst *"]}``); each feature goes to the
+            first input whose pattern matches it; features no pattern matches are left out.
 
     Returns:
         `Arrays` with float32 features ``(samples, features)`` (as scikit-learn gives them:
@@ -40,7 +43,7 @@ def sklearn(
         arrays (``linnerud``).
 
     Raises:
-        DataError: scikit-learn is not installed.
+        DataError: an input's patterns match no feature.
         ValueError: `test_fraction` is not between 0 and 1, or `split_targets` is set for a
             table with one target.
     """
@@ -48,11 +51,9 @@ def sklearn(
         test_fraction=(test_fraction, 0 < test_fraction < 1, "between 0 and 1"),
         split_targets=(split_targets, not split_targets or name == "linnerud", f"false for {name!r}, which has one target (only linnerud has several)"),
     )
-    try:
-        from sklearn import datasets
-        from sklearn.model_selection import train_test_split
-    except ImportError:
-        raise DataError(SKLEARN_MISSING) from None
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
     table = getattr(datasets, f"load_{name}")()
     x = np.asarray(table.data, np.float32)
     classification = name not in REGRESSION
@@ -60,8 +61,26 @@ def sklearn(
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y if classification else None)
     if split_targets:
         y_train, y_test = ({target: y[:, i] for i, target in enumerate(table.target_names)} for y in (y_train, y_test))
+    if inputs:
+        columns = feature_groups([str(f) for f in table.feature_names], inputs, name)
+        x_train, x_test = ({group: x[:, index] for group, index in columns.items()} for x in (x_train, x_test))
     return Arrays(
         x_train, y_train, x_test, y_test,
         source=f"sklearn {name}",
         class_names=[str(c) for c in table.target_names] if classification else None,
     )
+
+
+def feature_groups(features: list[str], inputs: dict[str, list[str]], table: str) -> dict[str, list[int]]:
+    """The feature columns of each named input: a feature goes to the first input with a matching pattern."""
+    from fnmatch import fnmatchcase
+
+    columns: dict[str, list[int]] = {group: [] for group in inputs}
+    for index, feature in enumerate(features):
+        group = next((g for g, patterns in inputs.items() if any(fnmatchcase(feature, p) for p in patterns)), None)
+        if group is not None:
+            columns[group].append(index)
+    empty = [g for g, index in columns.items() if not index]
+    if empty:
+        raise DataError(f"sklearn {table}: the patterns of inputs {empty} match no feature; the features are: {', '.join(features)}")
+    return columns
