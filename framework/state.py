@@ -1,6 +1,7 @@
 """Resumable training state: network, optimizer (slots included), epoch, history and plugin states.
 
-Network and optimizer go into a tf.train.Checkpoint; the epoch count, the history rows and the
+The Trainer (its network and any variables a subclass adds) and the optimizer go into a
+tf.train.Checkpoint; the epoch count, the history rows and the
 plugins' ``state_dict()``s into ``progress.json`` beside it. Resuming is at epoch boundaries:
 the state is saved when an epoch ends, and a resumed run redoes the epoch that was cut short
 (with the same shuffle order, which depends only on the seed and the epoch).
@@ -40,7 +41,8 @@ def history_row(epoch: int, logs: dict[str, float]) -> dict[str, float]:
 def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:
     import tensorflow as tf
 
-    return tf.train.Checkpoint(network=trainer.network, optimizer=trainer.optimizer)
+    # The Trainer itself, so a subclass's own variables and models (a GAN's discriminator) are saved with the network
+    return tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer)
 
 
 def save_state(run: Run, epochs_done: int) -> Path:
