@@ -79,8 +79,8 @@ def read_history(directory: Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     rows = read_json(path)
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise UnreadableRunFile(f"{path.name} is not a list of epoch rows (got {type(rows).__name__})")
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and isinstance(row.get("epoch"), int) for row in rows):
+        raise UnreadableRunFile(f"{path.name} is not a list of epoch rows with an 'epoch' number each")
     return rows
 
 
@@ -102,7 +102,7 @@ def read_recipe(directory: Path) -> dict[str, Any]:
         recipe = yaml.safe_load(path.read_text())
     except OSError as error:
         raise UnreadableRunFile(f"cannot read {path.name}: {error.strerror or error}") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: not UTF-8
         raise UnreadableRunFile(f"{path.name} is not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(recipe, dict):
         raise UnreadableRunFile(f"{path.name} is not a mapping (got {type(recipe).__name__})")
@@ -136,7 +136,8 @@ def read_run(directory: Path, root: Path) -> RunRecord:
         return record
     training = recipe.get("training")
     epochs = training.get("epochs") if isinstance(training, dict) else None
-    record.name, record.planned = str(recipe.get("name")), epochs if isinstance(epochs, int) else None
+    name = recipe.get("name")
+    record.name, record.planned = name if isinstance(name, str) else None, epochs if isinstance(epochs, int) else None
     record.status = run_status(directory, summary)
     seconds = (summary or {}).get("seconds")
     record.seconds = float(seconds) if isinstance(seconds, (int, float)) else None

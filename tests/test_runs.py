@@ -93,8 +93,10 @@ def test_unreadable_and_unfinished_runs_are_listed(capsys, runs, tmp_path):
     """Corrupt files make a row 'unreadable: reason'; without run.json a run is running or interrupted (failed or interrupted with salvaged weights)."""
     finished, _ = runs
     (copy_run(finished, tmp_path, "bad_history") / "history.json").write_text('[{"epoch": 1,')
+    (copy_run(finished, tmp_path, "bad_rows") / "history.json").write_text('[{"loss": 1.0}]')
     (copy_run(finished, tmp_path, "bad_summary") / "run.json").write_text("[1, 2]\n")
     (copy_run(finished, tmp_path, "bad_recipe") / "recipe.yaml").write_text("name: [x\n")
+    (copy_run(finished, tmp_path, "bad_encoding") / "recipe.yaml").write_bytes(b"name: \xff\n")
     (copy_run(finished, tmp_path, "bad_evaluation") / "evaluation.json").write_bytes(b"\xff\xfe")
     (copy_run(finished, tmp_path, "interrupted") / "run.json").unlink()
     failed = copy_run(finished, tmp_path, "failed")
@@ -104,8 +106,10 @@ def test_unreadable_and_unfinished_runs_are_listed(capsys, runs, tmp_path):
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in out.splitlines()[1:]}
     assert code == 0 and err == ""
     assert rows["bad_history"].startswith("unreadable: history.json is not valid JSON (Expecting")
+    assert rows["bad_rows"] == "unreadable: history.json is not a list of epoch rows with an 'epoch' number each"
     assert rows["bad_summary"] == "unreadable: run.json is not a mapping (got list)"
-    assert rows["bad_recipe"].startswith("unreadable: recipe.yaml is not valid YAML (")
+    assert rows["bad_recipe"].startswith("unreadable: recipe.yaml is not valid YAML (while parsing a flow sequence")
+    assert rows["bad_encoding"].startswith("unreadable: recipe.yaml is not valid YAML ('utf-8' codec can't decode byte 0xff")
     assert rows["bad_evaluation"].startswith("unreadable: evaluation.json is not valid JSON (")
     assert rows["interrupted"].split()[:4] == ["running", "or", "interrupted", "2/2"]
     assert rows["failed"].split()[:4] == ["failed", "or", "interrupted", "2/2"]
