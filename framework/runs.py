@@ -20,6 +20,7 @@ from framework.monitor import Monitor
 from framework.run_directory import HISTORY_JSON, INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE
 
 EVALUATION_FILE = "evaluation.json"  # written by the evaluation plugin
+NOT_METRICS = ("threshold",)  # numbers in evaluation.json that are settings (a binary output's decision threshold)
 DEFAULT_METRIC = "val_loss"
 FALLBACK_METRIC = "loss"  # when no run has a validation split
 UNLIMITED_WIDTH = 10_000  # columns, for output that is not a terminal
@@ -84,15 +85,20 @@ def read_history(directory: Path) -> list[dict[str, float]]:
     return rows
 
 
-def test_metrics(directory: Path) -> dict[str, float]:
-    """The final test metrics in ``evaluation.json`` as ``{"test_loss": ..., "test_accuracy": ...}``; empty without the file."""
+def final_test_metrics(directory: Path) -> dict[str, float]:
+    """The final test metrics in ``evaluation.json`` as ``{"test_loss": ..., "test_accuracy": ...}``; empty without the file.
+
+    These are its top-level numbers: the compiled metrics and the task report's overall scores
+    (``macro_f1``, ``roc_auc``, ``r2`` ...), not per-class or per-output details.
+    """
     path = directory / EVALUATION_FILE
     if not path.exists():
         return {}
     report = read_json(path)
     if not isinstance(report, dict):
         raise UnreadableRunFile(f"{path.name} is not a mapping (got {type(report).__name__})")
-    return {f"test_{key}": float(value) for key, value in report.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    numbers = {key: value for key, value in report.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {f"test_{key}": float(value) for key, value in numbers.items() if key not in NOT_METRICS}
 
 
 def read_recipe(directory: Path) -> dict[str, Any]:
@@ -130,7 +136,7 @@ def read_run(directory: Path, root: Path) -> RunRecord:
         summary = read_json(directory / SUMMARY_FILE) if (directory / SUMMARY_FILE).exists() else None
         if summary is not None and not isinstance(summary, dict):
             raise UnreadableRunFile(f"{SUMMARY_FILE} is not a mapping (got {type(summary).__name__})")
-        record.history, record.test = read_history(directory), test_metrics(directory)
+        record.history, record.test = read_history(directory), final_test_metrics(directory)
     except UnreadableRunFile as error:
         record.status = f"unreadable: {error}"
         return record

@@ -14,6 +14,7 @@ import pytest
 from framework.cli import main
 from framework.recipe import load_recipe
 from framework.run import Run, train
+from framework.runs import final_test_metrics
 
 STOPPER = "{name: early_stopping, args: {monitor: loss, baseline: 0.0, patience: 1}}"
 
@@ -43,15 +44,15 @@ def test_table_shows_status_epochs_metrics_and_time(capsys, runs):
     code, out, _ = run_cli(capsys, "runs", finished.directory.parents[1])
     assert code == 0
     header, first, second = out.splitlines()
-    assert header.split() == ["run", "status", "epochs", "best", "val_loss", "final", "val_loss", "test_accuracy", "test_loss", "time"]
+    assert header.split() == ["run", "status", "epochs", "best", "val_loss", "final", "val_loss", "test_accuracy", "test_loss", "test_macro_f1", "time"]
     test = json.loads((finished.directory / "evaluation.json").read_text())
     best = min(row["val_loss"] for row in finished.history)
     assert first.split() == ["tiny/version_0", "finished", "2/2", f"{best:.4f}", f"{finished.history[-1]['val_loss']:.4f}",
-                             f"{test['accuracy']:.4f}", f"{test['loss']:.4f}", *first.split()[-2:]]
+                             f"{test['accuracy']:.4f}", f"{test['loss']:.4f}", f"{test['macro_f1']:.4f}", *first.split()[-2:]]
     assert first.split()[-1] == "s" and float(first.split()[-2]) > 0
     stopped_test = json.loads((stopped.directory / "evaluation.json").read_text())
     assert second.split("  ")[:2] == ["tiny/version_1", "stopped early: loss did not improve for 1 epoch(s); best 0.0000 (baseline)"]
-    assert second.split()[-5:-2] == ["1/2", f"{stopped_test['accuracy']:.4f}", f"{stopped_test['loss']:.4f}"]
+    assert second.split()[-6:-2] == ["1/2", f"{stopped_test['accuracy']:.4f}", f"{stopped_test['loss']:.4f}", f"{stopped_test['macro_f1']:.4f}"]
 
 
 def test_sort_and_json(capsys, runs):
@@ -76,7 +77,7 @@ def test_sort_and_json(capsys, runs):
 @pytest.mark.parametrize("argv, message", [
     (["runs", "{root}/nowhere"], "runs directory '{root}/nowhere' does not exist"),
     (["runs", "{root}/empty"], "no runs under '{root}/empty' (a run directory holds recipe.yaml)"),
-    (["runs", "{runs}", "--sort", "val_los"], "--sort 'val_los': no run has this metric; metrics: accuracy, loss, test_accuracy, test_loss, val_accuracy, val_loss"),
+    (["runs", "{runs}", "--sort", "val_los"], "--sort 'val_los': no run has this metric; metrics: accuracy, loss, test_accuracy, test_loss, test_macro_f1, val_accuracy, val_loss"),
     (["runs", "{runs}", "--metric", "f1"], "--metric 'f1': no run has this metric"),
 ])
 def test_bad_input_exits_2(capsys, runs, tmp_path, argv, message):
@@ -113,6 +114,13 @@ def test_unreadable_and_unfinished_runs_are_listed(capsys, runs, tmp_path):
     assert rows["bad_evaluation"].startswith("unreadable: evaluation.json is not valid JSON (")
     assert rows["interrupted"].split()[:4] == ["running", "or", "interrupted", "2/2"]
     assert rows["failed"].split()[:4] == ["failed", "or", "interrupted", "2/2"]
+
+
+def test_test_metrics_are_the_top_level_numbers_of_the_evaluation(tmp_path):
+    """Compiled metrics and overall scores count; a binary output's threshold, per-class details and strings do not."""
+    report = {"split": "test", "loss": 0.5, "accuracy": 0.9, "task": "binary", "threshold": 0.5, "roc_auc": 0.8, "per_class": {"a": {"f1": 1.0}}}
+    (tmp_path / "evaluation.json").write_text(json.dumps(report))
+    assert final_test_metrics(tmp_path) == {"test_loss": 0.5, "test_accuracy": 0.9, "test_roc_auc": 0.8}
 
 
 def test_runs_starts_no_tensorflow(runs):
