@@ -1,4 +1,4 @@
-"""The ``tapeline`` command: train, evaluate, validate, show, list and schema.
+"""The ``tapeline`` command: train, evaluate, validate, show, list, schema, runs and compare.
 
 Only the standard library is imported here; each command imports what it needs, so
 ``tapeline --help``, ``list plugins`` and recipe mistakes found before any name is looked up
@@ -140,6 +140,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Lists the runs under a directory: status, epochs, best and final metric, test metrics, time."""
+    from framework.runs import show_runs
+
+    show_runs(args.directory, args.metric, args.sort, args.json)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Draws the learning curves of several runs in one image."""
+    from framework.compare import compare_runs
+
+    print(f"wrote {compare_runs(args.runs, args.metric or ['val_loss'], args.output)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
@@ -169,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_arguments(command("show", cmd_show))
     command("list", cmd_list).add_argument("kind", choices=["models", "datasets", "plugins"])
     command("schema", cmd_schema).add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    runs = command("runs", cmd_runs)
+    runs.add_argument("directory", type=Path, nargs="?", default=Path("runs"), metavar="DIR", help="where to look for runs (default: runs)")
+    runs.add_argument("--metric", help="metric of the best/final columns (default: val_loss, or loss when no run has it)")
+    runs.add_argument("--sort", metavar="METRIC", help="best first by this metric (test_* from evaluation.json, others by their best epoch); runs without it last")
+    runs.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    compare = command("compare", cmd_compare)
+    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories")
+    compare.add_argument("--metric", action="append", help="metric to draw, one panel each (repeatable; default val_loss)")
+    compare.add_argument("--output", type=Path, default=Path("curves.png"), metavar="FILE", help="image file (default curves.png; .svg, .pdf ... too)")
     return parser
 
 

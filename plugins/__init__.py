@@ -8,11 +8,12 @@ from plugins.early_stopping import EarlyStopping
 from plugins.evaluation import Evaluation
 from plugins.lr_schedule import LRSchedule
 from plugins.metrics_log import MetricsLog
+from plugins.mlflow_tracking import MLflowTracking
 from plugins.nan_guard import NanGuard
 from plugins.plots import Plots
 from plugins.tensorboard import TensorBoard
 
-BUILTINS = (Console, MetricsLog, TensorBoard, EarlyStopping, Evaluation, Checkpoint, LRSchedule, NanGuard, Plots)
+BUILTINS = (Console, MetricsLog, TensorBoard, EarlyStopping, Evaluation, Checkpoint, LRSchedule, NanGuard, Plots, MLflowTracking)
 
 
 def builtins() -> dict[str, type]:

@@ -53,3 +53,16 @@ def tiny_recipe(write_recipe: Callable[..., Path], tmp_path: Path) -> Callable[.
         return write_recipe(TINY_RECIPE.replace("{output_dir}", str(tmp_path / "runs")) + textwrap.dedent(extra))
 
     return write
+
+
+@pytest.fixture(scope="module")
+def module_tiny_recipe(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`tiny_recipe` for module-scoped fixtures that train once for several tests; runs go under <module folder>/runs."""
+    folder = tmp_path_factory.mktemp("module")
+
+    def write(extra: str = "", name: str = "recipe.yaml") -> Path:
+        path = folder / name
+        path.write_text(TINY_RECIPE.replace("{output_dir}", str(folder / "runs")) + textwrap.dedent(extra))
+        return path
+
+    return write
