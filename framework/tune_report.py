@@ -59,7 +59,8 @@ def print_table(study: optuna.Study, search: Search) -> None:
 
     trials = study.get_trials(deepcopy=False)
     counts = ", ".join(f"{sum(t.state == s for t in trials)} {s.name.lower()}" for s in sorted({t.state for t in trials}, key=lambda s: s.value))
-    table = Table(title=f"study {study.study_name!r}: {len(trials)} trials ({counts}), {search.direction} {search.metric}")
+    print(f"study {study.study_name!r}: {len(trials)} trial{'s' * (len(trials) != 1)} ({counts}), {search.direction} {search.metric}")
+    table = Table()
     for column in ["trial", "state", search.metric, *(p.key for p in search.parameters)]:
         table.add_column(column, justify="right" if column != "state" else "left")
     for trial in trials:

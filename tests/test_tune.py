@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -81,17 +82,29 @@ def test_bad_search_settings_and_storage_exit_2(capsys, tiny_recipe, extra, argv
     assert not (recipe.parent / "runs").exists()
 
 
-def test_a_study_writes_trial_runs_a_table_plots_and_a_best_recipe(capsys, tiny_recipe, tmp_path):
-    """Three trials are three run directories; the best recipe is a complete recipe that validates; resuming has nothing to do."""
+class PruneTrial(optuna.pruners.BasePruner):
+    """Prunes the trial with one number, at its first report."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.number == self.number
+
+
+def test_a_study_writes_trial_runs_a_table_plots_and_a_best_recipe(capsys, monkeypatch, tiny_recipe, tmp_path):
+    """Three trials are three run directories (one pruned); the best recipe is complete and validates; resuming has nothing to do."""
+    monkeypatch.setattr(optuna.pruners, "MedianPruner", lambda: PruneTrial(1))
     recipe = tiny_recipe(SEARCH)
     code, out, err = run_cli(capsys, "tune", recipe, *FAST)
     directory = tmp_path / "runs" / "tiny" / "tune_0"
     assert code == 0, err
-    assert all((directory / f"trial_{n}" / "run.json").is_file() for n in range(3))
-    assert "study 'tiny': 3 trials (3 complete), minimize val_loss" in out and "best: trial" in out
+    reasons = [json.loads((directory / f"trial_{n}" / "run.json").read_text())["stop_reason"] for n in range(3)]
+    assert reasons[0] is None is reasons[2] and reasons[1].startswith("pruned by Optuna after epoch 1 (val_loss ")
+    assert "study 'tiny': 3 trials (2 complete, 1 pruned), minimize val_loss" in out and "best: trial" in out
     assert (directory / HISTORY_PNG).stat().st_size > 0 and (directory / IMPORTANCE_PNG).stat().st_size > 0
     trials = study_trials(f"sqlite:///{directory / 'study.db'}")
-    best = min(trials, key=lambda t: t.value)
+    best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
     text = (directory / BEST_RECIPE).read_text()
     assert f"trial {best.number}" in text.splitlines()[0] and f"learning_rate: {best.params['optimizer.args.learning_rate']}" in text
     assert "search" not in text and "tune_trial" not in text
