@@ -239,13 +239,18 @@ def recover(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
 
 
 def train_trial(recipe: Recipe, directory: Path, reporter: TrialReporter) -> None:
-    """Trains `recipe` into `directory` with `reporter` as its last plugin."""
+    """Trains `recipe` into `directory` with `reporter` as its last plugin, then frees what Keras kept of the run."""
+    import keras
+
     from framework.registry import PLUGINS
     from framework.run import train
 
     PLUGINS.register(REPORTER)(lambda: reporter)
     recipe.plugins.append(Component(REPORTER))
-    train(recipe, directory)
+    try:
+        train(recipe, directory)
+    finally:
+        keras.backend.clear_session()  # Keras keeps every model built in the process; a sweep builds one per trial
 
 
 def objective(sweep: Sweep) -> Any:
