@@ -1,4 +1,4 @@
-"""The ``tapeline`` command: train, evaluate, validate, show, list, schema, runs and compare.
+"""The ``tapeline`` command: train, evaluate, validate, show, list, schema, runs, compare and tune.
 
 Only the standard library is imported here; each command imports what it needs, so
 ``tapeline --help``, ``list plugins`` and recipe mistakes found before any name is looked up
@@ -156,6 +156,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Searches the recipe's `search:` section with Optuna; each trial is a run (see docs/tuning.md)."""
+    from framework.tune import tune_command
+
+    return tune_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
@@ -184,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_arguments(command("validate", cmd_validate))
     _recipe_arguments(command("show", cmd_show))
     command("list", cmd_list).add_argument("kind", choices=["models", "datasets", "plugins"])
+    tune = command("tune", cmd_tune)
+    _recipe_arguments(tune, optional=True)
+    tune.add_argument("--trials", type=int, metavar="N", help="trials to add to the study (default: search.trials)")
+    tune.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds (default: search.timeout)")
+    tune.add_argument("--storage", metavar="URL", help="the study's database (default: sqlite:///<tune dir>/study.db)")
+    tune.add_argument("--study", metavar="NAME", help="the study's name (default: the recipe's name)")
+    tune.add_argument("--output", type=Path, metavar="DIR", help="tune directory (default: <training.output_dir>/<name>/tune_<N>); an existing one is joined")
+    tune.add_argument("--resume", type=Path, metavar="DIR", help="continue the tune in DIR: run the trials it has left")
     command("schema", cmd_schema).add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     runs = command("runs", cmd_runs)
     runs.add_argument("directory", type=Path, nargs="?", default=Path("runs"), metavar="DIR", help="where to look for runs (default: runs)")

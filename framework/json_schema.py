@@ -5,8 +5,8 @@ nested sections are objects that allow no other keys; a ``{name, args}`` section
 written as its name; names are the registered ones (an ``enum``, for completion) or a
 ``package.module:attribute`` path. A recipe with ``extends:`` gets the same schema with
 nothing required, since its base supplies the rest. Value ranges (positive integers ...) and
-``args`` are checked by ``tapeline`` itself, not by the schema. Listing the Keras optimizers,
-losses and metrics imports Keras.
+``args`` are checked by ``tapeline`` itself, not by the schema. The ``search:`` section that
+`tapeline tune` reads is included. Listing the Keras optimizers, losses and metrics imports Keras.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, Literal, Union
 
 from framework.recipe import COMPONENT_SECTIONS, Recipe
 from framework.schema import describe
+from framework.search_space import SEARCH, SearchSection
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 IMPORT_PATH = r"^[\w.]+:[\w.]+$"
@@ -34,13 +35,20 @@ def recipe_schema() -> dict[str, Any]:
         "title": "Tapeline recipe",
         "description": typing.cast(str, Recipe.__doc__),
         "definitions": {
-            "recipe": SchemaBuilder(names, required=True).dataclass(Recipe),
-            "extending": SchemaBuilder(names, required=False).dataclass(Recipe),
+            "recipe": with_search(SchemaBuilder(names, required=True)),
+            "extending": with_search(SchemaBuilder(names, required=False)),
         },
         "if": {"required": ["extends"]},
         "then": {"$ref": "#/definitions/extending"},
         "else": {"$ref": "#/definitions/recipe"},
     }
+
+
+def with_search(builder: SchemaBuilder) -> dict[str, Any]:
+    """The recipe's schema with the ``search:`` section that `tapeline tune` reads (see framework/search_space.py)."""
+    schema = builder.dataclass(Recipe)
+    schema["properties"][SEARCH] = {**builder.dataclass(SearchSection), "description": "What `tapeline tune` searches (docs/tuning.md); other commands do not read it."}
+    return schema
 
 
 def schema_text() -> str:
