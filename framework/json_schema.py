@@ -18,7 +18,8 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union
 
-from framework.recipe import COMPONENT_SECTIONS, Recipe
+from framework.recipe import COMPONENT_SECTIONS, DATASET_LAYERS, Recipe
+from framework.registry import PREPROCESSING
 from framework.schema import describe
 from framework.search_space import SEARCH, SearchSection
 
@@ -30,6 +31,7 @@ SCALARS = {int: "integer", float: "number", bool: "boolean", str: "string"}
 def recipe_schema() -> dict[str, Any]:
     """The JSON Schema (draft-07) of a recipe file, with the names registered now."""
     names = {section: registry.names() for section, (registry, _) in COMPONENT_SECTIONS.items()}
+    names |= {f"DatasetSection.{key}": PREPROCESSING.names() for key in DATASET_LAYERS}
     return {
         "$schema": DRAFT,
         "title": "Tapeline recipe",
@@ -58,7 +60,8 @@ def schema_text() -> str:
 
 @dataclasses.dataclass
 class SchemaBuilder:
-    """Turns dataclasses and type hints into JSON Schema; `names` are the registered names per section."""
+    """Turns dataclasses and type hints into JSON Schema; `names` are the registered names per
+    section (``model``), or per field of a section (``DatasetSection.preprocess``)."""
 
     names: Mapping[str, Sequence[str]]
     required: bool
@@ -68,7 +71,7 @@ class SchemaBuilder:
         hints = typing.get_type_hints(cls)
         properties = {}
         for fld in dataclasses.fields(cls):
-            section_names = self.names.get(fld.name, names) if cls is Recipe else names
+            section_names = self.names.get(fld.name if cls is Recipe else f"{cls.__name__}.{fld.name}", names)
             is_name = fld.name == getattr(cls, "SHORTHAND", None)
             schema = self.name(section_names) if is_name and section_names else self.type(hints[fld.name], section_names)
             properties[fld.name] = {**schema, **field_documentation(fld, hints[fld.name])}

@@ -182,6 +182,9 @@ class Recipe:
     distribute: DistributeSection = field(default_factory=DistributeSection, metadata=spec("The distribution section."))
     plugins: list[Component] = field(default_factory=list, metadata=spec("Plugins, called in this order."))
     extends: str | None = field(default=None, metadata=spec("A recipe this one builds on (path relative to this file)."))
+    search: dict[str, Any] | None = field(
+        default=None, metadata=spec("What `tapeline tune` searches (space, metric, direction, trials; see docs/tuning.md); other commands do not read it.")
+    )
 
     def locate(self, path: Path) -> str:
         """Where the value at `path` was written; `parse_recipe` replaces this with the file's lines."""
@@ -247,6 +250,7 @@ def apply_overrides(document: Document, overrides: list[str]) -> list[Problem]:
             problems += found
             continue
         document.spelled.update(spelled)
+        _default_component(document.data, path)
         failure = "`extends` cannot be overridden; edit the recipe file" if path[0] == "extends" else _set_path(document.data, path, value)
         if failure:
             problems.append(Problem(where, failure))
@@ -254,6 +258,17 @@ def apply_overrides(document: Document, overrides: list[str]) -> list[Problem]:
             document.origin = {p: w for p, w in document.origin.items() if p[: len(path)] != path}
             document.origin[path] = where
     return problems
+
+
+def _default_component(data: dict[str, Any], path: Path) -> None:
+    """Writes out a default component the recipe left out (``optimizer: adam``) before `path` sets
+    one of its args, so that ``--set optimizer.args.learning_rate=0.01`` tunes the default optimizer."""
+    defaults = {f.name: f.default_factory for f in dataclasses.fields(Recipe) if f.default_factory is not dataclasses.MISSING}
+    section = path[0]
+    if len(path) > 1 and path[1] != Component.SHORTHAND and data.get(section) is None and section in defaults:
+        default = defaults[section]()
+        if isinstance(default, Component):
+            data[section] = {Component.SHORTHAND: default.name}
 
 
 def _holds(data: Any, key: str | int, last: bool) -> bool:

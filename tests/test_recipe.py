@@ -230,3 +230,9 @@ def test_every_shipped_recipe_loads():
     """Every recipe in recipes/ passes the recipe check."""
     for file in sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml")):
         assert load_recipe(file).name, file
+
+
+def test_setting_args_of_a_default_component(write_recipe):
+    """`--set optimizer.args.learning_rate=...` on a recipe without `optimizer:` tunes the default optimizer."""
+    recipe = load_recipe(write_recipe(GOOD), ["optimizer.args.learning_rate=0.01"])
+    assert (recipe.optimizer.name, recipe.optimizer.args) == ("adam", {"learning_rate": 0.01})
