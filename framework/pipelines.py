@@ -56,6 +56,7 @@ class Data:
     source: str
     epoch: tf.Variable  # the training epoch, set by the run; picks each epoch's shuffle order
     batch_size: int
+    preprocess: Layers = ()  # the preprocessing layers, adapted (for export: raw inputs in)
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | dict[str, tuple[int | None, ...]] | tuple:
@@ -294,7 +295,8 @@ def make_data(source: Arrays | DataModule, settings: Settings, preprocess: Layer
     build = from_arrays if isinstance(source, Arrays) else from_module
     splits, targets, sizes = build(source, settings, epoch, seed)
     shard = "data" if isinstance(source, Arrays) else "auto"
-    preprocess = chain_each(preprocess if isinstance(preprocess, (dict, tuple)) else list(preprocess), splits["train"])
+    preprocess_layers = preprocess if isinstance(preprocess, (dict, tuple)) else list(preprocess)
+    preprocess = chain_each(preprocess_layers, splits["train"])
     preprocessed = splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest))
     augment = chain_each(augment if isinstance(augment, (dict, tuple)) else list(augment), preprocessed)
     return Data(
@@ -306,4 +308,5 @@ def make_data(source: Arrays | DataModule, settings: Settings, preprocess: Layer
         source=source.source,
         epoch=epoch,
         batch_size=settings.batch_size,
+        preprocess=preprocess_layers,
     )
