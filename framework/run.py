@@ -235,7 +235,7 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
         if not run.is_chief:
             shutil.rmtree(run.directory, ignore_errors=True)
     if run.is_chief:
-        summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started}
+        summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started, "samples": run.data.sizes}
         distribution = {"strategy": recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync, "global_batch_size": run.data.batch_size,
                         "precision": keras.mixed_precision.global_policy().name}
         write_json(run.directory / SUMMARY_FILE, summary | distribution)
