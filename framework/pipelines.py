@@ -245,7 +245,13 @@ def from_module(module: DataModule, settings: Settings, epoch: tf.Variable, seed
     if settings.shuffle:
         train = epoch_shuffle(train, module.shuffle_buffer, seed, epoch)
     batch = settings.batch_size
-    splits = {"train": train.batch(batch), "validation": None if validation is None else validation.batch(batch), "test": module.test.batch(batch)}
+
+    def batched(dataset: tf.data.Dataset | None, split: str) -> tf.data.Dataset | None:
+        if dataset is not None and split in sizes:  # a known size: Keras knows the steps (progress bars, no end-of-data warning)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(sizes[split]))
+        return None if dataset is None else dataset.batch(batch)
+
+    splits = {"train": batched(train, "train"), "validation": batched(validation, "validation"), "test": batched(module.test, "test")}
     return splits, targets, sizes
 
 

@@ -173,3 +173,9 @@ def test_a_cached_stream_keeps_its_epoch_order(cache, tmp_path):
     for got, want in zip(epochs(where), epochs("none")):
         np.testing.assert_array_equal(got, want)
     assert cache == "memory" or list(tmp_path.glob("cache.train*"))
+
+
+def test_a_stream_of_known_size_knows_its_batches():
+    """A DataModule that gives its sizes yields pipelines whose number of batches Keras can read."""
+    data = make_data(module_of(synthetic(num_train=70, num_test=8), sizes={"train": 70, "test": 8}), Settings(32, seed=0, validation_split=0.2))
+    assert (int(data.train.cardinality()), int(data.validation.cardinality()), int(data.test.cardinality())) == (2, 1, 1)
