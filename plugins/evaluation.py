@@ -11,12 +11,13 @@ from framework.files import write_json
 from framework.schema import require
 
 if TYPE_CHECKING:
-    from framework import Run
+    from framework import RunContext
 
 EVALUATION_FILE = "evaluation.json"
+REPORT = "evaluation"  # the name it publishes its final report under: ``run.reports["evaluation"]``
 
 
-def confusion_matrix(run: Run, split: str) -> np.ndarray:
+def confusion_matrix(run: RunContext, split: str) -> np.ndarray:
     """Counts of (true class, predicted class) over `split`, from the network's predictions."""
     dataset = getattr(run.data, split)
     labels = np.concatenate([batch[1] for batch in dataset.as_numpy_iterator()])  # (x, y) or (x, y, sample weights)
@@ -26,7 +27,7 @@ def confusion_matrix(run: Run, split: str) -> np.ndarray:
     return matrix
 
 
-def report(run: Run, split: str) -> dict:
+def report(run: RunContext, split: str) -> dict:
     """Metrics, per-class accuracy and the confusion matrix of the current weights on `split`."""
     metrics = run.evaluate(split)
     matrix = confusion_matrix(run, split)
@@ -41,23 +42,24 @@ class Evaluation:
 
     Per-epoch results enter the epoch logs as ``test_<metric>``, so plugins called later (early
     stopping, checkpoints, the console) can use them. At the end, ``evaluation.json`` gets the
-    metrics, the accuracy of each class and the confusion matrix (rows: true classes).
+    metrics, the accuracy of each class and the confusion matrix (rows: true classes); the same
+    report is published as ``run.reports["evaluation"]`` for plugins called after it (``plots``).
     """
 
     name = "evaluation"
-    order = 10  # before plugins that read test_* entries
 
     def __init__(self, every: int = 0) -> None:
         require(every=(every, every >= 0, "0 (only at the end) or a positive number of epochs"))
         self.every = every
 
     @hookimpl
-    def on_epoch_end(self, run: Run, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, run: RunContext, epoch: int, logs: dict[str, float]) -> None:
         if self.every and (epoch + 1) % self.every == 0:
             logs.update({f"test_{key}": value for key, value in run.evaluate("test").items()})
 
     @hookimpl
-    def on_train_end(self, run: Run) -> None:
+    def on_train_end(self, run: RunContext) -> None:
         results = report(run, "test")
+        run.publish(REPORT, results)
         if run.directory is not None:
             write_json(run.directory / EVALUATION_FILE, results)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ from framework.errors import TapelineError
 from framework.files import write_atomic
 
 if TYPE_CHECKING:
-    from framework import Run
+    from framework import RunContext
 
 CURVES = "learning_curves.png"
 CONFUSION = "confusion_matrix.png"
@@ -23,13 +22,13 @@ class Plots:
     """Draws learning curves and the test confusion matrix as PNG files when training ends.
 
     ``learning_curves.png`` shows each metric per epoch for train, validation and test;
-    ``confusion_matrix.png`` needs the evaluation plugin's ``evaluation.json``.
+    ``confusion_matrix.png`` needs the report the evaluation plugin publishes (``run.reports["evaluation"]``).
 
     Needs matplotlib: ``pip install 'tapeline[plots]'``.
     """
 
     name = "plots"
-    order = 95  # after evaluation has written evaluation.json
+    after = ("evaluation",)  # reads the report it publishes
 
     def __init__(self, dpi: int = 100) -> None:
         if importlib.util.find_spec("matplotlib") is None:
@@ -37,12 +36,12 @@ class Plots:
         self.dpi = dpi
 
     @hookimpl
-    def on_train_end(self, run: Run) -> None:
+    def on_train_end(self, run: RunContext) -> None:
         if run.history:
-            self.curves(run.history, run.directory / CURVES)
-        evaluation = run.directory / "evaluation.json"
-        if evaluation.is_file():
-            self.confusion(json.loads(evaluation.read_text()), run.directory / CONFUSION)
+            self.curves(list(run.history), run.directory / CURVES)
+        evaluation = run.reports.get("evaluation")
+        if evaluation is not None:
+            self.confusion(evaluation, run.directory / CONFUSION)
 
     def curves(self, history: list[dict[str, float]], path: Path) -> None:
         from matplotlib.figure import Figure

@@ -14,7 +14,7 @@ from framework.schema import require
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from framework import Run, Trainer
+    from framework import RunContext, Trainer
 
 LOG_DIR = "tensorboard"
 HISTOGRAM_BINS = 30
@@ -49,7 +49,6 @@ class TensorBoard:
     """
 
     name = "tensorboard"
-    order = 80
     optional_hooks = ("on_batch_end",)  # see enable_batch_hook
 
     def __init__(self, every_n_batches: int = 0, histograms: bool = False) -> None:
@@ -68,7 +67,7 @@ class TensorBoard:
         return f"train/{key}"
 
     @hookimpl
-    def on_train_begin(self, run: Run) -> None:
+    def on_train_begin(self, run: RunContext) -> None:
         import tensorflow as tf
 
         self.writer = tf.summary.create_file_writer(str(run.directory / LOG_DIR))
@@ -82,7 +81,7 @@ class TensorBoard:
                 for key, value in logs.items():
                     write(f"batch/{key}", np.float32(value), epoch * self.steps_per_epoch + batch + 1, "scalars")
 
-    @hookimpl
+    @hookimpl(trylast=True)  # every entry other plugins add, whatever the recipe order
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         with self.writer.as_default():
             for key, value in logs.items():
