@@ -61,6 +61,7 @@ def resolve_order(recipe: Recipe, plugins: list[Loaded]) -> list[Loaded]:
 
 
 def unknown_message(name: str, unknown: str, known: list[str]) -> str:
+    """The problem with plugin `name` naming `unknown` in ``after``, with the plugin names and a "did you mean"."""
     return f"plugin {name!r} has `after` naming {unknown!r}, which is no plugin; plugins: {', '.join(known)}{suggest(unknown, known)}"
 
 

@@ -276,10 +276,7 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
 
 
 def keep_interrupted_weights(run: Run) -> None:
-    """Writes the network's weights as ``interrupted.weights.h5`` if they are finite (for inspection after a failure).
-
-    Resuming starts from the last epoch whose state was saved, not from these.
-    """
+    """Writes the network's weights as ``interrupted.weights.h5`` if finite (for inspection: resuming uses the saved state)."""
     if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
         write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
 
@@ -297,9 +294,8 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
     exception (exit 1), or `KeyboardInterrupt`.
 
     With `resume`, `directory` is an earlier run of the same recipe: training continues after
-    the last epoch whose state was saved (every run saves it at its epoch ends). A run that ended is continued
-    only when `training.epochs` is raised; otherwise `NothingToDo` is raised and nothing is
-    written (see `check_resumable`).
+    the last epoch whose state was saved (every run saves it at its epoch ends); a run that ended
+    is continued only when `training.epochs` is raised, else `NothingToDo` (`check_resumable`).
     """
     run = start(recipe, directory, overwrite, resume)
     started = time.perf_counter()
