@@ -20,6 +20,7 @@ from framework.quiet import quiet_tensorflow, show_warnings_briefly
 
 if TYPE_CHECKING:
     from framework.recipe import Recipe
+    from framework.tasks import Target
 
 EXIT_INTERRUPTED = 130
 
@@ -77,9 +78,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     run = build_run(recipe)
     check_first_step(run)
     sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
-    print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, "
-          f"{run.data.num_classes} classes; model {run.trainer.network.name} with {run.trainer.network.count_params():,} parameters")
+    print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, {describe_targets(run.data.targets)}; "
+          f"model {run.trainer.network.name} with {run.trainer.network.count_params():,} parameters")
     return 0
+
+
+def describe_targets(targets: list[Target]) -> str:
+    """``3 classes`` / ``binary`` / ``regression of 3 values`` / ``outputs main: 3 classes, aux: ...``."""
+
+    def one(target: Target) -> str:
+        return {"classification": f"{target.units} classes", "binary": "binary", "multilabel": f"{target.units} labels (multilabel)",
+                "regression": f"regression of {target.units} value{'s' if target.units > 1 else ''}"}[target.task]
+
+    if len(targets) == 1 and targets[0].name is None:
+        return one(targets[0])
+    return "outputs " + ", ".join(f"{t.name}: {one(t)}" for t in targets)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

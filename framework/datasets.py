@@ -1,22 +1,27 @@
 """Built-in datasets: readers returning `Arrays` (NumPy train and test splits), and their checks.
 
-A dataset builder returns `Arrays`; `check_arrays` checks them, and `framework.pipelines` turns
-them into `tf.data` pipelines. Every file problem is a `DataError` raised before training
+A dataset builder returns `Arrays` (or a `framework.data.module.DataModule` for data read from
+files); `check_arrays` checks them, and `framework.pipelines` turns them into `tf.data` pipelines. Every file problem is a `DataError` raised before training
 starts. This module needs only NumPy, so recipes are checked without starting TensorFlow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from framework.errors import DataError
 from framework.schema import require
+
+if TYPE_CHECKING:
+    from framework.data.module import DataModule
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE = Path.home() / ".keras" / "datasets"
@@ -26,23 +31,50 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 NPZ_WEIGHT_KEYS = ("sample_weight_train", "sample_weight_test")
 
 
+RESCALE = [{"name": "Rescaling", "args": {"scale": 1 / 255}}]  # the image datasets' default preprocessing
+Structure = Union[np.ndarray, dict[str, np.ndarray], list[np.ndarray], tuple[np.ndarray, ...]]
+
+
 @dataclass
 class Arrays:
-    """A dataset as NumPy arrays: images (or features) and integer class labels per split.
+    """A dataset as NumPy arrays: inputs and targets per split, for data that fits in memory.
 
-    `sample_weight_train` and `sample_weight_test` (optional, shape ``(samples,)``, 0 or more)
-    weigh each sample's loss as Keras's ``fit(sample_weight=...)`` does; the validation split
-    takes its share of the training weights.
+    `x_*` is an array ``(samples, ...)``, or a dict (named model inputs) or list of them;
+    `y_*` is an array (integer class ids, 0/1 labels or real values, see `framework.tasks`) or
+    a dict of them keyed by model output name. `sample_weight_train` and `sample_weight_test`
+    (optional, shape ``(samples,)``, 0 or more) weigh each sample's loss as Keras's
+    ``fit(sample_weight=...)`` does; the validation split takes its share of the training
+    weights. `preprocess` lists the Keras preprocessing layers the dataset documents as its
+    default (used when the recipe has no `dataset.preprocess`).
     """
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_train: Structure
+    y_train: Structure
+    x_test: Structure
+    y_test: Structure
     source: str
     class_names: list[str] | None = None
     sample_weight_train: np.ndarray | None = None
     sample_weight_test: np.ndarray | None = None
+    preprocess: list[dict[str, Any]] = field(default_factory=list)
+
+
+def leaves(structure: Structure) -> list[tuple[str | None, np.ndarray]]:
+    """The arrays of `structure` with their names (dict key, list position, or None for one array)."""
+    if isinstance(structure, dict):
+        return [(str(k), np.asarray(v)) for k, v in structure.items()]
+    if isinstance(structure, (list, tuple)):
+        return [(str(i), np.asarray(v)) for i, v in enumerate(structure)]
+    return [(None, np.asarray(structure))]
+
+
+def take(structure: Structure, rows: slice | np.ndarray) -> Structure:
+    """`structure` with each array cut to `rows`."""
+    if isinstance(structure, dict):
+        return {k: np.asarray(v)[rows] for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return tuple(np.asarray(v)[rows] for v in structure)
+    return np.asarray(structure)[rows]
 
 
 # --- file readers -------------------------------------------------------------------------
@@ -102,6 +134,14 @@ def read_path(path: str, source: str) -> Arrays:
     return read_idx_dir(location, source) if location.is_dir() else read_npz(location, source)
 
 
+def as_images(arrays: Arrays) -> Arrays:
+    """MNIST-style grey images: ``(N, H, W)`` inputs get a channel axis, ``(N, H, W, 1)``, and the
+    default preprocessing is ``Rescaling(1/255)`` (uint8 pixels to [0, 1])."""
+    arrays.x_train, arrays.x_test = (x[..., np.newaxis] if x.ndim == 3 else x for x in (arrays.x_train, arrays.x_test))
+    arrays.preprocess = RESCALE
+    return arrays
+
+
 def keras_download(name: str, how_to_provide: str) -> Arrays:
     """A dataset from Keras's loader (which downloads into, then reads from, ~/.keras/datasets)."""
     import keras  # only for the download
@@ -118,20 +158,26 @@ def keras_download(name: str, how_to_provide: str) -> Arrays:
 
 
 def mnist(path: str | None = None) -> Arrays:
-    """MNIST digits: Keras's loader and cache, or `path` (mnist.npz or a directory of IDX files)."""
+    """MNIST digits: Keras's loader and cache, or `path` (mnist.npz or a directory of IDX files).
+
+    Images ``(28, 28, 1)`` uint8; default preprocessing ``Rescaling(1/255)`` (see `as_images`).
+    """
     if path:
-        return read_path(path, "mnist")
-    return keras_download(
+        return as_images(read_path(path, "mnist"))
+    return as_images(keras_download(
         "mnist",
         "MNIST is downloaded once into ~/.keras/datasets/mnist.npz. Offline, copy mnist.npz there "
         "from a machine where `python -c 'import keras; keras.datasets.mnist.load_data()'` worked, "
         "or give the file or a directory of the four IDX files in the recipe: "
         "`dataset: {name: mnist, args: {path: /data/mnist.npz}}` (or `--set dataset.args.path=...`).",
-    )
+    ))
 
 
 def fashion_mnist(path: str | None = None) -> Arrays:
-    """Fashion-MNIST: `path`, else Debian's dataset-fashion-mnist files, else Keras's loader."""
+    """Fashion-MNIST: `path`, else Debian's dataset-fashion-mnist files, else Keras's loader.
+
+    Images ``(28, 28, 1)`` uint8; default preprocessing ``Rescaling(1/255)`` (see `as_images`).
+    """
     if path:
         arrays = read_path(path, "fashion_mnist")
     elif FASHION_MNIST_DIR.is_dir():
@@ -142,17 +188,24 @@ def fashion_mnist(path: str | None = None) -> Arrays:
             f"Install the files with `apt-get install -y dataset-fashion-mnist` (into {FASHION_MNIST_DIR}), "
             "or set `dataset.args.path` to a directory of the IDX files or a .npz file.",
         )
+    arrays = as_images(arrays)
     arrays.class_names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     return arrays
 
 
 def idx(path: str) -> Arrays:
-    """Any directory of MNIST-format IDX files: {train,t10k}-{images,labels}-idx?-ubyte[.gz]."""
-    return read_idx_dir(Path(path).expanduser(), "idx")
+    """Any directory of MNIST-format IDX files: {train,t10k}-{images,labels}-idx?-ubyte[.gz].
+
+    3-D image arrays get a channel axis; default preprocessing ``Rescaling(1/255)`` (see `as_images`).
+    """
+    return as_images(read_idx_dir(Path(path).expanduser(), "idx"))
 
 
 def npz(path: str) -> Arrays:
-    """Any .npz file with x_train, y_train, x_test and y_test arrays (and optional sample_weight_train/_test)."""
+    """Any .npz file with x_train, y_train, x_test and y_test arrays (and optional sample_weight_train/_test).
+
+    The arrays reach the model as stored: no scaling, no added axes (see `dataset.preprocess`).
+    """
     return read_npz(Path(path).expanduser(), "npz")
 
 
@@ -164,7 +217,11 @@ def synthetic(
     noise: float = 0.3,
     seed: int = 0,
 ) -> Arrays:
-    """Generated, learnable images: one random pattern per class plus noise, as uint8 (for tests)."""
+    """Generated, learnable images: one random pattern per class plus noise, as uint8 (for tests).
+
+    A 2-D `shape` (height, width) gives grey images ``(height, width, 1)``; default
+    preprocessing ``Rescaling(1/255)``.
+    """
     require(
         num_train=(num_train, num_train >= 1, "positive"),
         num_test=(num_test, num_test >= 1, "positive"),
@@ -181,41 +238,58 @@ def synthetic(
         return (images * 255).astype(np.uint8), labels.astype(np.int32)
 
     (x_train, y_train), (x_test, y_test) = split(num_train), split(num_test)
-    return Arrays(x_train, y_train, x_test, y_test, source="synthetic", class_names=[str(c) for c in range(num_classes)])
+    arrays = Arrays(x_train, y_train, x_test, y_test, source="synthetic", class_names=[str(c) for c in range(num_classes)])
+    return as_images(arrays) if len(shape) == 2 else dataclasses.replace(arrays, preprocess=RESCALE)
 
 
-def builtins() -> dict[str, Callable[..., Arrays]]:
-    """The built-in dataset builders by name."""
-    return {"mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "npz": npz, "synthetic": synthetic}
+def builtins() -> dict[str, Callable[..., Arrays | DataModule]]:
+    """The built-in dataset builders by name (the file readers import TensorFlow only when called)."""
+    from framework.data.image_folder import image_folder
+    from framework.data.sklearn_tables import sklearn
+    from framework.data.tables import csv
+    from framework.data.tfds import tfds
+    from framework.data.tfrecord import tfrecord
+
+    return {
+        "mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "npz": npz, "synthetic": synthetic,
+        "image_folder": image_folder, "csv": csv, "tfrecord": tfrecord, "sklearn": sklearn, "tfds": tfds,
+    }
 
 
 # --- checks and pipelines -----------------------------------------------------------------
 
 
-def check_arrays(arrays: Arrays) -> int:
-    """The number of classes, after checking that the splits can be trained on (else `DataError`)."""
+def check_arrays(arrays: Arrays) -> None:
+    """`DataError` unless the splits can be trained on: as many inputs as targets, numeric,
+    finite, with the same structure and shapes in train and test. Labels are checked against
+    the task by `framework.tasks.check_target`."""
     where = arrays.source
     for split in ("train", "test"):
-        x, y = getattr(arrays, f"x_{split}"), getattr(arrays, f"y_{split}")
-        if len(x) == 0:
+        x, y = leaves(getattr(arrays, f"x_{split}")), leaves(getattr(arrays, f"y_{split}"))
+        counts = {len(a) for _, a in x + y}
+        if 0 in counts:
             raise DataError(f"{where}: the {split} split is empty")
-        if len(x) != len(y):
-            raise DataError(f"{where}: the {split} split has {len(x)} inputs but {len(y)} labels")
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{where}: {split} labels must be a 1-D array of integer class ids (got {y.dtype} with shape {y.shape})")
-        if x.ndim < 2 or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-            raise DataError(f"{where}: {split} inputs must be a numeric array with a sample axis (got {x.dtype} with shape {x.shape})")
-        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-            bad = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
-            raise DataError(f"{where}: {split} inputs contain NaN or infinity (first in sample {bad})")
-        check_sample_weights(getattr(arrays, f"sample_weight_{split}"), len(x), f"{where}: {split} sample weights")
-    if arrays.x_train.shape[1:] != arrays.x_test.shape[1:]:
-        raise DataError(f"{where}: train inputs have shape {arrays.x_train.shape[1:]} but test inputs {arrays.x_test.shape[1:]}")
-    labels = np.concatenate([arrays.y_train, arrays.y_test])
-    num_classes = len(arrays.class_names) if arrays.class_names else int(labels.max()) + 1
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise DataError(f"{where}: labels must lie in 0..{num_classes - 1} (found {labels.min()}..{labels.max()})")
-    return num_classes
+        if len(counts) > 1:
+            sizes = ", ".join(f"{name or kind}: {len(a)}" for kind, group in (("inputs", x), ("labels", y)) for name, a in group)
+            raise DataError(f"{where}: the {split} split's inputs and labels differ in length ({sizes}); each needs one entry per sample")
+        for name, a in x:
+            what = f"{split} inputs" + (f" {name!r}" if name else "")
+            if a.ndim < 1 or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating) or a.dtype == bool):
+                raise DataError(f"{where}: {what} must be a numeric array with a sample axis (got {a.dtype} with shape {a.shape})")
+            if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+                bad = int(np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))[0])
+                raise DataError(f"{where}: {what} contain NaN or infinity (first in sample {bad})")
+        check_sample_weights(getattr(arrays, f"sample_weight_{split}"), counts.pop(), f"{where}: {split} sample weights")
+    for kind in ("x", "y"):
+        train, test = leaves(getattr(arrays, f"{kind}_train")), leaves(getattr(arrays, f"{kind}_test"))
+        shapes = ([(n, a.shape[1:]) for n, a in train], [(n, a.shape[1:]) for n, a in test])
+        if shapes[0] != shapes[1]:
+            what = "inputs" if kind == "x" else "labels"
+            raise DataError(f"{where}: train {what} have shapes {_shapes(shapes[0])} but test {what} {_shapes(shapes[1])}")
+
+
+def _shapes(named: list[tuple[str | None, tuple[int, ...]]]) -> str:
+    return ", ".join(f"{name}: {shape}" if name else str(shape) for name, shape in named)
 
 
 def check_sample_weights(weights: np.ndarray | None, samples: int, what: str) -> None:

@@ -2,7 +2,7 @@
 
 `check_first_step` trains one step and evaluates one batch with the run's own Trainer, data,
 class weights and compiled functions, then puts back every variable it changed: the network's
-weights and other variables (the seed states of Keras's random layers among them) and the
+and the Trainer's weights and other variables (the seed states of Keras's random layers among them) and the
 optimizer's slots and step count. TensorFlow's global generator and Python's and NumPy's
 random state, which user code may draw from, are not put back. Any error the first
 step of `train` would hit is raised before anything is written, as a `RecipeError` at the
@@ -20,14 +20,14 @@ import inspect
 import re
 import traceback
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
 
 from framework.errors import Problem, RecipeError, error_summary
-from framework.recipe import Recipe, value_at
-from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
+from framework.recipe import Recipe, components, value_at
+from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, TRAINERS, Registry
 from framework.schema import Path, dotted
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def check_first_step(run: Run) -> None:
     trainer = run.trainer
     with run.strategy.scope():
         trainer.optimizer.build(trainer.trainable_variables)
-    variables = [*trainer.network.variables, *trainer.optimizer.variables]
+    variables = list({id(v): v for v in (*trainer.network.variables, *trainer.variables, *trainer.optimizer.variables)}.values())
     saved = [variable.numpy() for variable in variables]
     try:
         with _full_tracebacks():
@@ -102,8 +102,9 @@ def _owner(recipe: Recipe, file: str) -> Path | None:
 
 
 def _components(recipe: Recipe) -> list[tuple[Path, Registry]]:
-    metrics = [(("metrics", i), METRICS) for i in range(len(recipe.metrics))]
-    return [(("model",), MODELS), (("loss",), LOSSES), *metrics, (("optimizer",), OPTIMIZERS), (("dataset",), DATASETS)]
+    """Every component of the recipe that a failing step can come from, with its registry."""
+    sections = (("model", MODELS), ("trainer", TRAINERS), ("loss", LOSSES), ("metrics", METRICS), ("optimizer", OPTIMIZERS), ("dataset", DATASETS))
+    return [(path, registry) for key, registry in sections for path, _ in components(getattr(recipe, key) or [], (key,))]
 
 
 def _source_file(registry: Registry, name: str) -> str | None:

@@ -16,11 +16,13 @@ from typing import Any, Literal
 import yaml
 
 from framework.errors import Problem, RecipeError, RegistryError
-from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PLUGINS, Registry
+from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PLUGINS, PREPROCESSING, TRAINERS, Registry
 from framework.schema import INVALID, Checker, Path, dotted, quote, signature_parameters, spec
 from framework.yaml_reader import Document, read_value, read_yaml
 
-INJECTED_ARGS = ("input_shape", "num_classes")  # models get these from the dataset
+INJECTED_ARGS = ("input_shape", "num_classes", "num_outputs", "output_activation", "outputs")  # models get these from the data
+TRAINER_ARGS = ("network", "jit_optimizer")  # a Trainer class gets these from the run
+STATEFUL_LAYER_ARGS = ("mean", "variance", "bin_boundaries", "vocabulary")  # preprocessing layers given these are not adapted
 AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
 
 
@@ -52,6 +54,19 @@ class DatasetSection(Component):
     limit: int | None = field(
         default=None,
         metadata=spec("Use only the first N training samples (quick checks, benchmarks).", expect="a positive integer or null", valid=lambda v: v is None or v > 0),
+    )
+    preprocess: list[Component] | None = field(
+        default=None,
+        metadata=spec(
+            "Keras preprocessing layers applied to the inputs of every split, in order: "
+            "[{name: Rescaling, args: {scale: 0.00392}}, Normalization, ...]. A layer that learns from data "
+            "(Normalization without mean/variance ...) is adapted on the training split only. "
+            "null: the dataset's documented default (the image datasets rescale pixels by 1/255); []: none."
+        ),
+    )
+    augment: list[Component] = field(
+        default_factory=list,
+        metadata=spec("Keras preprocessing layers applied to training batches only, after `preprocess`: RandomFlip, RandomRotation, RandAugment ..."),
     )
 
 
@@ -139,8 +154,30 @@ class Recipe:
         metadata=spec("Seed for Python, NumPy, TensorFlow and shuffling.", expect="an integer from 0 to 4294967295 or null", valid=lambda v: v is None or 0 <= v < 2**32),
     )
     optimizer: Component = field(default_factory=lambda: Component("adam"), metadata=spec("A Keras optimizer."))
-    loss: Component = field(default_factory=lambda: Component("sparse_categorical_crossentropy"), metadata=spec("A Keras loss."))
-    metrics: list[Component] = field(default_factory=lambda: [Component("accuracy")], metadata=spec("Keras metrics."))
+    task: Literal["auto", "classification", "binary", "multilabel", "regression"] | dict[str, Literal["auto", "classification", "binary", "multilabel", "regression"]] = field(
+        default="auto",
+        metadata=spec(
+            "What the labels are: class ids (classification), one 0/1 value (binary), several 0/1 values (multilabel) "
+            "or real values (regression); per output name for several outputs. 'auto': inferred from the training "
+            "labels when unambiguous (integers: classification; real values: regression)."
+        ),
+    )
+    loss: Component | dict[str, Component] | None = field(
+        default=None,
+        metadata=spec("A Keras loss, or one per output name; null: the task's default (sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error)."),
+    )
+    loss_weights: dict[str, float] | None = field(
+        default=None,
+        metadata=spec("Weight of each output's loss in the total, by output name (several outputs).", expect="a mapping from output name to a number, or null"),
+    )
+    metrics: list[Component] | dict[str, list[Component]] | None = field(
+        default=None,
+        metadata=spec("Keras metrics, or a list per output name; null: the task's defaults (accuracy; accuracy and auc; mean_absolute_error and root_mean_squared_error)."),
+    )
+    trainer: Component = field(
+        default_factory=lambda: Component("default"),
+        metadata=spec("The Trainer class: 'default' (framework.Trainer) or 'package.module:Class', a subclass with its own train_step."),
+    )
     training: TrainingSection = field(default_factory=TrainingSection, metadata=spec("The training section."))
     distribute: DistributeSection = field(default_factory=DistributeSection, metadata=spec("The distribution section."))
     plugins: list[Component] = field(default_factory=list, metadata=spec("Plugins, called in this order."))
@@ -254,7 +291,17 @@ COMPONENT_SECTIONS: dict[str, tuple[Registry, tuple[str, ...]]] = {
     "loss": (LOSSES, ("y_true", "y_pred")),  # a loss or metric function's own inputs, never recipe args
     "metrics": (METRICS, ("y_true", "y_pred")),
     "plugins": (PLUGINS, ()),
+    "trainer": (TRAINERS, TRAINER_ARGS),
 }
+DATASET_LAYERS = ("preprocess", "augment")  # lists of PREPROCESSING layers inside the dataset section
+
+
+def components(value: Any, path: Path) -> list[tuple[Path, Component]]:
+    """The components in `value` (one, a list, or a mapping of either, per output name) with their paths."""
+    if isinstance(value, Component):
+        return [(path, value)]
+    items = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
+    return [found for key, item in items for found in components(item, (*path, key))]
 
 
 def check_component(checker: Checker, registry: Registry, component: Component, path: Path, injected: tuple = ()) -> None:
@@ -270,7 +317,8 @@ def check_component(checker: Checker, registry: Registry, component: Component, 
 
 
 def build_component(recipe: Recipe, registry: Registry, path: Path, **injected: Any) -> Any:
-    """Calls the target named at `path` with its args plus the `injected` values it accepts.
+    """Calls the target named at `path` with its args plus the `injected` values it accepts
+    (an injected value the recipe's args already give is left out).
 
     A `ValueError` or `TypeError` from the target (a bad argument value) becomes a
     `RecipeError` at the component's line.
@@ -279,7 +327,7 @@ def build_component(recipe: Recipe, registry: Registry, path: Path, **injected: 
     target = registry.get(component.name).target
     accepted = signature_parameters(target) or {}
     try:
-        return target(**component.args, **{k: v for k, v in injected.items() if k in accepted})
+        return target(**component.args, **{k: v for k, v in injected.items() if k in accepted and k not in component.args})
     except (ValueError, TypeError) as error:
         where = (*path, "args")
         raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` of {registry.kind} {component.name!r}: {error}")]) from None
@@ -289,21 +337,22 @@ def check_sections(document: Document, checker: Checker) -> dict[str, Any]:
     """Each component section that is well-formed, with its names and args checked.
 
     Sections are checked one by one, so a mistake elsewhere in the recipe does not hide a
-    misspelled model or plugin name: every problem is reported in one go.
+    misspelled model or plugin name: every problem is reported in one go. Sections left out
+    keep their defaults, which need no check (nor Keras imported to check them).
     """
     hints = typing.get_type_hints(Recipe)
-    defaults = {f.name: f.default_factory for f in dataclasses.fields(Recipe)}
     sections = {}
     for name, (registry, injected) in COMPONENT_SECTIONS.items():
-        if name not in document.data:  # the default (Adam, ...) needs no check, nor Keras imported to check it
-            if defaults[name] is not dataclasses.MISSING:
-                sections[name] = defaults[name]()
-            continue  # a missing required section: the whole-recipe check has reported it
+        if document.data.get(name) is None:
+            continue  # the default, or a missing required section the whole-recipe check has reported
         value = Checker(document.locate, document.spelled).value(document.data[name], hints[name], (name,))
         if value is INVALID:
             continue  # the whole-recipe check has reported it
-        for path, component in [((name, i), c) for i, c in enumerate(value)] if isinstance(value, list) else [((name,), value)]:
+        for path, component in components(value, (name,)):
             check_component(checker, registry, component, path, injected)
+        if name == "dataset":
+            for path, component in components([getattr(value, key) or [] for key in DATASET_LAYERS], ()):
+                check_component(checker, PREPROCESSING, component, ("dataset", DATASET_LAYERS[path[0]], path[1]))
         sections[name] = value
     return sections
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -106,9 +107,16 @@ def _keras_catalog(module: Any, base: type, name_of: Callable[[type], str | None
 
 
 def _default_name(cls: type) -> str | None:
-    """Keras losses and metrics name themselves in their ``name`` parameter's default."""
+    """Keras losses and metrics name themselves in their ``name`` parameter's default.
+
+    Classes whose default is None (``AUC``, ``Precision``, ``Recall`` ...) take Keras's
+    snake-case form of the class name (the rule of ``keras.src.utils.naming.to_snake_case``):
+    ``auc``, ``precision``, ``recall``.
+    """
     param = inspect.signature(cls).parameters.get("name")
     default = getattr(param, "default", None)
+    if param is not None and default is None:
+        return re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls.__name__)).lower()
     return default if isinstance(default, str) and default.islower() else None
 
 
@@ -135,12 +143,30 @@ def keras_metrics() -> dict[str, type]:
     return _keras_catalog(keras.metrics, keras.metrics.Metric, _default_name)
 
 
+def keras_preprocessing_layers() -> dict[str, type]:
+    """Keras's preprocessing layers by class name (``Rescaling``, ``Normalization``, ``RandomFlip`` ...)."""
+    import keras
+
+    layers = {name: cls for name, cls in vars(keras.layers).items() if isinstance(cls, type) and ".layers.preprocessing." in cls.__module__}
+    layers.pop("Pipeline", None)  # a recipe's list is already a pipeline
+    return dict(sorted(layers.items()))
+
+
+def trainers() -> dict[str, type]:
+    """The built-in Trainer (``default``); recipes name subclasses by import path."""
+    from framework.trainer import Trainer
+
+    return {"default": Trainer}
+
+
 MODELS = Registry("model", "tapeline.models", "framework.models:builtins")
 DATASETS = Registry("dataset", "tapeline.datasets", "framework.datasets:builtins")
 PLUGINS = Registry("plugin", "tapeline.plugins", "plugins:builtins")
 OPTIMIZERS = Registry("optimizer", None, "framework.registry:keras_optimizers")
 LOSSES = Registry("loss", None, "framework.registry:keras_losses")
 METRICS = Registry("metric", None, "framework.registry:keras_metrics")
+PREPROCESSING = Registry("preprocessing layer", None, "framework.registry:keras_preprocessing_layers")
+TRAINERS = Registry("trainer", "tapeline.trainers", "framework.registry:trainers")
 
 register_model = MODELS.register
 register_dataset = DATASETS.register

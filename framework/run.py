@@ -19,20 +19,19 @@ import pluggy
 import tensorflow as tf
 
 from framework.callback import EpochRecorder, hook_callback, keras_callback_error
+from framework.build import build_data, build_network, class_weights, compile_trainer
 from framework.context import RunContext
-from framework.datasets import Arrays
 from framework.distribute import make_strategy, split_cpu, worker_role
 from framework.errors import Problem, RecipeError, TapelineError, TrainingFailed, error_summary
 from framework.files import write_atomic, write_json, write_text
 from framework.hooks import call_hook, call_on_exception
 from framework.hookspecs import StatefulPlugin
-from framework.pipelines import Data, make_data
+from framework.pipelines import Data
 from framework.plugin_manager import load_plugins, needs_every_batch
 from framework.precision import resolve_precision
 from framework.probe import check_first_step
-from framework.recipe import AUTO_STEPS_PER_EXECUTION, INJECTED_ARGS, Recipe, build_component, recipe_to_yaml, value_at
+from framework.recipe import AUTO_STEPS_PER_EXECUTION, Recipe, recipe_to_yaml
 from framework.schema import dotted
-from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, Registry
 from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory, write_history
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
@@ -141,66 +140,6 @@ def restores_process_settings(function: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def build_data(recipe: Recipe, replicas: int = 1) -> Data:
-    """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`)."""
-    arrays = build_component(recipe, DATASETS, ("dataset",))
-    if not isinstance(arrays, Arrays):
-        raise TapelineError(f"dataset {recipe.dataset.name!r} returned {type(arrays).__name__}, not framework.datasets.Arrays")
-    section, training = recipe.dataset, recipe.training
-    return make_data(arrays, training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit)
-
-
-def build_network(recipe: Recipe, data: Data) -> keras.Model:
-    """The recipe's network, given the data's input shape and number of classes, and built.
-
-    A subclassed network creates its weights when first called: it is called once on a batch
-    of zeros shaped like the data's inputs, so that it can be summarized, saved and restored
-    before training. A failing call is a `RecipeError` at the model's line.
-    """
-    injected = dict(zip(INJECTED_ARGS, (data.input_shape, data.num_classes)))
-    network = build_component(recipe, MODELS, ("model",), **injected)
-    if not isinstance(network, keras.Model):
-        raise TapelineError(f"model {recipe.model.name!r} returned {type(network).__name__}, not a keras.Model")
-    if not network.built:
-        inputs = data.train.element_spec[0]
-        try:
-            network(tf.nest.map_structure(lambda s: tf.zeros([d or 1 for d in s.shape], s.dtype), inputs), training=False)
-        except Exception as error:  # whatever the user's call() raises
-            shapes = ", ".join(f"{tuple(s.shape)} {s.dtype.name}" for s in tf.nest.flatten(inputs))
-            where = recipe.locate(("model",))
-            raise RecipeError([Problem(where, f"model {recipe.model.name!r} cannot be called on the data's inputs {shapes}: {error_summary(error)}")]) from None
-    return network
-
-
-def class_weights(recipe: Recipe, data: Data) -> dict[int, float] | None:
-    """`training.class_weight` with every class id of the data (unlisted classes weigh 1), checked against it."""
-    weights = recipe.training.class_weight
-    if weights is None:
-        return None
-    where = ("training", "class_weight")
-    outside = sorted(k for k in weights if not 0 <= k < data.num_classes)
-    if outside:
-        raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` names class ids {outside}; the data has classes 0..{data.num_classes - 1}")])
-    if len(data.train.element_spec) == 3:
-        raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` cannot be used with a dataset that gives sample weights ({recipe.dataset.name!r}); as in Keras, use one or the other")])
-    return {c: float(weights.get(c, 1.0)) for c in range(data.num_classes)}
-
-
-def keras_object(recipe: Recipe, registry: Registry, path: tuple[str | int, ...]) -> Any:
-    """A loss or metric for ``compile``: a registered name as it is, else the built class or the function.
-
-    Registered Keras names without args go to Keras as strings, so that ``accuracy`` follows
-    the loss as in Keras. A function from an import path gets its args bound.
-    """
-    component = value_at(recipe, path)
-    if component.name in registry.names() and not component.args:
-        return component.name
-    target = registry.get(component.name).target
-    if isinstance(target, type):
-        return build_component(recipe, registry, path)
-    return functools.partial(target, **component.args) if component.args else target
-
-
 def steps_per_execution(recipe: Recipe, plugins: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback], replicas: int) -> int:
     """The recipe's steps per compiled call; ``auto`` runs several unless a hook needs every batch.
 
@@ -214,20 +153,6 @@ def steps_per_execution(recipe: Recipe, plugins: pluggy.PluginManager, keras_cal
         where = ("training", "steps_per_execution")
         raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` must be 1 or 'auto' with {replicas} replicas (got {steps}): Keras 3.15 runs one step per call when distributed")])
     return steps
-
-
-def compile_trainer(recipe: Recipe, network: keras.Model, steps: int) -> Trainer:
-    """A compiled `Trainer` around `network` with the recipe's optimizer, loss and metrics, `steps` per call."""
-    jit = recipe.training.jit_compile
-    trainer = Trainer(network, jit_optimizer=jit == "optimizer")
-    trainer.compile(
-        optimizer=build_component(recipe, OPTIMIZERS, ("optimizer",)),
-        loss=keras_object(recipe, LOSSES, ("loss",)),
-        metrics=[keras_object(recipe, METRICS, ("metrics", i)) for i in range(len(recipe.metrics))],
-        jit_compile=jit is True,
-        steps_per_execution=steps,
-    )
-    return trainer
 
 
 def warn_about_keras_callbacks(callbacks: list[keras.callbacks.Callback]) -> None:
@@ -247,9 +172,10 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     warn_about_keras_callbacks(keras_callbacks)
     data = build_data(recipe, strategy.num_replicas_in_sync)
     steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
-    weights = class_weights(recipe, data)
     with strategy.scope():
-        trainer = compile_trainer(recipe, build_network(recipe, data), steps)
+        network, data = build_network(recipe, data)
+        weights = class_weights(recipe, data)
+        trainer = compile_trainer(recipe, network, data, steps)
     return Run(recipe, data, trainer, plugins, strategy, *worker_role(strategy), directory, keras_callbacks=keras_callbacks, class_weight=weights)
 
 

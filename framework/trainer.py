@@ -37,6 +37,11 @@ class Trainer(keras.Model):
         """
         return tf.nest.map_structure(to_float32, self.network(inputs, training=training))
 
+    @property
+    def output_names(self) -> list[str] | None:
+        """The network's output names (Keras matches per-output losses, metrics and labels to them)."""
+        return getattr(self.network, "output_names", None)
+
     def save(self, filepath: str, overwrite: bool = True, **kwargs: Any) -> None:
         """Saves the network (not this wrapper) to a ``.keras`` file, loadable without Tapeline.
 

@@ -1,4 +1,4 @@
-"""Tests for the dataset readers, checks and tf.data pipelines."""
+"""Tests for the NumPy dataset readers and their checks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from framework import datasets
 from framework.datasets import Arrays, check_arrays, read_idx, synthetic
-from framework.pipelines import make_data
 from framework.errors import DataError
 
 
@@ -28,16 +27,18 @@ def write_idx_dir(directory: Path, arrays: Arrays, compress: bool = True) -> Pat
     suffix = ".gz" if compress else ""
     for key, stem in datasets.IDX_SPLITS.items():
         kind = "idx3" if key.startswith("x") else "idx1"
-        write_idx(directory / f"{stem}-{kind}-ubyte{suffix}", getattr(arrays, key), compress)
+        array = getattr(arrays, key)
+        write_idx(directory / f"{stem}-{kind}-ubyte{suffix}", array[..., 0] if array.ndim == 4 else array, compress)
     return directory
 
 
 @pytest.mark.parametrize("compress", [True, False])
 def test_idx_directory_round_trip(tmp_path, compress):
-    """IDX files, gzipped or not, read back as the arrays written."""
+    """IDX files, gzipped or not, read back as the images written, with a channel axis and a 1/255 default rescale."""
     arrays = synthetic(num_train=20, num_test=10, shape=(4, 5))
     read = datasets.idx(str(write_idx_dir(tmp_path, arrays, compress)))
     np.testing.assert_array_equal(read.x_train, arrays.x_train)
+    assert read.x_train.shape == (20, 4, 5, 1) and read.preprocess == datasets.RESCALE
     np.testing.assert_array_equal(read.y_test, arrays.y_test)
 
 
@@ -68,10 +69,11 @@ def test_missing_idx_file_and_directory(tmp_path):
 
 
 def test_npz_reading_and_missing_keys(tmp_path):
-    """A .npz file loads; one without the four arrays lists what it has."""
+    """A .npz file loads as stored (no added axis, no rescale); one without the four arrays lists what it has."""
     arrays = synthetic(num_train=8, num_test=4)
     np.savez(tmp_path / "ok.npz", x_train=arrays.x_train, y_train=arrays.y_train, x_test=arrays.x_test, y_test=arrays.y_test)
-    assert datasets.npz(str(tmp_path / "ok.npz")).x_train.shape == (8, 28, 28)
+    read = datasets.npz(str(tmp_path / "ok.npz"))
+    assert read.x_train.shape == (8, 28, 28, 1) and read.preprocess == []
     np.savez(tmp_path / "bad.npz", images=arrays.x_train)
     with pytest.raises(DataError, match="lacks x_train, y_train, x_test, y_test; it has images"):
         datasets.npz(str(tmp_path / "bad.npz"))
@@ -97,7 +99,7 @@ def test_mnist_and_fashion_mnist_accept_a_path(tmp_path, monkeypatch):
     """mnist reads a given IDX directory; fashion_mnist reads its default directory when present."""
     arrays = synthetic(num_train=10, num_test=5)
     write_idx_dir(tmp_path, arrays)
-    assert datasets.mnist(str(tmp_path)).x_train.shape == (10, 28, 28)
+    assert datasets.mnist(str(tmp_path)).x_train.shape == (10, 28, 28, 1)
     monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", tmp_path)
     fashion = datasets.fashion_mnist()
     assert fashion.class_names[0] == "T-shirt/top" and len(fashion.y_test) == 5
@@ -105,12 +107,12 @@ def test_mnist_and_fashion_mnist_accept_a_path(tmp_path, monkeypatch):
 
 BAD_ARRAYS = {
     "empty split": (dict(x_train=np.zeros((0, 2, 2))), "the train split is empty"),
-    "length mismatch": (dict(y_train=np.zeros(3, int)), "the train split has 4 inputs but 3 labels"),
-    "float labels": (dict(y_test=np.zeros(2)), "test labels must be a 1-D array of integer class ids"),
-    "shape mismatch": (dict(x_test=np.zeros((2, 3, 3))), r"train inputs have shape \(2, 2\) but test inputs \(3, 3\)"),
-    "negative label": (dict(y_test=np.array([0, -1])), r"labels must lie in 0..1 \(found -1..1\)"),
+    "length mismatch": (dict(y_train=np.zeros(3, int)), r"the train split's inputs and labels differ in length \(inputs: 4, labels: 3\)"),
+    "named input too short": (dict(x_train={"a": np.zeros((4, 2)), "b": np.zeros((3, 2))}, x_test={"a": np.zeros((2, 2)), "b": np.zeros((2, 2))}), r".*\(a: 4, b: 3, labels: 4\)"),
+    "shape mismatch": (dict(x_test=np.zeros((2, 3, 3))), r"train inputs have shapes \(2, 2\) but test inputs \(3, 3\)"),
+    "label shape mismatch": (dict(y_test=np.zeros((2, 3))), r"train labels have shapes \(\) but test labels \(3,\)"),
     "non-finite inputs": (dict(x_test=np.array([[[0.0, 1.0], [2.0, 3.0]], [[0.0, np.inf], [0.0, 0.0]]])), r"test inputs contain NaN or infinity \(first in sample 1\)"),
-    "label beyond classes": (dict(y_train=np.array([0, 1, 2, 5]), class_names=["a", "b", "c"]), r"labels must lie in 0..2"),
+    "text inputs": (dict(x_train=np.array(["a", "b", "c", "d"])), r"train inputs must be a numeric array"),
 }
 
 
@@ -121,56 +123,6 @@ def test_bad_arrays_are_rejected_before_training(change, message):
     arrays = Arrays(**{**fields, **change}, source="mine")
     with pytest.raises(DataError, match="mine: " + message):
         check_arrays(arrays)
-
-
-def test_pipeline_scales_adds_channel_and_keeps_last_batch():
-    """Batches are float32 in [0, 1] with a channel axis, and the last partial batch is kept."""
-    arrays = synthetic(num_train=70, num_test=10, shape=(5, 5), num_classes=4)
-    data = make_data(arrays, batch_size=32, shuffle=True, seed=1, validation_split=0.0)
-    batches = list(data.train.as_numpy_iterator())
-    assert [len(y) for _, y in batches] == [32, 32, 6]
-    x = batches[0][0]
-    assert x.dtype == np.float32 and x.shape == (32, 5, 5, 1) and 0.0 <= x.min() and x.max() <= 1.0
-    assert (data.input_shape, data.num_classes, data.sizes) == ((5, 5, 1), 4, {"train": 70, "validation": 0, "test": 10})
-
-
-def test_shuffle_depends_only_on_seed_and_epoch():
-    """Each epoch's order is a function of (seed, epoch): new pipelines repeat it, epochs differ, nothing is lost."""
-    arrays = synthetic(num_train=64, num_test=8, shape=(2, 2))
-
-    def order(seed, epoch):
-        data = make_data(arrays, 16, True, seed, 0.0)
-        data.epoch.assign(epoch)
-        return np.concatenate([x.reshape(len(x), -1) for x, _ in data.train.as_numpy_iterator()])
-
-    np.testing.assert_array_equal(order(3, 2), order(3, 2))
-    assert not np.array_equal(order(3, 0), order(3, 1))
-    assert not np.array_equal(order(3, 0), order(4, 0))
-    seen = np.rint(order(3, 5) * 255).astype(np.uint8)
-    assert sorted(map(bytes, seen)) == sorted(map(bytes, arrays.x_train.reshape(64, -1)))
-
-
-def test_cardinality_is_known():
-    """The shuffled pipeline still knows its number of batches (Keras uses it for step counts)."""
-    data = make_data(synthetic(num_train=70, num_test=8), 32, True, 0, 0.0)
-    assert int(data.train.cardinality()) == 3
-
-
-def test_validation_split_takes_the_last_samples():
-    """The validation split is the last fraction of the training arrays, as in Keras."""
-    arrays = synthetic(num_train=40, num_test=8, shape=(2, 2))
-    data = make_data(arrays, 8, False, None, 0.25)
-    labels = np.concatenate([y for _, y in data.validation.as_numpy_iterator()])
-    np.testing.assert_array_equal(labels, arrays.y_train[30:])
-    assert data.sizes == {"train": 30, "validation": 10, "test": 8}
-    with pytest.raises(DataError, match="validation_split 0.01 leaves 0 of 40 samples"):
-        make_data(arrays, 8, False, None, 0.01)
-
-
-def test_pipelines_have_autotune_off():
-    """Pipelines disable tf.data autotuning (its teardown stalls every epoch)."""
-    data = make_data(synthetic(num_train=8, num_test=8), 4, True, 0, 0.0)
-    assert data.train.options().autotune.enabled is False
 
 
 def test_fashion_mnist_from_a_path_keeps_class_names(tmp_path):

@@ -23,7 +23,7 @@ def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe)
     assert np.trace(matrix) / matrix.sum() == pytest.approx(report["accuracy"])
     assert report["class_names"] == ["0", "1", "2"]
     row = matrix[1]
-    assert report["per_class_accuracy"]["1"] == pytest.approx(row[1] / row.sum())
+    assert report["per_class"]["1"]["recall"] == pytest.approx(row[1] / row.sum()) and report["per_class"]["1"]["support"] == row.sum()
 
 
 def test_every_n_epochs_adds_test_metrics_to_the_logs(tiny_recipe):

@@ -17,9 +17,9 @@ from framework.run import build_run, train
 
 
 def test_a_loss_that_does_not_fit_the_labels_is_a_recipe_error_at_the_loss_line(tiny_recipe, tmp_path):
-    """categorical_crossentropy on integer labels fails at the `loss:` line, before a run directory exists."""
+    """categorical_crossentropy on integer class ids is refused at the `loss:` line, before a run directory exists."""
     recipe = load_recipe(tiny_recipe("loss: categorical_crossentropy\n"))
-    with pytest.raises(RecipeError, match=r"recipe.yaml:13: `loss`: the first training step fails: ValueError: Arguments `target` and `output` must have the same rank"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:13: `loss` 'categorical_crossentropy' does not suit the labels: they are a classification target"):
         train(recipe)
     assert not (tmp_path / "runs").exists()
 

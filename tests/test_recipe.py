@@ -24,12 +24,12 @@ def problems_of(path: Path, overrides: list[str] = ()) -> list[str]:
 
 
 def test_minimal_recipe_gets_defaults(write_recipe):
-    """Shorthand names become components and unset sections take the tutorial's defaults."""
+    """Shorthand names become components; unset sections take the tutorial's defaults, loss and metrics the task's."""
     recipe = load_recipe(write_recipe(GOOD))
     assert recipe.model.name == "seed_cnn" and recipe.model.args == {}
-    assert recipe.optimizer.name == "adam" and recipe.loss.name == "sparse_categorical_crossentropy"
+    assert recipe.optimizer.name == "adam" and recipe.trainer.name == "default"
     assert (recipe.training.epochs, recipe.training.batch_size) == (5, 32)
-    assert [m.name for m in recipe.metrics] == ["accuracy"]
+    assert (recipe.task, recipe.loss, recipe.metrics, recipe.dataset.preprocess, recipe.dataset.augment) == ("auto", None, None, None, [])
 
 
 def test_shipped_recipes_load():

@@ -198,7 +198,7 @@ def test_class_weight_errors(tiny_recipe, tmp_path):
 def write_weighted_npz(tmp_path, weights: np.ndarray) -> str:
     rng = np.random.default_rng(0)
     file = tmp_path / "weighted.npz"
-    np.savez(file, x_train=rng.random((40, 8, 8)).astype("float32"), y_train=rng.integers(0, 3, 40), x_test=rng.random((8, 8, 8)).astype("float32"),
+    np.savez(file, x_train=rng.random((40, 8, 8, 1)).astype("float32"), y_train=rng.integers(0, 3, 40), x_test=rng.random((8, 8, 8, 1)).astype("float32"),
              y_test=rng.integers(0, 3, 8), sample_weight_train=weights)
     return str(file)
 

@@ -1,0 +1,180 @@
+"""`tfrecord`: ``tf.train.Example`` records from TFRecord files, parsed with a feature spec from the recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from framework.data.checks import check_all, failure_message
+from framework.data.module import DataModule
+from framework.errors import DataError
+from framework.schema import require
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+COMPRESSION = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}
+FILES_READ_AT_ONCE = 4  # files interleaved record by record; fixed, so the order depends only on the files
+
+
+@dataclass
+class Feature:
+    """One feature of the records: ``{dtype: float32, shape: [4]}``, as ``tf.io.FixedLenFeature``.
+
+    `image`: for a ``string`` feature of shape ``[]`` holding an encoded JPEG, PNG, BMP or GIF,
+    ``[height, width, channels]``: the image is decoded with that many channels and resized
+    to that size (float32, values 0..255).
+    """
+
+    dtype: Literal["float32", "int64", "string"]
+    shape: list[int] = field(default_factory=list)
+    image: list[int] | None = None
+
+
+def tfrecord(
+    train: str,
+    test: str,
+    features: dict[str, Feature],
+    label: str | list[str],
+    validation: str | None = None,
+    compression: Literal["none", "gzip", "zlib"] = "none",
+) -> DataModule:
+    """``tf.train.Example`` records from TFRecord files (``train: data/train-*.tfrecord``).
+
+    Args:
+        train, test, validation: file patterns (``*``, ``?``, ``[...]``); each split reads
+            the matching files in sorted order, `FILES_READ_AT_ONCE` files interleaved.
+        features: every feature to parse, by name: ``{pixels: {dtype: float32, shape: [784]},
+            label: {dtype: int64}}`` (``shape`` defaults to ``[]``, a scalar); `Feature`.
+        label: the label feature, or several (then the targets are a dict by name).
+        compression: of the files: ``none``, ``gzip`` or ``zlib``.
+
+    Every file is read once before training to count its records (`sizes`) and to parse its
+    first record, so a wrong spec, a wrong compression or a damaged file is reported first.
+
+    Returns:
+        A `DataModule` of ``(inputs, targets)``: the features that are not labels, as one
+        tensor when there is one, else a dict by name (int64 and float32 as parsed, images
+        float32); int64 labels as int32 class ids, float32 labels as they are. `files` is the
+        sorted training files (under ``multi_worker`` each worker reads its share of them).
+
+    Raises:
+        DataError: a pattern matches no file, or a file cannot be read or its first record
+            does not parse with `features` (naming the file and TensorFlow's reason).
+        ValueError: a bad spec: a label that is not a feature, a string label, no feature
+            left for the inputs, a negative size, an `image` on a non-string feature.
+    """
+    labels = [label] if isinstance(label, str) else list(label)
+    specs = {name: spec if isinstance(spec, Feature) else Feature(**spec) for name, spec in features.items()}
+    _check_spec(specs, labels)
+    patterns = {"train": train, "validation": validation, "test": test}
+    files = {split: _match(pattern) for split, pattern in patterns.items() if pattern is not None}
+    parse = _parser(specs, labels)
+    compression_type = COMPRESSION[compression]
+    sizes = {split: _count_and_check(names, parse, compression_type, patterns[split]) for split, names in files.items()}
+    datasets = {split: _read(names, parse, compression_type) for split, names in files.items()}
+    return DataModule(
+        train=datasets["train"],
+        test=datasets["test"],
+        validation=datasets.get("validation"),
+        source=f"tfrecord ({train})",
+        sizes=sizes,
+        files=files["train"],
+    )
+
+
+def _check_spec(specs: dict[str, Feature], labels: list[str]) -> None:
+    names = ", ".join(specs) or "none"
+    require(
+        features=(specs, bool(specs), "at least one feature, as {name: {dtype: ..., shape: [...]}}"),
+        label=(labels, bool(labels) and set(labels) <= set(specs), f"one or more of the features ({names})"),
+    )
+    require(
+        features=(names, len(specs) > len(set(labels)), "more than the labels: at least one feature is the input"),
+        label=(labels, all(specs[n].dtype != "string" for n in labels), "int64 or float32 features, not string ones"),
+    )
+    for name, spec in specs.items():
+        image = spec.image
+        require(**{
+            f"features.{name}.shape": (spec.shape, all(size >= 0 for size in spec.shape), "a list of sizes of 0 or more"),
+            f"features.{name}.image": (image, image is None or (spec.dtype == "string" and not spec.shape and len(image) == 3 and min(image) >= 1 and image[2] in (1, 3, 4)),
+                                       "[height, width, channels] (channels 1, 3 or 4), on a string feature of shape []"),
+        })
+
+
+def _match(pattern: str) -> list[str]:
+    """The files matching `pattern`, sorted; `DataError` when none does."""
+    import tensorflow as tf
+
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+        raise DataError(f"tfrecord: no file matches '{pattern}'")
+    return files
+
+
+def _parser(specs: dict[str, Feature], labels: list[str]) -> Callable[[tf.Tensor], tuple[Any, Any]]:
+    """A function parsing one serialized example into ``(inputs, targets)``."""
+    import tensorflow as tf
+
+    parsing = {name: tf.io.FixedLenFeature(spec.shape, getattr(tf, spec.dtype)) for name, spec in specs.items()}
+    inputs = [name for name in specs if name not in labels]
+
+    def value(example: dict[str, tf.Tensor], name: str) -> tf.Tensor:
+        image = specs[name].image
+        if image is None:
+            return example[name]
+        decoded = tf.io.decode_image(example[name], channels=image[2], expand_animations=False)
+        return tf.ensure_shape(tf.image.resize(decoded, image[:2]), image)
+
+    def target(example: dict[str, tf.Tensor], name: str) -> tf.Tensor:
+        return tf.cast(example[name], tf.int32) if specs[name].dtype == "int64" else example[name]
+
+    def parse(record: tf.Tensor) -> tuple[Any, Any]:
+        example = tf.io.parse_single_example(record, parsing)
+        x = {name: value(example, name) for name in inputs}
+        y = {name: target(example, name) for name in labels}
+        return (x[inputs[0]] if len(inputs) == 1 else x), (y[labels[0]] if len(labels) == 1 else y)
+
+    return parse
+
+
+def _records(files: tf.data.Dataset, compression_type: str) -> tf.data.Dataset:
+    import tensorflow as tf
+
+    return files.interleave(
+        lambda file: tf.data.TFRecordDataset(file, compression_type),
+        cycle_length=FILES_READ_AT_ONCE, block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    )
+
+
+def _read(files: list[str], parse: Callable, compression_type: str) -> tf.data.Dataset:
+    """The parsed examples of `files`, interleaved record by record in a fixed order."""
+    import tensorflow as tf
+
+    names = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string))
+    return _records(names, compression_type).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _count_and_check(files: list[str], parse: Callable, compression_type: str, pattern: str) -> int:
+    """The number of records in `files`, after parsing the first record of each (in parallel).
+
+    `DataError` naming the files that cannot be read or whose first record does not parse, or
+    when the files hold no record at all.
+    """
+    import tensorflow as tf
+
+    def check(file: tf.Tensor) -> tf.Tensor:
+        """The file's record count, and 1 once its first record parsed (0 for an empty file)."""
+        records = tf.data.TFRecordDataset(file, compression_type)
+        count = tf.constant(0, tf.int64)
+        parsed = records.take(1).map(parse).reduce(count, lambda n, _: n + 1)  # a result, so that parsing is not pruned
+        return tf.stack([records.reduce(count, lambda n, _: n + 1), parsed])
+
+    results, failures = check_all(files, check)
+    if len(results) < len(files):
+        raise DataError(f"tfrecord: {failure_message('unreadable file', failures, len(files) - len(results))}")
+    total = int(sum(result[0] for result in results.values()))
+    if not total:
+        raise DataError(f"tfrecord: the {len(files)} file(s) matching '{pattern}' hold no records")
+    return total

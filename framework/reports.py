@@ -1,0 +1,107 @@
+"""The evaluation report of a split: the compiled metrics plus, per target, what its task calls for.
+
+Classification and binary: precision, recall, F1 and support per class and the confusion
+matrix (rows: true classes), with the decision rule of the output layer (argmax for softmax,
+probability >= 0.5 for one sigmoid unit, as Keras's ``binary_accuracy``), plus ROC-AUC for
+binary. Multilabel: the same per label (threshold 0.5), micro and macro F1. Regression: MAE,
+RMSE and R² per value and overall, and up to `POINTS` (true, predicted) pairs for a residual
+plot. The formulas are scikit-learn's (``sklearn.metrics``); sample weights are not applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from framework.pipelines import Data
+from framework.tasks import Target
+
+THRESHOLD = 0.5  # sigmoid outputs: the positive decision, as keras.metrics.BinaryAccuracy's default
+POINTS = 2000  # (true, predicted) pairs kept for residual plots
+
+
+def predictions(trainer: Any, dataset: tf.data.Dataset) -> tuple[Any, Any]:
+    """Labels and the network's predictions over `dataset`, in one pass (NumPy, dicts for named outputs)."""
+    labels, predicted = [], []
+    for x, y, *_ in dataset:
+        labels.append(tf.nest.map_structure(np.asarray, y))
+        predicted.append(tf.nest.map_structure(np.asarray, trainer.predict_on_batch(x)))
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *labels), tf.nest.map_structure(lambda *parts: np.concatenate(parts), *predicted)
+
+
+def per_class(y: np.ndarray, decided: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support of each class (or label column)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = list(range(len(names))) if y.ndim == 1 else None
+    precision, recall, f1, support = precision_recall_fscore_support(y, decided, labels=labels, zero_division=0)
+    return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)} for name, p, r, f, s in zip(names, precision, recall, f1, support)}
+
+
+def classes_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """Classification or binary: per-class scores and the confusion matrix from the decided classes."""
+    from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+
+    y = y.reshape(len(y)).astype(int)
+    decided = (p.reshape(len(p)) >= THRESHOLD).astype(int) if target.task == "binary" else np.argmax(p, axis=-1)
+    names = target.class_names or [str(c) for c in range(max(target.units, 2))]
+    report = {
+        "task": target.task,
+        "accuracy": float(np.mean(decided == y)),
+        "macro_f1": float(f1_score(y, decided, labels=list(range(len(names))), average="macro", zero_division=0)),
+        "class_names": names,
+        "per_class": per_class(y, decided, names),
+        "confusion_matrix": confusion_matrix(y, decided, labels=list(range(len(names)))).tolist(),
+    }
+    if target.task == "binary":
+        report |= {"threshold": THRESHOLD, "roc_auc": float(roc_auc_score(y, p.reshape(len(p)))) if len(set(y)) == 2 else None}
+    return report
+
+
+def multilabel_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """Multilabel: per-label scores at the 0.5 threshold, micro and macro F1."""
+    from sklearn.metrics import f1_score
+
+    y, decided = y.astype(int), (p >= THRESHOLD).astype(int)
+    names = target.class_names or [str(c) for c in range(target.units)]
+    return {
+        "task": "multilabel",
+        "threshold": THRESHOLD,
+        "micro_f1": float(f1_score(y, decided, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(y, decided, average="macro", zero_division=0)),
+        "label_names": names,
+        "per_label": per_class(y, decided, names),
+    }
+
+
+def regression_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """Regression: MAE, RMSE and R² (over all values, and per value column when there are several)."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    y, p = y.reshape(len(y), -1), p.reshape(len(p), -1)
+
+    def scores(t: np.ndarray, q: np.ndarray) -> dict[str, float]:
+        return {"mae": float(mean_absolute_error(t, q)), "rmse": float(np.sqrt(mean_squared_error(t, q))), "r2": float(r2_score(t, q)) if len(t) > 1 else None}
+
+    report = {"task": "regression", **scores(y, p)}
+    if y.shape[1] > 1:
+        report["per_value"] = [scores(y[:, i], p[:, i]) for i in range(y.shape[1])]
+    report["points"] = {"true": y[:POINTS].tolist(), "predicted": p[:POINTS].tolist()}
+    return report
+
+
+REPORTS = {"classification": classes_report, "binary": classes_report, "multilabel": multilabel_report, "regression": regression_report}
+
+
+def evaluation_report(trainer: Any, data: Data, split: str, metrics: dict[str, float]) -> dict[str, Any]:
+    """The report of `split`: ``{"split", **metrics, **the single target's report}``, or its
+    targets' reports under ``"outputs"`` by output name."""
+    y, p = predictions(trainer, getattr(data, split))
+    if isinstance(p, (list, tuple)):  # a network with a list of outputs, labels keyed by output name
+        p = dict(zip([t.name for t in data.targets], p))
+    reports = {t.name: REPORTS[t.task](t, y[t.name] if t.name is not None else y, p[t.name] if t.name is not None else p) for t in data.targets}
+    if list(reports) == [None]:
+        return {"split": split, **metrics, **reports[None]}
+    return {"split": split, **metrics, "outputs": reports}

@@ -1,0 +1,147 @@
+"""Tests for the `csv` dataset: streaming checks, tf.data reading and Keras encoding of tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framework.data.tables import csv
+from framework.errors import DataError
+
+TRAIN = """\
+size,colour,weight,kind,price
+1,red,10,cat,0.5
+2,blue,20,dog,1.5
+3,red,30,cat,2.5
+4,green,40,emu,3.5
+"""
+TEST = """\
+kind,weight,size,colour,price
+dog,15,1.5,purple,1
+"""
+
+
+@pytest.fixture
+def tables(tmp_path: Path) -> Path:
+    (tmp_path / "train.csv").write_text(TRAIN)
+    (tmp_path / "test.csv").write_text(TEST)
+    return tmp_path
+
+
+def read(tables: Path, **args) -> tuple[object, list, list]:
+    data = csv(str(tables / "train.csv"), str(tables / "test.csv"), **args)
+    return data, list(data.train.as_numpy_iterator()), list(data.test.as_numpy_iterator())
+
+
+def test_features_are_normalized_and_one_hot_on_the_training_file(tables):
+    """Numeric features normalized with train statistics, categories one-hot (unknown first), class names sorted."""
+    data, train, test = read(tables, label="kind", categorical=["colour"])
+    assert data.class_names == ["cat", "dog", "emu"]
+    assert data.sizes == {"train": 4, "test": 1}
+    assert data.source == f"csv ({tables / 'train.csv'})" and data.preprocess == [] and data.files is None
+    assert [int(y) for _, y in train] == [0, 1, 0, 2] and int(test[0][1]) == 1
+    sizes = np.array([1, 2, 3, 4.0])
+    x = np.stack([x for x, _ in train])
+    assert x.dtype == np.float32 and x.shape == (4, 3 + 4)  # size, weight, price, then colour: unknown + 3 colours
+    np.testing.assert_allclose(x[:, 0], (sizes - sizes.mean()) / sizes.std(), rtol=1e-5)
+    np.testing.assert_allclose(x[:, 3:].sum(axis=1), 1)
+    assert x[:, 3].sum() == 0  # no unknown colour in training
+    np.testing.assert_allclose(test[0][0][:3], (np.array([1.5, 15, 1]) - [2.5, 25, 2]) / np.array([sizes.std(), 10 * sizes.std(), sizes.std()]), rtol=1e-5)
+    assert test[0][0][3] == 1  # purple is unknown
+
+
+def test_integer_float_and_several_labels(tables):
+    """Integer labels are int32 class ids, other numbers float32 targets; several labels give a dict."""
+    (tables / "train.csv").write_text("a,b,y\n1,2.5,0\n3,4,2\n")
+    (tables / "test.csv").write_text("y,a,b\n2,5,6\n")
+    data, train, _ = read(tables, label="y")
+    assert data.class_names is None and [int(y) for _, y in train] == [0, 2]
+    assert data.train.element_spec[1].dtype.name == "int32"
+    data, train, test = read(tables, label=["y", "b"], features=["a"])
+    assert train[0][0].shape == (1,)
+    assert test[0][1] == {"y": 2, "b": 6.0} and data.train.element_spec[1]["b"].dtype.name == "float32"
+    data, train, _ = read(tables, label="y", categorical=["y"])
+    assert data.class_names == ["0", "2"] and [int(y) for _, y in train] == [0, 1]
+
+
+def test_validation_file_and_delimiter(tables):
+    """A validation file is read like the test file; other delimiters work."""
+    (tables / "train.csv").write_text("a;y\n1;0.5\n2;1.5\n")
+    (tables / "val.csv").write_text("y;a\n3;0\n")
+    (tables / "test.csv").write_text("a;y\n4;1\n")
+    data = csv(str(tables / "train.csv"), str(tables / "test.csv"), label="y", validation=str(tables / "val.csv"), delimiter=";")
+    assert data.sizes == {"train": 2, "validation": 1, "test": 1}
+    [(x, y)] = list(data.validation.as_numpy_iterator())
+    assert y == pytest.approx(3.0) and x[0] == pytest.approx(-3.0)
+
+
+def test_missing_empty_and_short_files(tables):
+    """Missing, empty and header-only files, and rows of the wrong length, are named with file and line."""
+    with pytest.raises(DataError, match=r"csv: file '.*nowhere.csv' does not exist"):
+        csv(str(tables / "nowhere.csv"), str(tables / "test.csv"), label="kind")
+    (tables / "empty.csv").write_text("")
+    with pytest.raises(DataError, match=r"csv: '.*empty.csv' is empty \(expected a header line naming the columns\)"):
+        csv(str(tables / "train.csv"), str(tables / "empty.csv"), label="kind", categorical=["colour"])
+    (tables / "header.csv").write_text("size,colour,weight,kind,price\n")
+    with pytest.raises(DataError, match=r"csv: '.*header.csv' has a header but no data rows"):
+        csv(str(tables / "train.csv"), str(tables / "header.csv"), label="kind", categorical=["colour"])
+    (tables / "test.csv").write_text("size,colour,weight,kind,price\n1,red,10,cat,0.5\n\n")
+    with pytest.raises(DataError, match=r"csv: .*test.csv:3: an empty line, but the header has 5 columns"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"])
+    (tables / "test.csv").write_text("a,a\n1,2\n")
+    with pytest.raises(DataError, match=r"names column\(s\) a more than once"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"])
+
+
+def test_missing_column_names_the_file_and_its_columns(tables):
+    """A missing column is named with the file's columns and a did-you-mean."""
+    with pytest.raises(DataError, match=r"csv: '.*train.csv' has no column 'knd'; its columns: size, colour, weight, kind, price; did you mean 'kind'\?"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="knd")
+    (tables / "test.csv").write_text("size,colour,kind,price\n1,red,cat,2\n")
+    with pytest.raises(DataError, match=r"'.*test.csv' has no column 'weight'"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"])
+
+
+def test_non_numeric_values_name_file_line_column_and_value(tables):
+    """Text in a numeric column names file:line, column and value, and hints at `categorical`."""
+    with pytest.raises(DataError, match=r"csv: .*train.csv:2: column 'colour' holds 'red', not a number; if the column holds categories, list it under `categorical`"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind")
+    (tables / "test.csv").write_text("size,colour,weight,kind,price\n1,red,,cat,nan\n")
+    with pytest.raises(DataError, match=r"test.csv:2: column 'weight' holds '', not a number"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"])
+
+
+def test_labels_must_match_the_training_file(tables):
+    """Test labels of another kind, or classes the training file lacks, are refused at file:line."""
+    (tables / "test.csv").write_text("size,colour,weight,kind,price\n1,red,10,owl,1\n")
+    with pytest.raises(DataError, match=r"test.csv:2: label column 'kind' holds 'owl', which is not one of the training file's classes \(cat, dog, emu\)"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"])
+    (tables / "train.csv").write_text("a,y\n1,0\n2,1\n")
+    (tables / "test.csv").write_text("a,y\n1,0.5\n")
+    with pytest.raises(DataError, match=r"label column 'y' holds '0.5', but the training file's labels there are integer class ids"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="y")
+
+
+def test_bad_arguments(tables):
+    """Argument mistakes are ValueErrors (reported at the recipe's line)."""
+    train, test = str(tables / "train.csv"), str(tables / "test.csv")
+    with pytest.raises(ValueError, match=r"`categorical` must be feature or label columns \(size, kind\) \(got \['colour'\]\)"):
+        csv(train, test, label="kind", features=["size"], categorical=["colour"])
+    with pytest.raises(ValueError, match=r"`features` must be a non-empty list of columns that are not labels"):
+        csv(train, test, label="kind", features=["kind"])
+    with pytest.raises(ValueError, match=r"`delimiter` must be one character \(got ';;'\)"):
+        csv(train, test, label="kind", delimiter=";;")
+    with pytest.raises(ValueError, match=r"`label` must be a column name or a list of different column names \(got \[\]\)"):
+        csv(train, test, label=[])
+
+
+def test_features_are_float32_under_mixed_precision(tables):
+    """The encoding layers compute in float32 whatever the global Keras dtype policy."""
+    import keras
+
+    _, expected, _ = read(tables, label="kind", categorical=["colour"])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    _, train, _ = read(tables, label="kind", categorical=["colour"])
+    np.testing.assert_array_equal(np.stack([x for x, _ in train]), np.stack([x for x, _ in expected]))

@@ -1,0 +1,128 @@
+"""Tests for the `tfrecord` dataset: sorted shards, parsing from a recipe's feature spec, checks before training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from framework.data.tfrecord import FILES_READ_AT_ONCE, Feature, tfrecord
+from framework.errors import DataError, RecipeError
+from framework.recipe import load_recipe
+
+SPEC = {"pixels": {"dtype": "float32", "shape": [2]}, "label": {"dtype": "int64"}}
+
+
+def example(**features: tf.train.Feature) -> bytes:
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def floats(*values: float) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+
+def ints(*values: int) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def write_shards(folder: Path, counts: list[int], compression: str = "") -> None:
+    """Shard k holds `counts[k]` examples: pixels (k, i), label 10 k + i, weight k + i / 10."""
+    folder.mkdir(exist_ok=True)
+    for k, count in enumerate(counts):
+        with tf.io.TFRecordWriter(str(folder / f"part-{k}.tfrecord"), compression) as writer:
+            for i in range(count):
+                writer.write(example(pixels=floats(k, i), label=ints(10 * k + i), weight=floats(k + i / 10)))
+
+
+def test_shards_are_read_in_sorted_order_interleaved(tmp_path):
+    """Files sorted, read record by record in turn; one input tensor, int32 labels; sizes counted."""
+    write_shards(tmp_path / "train", [2, 3, 1])
+    write_shards(tmp_path / "test", [2])
+    data = tfrecord(str(tmp_path / "train" / "part-*"), str(tmp_path / "test" / "*"), SPEC, "label")
+    assert data.files == [str(tmp_path / "train" / f"part-{k}.tfrecord") for k in range(3)]
+    assert data.sizes == {"train": 6, "test": 2} and data.source == f"tfrecord ({tmp_path / 'train' / 'part-*'})"
+    assert FILES_READ_AT_ONCE >= 3
+    elements = list(data.train.as_numpy_iterator())
+    assert [int(y) for _, y in elements] == [0, 10, 20, 1, 11, 12]
+    np.testing.assert_array_equal(elements[1][0], [1, 0])
+    assert data.train.element_spec[0].shape == (2,) and data.train.element_spec[1].dtype.name == "int32"
+
+
+def test_several_inputs_and_targets_and_compression(tmp_path):
+    """Two inputs give a dict, two labels a dict of targets (float32 kept); gzip files are read."""
+    write_shards(tmp_path / "train", [3], "GZIP")
+    spec = {**SPEC, "weight": Feature("float32"), "extra": Feature("int64", [1])}
+    with tf.io.TFRecordWriter(str(tmp_path / "test.tfrecord.gz"), "GZIP") as writer:
+        writer.write(example(pixels=floats(5, 6), label=ints(3), weight=floats(0.5), extra=ints(9)))
+    data = tfrecord(str(tmp_path / "test.tfrecord.gz"), str(tmp_path / "test.tfrecord.gz"), spec, ["label", "weight"], compression="gzip")
+    [(x, y)] = list(data.test.as_numpy_iterator())
+    assert set(x) == {"pixels", "extra"} and x["extra"].tolist() == [9]
+    assert y == {"label": 3, "weight": pytest.approx(0.5)}
+    with pytest.raises(DataError, match=r"1 unreadable file: '.*part-0.tfrecord' \(.*\)"):
+        tfrecord(str(tmp_path / "train" / "*"), str(tmp_path / "test.tfrecord.gz"), SPEC, "label")
+
+
+def test_image_features_are_decoded_and_resized(tmp_path):
+    """A string feature with `image` is decoded to float32 (height, width, channels)."""
+    png = tf.io.encode_png(np.full((4, 6, 1), 200, np.uint8)).numpy()
+    with tf.io.TFRecordWriter(str(tmp_path / "images.tfrecord")) as writer:
+        writer.write(example(image=tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])), label=ints(1)))
+    spec = {"image": {"dtype": "string", "image": [2, 3, 3]}, "label": {"dtype": "int64"}}
+    data = tfrecord(str(tmp_path / "images.tfrecord"), str(tmp_path / "images.tfrecord"), spec, "label")
+    [(image, label)] = list(data.test.as_numpy_iterator())
+    assert image.shape == (2, 3, 3) and image.dtype == np.float32 and label == 1
+    np.testing.assert_allclose(image, 200)
+
+
+def test_no_file_empty_files_and_bad_records_are_named(tmp_path):
+    """No match shows the pattern; a spec that does not fit, or a damaged file, names the file and reason."""
+    write_shards(tmp_path / "train", [2, 0])
+    test = str(tmp_path / "train" / "part-0.tfrecord")
+    with pytest.raises(DataError, match=r"tfrecord: no file matches '.*nothing-\*'"):
+        tfrecord(str(tmp_path / "nothing-*"), test, SPEC, "label")
+    with pytest.raises(DataError, match=r"tfrecord: the 1 file\(s\) matching '.*part-1.tfrecord' hold no records"):
+        tfrecord(str(tmp_path / "train" / "part-1.tfrecord"), test, SPEC, "label")
+    assert tfrecord(str(tmp_path / "train" / "*"), test, SPEC, "label").sizes["train"] == 2  # an empty shard is fine
+    wrong = {"pixels": {"dtype": "float32", "shape": [3]}, "label": {"dtype": "int64"}}
+    with pytest.raises(DataError, match=r"1 unreadable file: '.*part-0.tfrecord' \(Key: pixels.  Can't parse serialized Example"):
+        tfrecord(test, test, wrong, "label")
+    with pytest.raises(DataError, match=r"Feature: colour \(data type: int64\) is required but could not be found"):
+        tfrecord(test, test, {**SPEC, "colour": {"dtype": "int64"}}, "label")
+    (tmp_path / "damaged.tfrecord").write_bytes(bytes(range(64)))
+    with pytest.raises(DataError, match=r"'.*damaged.tfrecord' \(corrupted record at 0"):
+        tfrecord(str(tmp_path / "damaged.tfrecord"), test, SPEC, "label")
+
+
+@pytest.mark.parametrize(("spec", "label", "message"), [
+    ({}, "label", r"`features` must be at least one feature"),
+    (SPEC, "lable", r"`label` must be one or more of the features \(pixels, label\) \(got \['lable'\]\)"),
+    ({"label": {"dtype": "int64"}}, "label", r"`features` must be more than the labels: at least one feature is the input \(got 'label'\)"),
+    ({**SPEC, "name": {"dtype": "string"}}, "name", r"`label` must be int64 or float32 features, not string ones \(got \['name'\]\)"),
+    ({**SPEC, "x": {"dtype": "float32", "shape": [-1]}}, "label", r"`features.x.shape` must be a list of sizes of 0 or more \(got \[-1\]\)"),
+    ({**SPEC, "x": {"dtype": "int64", "image": [2, 2, 1]}}, "label", r"`features.x.image` must be \[height, width, channels\] \(channels 1, 3 or 4\), on a string feature of shape \[\]"),
+])
+def test_bad_specs(tmp_path, spec, label, message):
+    """Spec mistakes are ValueErrors naming the key (reported at the recipe's dataset line)."""
+    with pytest.raises(ValueError, match=message):
+        tfrecord(str(tmp_path / "*"), str(tmp_path / "*"), spec, label)
+
+
+def test_recipe_checks_feature_dtypes(write_recipe):
+    """The recipe checker knows the feature spec: a bad dtype or key is reported at its line."""
+    recipe = write_recipe("""\
+        name: records
+        dataset:
+          name: tfrecord
+          args:
+            train: data/*.tfrecord
+            test: data/*.tfrecord
+            label: label
+            features:
+              pixels: {dtype: float64, shape: [4]}
+              label: {dtype: int64, shap: []}
+        model: mlp
+        """)
+    with pytest.raises(RecipeError, match=r"(?s)recipe.yaml:9: `dataset.args.features.pixels.dtype` must be one of 'float32', 'int64', 'string' \(got 'float64'\).*recipe.yaml:10: unknown key `dataset.args.features.label.shap`; allowed: dtype, shape, image; did you mean 'shape'\?"):
+        load_recipe(recipe)
