@@ -280,7 +280,7 @@ def chain_each(layers: Layers, train: tf.data.Dataset) -> Transform | None:
     if isinstance(layers, list):
         return chain(layers, inputs)
     keys = list(layers) if isinstance(layers, dict) else list(range(len(layers)))
-    steps = {key: chain(layers[key], inputs.map(lambda x, key=key: x[key])) for key in keys}
+    steps = {key: chain(layers[key], inputs.map(lambda *x, key=key: (x[0] if len(x) == 1 else x)[key])) for key in keys}  # tf.data spreads tuples over arguments
     if all(step is None for step in steps.values()):
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -32,8 +32,11 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return manager
 
 
-def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callbacks.Callback]]:
+def load_plugins(recipe: Recipe, extra: Sequence[object] = ()) -> tuple[pluggy.PluginManager, list[keras.callbacks.Callback]]:
     """The recipe's plugins in a manager (called in recipe order, after the plugins each names in ``after``), and its Keras callbacks.
+
+    `extra` plugin objects (from Python: `tapeline tune`'s trial reporter) are called after the
+    recipe's, under their class names; they are not written into the run's recipe.
 
     A plugin entry naming a Keras callback class (``keras.callbacks:EarlyStopping``) is
     passed to ``fit`` as it is, for users coming from ``model.fit(callbacks=...)``. The other
@@ -58,6 +61,8 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
     plugins = [entry for entry in built if not is_keras_callback(entry[2])]
     for _, name, plugin in plugins:
         warn_about_order(name, plugin)
+    for plugin in extra:  # registered first: pluggy calls them last
+        manager.register(plugin, name=type(plugin).__name__)
     names = dict(zip((id(plugin) for _, _, plugin in plugins), unique_names([name for _, name, _ in plugins])))
     for _, name, plugin in reversed(resolve_order(recipe, plugins)):  # pluggy calls the last registered first
         try:

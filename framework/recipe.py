@@ -403,9 +403,10 @@ def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
-    """The resolved recipe as plain data (``extends`` dropped: everything is inlined)."""
+    """The resolved recipe as plain data (``extends`` dropped: everything is inlined; ``search`` dropped: only `tapeline tune` reads it)."""
     data = dataclasses.asdict(recipe)
     data.pop("extends")
+    data.pop("search")
     return data
 
 

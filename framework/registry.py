@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import entry_points
 from typing import Any
 
 from framework.errors import RegistryError
@@ -85,7 +85,7 @@ class Registry:
         entry = self._load().get(name)
         if entry is None:
             raise RegistryError(self.unknown_message(name))
-        if isinstance(entry.target, EntryPoint):
+        if not callable(entry.target) and hasattr(entry.target, "load"):  # an entry point not loaded yet (any importlib_metadata's)
             entry = Entry(name, import_path(entry.target.value), entry.source)
             self._load()[name] = entry
         return entry

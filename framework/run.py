@@ -9,7 +9,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -165,10 +165,10 @@ def warn_about_keras_callbacks(callbacks: list[keras.callbacks.Callback]) -> Non
         )
 
 
-def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
-    """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written)."""
+def build_run(recipe: Recipe, directory: Path | None = None, plugins: Sequence[object] = ()) -> Run:
+    """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written); `plugins`: extra plugin objects."""
     strategy = configure_tensorflow(recipe)
-    plugins, keras_callbacks = load_plugins(recipe)  # cheap, so their argument errors come before the data loads
+    plugins, keras_callbacks = load_plugins(recipe, plugins)  # cheap, so their argument errors come before the data loads
     warn_about_keras_callbacks(keras_callbacks)
     data = build_data(recipe, strategy.num_replicas_in_sync)
     steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
@@ -179,11 +179,11 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     return Run(recipe, data, trainer, plugins, strategy, *worker_role(strategy), directory, keras_callbacks=keras_callbacks, class_weight=weights)
 
 
-def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool) -> Run:
+def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool, plugins: Sequence[object] = ()) -> Run:
     """A built run in its directory: fresh, or with the saved state and history of a run to resume."""
     if resume:
         check_resumable(recipe, directory)
-    run = build_run(recipe)  # data and names are checked before anything is written
+    run = build_run(recipe, plugins=plugins)  # data and names are checked before anything is written
     check_first_step(run)
     if not run.is_chief:
         run.directory = Path(tempfile.mkdtemp(prefix=f"tapeline-worker{run.worker_index}-"))
@@ -208,7 +208,7 @@ def keep_interrupted_weights(run: Run) -> None:
 
 
 @restores_process_settings
-def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False) -> Run:
+def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False, plugins: Sequence[object] = ()) -> Run:
     """Trains `recipe` and writes its run directory: recipe, history, final weights, summary.
 
     The lifecycle: build and check (`start`; with `resume`, load the saved state) → ``fit`` →
@@ -222,8 +222,9 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
     With `resume`, `directory` is an earlier run of the same recipe: training continues after
     the last epoch whose state was saved (every run saves it at its epoch ends); a run that ended
     is continued only when `training.epochs` is raised, else `NothingToDo` (`check_resumable`).
+    `plugins`: plugin objects to call besides the recipe's, after them (not written into the run's recipe).
     """
-    run = start(recipe, directory, overwrite, resume)
+    run = start(recipe, directory, overwrite, resume, plugins)
     started = time.perf_counter()
     try:
         fit(run)

@@ -42,7 +42,7 @@ import yaml
 from framework.errors import NothingToDo, TapelineError, TrainingFailed, error_summary
 from framework.files import UMASK
 from framework.hookspecs import hookimpl
-from framework.recipe import Component, Recipe, apply_overrides, load_document, recipe_to_dict
+from framework.recipe import Recipe, apply_overrides, load_document, recipe_to_dict
 from framework.schema import suggest
 from framework.search_space import SEARCH, Search, apply_values, check_search, split_search
 from framework.tune_report import format_params, report
@@ -55,7 +55,6 @@ TUNE_FILE = "tune.json"
 RECIPE_FILE = "recipe.yaml"
 STUDY_DB = "study.db"
 PLANNED = "planned:"  # study user attributes: trials each `tapeline tune` asked for
-REPORTER = "tune_trial"  # the plugin name under which each trial's reporter is registered
 SQLITE_TIMEOUT_S = 60  # how long a write waits for another process's
 OPEN_ATTEMPTS = 4
 HOST = socket.gethostname()
@@ -238,16 +237,13 @@ def recover(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
 
 
 def train_trial(recipe: Recipe, directory: Path, reporter: TrialReporter) -> None:
-    """Trains `recipe` into `directory` with `reporter` as its last plugin, then frees what Keras kept of the run."""
+    """Trains `recipe` into `directory` with `reporter` as an extra, last plugin, then frees what Keras kept of the run."""
     import keras
 
-    from framework.registry import PLUGINS
     from framework.run import train
 
-    PLUGINS.register(REPORTER)(lambda: reporter)
-    recipe.plugins.append(Component(REPORTER))
     try:
-        train(recipe, directory)
+        train(recipe, directory, plugins=[reporter])
     finally:
         keras.backend.clear_session()  # Keras keeps every model built in the process; a sweep builds one per trial
 

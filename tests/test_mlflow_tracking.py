@@ -53,7 +53,7 @@ def test_logs_files_and_the_network_as_artifacts(tracked, tmp_path):
     run, client = tracked
     mlflow_run = the_run(client, "tiny")
     names = {info.path for info in client.list_artifacts(mlflow_run.info.run_id)}
-    assert names == {"confusion_matrix.png", "learning_curves.png", "evaluation.json", "history.json", "model"}
+    assert names == {"confusion_matrix.png", "learning_curves.png", "evaluation.json", "history.json", "run.json", "model"}
     assert mlflow_run.info.artifact_uri.startswith((run.directory.parents[1] / "mlartifacts").as_uri())
     [model] = client.list_artifacts(mlflow_run.info.run_id, "model")
     network = keras.saving.load_model(client.download_artifacts(mlflow_run.info.run_id, model.path, str(tmp_path)))
