@@ -14,6 +14,8 @@ import argparse
 import importlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,15 +91,18 @@ def write_litert(model: keras.Model, path: Path) -> None:
 
 
 def write_onnx(model: keras.Model, path: Path) -> None:
-    """ONNX converted by tf2onnx from the model's SavedModel (its ``serve`` function), dynamic batch size."""
-    import tensorflow as tf
-    import tf2onnx
+    """ONNX converted from the model's SavedModel by tf2onnx's command line (its ``serving_default`` signature).
 
+    tf2onnx runs in its own process: its SavedModel loader freezes what the signature captures
+    (adapted Normalization statistics ...), which its in-process ``from_function`` leaves as inputs.
+    """
     with tempfile.TemporaryDirectory(prefix="tapeline-savedmodel-") as folder:
         write_savedmodel(model, Path(folder))
-        loaded = tf.saved_model.load(folder)
-        signature = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype, name=t.name), model.input)
-        tf2onnx.convert.from_function(loaded.serve, input_signature=[signature], output_path=str(path))
+        command = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", folder, "--signature_def", "serving_default", "--output", str(path)]
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=False)
+    if done.returncode != 0 or not path.is_file():
+        lines = [line for line in done.stderr.splitlines() if "ERROR" in line or "Error" in line] or done.stderr.splitlines()[-3:]
+        raise ExportCheckFailed(f"tf2onnx could not convert the model (exit {done.returncode}): {' / '.join(lines)}")
 
 
 # --- runners: load in the runtime, run on raw inputs by name ---------------------------------
