@@ -120,7 +120,7 @@ def table_reader(trained: Trained, file: str) -> Reader:
 
     def samples() -> tf.data.Dataset:
         rows = read(file)
-        return rows.enumerate().map(lambda i, x: (tf.strings.format("{}[{}]", (file, i)), x))
+        return rows.enumerate().map(lambda i, x: (tf.strings.join([file, "[", tf.strings.as_string(i), "]"]), x))
 
     return Reader(file, samples)
 
