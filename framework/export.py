@@ -34,6 +34,7 @@ FORMATS = ("keras", "savedmodel", "litert", "onnx")
 DEFAULT_PATHS = {"keras": "model.keras", "savedmodel": "saved_model", "litert": "model.tflite", "onnx": "model.onnx"}
 RUNTIMES = {"keras": "Keras", "savedmodel": "TensorFlow", "litert": "the LiteRT interpreter", "onnx": "onnxruntime"}
 EXTRAS = {"litert": ("ai_edge_litert.interpreter",), "onnx": ("tf2onnx", "onnxruntime")}  # modules each format's extra installs
+FLOAT32_ONLY = ("litert", "onnx")  # their CPU runtimes lack half-precision convolutions: mixed-precision runs are exported computing in float32
 TOLERANCE = 1e-4  # float32 runs
 HALF_TOLERANCE = 2e-2  # mixed_float16 / mixed_bfloat16 runs: about 3 significant digits
 DEFAULT_SAMPLES = 64
@@ -206,6 +207,10 @@ def place(staged: Path, path: Path) -> None:
 def export_run(directory: Path, format: str, output: Path | None = None, samples: int = DEFAULT_SAMPLES, tolerance: float | None = None) -> ExportReport:
     """Exports the run in `directory` as `format` and checks it on `samples` raw test samples.
 
+    A mixed-precision run is exported as trained for ``keras`` and ``savedmodel``, and
+    computing in float32 for ``litert`` and ``onnx`` (`FLOAT32_ONLY`); either way it is
+    compared with the trained network in its own precision.
+
     Raises:
         TapelineError: no run or no weights in `directory`, an unknown `format`, a missing
             extra (with the pip command), a bad `output` (exit 2).
@@ -218,10 +223,13 @@ def export_run(directory: Path, format: str, output: Path | None = None, samples
     require_extra(format)
     path = output_path(directory, format, output)
     trained = load_trained(directory)
-    model = raw_model(trained)
     raw, preprocessed = test_samples(trained, samples)
     expected = network_outputs(trained, preprocessed)
-    tolerance = default_tolerance(trained.run.trainer.network.dtype_policy.name) if tolerance is None else tolerance
+    policy = trained.run.trainer.network.dtype_policy.name
+    tolerance = default_tolerance(policy) if tolerance is None else tolerance
+    if format in FLOAT32_ONLY and policy != "float32":
+        trained = load_trained(directory, precision="float32")
+    model = raw_model(trained)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as staging:
         staged = Path(staging) / path.name

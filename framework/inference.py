@@ -10,7 +10,7 @@ exported model and `tapeline predict` take raw inputs. `export` and `predict` bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,8 +80,11 @@ def read_run_directory(directory: Path) -> Path:
     return weights
 
 
-def load_trained(directory: Path) -> Trained:
+def load_trained(directory: Path, precision: str | None = None) -> Trained:
     """The run in `directory` rebuilt from its ``recipe.yaml``, with its ``model.weights.h5`` loaded.
+
+    `precision` replaces the recipe's `training.precision` (``float32``: a mixed-precision
+    run's network computing in float32; its weights are float32 either way).
 
     Raises:
         TapelineError: `directory` is no run directory or has no weights, or the weights do
@@ -95,6 +98,8 @@ def load_trained(directory: Path) -> Trained:
 
     weights = read_run_directory(directory)
     recipe = load_recipe(directory / RECIPE_FILE)
+    if precision is not None:
+        recipe = replace(recipe, training=replace(recipe.training, precision=precision))
     run = build_run(recipe)
     try:
         run.trainer.network.load_weights(weights)

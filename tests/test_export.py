@@ -72,6 +72,14 @@ def test_litert_export_runs_in_the_litert_interpreter(run_dir, tmp_path):
     assert report.difference < 1e-4 and report.path.stat().st_size > 0
 
 
+def test_a_mixed_precision_run_goes_to_litert_computing_in_float32(module_tiny_recipe, tmp_path):
+    """A mixed_bfloat16 run (whose bfloat16 convolutions LiteRT cannot run) is exported in float32, within the half-precision tolerance."""
+    pytest.importorskip("ai_edge_litert.interpreter")
+    recipe = load_recipe(module_tiny_recipe("", name="bf16.yaml"), ["training.precision=mixed_bfloat16", "name=bf16"])
+    report = export_run(train(recipe).directory, "litert", tmp_path / "model.tflite")
+    assert report.tolerance == export.HALF_TOLERANCE and 0 < report.difference < 1e-2
+
+
 def test_onnx_export_of_named_inputs_runs_in_onnxruntime(named_run_dir, tmp_path):
     """A run with two named, separately normalized inputs exports to ONNX with one input per name and matches the network."""
     onnxruntime = pytest.importorskip("onnxruntime")
