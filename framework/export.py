@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("keras", "savedmodel", "litert", "onnx")
 DEFAULT_PATHS = {"keras": "model.keras", "savedmodel": "saved_model", "litert": "model.tflite", "onnx": "model.onnx"}
+SUFFIXES = {"keras": ".keras", "litert": ".tflite"}  # Keras refuses other file names for these
 RUNTIMES = {"keras": "Keras", "savedmodel": "TensorFlow", "litert": "the LiteRT interpreter", "onnx": "onnxruntime"}
 EXTRAS = {"litert": ("ai_edge_litert.interpreter",), "onnx": ("tf2onnx", "onnxruntime")}  # modules each format's extra installs
 FLOAT32_ONLY = ("litert", "onnx")  # their CPU runtimes lack half-precision convolutions: mixed-precision runs are exported computing in float32
@@ -190,10 +191,10 @@ def describe_outputs(trained: Trained, outputs: dict[str, np.ndarray]) -> list[s
 
 
 def output_path(directory: Path, format: str, output: Path | None) -> Path:
-    """`output`, or ``<run>/export/<default name>``; `TapelineError` for a ``keras`` path not ending in ``.keras``."""
+    """`output`, or ``<run>/export/<default name>``; `TapelineError` for a path without the suffix Keras insists on (`SUFFIXES`)."""
     path = output if output is not None else directory / "export" / DEFAULT_PATHS[format]
-    if format == "keras" and path.suffix != ".keras":
-        raise TapelineError(f"--output for --format keras must end in .keras (got '{path}')")
+    if format in SUFFIXES and path.suffix != SUFFIXES[format]:
+        raise TapelineError(f"--output for --format {format} must end in {SUFFIXES[format]} (got '{path}')")
     return path
 
 
@@ -233,7 +234,12 @@ def export_run(directory: Path, format: str, output: Path | None = None, samples
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as staging:
         staged = Path(staging) / path.name
-        WRITERS[format](model, staged)
+        try:
+            WRITERS[format](model, staged)
+        except ExportCheckFailed:
+            raise
+        except Exception as error:  # a converter refusing the model (an op it lacks ...)
+            raise ExportCheckFailed(f"the model could not be converted to {format}: {error_summary(error)}; nothing was written") from None
         try:
             got = RUNNERS[format](staged, named_inputs(trained, raw), model.input)
         except Exception as error:

@@ -124,7 +124,8 @@ def test_bad_input_is_exit_2(run_dir, tmp_path, capsys):
     cases = [
         (["export", str(unfinished)], "has no model.weights.h5"),
         (["export", str(tmp_path)], "is not a run directory (no recipe.yaml)"),
-        (["export", str(run_dir), "--output", str(tmp_path / "model.h5")], "must end in .keras"),
+        (["export", str(run_dir), "--output", str(tmp_path / "model.h5")], "--output for --format keras must end in .keras"),
+        (["export", str(run_dir), "--format", "litert", "--output", str(tmp_path / "model.lite")], "--output for --format litert must end in .tflite"),
     ]
     for argv, message in cases:
         assert main(argv) == 2
