@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from framework.errors import TapelineError, error_summary
-from framework.inference import Trained, flat_outputs, load_trained, network_outputs, raw_model, test_samples
+from framework.inference import Trained, flat_outputs, load_trained, network_outputs, raw_model, check_samples
 
 if TYPE_CHECKING:
     import keras
@@ -224,33 +224,45 @@ def export_run(directory: Path, format: str, output: Path | None = None, samples
     require_extra(format)
     path = output_path(directory, format, output)
     trained = load_trained(directory)
-    raw, preprocessed = test_samples(trained, samples)
+    raw, preprocessed = check_samples(trained, samples)
     expected = network_outputs(trained, preprocessed)
     policy = trained.run.trainer.network.dtype_policy.name
     tolerance = default_tolerance(policy) if tolerance is None else tolerance
     if format in FLOAT32_ONLY and policy != "float32":
         trained = load_trained(directory, precision="float32")
     model = raw_model(trained)
+    difference = write_checked(format, model, path, named_inputs(trained, raw), expected, tolerance)
+    count = len(next(iter(expected.values())))
+    return ExportReport(path, format, count, difference, tolerance, describe_inputs(model), describe_outputs(trained, expected))
+
+
+def write_checked(format: str, model: keras.Model, path: Path, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray], tolerance: float) -> float:
+    """Writes `model` as `format` to a staging path, runs it on `inputs` in its runtime and, when its
+    outputs are within `tolerance` of `expected`, moves it onto `path`; returns the max difference.
+
+    Raises:
+        ExportCheckFailed: the conversion fails, the export does not run, or it differs by more than `tolerance`.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as staging:
         staged = Path(staging) / path.name
         try:
             WRITERS[format](model, staged)
-        except ExportCheckFailed:
+        except TapelineError:
             raise
         except Exception as error:  # a converter refusing the model (an op it lacks ...)
             raise ExportCheckFailed(f"the model could not be converted to {format}: {error_summary(error)}; nothing was written") from None
         try:
-            got = RUNNERS[format](staged, named_inputs(trained, raw), model.input)
+            got = RUNNERS[format](staged, inputs, model.input)
         except Exception as error:
             raise ExportCheckFailed(f"the {format} export does not run in {RUNTIMES[format]}: {error_summary(error)}; nothing was written") from None
         difference = max_difference(expected, got)
         if not difference <= tolerance:
-            raise ExportCheckFailed(f"the {format} export differs from the trained network by up to {difference:.3g} on {len(next(iter(expected.values())))} "
-                                    f"test samples (tolerance {tolerance:g}); nothing was written")
+            samples = len(next(iter(expected.values())))
+            raise ExportCheckFailed(f"the {format} export differs from the trained network by up to {difference:.3g} on {samples} test samples "
+                                    f"(tolerance {tolerance:g}); nothing was written")
         place(staged, path)
-    count = len(next(iter(expected.values())))
-    return ExportReport(path, format, count, difference, tolerance, describe_inputs(model), describe_outputs(trained, expected))
+    return difference
 
 
 def export_command(args: argparse.Namespace) -> int:

@@ -149,7 +149,7 @@ def raw_model(trained: Trained) -> keras.Model:
     return keras.Model(list(inputs) if isinstance(inputs, tuple) else inputs, outputs, name=f"{network.name}_with_preprocessing")
 
 
-def test_samples(trained: Trained, count: int) -> tuple[Any, Any]:
+def check_samples(trained: Trained, count: int) -> tuple[Any, Any]:
     """The first `count` test samples: raw (from the dataset reader) and as the run's test pipeline preprocesses them.
 
     Returns:
