@@ -1,6 +1,6 @@
 """Tapeline: train Keras networks with an explicit GradientTape step, YAML recipes and pluggy plugins.
 
-A plugin needs only `hookimpl`::
+A plugin needs only `hookimpl`; its hooks get the run as a read-only `RunContext`::
 
     from framework import hookimpl
 
@@ -9,7 +9,7 @@ A plugin needs only `hookimpl`::
         def on_epoch_end(self, epoch, logs):
             print(epoch, logs["loss"])
 
-`Run`, `Trainer` and the registration helpers are imported on first use (PEP 562), so
+`Run` (the core's own run), `Trainer` and the registration helpers are imported on first use (PEP 562), so
 ``from framework import hookimpl`` and the command line's help start no TensorFlow.
 """
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from framework.hookspecs import hookimpl
+from framework.context import RunContext
+from framework.hookspecs import StatefulPlugin, hookimpl
 
 LAZY = {
     "Run": "framework.run",
@@ -29,7 +30,7 @@ LAZY = {
 }
 
 __version__ = "0.1.0"
-__all__ = ["Run", "Trainer", "enable_batch_hook", "hookimpl", "register_dataset", "register_model", "__version__"]
+__all__ = ["Run", "RunContext", "StatefulPlugin", "Trainer", "enable_batch_hook", "hookimpl", "register_dataset", "register_model", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

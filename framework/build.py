@@ -70,7 +70,7 @@ def build_data(recipe: Recipe, replicas: int = 1) -> Data:
         return build_layers(recipe, key, defaults)
 
     section, training = recipe.dataset, recipe.training
-    settings = Settings(training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit, recipe.task)
+    settings = Settings(training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit, recipe.task, section.cache)
     return make_data(source, settings, layers("preprocess", source.preprocess), layers("augment", []))
 
 

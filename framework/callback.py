@@ -8,21 +8,14 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 import keras
-import pluggy
 
 from framework.distribute import any_worker
 from framework.errors import PluginError
+from framework.hooks import call_hook
 from framework.plugin_manager import needs_every_batch
 
 if TYPE_CHECKING:
     from framework.run import Run
-
-
-def plugin_in_traceback(error: BaseException, plugins: pluggy.PluginManager) -> str:
-    """The name of the innermost registered plugin whose method is on `error`'s traceback."""
-    names = {id(p): plugins.get_name(p) for p in plugins.get_plugins()}
-    owners = [names.get(id(frame.f_locals.get("self"))) for frame, _ in traceback.walk_tb(error.__traceback__)]
-    return next((name for name in reversed(owners) if name), "?")
 
 
 def keras_callback_error(error: Exception, callbacks: list[keras.callbacks.Callback]) -> PluginError | None:
@@ -36,11 +29,12 @@ def keras_callback_error(error: Exception, callbacks: list[keras.callbacks.Callb
 
 
 class HookCallback(keras.callbacks.Callback):
-    """Calls the run, epoch and evaluation hooks of `run`'s plugins.
+    """Calls the training, epoch and evaluation hooks of `run`'s plugins, passing them the run's `RunContext`.
 
-    It defines no per-batch method, so Keras does no per-batch work for it; `hook_callback`
-    returns the `BatchHookCallback` subclass only when a plugin implements `on_batch_end`.
-    An exception in a plugin becomes a `PluginError` naming the plugin and the hook.
+    ``on_train_end`` is not called from here: `framework.run.train` calls it once the run's
+    files are written. It defines no per-batch method, so Keras does no per-batch work for it;
+    `hook_callback` returns the `BatchHookCallback` subclass only when a plugin implements
+    `on_batch_end`. An exception in a plugin becomes a `PluginError` naming the plugin and the hook.
     """
 
     def __init__(self, run: Run, split: str) -> None:
@@ -50,17 +44,12 @@ class HookCallback(keras.callbacks.Callback):
         self.epoch = 0
 
     def call(self, hook: str, **kwargs: Any) -> list[Any]:
-        """Calls `hook` with keyword arguments, ``trainer`` and ``run`` first."""
-        try:
-            return getattr(self.run.hook, hook)(trainer=self.model, run=self.run, **kwargs)
-        except PluginError:
-            raise
-        except Exception as error:
-            raise PluginError(plugin_in_traceback(error, self.run.plugins), hook, error) from error
+        """Calls `hook` with keyword arguments, ``trainer`` and ``run`` (the context) first."""
+        return call_hook(self.run.plugins, hook, trainer=self.model, run=self.run.context, **kwargs)
 
     def stop_if_asked(self, reasons: list[str | None]) -> None:
-        """Stops training with the first non-empty reason a hook returned, on every worker if one asks."""
-        reason = next((r for r in reasons if r), None)
+        """Stops training with the first reason asked for (``run.request_stop``, then the hooks' returns), on every worker if one asks."""
+        reason = self.run.stop_request or next((r for r in reasons if r), None)
         if any_worker(self.run.strategy, reason is not None):
             self.run.stop_reason = self.run.stop_reason or reason or "another worker stopped training"
             self.model.stop_training = True
@@ -69,19 +58,12 @@ class HookCallback(keras.callbacks.Callback):
         self.call("on_train_begin")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.epoch = epoch
+        self.epoch = self.run.epoch = epoch
         self.run.data.epoch.assign(epoch)  # before the epoch's data iterator starts: picks its order
         self.call("on_epoch_begin", epoch=epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.stop_if_asked(self.call("on_epoch_end", epoch=epoch, logs=logs))
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self.model.stop_training and not self.run.stop_reason:  # set by a Keras callback (EarlyStopping ...)
-            self.run.stop_reason = "a Keras callback stopped training"
-        last = dict(self.run.history[-1]) if self.run.history else {}  # with the entries plugins added
-        last.pop("epoch", None)
-        self.call("on_train_end", logs=last)
 
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         self.call("on_evaluate_end", split=self.split, logs=logs or {})

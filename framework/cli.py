@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from framework.errors import NothingToDo, PluginError, TapelineError
+from framework.errors import NothingToDo, TapelineError
 from framework.quiet import quiet_tensorflow, show_warnings_briefly
 
 if TYPE_CHECKING:
@@ -96,15 +96,19 @@ def describe_targets(targets: list[Target]) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Prints the resolved recipe and the order in which plugins are called."""
+    """Prints the resolved recipe, the plugins in calling order with their hooks, and each hook's call order."""
     recipe = _load(args)
-    from framework.plugin_manager import call_order, load_plugins
+    from framework.plugin_manager import call_order, load_plugins, plugin_sequence
     from framework.recipe import recipe_to_yaml
 
-    order = {hook: names for hook, names in call_order(load_plugins(recipe)[0]).items() if names}  # plugin problems first
+    manager = load_plugins(recipe)[0]  # plugin problems before any output
+    order = {hook: names for hook, names in call_order(manager).items() if names}
     print(recipe_to_yaml(recipe), end="")
     if order:
-        print("# plugin call order per hook:")
+        print("# plugins in calling order (recipe order; each after the plugins its class names in `after`):")
+        for place, (name, hooks) in enumerate(plugin_sequence(manager), 1):
+            print(f"#   {place}. {name}: {', '.join(hooks)}")
+        print("# plugin call order per hook (tryfirst/trylast hooks move to the front/back):")
         for hook, names in order.items():
             print(f"#   {hook}: {', '.join(names)}")
     return 0
@@ -257,8 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(done)
         return done.exit_code
     except TapelineError as error:
-        if isinstance(error, PluginError) and error.show_traceback:
-            traceback.print_exception(error.error, file=sys.stderr)
+        if error.shown_cause is not None:
+            traceback.print_exception(error.shown_cause, file=sys.stderr)
         print(f"tapeline: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

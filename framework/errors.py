@@ -1,8 +1,9 @@
 """Errors caused by user input: recipes, data files, names and command lines.
 
 Every such error is a `TapelineError`; the CLI prints its message (no traceback) and exits
-with its ``exit_code``: 2 for bad input, 1 for `TrainingFailed` (a run that cannot go on) and
-for `PluginError` (a plugin raised; its traceback is shown when the cause looks like a bug),
+with its ``exit_code``: 2 for bad input, 1 for `TrainingFailed` (a run that cannot go on, or an
+unexpected error inside training) and for `PluginError` (a plugin raised); the traceback of
+the cause is shown when it looks like a bug (`TapelineError.shown_cause`),
 0 for `NothingToDo` (printed as a plain message).
 """
 
@@ -29,11 +30,28 @@ class TapelineError(Exception):
 
     exit_code = 2
 
+    @property
+    def shown_cause(self) -> BaseException | None:
+        """The exception whose traceback the command line prints before the message (a bug's), or None."""
+        return None
+
 
 class TrainingFailed(TapelineError):
-    """Training cannot usefully go on (for example the loss became NaN); exit code 1."""
+    """Training cannot usefully go on (the loss became NaN, a file cannot be written, an error inside `fit`); exit code 1.
+
+    `cause` is the unexpected exception it stands for, if any; its traceback is shown unless it
+    is a file-system error.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+    @property
+    def shown_cause(self) -> BaseException | None:
+        return None if isinstance(self.cause, OSError) else self.cause
 
 
 class NothingToDo(TapelineError):
@@ -55,6 +73,10 @@ class PluginError(TapelineError):
         self.exit_code = error.exit_code if isinstance(error, TapelineError) else 1
         self.show_traceback = not isinstance(error, (TapelineError, OSError))
         super().__init__(f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}")
+
+    @property
+    def shown_cause(self) -> BaseException | None:
+        return self.error if self.show_traceback else None
 
 
 @dataclass(frozen=True)

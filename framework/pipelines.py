@@ -38,6 +38,7 @@ class Settings:
     validation_split: float = 0.0
     limit: int | None = None
     task: str | dict[str, str] = "auto"
+    cache: str = "none"
 
 
 @dataclass
@@ -217,6 +218,16 @@ def label_sample(dataset: tf.data.Dataset, count: int = LABEL_SAMPLE) -> Any:
     return next(labels.as_numpy_iterator())
 
 
+def cached(dataset: tf.data.Dataset, cache: str, split: str) -> tf.data.Dataset:
+    """`dataset` kept after its first full pass: ``"memory"``, or files ``<cache>.<split>*`` (tf.data's cache); ``"none"``: as it is.
+
+    The cache sits before the shuffle, so the order of each epoch does not change.
+    """
+    if cache == "none":
+        return dataset
+    return dataset.cache() if cache == "memory" else dataset.cache(f"{cache}.{split}")
+
+
 def from_module(module: DataModule, settings: Settings, epoch: tf.Variable, seed: int) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
     """Batched splits of a streamed `DataModule`, their targets (checked on the first labels) and known sizes."""
     train, validation, sizes = module.train, module.validation, dict(module.sizes)
@@ -230,10 +241,17 @@ def from_module(module: DataModule, settings: Settings, epoch: tf.Variable, seed
         cut = sizes["train"] - held_out
         train, validation, sizes["train"], sizes["validation"] = train.take(cut), train.skip(cut), cut, held_out
     targets = resolve_targets(label_sample(train), label_sample(module.test), settings.task, module.class_names, module.source)
+    train, validation = cached(train, settings.cache, "train"), None if validation is None else cached(validation, settings.cache, "validation")
     if settings.shuffle:
         train = epoch_shuffle(train, module.shuffle_buffer, seed, epoch)
     batch = settings.batch_size
-    splits = {"train": train.batch(batch), "validation": None if validation is None else validation.batch(batch), "test": module.test.batch(batch)}
+
+    def batched(dataset: tf.data.Dataset | None, split: str) -> tf.data.Dataset | None:
+        if dataset is not None and split in sizes:  # a known size: Keras knows the steps (progress bars, no end-of-data warning)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(sizes[split]))
+        return None if dataset is None else dataset.batch(batch)
+
+    splits = {"train": batched(train, "train"), "validation": batched(validation, "validation"), "test": batched(module.test, "test")}
     return splits, targets, sizes
 
 

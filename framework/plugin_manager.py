@@ -12,6 +12,7 @@ import pluggy
 from framework import hookspecs
 from framework.hookspecs import hookimpl
 from framework.errors import Problem, RecipeError, TapelineError
+from framework.plugin_order import resolve_order, warn_about_order
 from framework.recipe import Recipe, build_component
 from framework.schema import suggest
 from framework.registry import PLUGINS
@@ -19,14 +20,9 @@ from framework.registry import PLUGINS
 if TYPE_CHECKING:
     import keras
 
-DEFAULT_ORDER = 50
 HOOKS = [name for name in vars(hookspecs) if name.startswith("on_")]
+HOOKS_ORDER = {name: place for place, name in enumerate(HOOKS)}
 HOOKIMPL_HINT = "`@framework.hookimpl` above it (`from framework import hookimpl`)"
-
-
-def plugin_order(plugin: Any) -> int:
-    """A plugin's ``order`` attribute (lower is called first), `DEFAULT_ORDER` when it has none."""
-    return getattr(plugin, "order", DEFAULT_ORDER)
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -37,7 +33,7 @@ def new_plugin_manager() -> pluggy.PluginManager:
 
 
 def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callbacks.Callback]]:
-    """The recipe's plugins in a manager (called by ``order``, then recipe order), and its Keras callbacks.
+    """The recipe's plugins in a manager (called in recipe order, after the plugins each names in ``after``), and its Keras callbacks.
 
     A plugin entry naming a Keras callback class (``keras.callbacks:EarlyStopping``) is
     passed to ``fit`` as it is, for users coming from ``model.fit(callbacks=...)``. The other
@@ -55,18 +51,25 @@ def load_plugins(recipe: Recipe) -> tuple[pluggy.PluginManager, list[keras.callb
             continue
         if not is_keras_callback(plugin):
             problems += [Problem(recipe.locate(("plugins", i)), message) for message in plugin_problems(component.name, plugin)]
-        built.append((component.name, plugin))
+        built.append((i, component.name, plugin))
     if problems:
         raise RecipeError(problems)
-    callbacks = [plugin for _, plugin in built if is_keras_callback(plugin)]
-    plugins = [(name, plugin) for name, plugin in built if not is_keras_callback(plugin)]
-    ranked = sorted(enumerate(plugins), key=lambda item: (plugin_order(item[1][1]), item[0]))
-    for index, (name, plugin) in reversed(ranked):  # pluggy calls the last registered first
+    callbacks = [plugin for _, _, plugin in built if is_keras_callback(plugin)]
+    plugins = [entry for entry in built if not is_keras_callback(entry[2])]
+    for _, name, plugin in plugins:
+        warn_about_order(name, plugin)
+    names = dict(zip((id(plugin) for _, _, plugin in plugins), unique_names([name for _, name, _ in plugins])))
+    for _, name, plugin in reversed(resolve_order(recipe, plugins)):  # pluggy calls the last registered first
         try:
-            manager.register(plugin, name=name if manager.get_plugin(name) is None else f"{name}#{index}")
+            manager.register(plugin, name=names[id(plugin)])
         except pluggy.PluginValidationError as error:
             raise TapelineError(f"plugin {name!r} does not match Tapeline's hooks: {error}") from None
     return manager, callbacks
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Recipe names made unique for the manager: a name used before gets ``#<position>`` (``console#3``)."""
+    return [f"{name}#{position}" if name in names[:position] else name for position, name in enumerate(names)]
 
 
 def is_keras_callback(plugin: Any) -> bool:
@@ -121,16 +124,17 @@ def undecorated_problem(attr: str) -> str:
     return f"has method {attr!r} without `@hookimpl`, and no hook has that name; name it after a hook and add {HOOKIMPL_HINT}; hooks: {', '.join(HOOKS)}{suggest(attr, HOOKS)}"
 
 
-def enable_batch_hook(plugin: Any, method: Callable[..., str | None]) -> None:
+def enable_batch_hook(plugin: Any, method: Callable[..., str | None], **options: bool) -> None:
     """Makes `method` the plugin's ``on_batch_end`` hook, for plugins needing batches only in some modes.
 
     `method` takes any of the hook's arguments by name, like a hook. Call this from ``__init__``;
     a plugin that never calls it implements no batch hook, so its runs do no per-batch work. Declare it in the class: ``optional_hooks = ("on_batch_end",)``.
+    `options` are `hookimpl`'s (``tryfirst=True`` ...).
     """
 
     wanted = inspect.signature(method).parameters
 
-    @hookimpl
+    @hookimpl(**options)
     def on_batch_end(trainer: Any, run: Any, epoch: int, batch: int, logs: dict[str, float]) -> str | None:
         given = {"trainer": trainer, "run": run, "epoch": epoch, "batch": batch, "logs": logs}
         return method(**{name: value for name, value in given.items() if name in wanted})
@@ -166,3 +170,19 @@ def call_order(manager: pluggy.PluginManager) -> dict[str, list[str]]:
         if isinstance(caller, pluggy.HookCaller):
             order[name] = [manager.get_name(impl.plugin) for impl in reversed(caller.get_hookimpls())]
     return order
+
+
+def plugin_sequence(manager: pluggy.PluginManager) -> list[tuple[str, list[str]]]:
+    """The plugins in their resolved calling order, each with its hooks (``on_epoch_end (trylast)`` for a moved hook).
+
+    `load_plugins` registers the plugins in reverse calling order, and pluggy keeps them in registration order.
+    """
+    sequence = []
+    for name, plugin in reversed(manager.list_name_plugin()):
+        hooks = []
+        for caller in sorted(manager.get_hookcallers(plugin) or (), key=lambda c: HOOKS_ORDER[c.name]):
+            impl = next(impl for impl in caller.get_hookimpls() if impl.plugin is plugin)
+            moved = " (tryfirst)" if impl.tryfirst else " (trylast)" if impl.trylast else ""
+            hooks.append(caller.name + moved)
+        sequence.append((name, hooks))
+    return sequence

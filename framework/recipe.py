@@ -55,6 +55,15 @@ class DatasetSection(Component):
         default=None,
         metadata=spec("Use only the first N training samples (quick checks, benchmarks).", expect="a positive integer or null", valid=lambda v: v is None or v > 0),
     )
+    cache: str = field(
+        default="none",
+        metadata=spec(
+            "Keep a streamed dataset's decoded samples after the first epoch: 'none', 'memory' (RAM grows with the data), "
+            "or a file path prefix (tf.data's cache files, on disk). In-memory arrays need none.",
+            expect="'none', 'memory' or a file path prefix",
+            valid=lambda v: bool(v),
+        ),
+    )
     preprocess: list[Component] | None = field(
         default=None,
         metadata=spec(

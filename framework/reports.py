@@ -23,12 +23,14 @@ POINTS = 2000  # (true, predicted) pairs kept for residual plots
 
 
 def predictions(trainer: Any, dataset: tf.data.Dataset) -> tuple[Any, Any]:
-    """Labels and the network's predictions over `dataset`, in one pass (NumPy, dicts for named outputs)."""
-    labels, predicted = [], []
-    for x, y, *_ in dataset:
-        labels.append(tf.nest.map_structure(np.asarray, y))
-        predicted.append(tf.nest.map_structure(np.asarray, trainer.predict_on_batch(x)))
-    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *labels), tf.nest.map_structure(lambda *parts: np.concatenate(parts), *predicted)
+    """Labels and the network's predictions over `dataset` (NumPy, dicts for named outputs).
+
+    Predictions come from Keras's ``predict`` (which splits batches among replicas under a
+    distribution strategy); labels from a pass over the labels alone.
+    """
+    labels = [tf.nest.map_structure(np.asarray, y) for y in dataset.map(lambda x, y, *w: y)]
+    predicted = trainer.predict(dataset, verbose=0)
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *labels), predicted
 
 
 def per_class(y: np.ndarray, decided: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:

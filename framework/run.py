@@ -20,16 +20,19 @@ import tensorflow as tf
 
 from framework.callback import EpochRecorder, hook_callback, keras_callback_error
 from framework.build import build_data, build_network, class_weights, compile_trainer
+from framework.context import RunContext
 from framework.distribute import make_strategy, split_cpu, worker_role
-from framework.errors import Problem, RecipeError, TapelineError
-from framework.files import write_atomic, write_csv, write_json, write_text
+from framework.errors import Problem, RecipeError, TapelineError, TrainingFailed, error_summary
+from framework.files import write_atomic, write_json, write_text
+from framework.hooks import call_hook, call_on_exception
+from framework.hookspecs import StatefulPlugin
 from framework.pipelines import Data
 from framework.plugin_manager import load_plugins, needs_every_batch
 from framework.precision import resolve_precision
 from framework.probe import check_first_step
 from framework.recipe import AUTO_STEPS_PER_EXECUTION, Recipe, recipe_to_yaml
 from framework.schema import dotted
-from framework.run_directory import HISTORY_CSV, HISTORY_JSON, INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory
+from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory, write_history
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
 
@@ -38,8 +41,9 @@ T = TypeVar("T")
 
 @dataclass
 class Run:
-    """What plugins see: the recipe, the output directory, the data, and why training stopped.
+    """The core's run: what a recipe builds (data, Trainer, plugins), where its results go, and its training state.
 
+    Plugins never see this object: hooks get `context`, a read-only `RunContext` over it.
     Under a multi-worker strategy every worker has a Run; only the chief's `directory` is the
     run directory, the others write to a temporary one that is removed after training.
     """
@@ -53,27 +57,40 @@ class Run:
     is_chief: bool = True
     directory: Path | None = None
     stop_reason: str | None = None
+    stop_request: str | None = None  # the first reason given to `RunContext.request_stop`, until the callback stops training
     initial_epoch: int = 0  # epochs done before this session (when resuming)
+    epoch: int | None = None  # the epoch running or just ended; None outside `fit`
+    training: bool = False  # inside `fit`
     history: list[dict[str, float]] = field(default_factory=list)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # what plugins published
+    results_saved: bool = False  # the final weights, history and run.json are written
     keras_callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
     class_weight: dict[int, float] | None = None  # every class id's loss weight, when the recipe weights classes
+    context: RunContext = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.context = RunContext(self)
 
     def record_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         """Adds the epoch's logs to the history and rewrites the history files (when there is a directory)."""
         self.history.append(history_row(epoch, logs))
         if self.directory is not None:
-            write_history(self)
+            write_history(self.directory, self.history)
+
+    def stateful_plugins(self) -> dict[str, StatefulPlugin]:
+        """The plugins implementing `StatefulPlugin`, by plugin name."""
+        return {self.plugins.get_name(p): p for p in self.plugins.get_plugins() if isinstance(p, StatefulPlugin)}
 
     def plugin_states(self) -> dict[str, dict[str, Any]]:
-        """``state_dict()`` of every plugin that has one, by plugin name (saved with checkpoints)."""
-        return {self.plugins.get_name(p): p.state_dict() for p in self.plugins.get_plugins() if hasattr(p, "state_dict")}
+        """``state_dict()`` of every `StatefulPlugin`, by plugin name (saved with the training state)."""
+        return {name: plugin.state_dict() for name, plugin in self.stateful_plugins().items()}
 
     def load_plugin_states(self, states: dict[str, dict[str, Any]]) -> None:
-        """Gives each plugin with ``load_state_dict`` its saved state (when resuming)."""
+        """Gives each `StatefulPlugin` its saved state (when resuming)."""
+        plugins = self.stateful_plugins()
         for name, state in states.items():
-            plugin = self.plugins.get_plugin(name)
-            if plugin is not None and hasattr(plugin, "load_state_dict"):
-                plugin.load_state_dict(state)
+            if name in plugins:
+                plugins[name].load_state_dict(state)
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -162,12 +179,6 @@ def build_run(recipe: Recipe, directory: Path | None = None) -> Run:
     return Run(recipe, data, trainer, plugins, strategy, *worker_role(strategy), directory, keras_callbacks=keras_callbacks, class_weight=weights)
 
 
-def write_history(run: Run) -> None:
-    """The run's epoch logs as JSON (a list of rows) and CSV (a column per entry)."""
-    write_json(run.directory / HISTORY_JSON, run.history)
-    write_csv(run.directory / HISTORY_CSV, run.history, list(dict.fromkeys(key for row in run.history for key in row)))
-
-
 def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool) -> Run:
     """A built run in its directory: fresh, or with the saved state and history of a run to resume."""
     if resume:
@@ -190,33 +201,55 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool)
     return run
 
 
-def salvage_weights(run: Run) -> None:
-    """After a failure or Ctrl-C, keeps the network's weights as ``interrupted.weights.h5`` if they are finite.
-
-    They are for inspection: resuming starts from the last epoch whose state was saved.
-    """
-    try:
-        if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
-            write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
-    except Exception as error:  # never hide the failure being handled
-        print(f"tapeline: warning: the weights could not be kept: {error}", file=sys.stderr)
+def keep_interrupted_weights(run: Run) -> None:
+    """Writes the network's weights as ``interrupted.weights.h5`` if finite (for inspection: resuming uses the saved state)."""
+    if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
+        write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
 
 
 @restores_process_settings
 def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False) -> Run:
     """Trains `recipe` and writes its run directory: recipe, history, final weights, summary.
 
+    The lifecycle: build and check (`start`; with `resume`, load the saved state) → ``fit`` →
+    write ``model.weights.h5``, the history and ``run.json`` → the plugins' ``on_train_end``.
+    When anything after `start` fails (``fit``, a hook, a Keras callback, a write, Ctrl-C), the
+    history so far, ``run.json`` with ``"status": "failed"`` and the weights at that moment are
+    written, the plugins' ``on_exception`` is called once, and the error is raised: a
+    `PluginError` naming the plugin and hook, a `TapelineError`, `TrainingFailed` for any other
+    exception (exit 1), or `KeyboardInterrupt`.
+
     With `resume`, `directory` is an earlier run of the same recipe: training continues after
-    the last epoch whose state was saved (every run saves it at its epoch ends). A run that ended is continued
-    only when `training.epochs` is raised; otherwise `NothingToDo` is raised and nothing is
-    written (see `check_resumable`).
+    the last epoch whose state was saved (every run saves it at its epoch ends); a run that ended
+    is continued only when `training.epochs` is raised, else `NothingToDo` (`check_resumable`).
     """
     run = start(recipe, directory, overwrite, resume)
     started = time.perf_counter()
     try:
+        fit(run)
+        save_results(run, started)
+        last = {key: value for key, value in (run.history[-1] if run.history else {}).items() if key != "epoch"}
+        call_hook(run.plugins, "on_train_end", trainer=run.trainer, run=run.context, logs=last)
+    except BaseException as error:
+        failure = as_failure(run, error)
+        save_failure(run, failure, started)
+        call_on_exception(run.plugins, run.trainer, run.context, failure)
+        if failure is error:
+            raise
+        raise failure from error
+    finally:
+        if not run.is_chief:
+            shutil.rmtree(run.directory, ignore_errors=True)
+    return run
+
+
+def fit(run: Run) -> None:
+    """Runs Keras's ``fit`` from the run's first epoch to `training.epochs`, with the plugins' hooks and the recipe's Keras callbacks."""
+    run.training = True
+    try:
         run.trainer.fit(
             run.data.train,
-            epochs=recipe.training.epochs,
+            epochs=run.recipe.training.epochs,
             initial_epoch=run.initial_epoch,
             validation_data=run.data.validation,
             class_weight=run.class_weight,
@@ -224,22 +257,57 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
             shuffle=False,  # the pipeline shuffles
             verbose=0,
         )
-        write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
-    except Exception as error:
-        salvage_weights(run)
-        raise keras_callback_error(error, run.keras_callbacks) or error
-    except BaseException:  # Ctrl-C
-        salvage_weights(run)
-        raise
     finally:
-        if not run.is_chief:
-            shutil.rmtree(run.directory, ignore_errors=True)
+        run.training = False
+    if run.trainer.stop_training and not run.stop_reason:  # set by a Keras callback (EarlyStopping ...)
+        run.stop_reason = "a Keras callback stopped training"
+    run.epoch = None
+
+
+def summary(run: Run, started: float, error: BaseException | None = None) -> dict[str, Any]:
+    """``run.json``: status (``completed`` or ``failed`` with the error), epochs, stop reason, seconds, samples per split, distribution, precision."""
+    outcome = {"status": "failed", "error": error_summary(error)} if error is not None else {"status": "completed"}
+    return outcome | {
+        "epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started, "samples": run.data.sizes,
+        "strategy": run.recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync, "global_batch_size": run.data.batch_size,
+        "precision": keras.mixed_precision.global_policy().name,
+    }
+
+
+def save_results(run: Run, started: float) -> None:
+    """Writes the final weights, the history and (on the chief) ``run.json``."""
+    write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
+    write_history(run.directory, run.history)
     if run.is_chief:
-        summary = {"epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started}
-        distribution = {"strategy": recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync, "global_batch_size": run.data.batch_size,
-                        "precision": keras.mixed_precision.global_policy().name}
-        write_json(run.directory / SUMMARY_FILE, summary | distribution)
-    return run
+        write_json(run.directory / SUMMARY_FILE, summary(run, started))
+    run.results_saved = True
+
+
+def as_failure(run: Run, error: BaseException) -> BaseException:
+    """The exception a failed run raises for `error`: a Keras callback's named like a plugin's, a `TapelineError` or
+    `KeyboardInterrupt` as it is, any other exception as `TrainingFailed` (exit 1) with it as the cause."""
+    if not isinstance(error, Exception):
+        return error
+    named = keras_callback_error(error, run.keras_callbacks)
+    if named is not None or isinstance(error, TapelineError):
+        return named or error
+    where = f" in epoch {run.epoch + 1}" if run.epoch is not None else ""
+    return TrainingFailed(f"training failed{where}: {error_summary(error)}", cause=error)
+
+
+def save_failure(run: Run, error: BaseException, started: float) -> None:
+    """Keeps what a failed run can leave: the weights at that moment (unless saved), the history so far and ``run.json``
+    saying it failed. Never raises: a write that fails too is reported on stderr."""
+    writes = [("the history", lambda: write_history(run.directory, run.history))]
+    if not run.results_saved:
+        writes.insert(0, ("the weights", lambda: keep_interrupted_weights(run)))
+    if run.is_chief:
+        writes.append(("run.json", lambda: write_json(run.directory / SUMMARY_FILE, summary(run, started, error))))
+    for what, write in writes:
+        try:
+            write()
+        except Exception as failure:  # never hide the error being handled
+            print(f"tapeline: warning: {what} could not be kept: {error_summary(failure)}", file=sys.stderr)
 
 
 @restores_process_settings

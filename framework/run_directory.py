@@ -1,8 +1,9 @@
-"""The run directory: where a run goes, creating it safely, and whether a run there can be resumed.
+"""The run directory: where a run goes, creating it safely, whether a run there can be resumed, its history files.
 
 A run directory holds ``recipe.yaml`` (the resolved recipe), ``history.json``/``history.csv``,
-``model.weights.h5``, ``run.json`` (the summary of the last training session) and what plugins
-write. These checks need no TensorFlow and run before anything is built.
+``model.weights.h5``, ``run.json`` (the summary of the last training session: ``status``
+``completed`` or ``failed``) and what plugins write. These checks need no TensorFlow and run
+before anything is built.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.errors import NothingToDo, TapelineError
+from framework.files import write_csv, write_json
 from framework.recipe import Recipe, load_recipe, recipe_to_yaml
 from framework.state import read_progress
 
@@ -55,7 +57,8 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
 
     `TapelineError` with a diff unless `recipe` matches the run's saved recipe (epochs may
     differ), or when it asks for fewer epochs than are done; `NothingToDo` when the run ended
-    (it finished or stopped early) and `training.epochs` is not raised above the saved value.
+    (it finished or stopped early; a failed run has not ended) and `training.epochs` is not
+    raised above the saved value.
     """
     saved_file = directory / RECIPE_FILE
     if not saved_file.is_file():
@@ -75,8 +78,8 @@ def check_epochs_left(directory: Path, epochs: int, saved_epochs: int) -> None:
     if epochs < done:
         raise TapelineError(f"cannot resume {directory} with training.epochs={epochs}: it has done {done} epochs; ask for {done} or more")
     summary = run_summary(directory)
-    if summary.get("epochs") != done or epochs > saved_epochs:
-        return  # cut short after its last saved state, or given more epochs
+    if summary.get("status") == "failed" or summary.get("epochs") != done or epochs > saved_epochs:
+        return  # failed or cut short after its last saved state, or given more epochs
     reason = summary.get("stop_reason")
     ended = f"finished all {done} epochs" if done == saved_epochs else f"stopped early after {done} of {saved_epochs} epochs" + (f" ({reason})" if reason else "")
     raise NothingToDo(f"nothing to do: {directory} {ended}; raise training.epochs above {saved_epochs} (--set training.epochs=N) to train more")
@@ -89,3 +92,9 @@ def run_summary(directory: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return summary if isinstance(summary, dict) else {}
+
+
+def write_history(directory: Path, history: list[dict[str, float]]) -> None:
+    """The run's history rows as ``history.json`` (a list of rows) and ``history.csv`` (a column per entry), atomically."""
+    write_json(directory / HISTORY_JSON, history)
+    write_csv(directory / HISTORY_CSV, history, list(dict.fromkeys(key for row in history for key in row)))

@@ -75,14 +75,13 @@ class Sweep:
 class TrialReporter:
     """Reports the search metric of each epoch to an Optuna trial, and stops the run when the trial is pruned."""
 
-    order = 99  # after the plugins that add entries to the epoch logs
 
     def __init__(self, trial: optuna.Trial, search: Search) -> None:
         self.trial, self.metric, self.direction = trial, search.metric, search.direction
         self.values: list[float] = []
         self.pruned: str | None = None
 
-    @hookimpl
+    @hookimpl(trylast=True)  # after the plugins that add entries to the epoch logs
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> str | None:
         if self.metric not in logs:
             raise TapelineError(f"`search.metric` {self.metric!r} is not in the epoch logs; they hold {', '.join(logs)}{suggest(self.metric, list(logs))}")

@@ -11,7 +11,7 @@ from framework.monitor import Monitor
 from framework.schema import require
 
 if TYPE_CHECKING:
-    from framework import Run, Trainer
+    from framework import RunContext, Trainer
 
 FOLDER = "checkpoints"
 
@@ -22,11 +22,13 @@ class Checkpoint:
     Every file is written to a temporary name and renamed into place, so a crash never leaves
     a torn checkpoint. `keep_last` > 0 also keeps ``epoch-NNN.keras`` for the last K epochs.
     Set `monitor` to null to save no best model. The ``.keras`` files are the network alone, for
-    use elsewhere; the state that ``tapeline train --resume`` needs is saved by every run.
+    use elsewhere; the state that ``tapeline train --resume`` needs is saved by every run. Called
+    after ``early_stopping``, so with ``restore_best_weights`` the last epoch's ``last.keras``
+    holds the restored weights, like ``model.weights.h5``.
     """
 
     name = "checkpoint"
-    order = 85  # after early stopping, which may add to the logs this one watches
+    after = ("evaluation", "lr_schedule", "early_stopping")  # entries it may watch; last.keras gets restored best weights
 
     def __init__(
         self,
@@ -47,7 +49,7 @@ class Checkpoint:
             self.monitor.best = state["best"]
 
     @hookimpl
-    def on_train_begin(self, run: Run) -> None:
+    def on_train_begin(self, run: RunContext) -> None:
         self.folder = run.directory / FOLDER
         self.folder.mkdir(exist_ok=True)
 

@@ -14,7 +14,7 @@ from framework import enable_batch_hook, hookimpl
 from framework.monitor import format_metrics
 
 if TYPE_CHECKING:
-    from framework import Run, Trainer
+    from framework import RunContext, Trainer
 
 REDRAW_SECONDS = 0.1
 
@@ -48,7 +48,7 @@ class Console:
     """
 
     name = "console"
-    order = 90  # after plugins that add entries to the epoch logs
+    after = ("evaluation",)  # its final test line is printed before this one's on_train_end
     optional_hooks = ("on_batch_end",)  # see enable_batch_hook
 
     def __init__(self, mode: Literal["auto", "progress", "lines", "quiet"] = "auto") -> None:
@@ -68,12 +68,12 @@ class Console:
             print(text, file=self.screen.file if self.screen else None, flush=True)
 
     @hookimpl
-    def on_train_begin(self, trainer: Trainer, run: Run) -> None:
+    def on_train_begin(self, trainer: Trainer, run: RunContext) -> None:
         self.phase = "after"
         self.steps = run.data.steps_per_epoch
         self.chief = run.is_chief
         sizes = ", ".join(f"{count:,} {split}" for split, count in run.data.sizes.items() if count)
-        resumed = f"; resuming after epoch {run.initial_epoch}" if run.initial_epoch else ""
+        resumed = f"; resuming after epoch {len(run.history)}" if run.history else ""
         self.say(f"{run.recipe.name}: {trainer.network.count_params():,} parameters; {sizes} samples; writing to {run.directory}{resumed}")
         replicas = run.strategy.num_replicas_in_sync
         if replicas > 1:
@@ -81,7 +81,7 @@ class Console:
             self.say(f"{run.recipe.distribute.strategy}: {replicas} replicas; global batch {run.data.batch_size} = {per_replica} per replica × {replicas}")
 
     @hookimpl
-    def on_epoch_begin(self, run: Run, epoch: int) -> None:
+    def on_epoch_begin(self, run: RunContext, epoch: int) -> None:
         self.started = self.drawn = time.perf_counter()
         self.phase = "epoch"
         if self.screen and self.chief:
@@ -91,7 +91,7 @@ class Console:
             self.bar.start()
             atexit.register(self.bar.stop)  # an interrupted run gets its cursor back
 
-    def draw_bar(self, run: Run, batch: int, logs: dict[str, float]) -> None:
+    def draw_bar(self, run: RunContext, batch: int, logs: dict[str, float]) -> None:
         now = time.perf_counter()
         done = batch + 1
         if self.bar is None or (now - self.drawn < REDRAW_SECONDS and done < self.steps):
@@ -107,8 +107,8 @@ class Console:
             atexit.unregister(self.bar.stop)
             self.bar = None
 
-    @hookimpl
-    def on_epoch_end(self, run: Run, epoch: int, logs: dict[str, float]) -> None:
+    @hookimpl(trylast=True)  # the epoch's line shows every entry other plugins add, whatever the recipe order
+    def on_epoch_end(self, run: RunContext, epoch: int, logs: dict[str, float]) -> None:
         seconds = time.perf_counter() - self.started
         self.phase = "after"
         self.close_bar()
@@ -121,7 +121,7 @@ class Console:
             self.say(f"test  {format_metrics(logs)}", always=True)
 
     @hookimpl
-    def on_train_end(self, run: Run) -> None:
+    def on_train_end(self, run: RunContext) -> None:
         self.phase = "idle"
         self.close_bar()
         if run.stop_reason:

@@ -9,18 +9,23 @@ from framework.monitor import Monitor
 from framework.schema import require
 
 if TYPE_CHECKING:
-    from framework import Run, Trainer
+    from framework import RunContext, Trainer
 
 
 class EarlyStopping:
     """Stops training when `monitor` has not improved for `patience` epochs (Keras's EarlyStopping).
 
     The reason is recorded as the run's stop reason. With `restore_best_weights`, the network
-    ends training with the weights of its best epoch (before the final evaluation and save).
+    gets the weights of its best epoch back at the end of the epoch that stops training (this
+    plugin's stop, a stop requested earlier in that epoch, or the last epoch), so the saved
+    ``model.weights.h5``, the final evaluation and later plugins (``checkpoint``'s
+    ``last.keras``) see the best weights. A stop asked for by a plugin called after this one, or
+    by a Keras callback, keeps the last epoch's weights. The best weights live in memory: after
+    ``--resume`` only a best epoch reached since then can be restored.
     """
 
     name = "early_stopping"
-    order = 60  # after plugins that add metrics (evaluation), before checkpoints
+    after = ("evaluation", "lr_schedule")  # they add entries (test_*, lr) this one may watch
 
     def __init__(
         self,
@@ -55,7 +60,21 @@ class EarlyStopping:
         self.wait, self.monitor.best, self.best_epoch = 0 if stopped else state["wait"], state["best"], state["best_epoch"]
 
     @hookimpl
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> str | None:
+    def on_epoch_end(self, trainer: Trainer, run: RunContext, epoch: int, logs: dict[str, float]) -> str | None:
+        reason = self.check(trainer, epoch, logs)
+        last = epoch == run.recipe.training.epochs - 1
+        if self.best_weights is None or self.best_epoch == epoch or not (reason or last or run.stop_reason):
+            return reason
+        trainer.network.set_weights(self.best_weights)
+        restored = f"restored the weights of epoch {self.best_epoch + 1}"
+        if reason:
+            return f"{reason}; {restored}"
+        if not run.stop_reason:  # the last epoch
+            run.request_stop(f"finished; {restored}")
+        return None
+
+    def check(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> str | None:
+        """Updates the counters with this epoch's value; the stop reason once `patience` epochs passed without improvement."""
         value = self.monitor.value(logs, "early_stopping")
         if epoch < self.start_from_epoch:
             return None
@@ -69,10 +88,3 @@ class EarlyStopping:
             return None
         best = f"best {self.monitor.best:.4f}" + (f" in epoch {self.best_epoch + 1}" if self.best_epoch is not None else " (baseline)")
         return f"{self.monitor.metric} did not improve for {self.patience} epoch(s); {best}"
-
-    @hookimpl(tryfirst=True)  # before the final evaluation and checkpoint see the weights
-    def on_train_end(self, trainer: Trainer, run: Run) -> None:
-        last_epoch = trainer.history.epoch[-1] if trainer.history.epoch else None
-        if self.best_weights is not None and self.best_epoch != last_epoch:
-            trainer.network.set_weights(self.best_weights)
-            run.stop_reason = (run.stop_reason or "finished") + f"; restored the weights of epoch {self.best_epoch + 1}"

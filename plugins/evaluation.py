@@ -9,12 +9,13 @@ from framework.files import write_json
 from framework.schema import require
 
 if TYPE_CHECKING:
-    from framework import Run
+    from framework import RunContext
 
 EVALUATION_FILE = "evaluation.json"
+REPORT = "evaluation"  # the name it publishes its final report under: ``run.reports["evaluation"]``
 
 
-def report(run: Run, split: str) -> dict:
+def report(run: RunContext, split: str) -> dict:
     """The compiled metrics of the current weights on `split` and the task's report (`framework.reports`)."""
     from framework.reports import evaluation_report
 
@@ -29,23 +30,24 @@ class Evaluation:
     metrics and the task's report (see `framework.reports`): per-class precision, recall and F1
     and the confusion matrix (rows: true classes) for classification and binary, ROC-AUC for
     binary, per-label F1 for multilabel, MAE/RMSE/R² for regression; per output name for
-    several outputs.
+    several outputs. The same report is published as ``run.reports["evaluation"]`` for plugins
+    called after it (``plots``).
     """
 
     name = "evaluation"
-    order = 10  # before plugins that read test_* entries
 
     def __init__(self, every: int = 0) -> None:
         require(every=(every, every >= 0, "0 (only at the end) or a positive number of epochs"))
         self.every = every
 
     @hookimpl
-    def on_epoch_end(self, run: Run, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, run: RunContext, epoch: int, logs: dict[str, float]) -> None:
         if self.every and (epoch + 1) % self.every == 0:
             logs.update({f"test_{key}": value for key, value in run.evaluate("test").items()})
 
     @hookimpl
-    def on_train_end(self, run: Run) -> None:
+    def on_train_end(self, run: RunContext) -> None:
         results = report(run, "test")
+        run.publish(REPORT, results)
         if run.directory is not None:
             write_json(run.directory / EVALUATION_FILE, results)

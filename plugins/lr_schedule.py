@@ -10,7 +10,7 @@ from framework.monitor import Monitor
 from framework.schema import require
 
 if TYPE_CHECKING:
-    from framework import Run, Trainer
+    from framework import RunContext, Trainer
 
 
 class LRSchedule:
@@ -28,7 +28,7 @@ class LRSchedule:
     """
 
     name = "lr_schedule"
-    order = 20  # after evaluation (plateau may watch test_*), before logging
+    after = ("evaluation",)  # plateau may watch its test_* entries
 
     def __init__(
         self,
@@ -79,7 +79,7 @@ class LRSchedule:
             self.base_lr = self.plateau_lr = float(trainer.optimizer.learning_rate.numpy())
 
     @hookimpl
-    def on_epoch_begin(self, trainer: Trainer, run: Run, epoch: int) -> None:
+    def on_epoch_begin(self, trainer: Trainer, run: RunContext, epoch: int) -> None:
         trainer.optimizer.learning_rate.assign(self.rate(epoch, run.recipe.training.epochs))
 
     @hookimpl

@@ -1,4 +1,4 @@
-"""Metrics log: every epoch's (and optionally every N-th batch's) metrics as CSV and JSON Lines."""
+"""Metrics log: the running metrics every N batches as CSV and JSON Lines (the rows per epoch are the core's history files)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from framework import enable_batch_hook, hookimpl
+from framework import hookimpl
 from framework.files import write_csv, write_text
-from framework.schema import require
 
 if TYPE_CHECKING:
-    from framework import Run
+    from framework import RunContext
 
-
-EPOCHS = "metrics"
 BATCHES = "batch_metrics"
 
 
@@ -64,37 +61,31 @@ class Table:
 
 
 class MetricsLog:
-    """Writes ``metrics.csv`` and ``metrics.jsonl`` in the run directory, a row per epoch.
+    """Writes ``batch_metrics.csv`` and ``batch_metrics.jsonl`` in the run directory: the running metrics every `every_n_batches` batches.
 
-    With `every_n_batches`, also ``batch_metrics.csv``/``.jsonl`` with the running metrics every
-    N batches (this costs a host sync per step). On ``--resume`` the rows of the epochs being
-    redone are dropped and new rows are appended.
+    The rows per epoch are the core's: every run writes ``history.csv`` and ``history.json``
+    with every entry plugins and Keras callbacks add. Logging batches costs a host sync per
+    step. On ``--resume`` the rows of the epochs being redone are dropped and new rows are appended.
     """
 
     name = "metrics_log"
-    order = 80  # after plugins that add entries to the epoch logs
-    optional_hooks = ("on_batch_end",)  # see enable_batch_hook
 
     def __init__(self, every_n_batches: int = 0) -> None:
-        require(every_n_batches=(every_n_batches, every_n_batches >= 0, "0 (off) or positive"))
+        if every_n_batches < 1:
+            raise ValueError(
+                f"`every_n_batches` must be a positive number of batches (got {every_n_batches}): metrics_log writes only "
+                "per-batch rows; the rows per epoch are in history.csv and history.json, which every run writes"
+            )
         self.every_n_batches = every_n_batches
-        self.epochs: Table | None = None
         self.batches: Table | None = None
-        if every_n_batches:
-            enable_batch_hook(self, self.log_batch)
 
     @hookimpl
-    def on_train_begin(self, run: Run) -> None:
-        done = run.initial_epoch
-        self.epochs, self.batches = Table(run.directory, EPOCHS), Table(run.directory, BATCHES)
-        self.epochs.open(lambda row: row["epoch"] <= done)
-        if self.every_n_batches:
-            self.batches.open(lambda row: row["epoch"] <= done)
+    def on_train_begin(self, run: RunContext) -> None:
+        done = len(run.history)  # epochs of an earlier session that are kept
+        self.batches = Table(run.directory, BATCHES)
+        self.batches.open(lambda row: row["epoch"] <= done)
 
-    def log_batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
+    @hookimpl
+    def on_batch_end(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
         if (batch + 1) % self.every_n_batches == 0:
             self.batches.add({"epoch": epoch + 1, "batch": batch + 1, **logs})
-
-    @hookimpl
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epochs.add({"epoch": epoch + 1, **logs})

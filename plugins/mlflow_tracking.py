@@ -18,7 +18,7 @@ from framework.tracking import recipe_params
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from framework import Run, Trainer
+    from framework import RunContext, Trainer
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -63,7 +63,7 @@ class MLflowTracking:
     """
 
     name = "mlflow"
-    order = 97  # after evaluation and plots wrote their files
+    after = ("evaluation", "plots")  # their files are logged as artifacts
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
         if importlib.util.find_spec("mlflow") is None:
@@ -82,7 +82,7 @@ class MLflowTracking:
         """Takes the MLflow run to continue from a resumed run's state."""
         self.run_id = state.get("run_id")
 
-    def open_store(self, run: Run) -> tuple[MlflowClient, str]:
+    def open_store(self, run: RunContext) -> tuple[MlflowClient, str]:
         """A client of the tracking store and the experiment's id (created when missing).
 
         `TapelineError` when the store cannot be opened or the experiment is deleted there.
@@ -109,7 +109,7 @@ class MLflowTracking:
         return client, experiment.experiment_id
 
     @hookimpl
-    def on_train_begin(self, run: Run) -> None:
+    def on_train_begin(self, run: RunContext) -> None:
         if not run.is_chief:
             return
         from mlflow.entities import Param
@@ -146,7 +146,7 @@ class MLflowTracking:
             self.test = dict(logs)
 
     @hookimpl
-    def on_train_end(self, trainer: Trainer, run: Run) -> None:
+    def on_train_end(self, trainer: Trainer, run: RunContext) -> None:
         if self.client is None:
             return
         final_test = {f"test_{key}": value for key, value in self.test.items() if f"test_{key}" not in self.logged}
@@ -158,3 +158,8 @@ class MLflowTracking:
             trainer.network.save(model)
             self.client.log_artifact(self.run_id, str(model), artifact_path="model")
         self.client.set_terminated(self.run_id, "FINISHED")
+
+    @hookimpl
+    def on_exception(self) -> None:
+        if self.client is not None:
+            self.client.set_terminated(self.run_id, "FAILED")

@@ -16,12 +16,11 @@ class NanGuard:
     """
 
     name = "nan_guard"
-    order = 0  # before anything else looks at the logs
     optional_hooks = ("on_batch_end",)  # see enable_batch_hook
 
     def __init__(self, every_batch: bool = True) -> None:
         if every_batch:
-            enable_batch_hook(self, self.check_batch)
+            enable_batch_hook(self, self.check_batch, tryfirst=True)
 
     @staticmethod
     def check(logs: dict[str, float], where: str) -> None:
@@ -32,6 +31,6 @@ class NanGuard:
     def check_batch(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
         self.check(logs, f"at epoch {epoch + 1}, batch {batch + 1}")
 
-    @hookimpl
+    @hookimpl(tryfirst=True)  # before any plugin looks at the logs or saves the network
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         self.check(logs, f"at the end of epoch {epoch + 1}")

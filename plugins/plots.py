@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ from framework.errors import TapelineError
 from framework.files import write_atomic
 
 if TYPE_CHECKING:
-    from framework import Run
+    from framework import RunContext
 
 CURVES = "learning_curves.png"
 CONFUSION = "confusion_matrix"  # .png, or _<output>.png per output
@@ -24,15 +23,15 @@ class Plots:
     """Draws learning curves and the test results as PNG files when training ends.
 
     ``learning_curves.png`` shows each metric per epoch for train, validation and test. With
-    the evaluation plugin's report: ``confusion_matrix.png`` for classification and binary
-    targets, ``residuals.png`` (predicted against true values) for regression targets; with
+    the report the evaluation plugin publishes (``run.reports["evaluation"]``):
+    ``confusion_matrix.png`` for classification and binary targets, ``residuals.png`` (predicted against true values) for regression targets; with
     several outputs one file per output (``confusion_matrix_<output>.png`` ...).
 
     Needs matplotlib: ``pip install 'tapeline[plots]'``.
     """
 
     name = "plots"
-    order = 95  # after evaluation has written evaluation.json
+    after = ("evaluation",)  # reads the report it publishes
 
     def __init__(self, dpi: int = 100) -> None:
         if importlib.util.find_spec("matplotlib") is None:
@@ -40,12 +39,12 @@ class Plots:
         self.dpi = dpi
 
     @hookimpl
-    def on_train_end(self, run: Run) -> None:
+    def on_train_end(self, run: RunContext) -> None:
         if run.history:
-            self.curves(run.history, run.directory / CURVES)
-        evaluation = run.directory / "evaluation.json"
-        if evaluation.is_file():
-            self.results(json.loads(evaluation.read_text()), run.directory)
+            self.curves(list(run.history), run.directory / CURVES)
+        evaluation = run.reports.get("evaluation")
+        if evaluation is not None:
+            self.results(evaluation, run.directory)
 
     def results(self, evaluation: dict, directory: Path) -> None:
         """A confusion matrix or residual plot per target of the evaluation report."""

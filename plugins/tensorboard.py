@@ -16,7 +16,7 @@ from framework.tracking import recipe_params
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from framework import Run, Trainer
+    from framework import RunContext, Trainer
 
 LOG_DIR = "tensorboard"
 HISTOGRAM_BINS = 30
@@ -41,7 +41,7 @@ def histogram(values: np.ndarray) -> np.ndarray:
     return np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
 
 
-def write_hparams(run: Run) -> None:
+def write_hparams(run: RunContext) -> None:
     """The HParams summary of `run`: its flattened recipe (``training.epochs`` ...) under the trial id ``<name>/<run folder>``.
 
     TensorBoard's HParams tab shows each run's values beside the last value of its scalars, so
@@ -69,7 +69,6 @@ class TensorBoard:
     """
 
     name = "tensorboard"
-    order = 80
     optional_hooks = ("on_batch_end",)  # see enable_batch_hook
 
     def __init__(self, every_n_batches: int = 0, histograms: bool = False, hparams: bool = True) -> None:
@@ -90,7 +89,7 @@ class TensorBoard:
         return f"train/{key}"
 
     @hookimpl
-    def on_train_begin(self, run: Run) -> None:
+    def on_train_begin(self, run: RunContext) -> None:
         import tensorflow as tf
 
         self.writer = tf.summary.create_file_writer(str(run.directory / LOG_DIR))
@@ -106,7 +105,7 @@ class TensorBoard:
                 for key, value in logs.items():
                     write(f"batch/{key}", np.float32(value), epoch * self.steps_per_epoch + batch + 1, "scalars")
 
-    @hookimpl
+    @hookimpl(trylast=True)  # every entry other plugins add, whatever the recipe order
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         self.written = {self.tag(key) for key in logs}
         with self.writer.as_default():
@@ -123,7 +122,7 @@ class TensorBoard:
             self.test = dict(logs)
 
     @hookimpl
-    def on_train_end(self, run: Run) -> None:
+    def on_train_end(self, run: RunContext) -> None:
         with self.writer.as_default():
             for key, value in self.test.items():
                 if f"test/{key}" not in self.written:  # not in the last epoch's logs already

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 
 from framework import Trainer
-from framework.datasets import Arrays
+from framework.data.module import DataModule
+from framework.datasets import Arrays, synthetic
 
 
 def two_inputs(num_train: int = 96, num_test: int = 32, as_list: bool = False) -> Arrays:
@@ -67,3 +68,19 @@ class NotATrainer:
 
     def __init__(self, network: keras.Model, jit_optimizer: bool = False) -> None:
         self.network = network
+
+
+def streamed(shuffle_buffer: int = 256, **synthetic_args) -> DataModule:
+    """`synthetic` images as a streamed DataModule (unbatched tf.data splits, shuffled through a buffer)."""
+    import tensorflow as tf
+
+    arrays = synthetic(**synthetic_args)
+    return DataModule(
+        tf.data.Dataset.from_tensor_slices((arrays.x_train, arrays.y_train)),
+        tf.data.Dataset.from_tensor_slices((arrays.x_test, arrays.y_test)),
+        source="streamed synthetic",
+        class_names=arrays.class_names,
+        sizes={"train": len(arrays.y_train), "test": len(arrays.y_test)},
+        shuffle_buffer=shuffle_buffer,
+        preprocess=arrays.preprocess,
+    )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from framework import Run, Trainer, hookimpl
+from framework import RunContext, Trainer, hookimpl
 
 
 class Scripted:
-    """Sets ``logs[metric]`` to the next of `values` at every epoch end (called before other plugins)."""
-
-    order = 0
+    """Sets ``logs[metric]`` to the next of `values` at every epoch end (list it before the plugins that read it)."""
 
     def __init__(self, values: list[float], metric: str = "score") -> None:
         self.values, self.metric = values, metric
@@ -21,9 +20,7 @@ class Scripted:
 
 
 class WeightsRecorder:
-    """Keeps a copy of the network's weights at the end of every epoch."""
-
-    order = 99
+    """Keeps a copy of the network's weights at the end of every epoch (as the plugins listed before it left them)."""
 
     def __init__(self) -> None:
         self.weights: list = []
@@ -65,5 +62,45 @@ class SaveWeights:
         self.folder = folder
 
     @hookimpl
-    def on_train_end(self, trainer: Trainer, run: Run) -> None:
+    def on_train_end(self, trainer: Trainer, run: RunContext) -> None:
         trainer.network.save_weights(f"{self.folder}/worker{run.worker_index}.weights.h5")
+
+
+class RaiseAtTrainEnd:
+    """Raises RuntimeError in on_train_end the first time only: it leaves the file `marker` behind."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = Path(marker)
+
+    @hookimpl
+    def on_train_end(self) -> None:
+        if not self.marker.exists():
+            self.marker.touch()
+            raise RuntimeError("boom at the end")
+
+
+class Interrupter:
+    """Raises KeyboardInterrupt (as Ctrl-C does) at the end of epoch `epoch` (from 0)."""
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
+
+    @hookimpl
+    def on_epoch_end(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class ExceptionRecorder:
+    """Appends a JSON line per on_exception call to `log`: the error's type and text, the run files present; with `fail`, then raises."""
+
+    def __init__(self, log: str, fail: bool = False) -> None:
+        self.log, self.fail = Path(log), fail
+
+    @hookimpl
+    def on_exception(self, run: RunContext, error: BaseException) -> None:
+        files = sorted(p.name for p in run.directory.iterdir())
+        with open(self.log, "a") as stream:
+            stream.write(json.dumps({"type": type(error).__name__, "error": str(error), "files": files, "epoch": run.epoch}) + "\n")
+        if self.fail:
+            raise ValueError("on_exception itself fails")

@@ -20,8 +20,8 @@ class Recorder:
 
     name = "recorder"
 
-    def __init__(self, order: int = 50, stop_at: int = -1, add: str = "") -> None:
-        self.order, self.stop_at, self.add = order, stop_at, add
+    def __init__(self, stop_at: int = -1, add: str = "") -> None:
+        self.stop_at, self.add = stop_at, add
         self.calls: list[tuple[str, dict]] = []
 
     @hookimpl
@@ -82,12 +82,12 @@ def test_hooks_fire_in_order_with_keyword_arguments(tiny_recipe):
 
 
 def test_plugin_stops_training_and_adds_logs_seen_later(tiny_recipe):
-    """A returned reason stops training; entries added to the logs reach later plugins and the history."""
+    """A returned reason stops training; entries added to the logs reach plugins called later (recipe order) and the history."""
     recipe = load_recipe(tiny_recipe(
-        f"plugins:\n  - {{name: '{RECORDER}', args: {{order: 60}}}}\n  - {{name: '{RECORDER}', args: {{order: 10, stop_at: 0, add: extra}}}}\n"
+        f"plugins:\n  - {{name: '{RECORDER}', args: {{stop_at: 0, add: extra}}}}\n  - '{RECORDER}'\n"
     ), ["training.epochs=4"])
     run = train(recipe)
-    later, first = plugin(run, RECORDER), plugin(run, f"{RECORDER}#1")
+    first, later = plugin(run, RECORDER), plugin(run, f"{RECORDER}#1")
     assert "extra" in later.calls[2][1]["logs"] and "extra" not in first.calls[2][1]["logs"]
     assert run.stop_reason == "asked at epoch 0" and len(run.history) == 1
     assert run.history[0]["extra"] == 0.0
@@ -131,7 +131,7 @@ def test_a_keras_callback_stopping_training_is_the_stop_reason(tiny_recipe):
 def test_hook_specs_are_documented():
     """Every hook spec starts "Called when", takes `trainer` first and documents each argument."""
     specs = [f for name, f in vars(hookspecs).items() if name.startswith("on_") and inspect.isfunction(f)]
-    assert len(specs) == 6
+    assert len(specs) == 7
     for spec in specs:
         doc = inspect.getdoc(spec)
         params = list(inspect.signature(spec).parameters)

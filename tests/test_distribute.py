@@ -34,7 +34,6 @@ distribute: {distribute}
 plugins:
   - evaluation
   - {{name: checkpoint, args: {{monitor: loss}}}}
-  - metrics_log
   - {{name: console, args: {{mode: lines}}}}
   - {{name: 'plugin_helpers:SaveWeights', args: {{folder: '{folder}'}}}}
 """

@@ -58,3 +58,28 @@ def test_bad_arguments_point_at_the_recipe(tiny_recipe):
     """Invalid argument values are reported with the plugin's recipe line."""
     with pytest.raises(RecipeError, match=r"recipe.yaml:15: `plugins\[1\].args` of plugin 'early_stopping': `patience` must be at least 1"):
         run_with(tiny_recipe, [1.0] * 6, "{patience: 0}")
+
+
+def saved_weights(run) -> list[np.ndarray]:
+    """The weights in the run's model.weights.h5, loaded into a copy of its network."""
+    import keras
+
+    network = keras.models.clone_model(run.trainer.network)
+    network.load_weights(run.directory / "model.weights.h5")
+    return network.get_weights()
+
+
+@pytest.mark.parametrize(
+    ("values", "epochs", "reason"),
+    [
+        ([3.0, 2.0, 2.5, 2.6, 1.0], 5, "score did not improve for 2 epoch(s); best 2.0000 in epoch 2; restored the weights of epoch 2"),
+        ([3.0, 2.0, 2.5], 3, "finished; restored the weights of epoch 2"),  # the last epoch, no stop
+    ],
+)
+def test_restored_best_weights_are_the_saved_ones(tiny_recipe, values, epochs, reason):
+    """With restore_best_weights, the best epoch's weights are restored before the files are written, when it stops or at the last epoch."""
+    run = run_with(tiny_recipe, values, "{monitor: score, patience: 2, restore_best_weights: true}", epochs=epochs)
+    assert run.stop_reason == reason
+    best = run.plugins.get_plugin("plugin_helpers:WeightsRecorder").weights[1]
+    for got, want in zip(saved_weights(run), best, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -154,3 +154,28 @@ def test_each_named_input_gets_its_own_preprocessing():
     for name in x:
         np.testing.assert_allclose(batch[name].mean(axis=0), 0.0, atol=1e-5)
         np.testing.assert_allclose(batch[name].std(axis=0), 1.0, rtol=1e-3)
+
+
+@pytest.mark.parametrize("cache", ["memory", "file"])
+def test_a_cached_stream_keeps_its_epoch_order(cache, tmp_path):
+    """A cached DataModule gives the same epochs as an uncached one; a file cache writes its files."""
+    arrays = synthetic(num_train=64, num_test=8, shape=(2, 2))
+    where = "memory" if cache == "memory" else str(tmp_path / "cache")
+
+    def epochs(setting):
+        data = make_data(module_of(arrays, shuffle_buffer=16), Settings(16, seed=1, cache=setting))
+        orders = []
+        for epoch in range(3):
+            data.epoch.assign(epoch)
+            orders.append(inputs(data.train))
+        return orders
+
+    for got, want in zip(epochs(where), epochs("none")):
+        np.testing.assert_array_equal(got, want)
+    assert cache == "memory" or list(tmp_path.glob("cache.train*"))
+
+
+def test_a_stream_of_known_size_knows_its_batches():
+    """A DataModule that gives its sizes yields pipelines whose number of batches Keras can read."""
+    data = make_data(module_of(synthetic(num_train=70, num_test=8), sizes={"train": 70, "test": 8}), Settings(32, seed=0, validation_split=0.2))
+    assert (int(data.train.cardinality()), int(data.validation.cardinality()), int(data.test.cardinality())) == (2, 1, 1)

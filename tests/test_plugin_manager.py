@@ -13,7 +13,7 @@ from framework import enable_batch_hook, hookimpl
 from framework.cli import main
 from framework.errors import RecipeError, TapelineError
 from framework.recipe import load_recipe
-from framework.plugin_manager import call_order, load_plugins, plugin_problems
+from framework.plugin_manager import call_order, load_plugins, plugin_problems, plugin_sequence
 from framework.registry import PLUGINS
 from framework.run import train
 
@@ -56,12 +56,73 @@ def test_installed_package_plugin_via_entry_point(tmp_path, monkeypatch, tiny_re
     assert [row["epochs_seen"] for row in run.history] == [11.0, 12.0]
 
 
-def test_plugins_called_by_order_then_recipe_order(tiny_recipe):
-    """Lower `order` is called first; equal orders keep recipe order; show lists it."""
-    recipe = load_recipe(tiny_recipe("plugins: [console, 'test_callback:Recorder', evaluation]\n"))
-    order = call_order(load_plugins(recipe)[0])
-    assert order["on_epoch_end"] == ["evaluation", "test_callback:Recorder", "console"]
-    assert order["on_batch_end"] == []
+def test_plugins_called_in_recipe_order_after_the_plugins_they_name(tiny_recipe, capsys):
+    """Recipe order, except that a plugin comes after those its `after` names; tryfirst/trylast hooks move; show prints both orders."""
+    file = tiny_recipe("plugins: [console, plots, 'test_callback:Recorder', evaluation, {name: nan_guard, args: {every_batch: false}}]\n")
+    manager = load_plugins(load_recipe(file))[0]
+    assert [name for name, _ in plugin_sequence(manager)] == ["test_callback:Recorder", "evaluation", "console", "plots", "nan_guard"]
+    order = call_order(manager)
+    assert order["on_epoch_end"] == ["nan_guard", "test_callback:Recorder", "evaluation", "console"]
+    assert order["on_train_end"] == ["test_callback:Recorder", "evaluation", "console", "plots"]
+    assert main(["show", str(file)]) == 0
+    out = capsys.readouterr().out
+    assert "#   3. console: on_train_begin, on_train_end, on_epoch_begin, on_epoch_end (trylast), on_evaluate_end\n" in out
+    assert "#   5. nan_guard: on_epoch_end (tryfirst)\n" in out
+    assert "#   on_epoch_end: nan_guard, test_callback:Recorder, evaluation, console\n" in out
+
+
+class AfterTypo:
+    """Names a plugin that does not exist."""
+
+    after = ("evaluaton",)
+
+    @hookimpl
+    def on_epoch_end(self) -> None:
+        """Nothing."""
+
+
+class AfterString(AfterTypo):
+    """`after` written as a string, not a tuple."""
+
+    after = "evaluation"
+
+
+class CycleA(AfterTypo):
+    """After CycleB."""
+
+    after = ("test_plugin_manager:CycleB",)
+
+
+class CycleB(AfterTypo):
+    """After CycleA."""
+
+    after = ("test_plugin_manager:CycleA",)
+
+
+class OldOrder(AfterTypo):
+    """Declares the old `order` number."""
+
+    after = ()
+    order = 5
+
+
+def test_bad_after_declarations_are_recipe_problems(tiny_recipe):
+    """An unknown name (with a suggestion), a string instead of a tuple, and a cycle are errors at the plugin's line."""
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: plugin 'test_plugin_manager:AfterTypo' has `after` naming 'evaluaton', which is no plugin; plugins: .*did you mean 'evaluation'\?"):
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:AfterTypo")))
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: plugin 'test_plugin_manager:AfterString' has `after = 'evaluation'`; it must be a tuple of plugin names"):
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:AfterString")))
+    cycle = r"recipe.yaml:1[45]: plugin 'test_plugin_manager:Cycle[AB]' has `after` in a cycle: 'test_plugin_manager:Cycle(A|B)' after 'test_plugin_manager:Cycle(?!\1)[AB]' after 'test_plugin_manager:Cycle\1'"
+    with pytest.raises(RecipeError, match=cycle):
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "console", "test_plugin_manager:CycleA", "test_plugin_manager:CycleB")))
+
+
+def test_the_old_order_number_is_ignored_with_a_warning(tiny_recipe):
+    """A plugin still declaring `order = N` gets a FutureWarning and is called in recipe order."""
+    file = plugin_recipe(tiny_recipe, "test_plugin_manager:OldOrder", "test_callback:Recorder")
+    with pytest.warns(FutureWarning, match=r"plugin 'test_plugin_manager:OldOrder' sets `order = 5`, which Tapeline no longer reads: plugins are called in recipe order"):
+        manager = load_plugins(load_recipe(file))[0]
+    assert call_order(manager)["on_epoch_end"] == ["test_plugin_manager:OldOrder", "test_callback:Recorder"]
 
 
 def test_plugin_with_unknown_hook_is_refused(tiny_recipe, monkeypatch):
@@ -161,7 +222,8 @@ def test_every_plugins_problems_are_reported_together_by_validate(tiny_recipe, c
 
 
 def test_builtin_plugins_pass_the_hook_checks():
-    """Every built-in plugin, built with its defaults, implements its hooks correctly."""
+    """Every built-in plugin, built with its defaults (metrics_log needs `every_n_batches`), implements its hooks correctly."""
+    required = {"metrics_log": {"every_n_batches": 1}}
     for entry in PLUGINS:
         if entry.source == "built-in":
-            assert plugin_problems(entry.name, entry.target()) == [], entry.name
+            assert plugin_problems(entry.name, entry.target(**required.get(entry.name, {}))) == [], entry.name

@@ -139,7 +139,7 @@ def test_loss_and_metric_by_import_path(tiny_recipe):
 @pytest.mark.parametrize(
     ("plugins", "setting", "steps"),
     [
-        ("[evaluation, metrics_log]", "auto", 16),  # no per-batch hook
+        ("[evaluation, tensorboard]", "auto", 16),  # no per-batch hook
         ("[{name: console, args: {mode: progress}}]", "auto", 1),  # redraws a bar every batch
         ("['keras.callbacks:ProgbarLogger']", "auto", 1),  # a Keras callback with batch methods
         ("[console]", "4", 4),
@@ -230,3 +230,86 @@ def test_a_run_leaves_the_dtype_policy_as_it_found_it(tiny_recipe):
     with pytest.raises(RecipeError):
         train(load_recipe(tiny_recipe(), ["training.precision=mixed_float16", "loss=categorical_crossentropy"]))
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+
+def exceptions_logged(log):
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_a_plugin_failing_in_on_train_end_leaves_the_run_files_and_exits_1(tiny_recipe, tmp_path, capsys):
+    """A plugin raising in on_train_end: exit 1 naming plugin and hook; weights, history and run.json ("failed") are written,
+    then on_exception is called once with the error; --resume completes the run."""
+    from framework.cli import main
+
+    log = tmp_path / "exceptions.jsonl"
+    file = tiny_recipe(f"plugins: [{{name: 'plugin_helpers:RaiseAtTrainEnd', args: {{marker: '{tmp_path / 'raised'}'}}}}, "
+                       f"{{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{log}'}}}}]\n")
+    run_dir = tmp_path / "run"
+    assert main(["train", str(file), "--output", str(run_dir)]) == 1
+    message = "plugin 'plugin_helpers:RaiseAtTrainEnd' failed in on_train_end: RuntimeError: boom at the end"
+    assert f"tapeline: error: {message}" in capsys.readouterr().err
+    assert {"model.weights.h5", "run.json", "history.json", "history.csv"} <= {p.name for p in run_dir.iterdir()}
+    assert not (run_dir / "interrupted.weights.h5").exists()  # the final weights were saved already
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert (summary["status"], summary["epochs"], summary["error"]) == ("failed", 2, f"PluginError: {message}")
+    assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1, 2]
+    (called,) = exceptions_logged(log)
+    assert called["type"] == "PluginError" and called["error"] == message
+    assert {"model.weights.h5", "run.json", "history.json"} <= set(called["files"])
+    assert main(["train", "--resume", str(run_dir)]) == 0  # a failed run has not ended: no epoch to train, on_train_end again
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+    assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1, 2]
+    assert len(exceptions_logged(log)) == 1
+
+
+def test_on_exception_runs_once_per_plugin_and_its_own_failure_never_hides_the_error(tiny_recipe, tmp_path, capsys):
+    """A plugin failing mid-training: every on_exception is called once, after the history, run.json and interrupted weights
+    are written; one raising in on_exception is reported on stderr and the run's own error is raised."""
+    from framework.errors import PluginError
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    file = tiny_recipe(
+        "plugins:\n  - {name: 'plugin_helpers:Raiser', args: {epoch: 1}}\n"
+        f"  - {{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{first}', fail: true}}}}\n"
+        f"  - {{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{second}'}}}}\n"
+    )
+    with pytest.raises(PluginError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 1"):
+        train(load_recipe(file))
+    assert "tapeline: warning: plugin 'plugin_helpers:ExceptionRecorder' failed in on_exception: ValueError: on_exception itself fails" in capsys.readouterr().err
+    for log in (first, second):
+        (called,) = exceptions_logged(log)
+        assert (called["type"], called["epoch"]) == ("PluginError", 1)
+        assert {"interrupted.weights.h5", "run.json", "history.json"} <= set(called["files"]) and "model.weights.h5" not in called["files"]
+    run_dir = tmp_path / "runs" / "tiny" / "version_0"
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+    assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1]
+
+
+def test_ctrl_c_writes_a_failed_summary_and_calls_on_exception(tiny_recipe, tmp_path):
+    """KeyboardInterrupt in a hook is raised as it is, after run.json ("failed", KeyboardInterrupt) and on_exception."""
+    log = tmp_path / "exceptions.jsonl"
+    file = tiny_recipe(f"plugins: [plugin_helpers:Interrupter, {{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{log}'}}}}]\n")
+    with pytest.raises(KeyboardInterrupt):
+        train(load_recipe(file))
+    assert [called["type"] for called in exceptions_logged(log)] == ["KeyboardInterrupt"]
+    summary = json.loads((tmp_path / "runs" / "tiny" / "version_0" / "run.json").read_text())
+    assert (summary["status"], summary["error"]) == ("failed", "KeyboardInterrupt")
+
+
+def test_an_unexpected_error_in_training_exits_1_with_a_message(tiny_recipe, tmp_path, monkeypatch, capsys):
+    """An exception inside fit that is no plugin's (here TensorFlow running out of memory) is TrainingFailed: exit 1, traceback and message."""
+    import tensorflow as tf
+
+    from framework.callback import EpochRecorder
+    from framework.cli import main
+
+    def out_of_memory(self, epoch, logs=None):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape [4096, 4096]")
+
+    monkeypatch.setattr(EpochRecorder, "on_epoch_end", out_of_memory)
+    assert main(["train", str(tiny_recipe()), "--output", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert err.rstrip().endswith("tapeline: error: training failed in epoch 1: ResourceExhaustedError: OOM when allocating tensor with shape [4096, 4096]")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
