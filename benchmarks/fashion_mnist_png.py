@@ -30,13 +30,13 @@ def folder_name(class_id: int, name: str) -> str:
 
 
 def write_split(images: np.ndarray, labels: np.ndarray, class_names: list[str], folder: Path) -> None:
-    """Each image ``(28, 28, 1)`` as the grayscale ``folder/<id>_<class name>/<index>.png``."""
+    """Each image as ``folder/<id>_<class name>/<index>.png``."""
     classes = [folder / folder_name(i, name) for i, name in enumerate(class_names)]
     for directory in classes:
         directory.mkdir(parents=True, exist_ok=True)
     width = len(str(len(images) - 1))
     for index, (image, label) in enumerate(zip(images, labels)):
-        Image.fromarray(image[..., 0]).save(classes[label] / f"{index:0{width}d}.png", optimize=False)
+        Image.fromarray(image).save(classes[label] / f"{index:0{width}d}.png", optimize=False)
 
 
 def main() -> None:
