@@ -1,4 +1,4 @@
-"""The ``tapeline`` command: train, evaluate, validate, show, list, schema, runs, compare and tune.
+"""The ``tapeline`` command: train, evaluate, validate, show, list, schema, runs, compare, tune, export and predict.
 
 Only the standard library is imported here; each command imports what it needs, so
 ``tapeline --help``, ``list plugins`` and recipe mistakes found before any name is looked up
@@ -167,6 +167,26 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return tune_command(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Exports a run's network with its preprocessing inside (raw inputs in) and checks the file in its own runtime."""
+    from framework.export import export_command
+
+    return export_command(args)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Predicts image files or folders, CSV or .npz files with a run; one row per sample."""
+    from framework.predict import predict_command
+
+    return predict_command(args)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
@@ -213,6 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories")
     compare.add_argument("--metric", action="append", help="metric to draw, one panel each (repeatable; default val_loss)")
     compare.add_argument("--output", type=Path, default=Path("curves.png"), metavar="FILE", help="image file (default curves.png; .svg, .pdf ... too)")
+    export = command("export", cmd_export)
+    export.add_argument("run", type=Path, metavar="RUN", help="a run directory (recipe.yaml and model.weights.h5)")
+    export.add_argument("--format", default="keras", choices=["keras", "savedmodel", "litert", "onnx"], help="default keras (litert and onnx need their extras)")
+    export.add_argument("--output", type=Path, metavar="PATH", help="file or folder to write (default RUN/export/model.keras, saved_model, model.tflite or model.onnx)")
+    export.add_argument("--samples", type=_count, default=64, metavar="N", help="test samples the export is checked on (default 64)")
+    export.add_argument("--tolerance", type=float, metavar="T", help="largest allowed |difference| (default 1e-4; 2e-2 for mixed-precision runs)")
+    predict = command("predict", cmd_predict)
+    predict.add_argument("run", type=Path, metavar="RUN", help="a run directory (recipe.yaml and model.weights.h5)")
+    predict.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="image files or folders, .csv or .npz files")
+    predict.add_argument("--output", type=Path, metavar="FILE", help="a .csv or .jsonl file (default: CSV on stdout)")
+    predict.add_argument("--batch-size", type=_count, default=64, metavar="N", help="samples per batch (default 64)")
     return parser
 
 

@@ -56,10 +56,11 @@ def check_all(items: Sequence[str], check: Callable[[tf.Tensor], tf.Tensor]) -> 
     for index, value in checked.ignore_errors().batch(CHECK_BATCH).with_options(options).as_numpy_iterator():
         results.update(zip(index.tolist(), value))
     failed = [i for i in range(len(items)) if i not in results][:NAMED_FAILURES]
-    return results, [(items[i], _reason(check, items[i])) for i in failed]
+    return results, [(items[i], failure_reason(check, items[i])) for i in failed]
 
 
-def _reason(check: Callable[[tf.Tensor], tf.Tensor], item: str) -> str:
+def failure_reason(check: Callable[[tf.Tensor], tf.Tensor], item: str) -> str:
+    """Why `check(item)` fails, run eagerly on its own (`tf_reason` of TensorFlow's error)."""
     import tensorflow as tf
 
     try:

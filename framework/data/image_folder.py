@@ -128,13 +128,22 @@ def _verify(files: list[str], channels: int) -> None:
         raise DataError(f"image_folder: {message} (remove or replace them)")
 
 
+def load_image(path: tf.Tensor, size: tuple[int, int], channels: int, interpolation: str) -> tf.Tensor:
+    """The image file `path` (a string tensor) as training reads it: decoded with `channels`
+    channels, resized to `size` (height, width) with `interpolation`; float32 ``(height, width,
+    channels)`` with values 0..255. Raises TensorFlow's error for a file that cannot be decoded."""
+    import tensorflow as tf
+
+    image = tf.image.resize(_decode(path, channels), size, method=interpolation)
+    return tf.ensure_shape(tf.cast(image, tf.float32), (*size, channels))
+
+
 def _loader(size: tuple[int, int], channels: int, interpolation: str) -> Callable[[list[str], np.ndarray], tf.data.Dataset]:
     """A function turning file names and labels into a dataset of decoded, resized images and labels."""
     import tensorflow as tf
 
     def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        image = tf.image.resize(_decode(path, channels), size, method=interpolation)
-        return tf.ensure_shape(tf.cast(image, tf.float32), (*size, channels)), label
+        return load_image(path, size, channels, interpolation), label
 
     def dataset(files: list[str], labels: np.ndarray) -> tf.data.Dataset:
         slices = tf.data.Dataset.from_tensor_slices((tf.constant(files, tf.string), tf.constant(labels, tf.int32)))

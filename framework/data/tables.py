@@ -55,19 +55,8 @@ def csv(
         ValueError: a column is both label and feature, or `categorical` names a column that
             is neither.
     """
-    labels = [label] if isinstance(label, str) else list(label)
+    labels, numeric, text = _columns(train, label, features, categorical, delimiter)
     categorical = list(categorical or [])
-    require(
-        label=(label, bool(labels) and len(set(labels)) == len(labels), "a column name or a list of different column names"),
-        delimiter=(delimiter, len(delimiter) == 1, "one character"),
-    )
-    features = list(features) if features is not None else [c for c in read_header(Path(train).expanduser(), delimiter) if c not in labels]
-    require(
-        features=(features, bool(features) and not set(features) & set(labels), "a non-empty list of columns that are not labels"),
-        categorical=(categorical, set(categorical) <= set(features) | set(labels), f"feature or label columns ({', '.join(features + labels)})"),
-    )
-    numeric = [c for c in features if c not in categorical]
-    text = [c for c in features if c in categorical]
     columns = [LabelColumn(name, name in categorical) for name in labels]
     paths = {"train": train, "validation": validation, "test": test}
     files = {split: scan(Path(p).expanduser(), delimiter, numeric, columns, text, split == "train") for split, p in paths.items() if p is not None}
@@ -84,6 +73,43 @@ def csv(
         class_names=columns[0].classes if len(columns) == 1 and columns[0].kind == "string" else None,
         sizes={split: file.rows for split, file in files.items()},
     )
+
+
+def _columns(train: str, label: str | list[str], features: list[str] | None, categorical: list[str] | None, delimiter: str) -> tuple[list[str], list[str], list[str]]:
+    """The label columns, numeric features and categorical features, checked (see `csv`)."""
+    labels = [label] if isinstance(label, str) else list(label)
+    categorical = list(categorical or [])
+    require(
+        label=(label, bool(labels) and len(set(labels)) == len(labels), "a column name or a list of different column names"),
+        delimiter=(delimiter, len(delimiter) == 1, "one character"),
+    )
+    features = list(features) if features is not None else [c for c in read_header(Path(train).expanduser(), delimiter) if c not in labels]
+    require(
+        features=(features, bool(features) and not set(features) & set(labels), "a non-empty list of columns that are not labels"),
+        categorical=(categorical, set(categorical) <= set(features) | set(labels), f"feature or label columns ({', '.join(features + labels)})"),
+    )
+    return labels, [c for c in features if c not in categorical], [c for c in features if c in categorical]
+
+
+def feature_reader(
+    train: str, label: str | list[str], features: list[str] | None = None, categorical: list[str] | None = None, delimiter: str = ","
+) -> Callable[[str], tf.data.Dataset]:
+    """For predicting with a run trained on `csv`: reads other CSV files' features as `csv` gives them to the model.
+
+    Takes `csv`'s arguments (a recipe's `dataset.args` without the other splits); the
+    normalization and vocabularies are learnt from `train` as `csv` learns them. The returned
+    function reads a file (label columns not needed, ignored if there) as a dataset of float32
+    feature vectors, one per row in order, and raises `DataError` for a file that is missing,
+    lacks a feature column or holds a bad row (naming ``file:line``).
+    """
+    _, numeric, text = _columns(train, label, features, categorical, delimiter)
+    read = _reader(numeric, text, [], delimiter)
+    encode = _encoder(read(scan(Path(train).expanduser(), delimiter, numeric, [], text, False)), numeric, text)
+
+    def features_of(path: str) -> tf.data.Dataset:
+        return read(scan(Path(path).expanduser(), delimiter, numeric, [], text, False)).batch(ROWS_PER_STEP).map(encode).unbatch()
+
+    return features_of
 
 
 def _reader(numeric: list[str], text: list[str], labels: list[LabelColumn], delimiter: str) -> Callable[[CsvFile], tf.data.Dataset]:
