@@ -34,8 +34,9 @@ class DataModule:
         preprocess: the Keras preprocessing layers the dataset documents as its default, as
             recipe components (``[{"name": "Rescaling", "args": {"scale": 1/255}}]``); used
             when the recipe has no `dataset.preprocess`.
-        files: the training split's files when it reads several (TFRecord shards, image files):
-            under ``multi_worker`` each worker then reads only its share of the files.
+        files: the training split's files when it reads several (TFRecord shards, image
+            files), for messages and tools; under ``multi_worker`` a DataModule is shared out
+            by data (every worker reads all files and keeps its share of the batches).
     """
 
     train: tf.data.Dataset

@@ -57,7 +57,7 @@ def tfrecord(
         A `DataModule` of ``(inputs, targets)``: the features that are not labels, as one
         tensor when there is one, else a dict by name (int64 and float32 as parsed, images
         float32); int64 labels as int32 class ids, float32 labels as they are. `files` is the
-        sorted training files (under ``multi_worker`` each worker reads its share of them).
+        sorted training files.
 
     Raises:
         DataError: a pattern matches no file, or a file cannot be read or its first record
