@@ -113,6 +113,10 @@ def epoch_shuffle(dataset: tf.data.Dataset, buffer: int, seed: int, epoch: tf.Va
     """`dataset` shuffled through a `buffer`-sample window, in an order fixed by (`seed`, `epoch`)."""
 
     def shuffled(_: tf.Tensor) -> tf.data.Dataset:
+        # The op seed is a tensor; TensorFlow's get_seed compares (graph seed, op seed) with (0, 0) in
+        # Python, which fails for a tensor when the graph seed is 0 (a recipe's `seed: 0`). This traced
+        # function's graph gets a fixed seed of its own, so the order depends only on (seed, epoch).
+        tf.compat.v1.get_default_graph().seed = 1
         return dataset.shuffle(buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + epoch.read_value(), reshuffle_each_iteration=False)
 
     return tf.data.Dataset.from_tensors(0).flat_map(shuffled)

@@ -179,3 +179,11 @@ def test_a_stream_of_known_size_knows_its_batches():
     """A DataModule that gives its sizes yields pipelines whose number of batches Keras can read."""
     data = make_data(module_of(synthetic(num_train=70, num_test=8), sizes={"train": 70, "test": 8}), Settings(32, seed=0, validation_split=0.2))
     assert (int(data.train.cardinality()), int(data.validation.cardinality()), int(data.test.cardinality())) == (2, 1, 1)
+
+
+def test_a_stream_shuffles_under_any_global_seed():
+    """The streamed shuffle works and repeats when TensorFlow's global seed is 0 (a recipe's `seed: 0`)."""
+    keras.utils.set_random_seed(0)
+    source = module_of(synthetic(num_train=32, num_test=8, shape=(2, 2)), shuffle_buffer=8)
+    first, second = (inputs(make_data(source, Settings(8, seed=0)).train) for _ in range(2))
+    np.testing.assert_array_equal(first, second)

@@ -22,7 +22,7 @@ from framework.state import restore_state, save_state
 KILLABLE = """\
 name: killable
 seed: 5
-dataset: {name: DATASET, args: {num_train: 3072, num_test: 64, shape: [12, 12], num_classes: 4}}
+dataset: {name: DATASET, args: {num_train: 2048, num_test: 64, shape: [12, 12], num_classes: 4}}
 model: {name: seed_cnn, args: {filters: [4, 8], units: 16}}
 training: {epochs: 6, batch_size: 32, deterministic: true}
 plugins:
@@ -55,7 +55,7 @@ def test_sigkilled_run_resumes_to_the_same_result_and_runs_repeat(tmp_path, data
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
     recipe = tmp_path / "killable.yaml"
     recipe.write_text(KILLABLE.replace("DATASET", dataset))
-    for name in ("whole", "again"):
+    for name in ("whole", "again") if dataset == "synthetic" else ("whole",):  # runs repeating is checked once
         subprocess.run(tapeline("train", str(recipe), "--output", str(tmp_path / name)), check=True, capture_output=True, timeout=300)
 
     cut = tmp_path / "cut"
@@ -69,7 +69,8 @@ def test_sigkilled_run_resumes_to_the_same_result_and_runs_repeat(tmp_path, data
     resumed = subprocess.run(tapeline("train", "--resume", str(cut)), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     whole = json.loads((tmp_path / "whole" / "history.json").read_text())
-    assert json.loads((tmp_path / "again" / "history.json").read_text()) == whole  # deterministic runs repeat exactly
+    if dataset == "synthetic":
+        assert json.loads((tmp_path / "again" / "history.json").read_text()) == whole  # deterministic runs repeat exactly
     assert json.loads((cut / "history.json").read_text()) == whole
     for got, want in zip(weights(cut), weights(tmp_path / "whole")):
         np.testing.assert_array_equal(got, want)
