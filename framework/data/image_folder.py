@@ -71,10 +71,8 @@ def image_folder(
         _verify([file for files, _ in splits.values() for file in files], CHANNELS[color_mode])
     load = _loader(tuple(image_size), CHANNELS[color_mode], interpolation)
     datasets = {split: load(files, labels) for split, (files, labels) in splits.items()}
-    return DataModule(
-        train=datasets["train"],
-        test=datasets["test"],
-        validation=datasets.get("validation"),
+    return DataModule.from_splits(
+        datasets,
         source=f"image_folder ({train})",
         class_names=class_names,
         sizes={split: len(files) for split, (files, _) in splits.items()},

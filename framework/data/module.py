@@ -48,3 +48,8 @@ class DataModule:
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER
     preprocess: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] | None = None
+
+    @classmethod
+    def from_splits(cls, datasets: dict[str, tf.data.Dataset], **fields: Any) -> DataModule:
+        """A DataModule from ``{"train": ..., "test": ..., "validation": ...}`` (validation optional) and its other fields."""
+        return cls(train=datasets["train"], test=datasets["test"], validation=datasets.get("validation"), **fields)

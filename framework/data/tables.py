@@ -65,10 +65,8 @@ def csv(
     encode = _encoder(rows["train"], numeric, text)
     targets = _targets(columns)
     datasets = {split: _encoded(ds, encode, targets) for split, ds in rows.items()}
-    return DataModule(
-        train=datasets["train"],
-        test=datasets["test"],
-        validation=datasets.get("validation"),
+    return DataModule.from_splits(
+        datasets,
         source=f"csv ({train})",
         class_names=columns[0].classes if len(columns) == 1 and columns[0].kind == "string" else None,
         sizes={split: file.rows for split, file in files.items()},

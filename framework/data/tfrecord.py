@@ -74,10 +74,8 @@ def tfrecord(
     compression_type = COMPRESSION[compression]
     sizes = {split: _count_and_check(names, parse, compression_type, patterns[split]) for split, names in files.items()}
     datasets = {split: _read(names, parse, compression_type) for split, names in files.items()}
-    return DataModule(
-        train=datasets["train"],
-        test=datasets["test"],
-        validation=datasets.get("validation"),
+    return DataModule.from_splits(
+        datasets,
         source=f"tfrecord ({train})",
         sizes=sizes,
         files=files["train"],
