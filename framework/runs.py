@@ -18,6 +18,7 @@ import yaml
 from framework.errors import TapelineError
 from framework.monitor import Monitor
 from framework.run_directory import HISTORY_JSON, INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE
+from framework.tune import TUNE_FILE
 
 EVALUATION_FILE = "evaluation.json"  # written by the evaluation plugin
 NOT_METRICS = ("threshold",)  # numbers in evaluation.json that are settings (a binary output's decision threshold)
@@ -151,13 +152,13 @@ def read_run(directory: Path, root: Path) -> RunRecord:
 
 
 def find_runs(root: Path) -> list[RunRecord]:
-    """Every run directory (one holding ``recipe.yaml``) at or under `root`, by path.
+    """Every run directory (one holding ``recipe.yaml``, not a tune directory's own) at or under `root`, by path.
 
     `TapelineError` when `root` is not a directory or holds no run.
     """
     if not root.is_dir():
         raise TapelineError(f"runs directory '{root}' does not exist" if not root.exists() else f"'{root}' is a file, not a directory of runs")
-    directories = sorted({path.parent for path in root.rglob(RECIPE_FILE)})
+    directories = sorted({path.parent for path in root.rglob(RECIPE_FILE) if not (path.parent / TUNE_FILE).is_file()})
     if not directories:
         raise TapelineError(f"no runs under '{root}' (a run directory holds {RECIPE_FILE}); train one with `tapeline train RECIPE`")
     return [read_run(directory, root) for directory in directories]

@@ -163,3 +163,15 @@ def test_compare_without_matplotlib_says_what_to_install(capsys, runs, monkeypat
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
     code, _, err = run_cli(capsys, "compare", runs[0].directory)
     assert code == 2 and "tapeline compare needs matplotlib: pip install 'tapeline[plots]'" in err
+
+
+def test_a_tune_directory_is_not_a_run(tmp_path):
+    """A tune directory's own recipe.yaml (beside tune.json) is skipped; its trials are runs."""
+    from framework.runs import find_runs
+
+    trial = tmp_path / "tune_0" / "trial_0"
+    trial.mkdir(parents=True)
+    for directory in (trial, trial.parent):
+        (directory / "recipe.yaml").write_text("name: x\n")
+    (trial.parent / "tune.json").write_text("{}\n")
+    assert [record.label for record in find_runs(tmp_path)] == ["tune_0/trial_0"]
