@@ -8,7 +8,6 @@ per-output losses, loss weights or metrics naming outputs the model does not hav
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +20,7 @@ from framework.errors import Problem, RecipeError, TapelineError, error_summary
 from framework.pipelines import Data, Layer, Settings, make_data
 from framework.recipe import STATEFUL_LAYER_ARGS, Component, Recipe, build_component, value_at
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PREPROCESSING, TRAINERS, Registry
-from framework.schema import Path, dotted
+from framework.schema import Path, dotted, signature_parameters
 from framework.tasks import DEFAULT_LOSSES, DEFAULT_METRICS, Target, loss_fits
 from framework.trainer import Trainer
 
@@ -112,10 +111,7 @@ def build_network(recipe: Recipe, data: Data) -> tuple[keras.Model, Data]:
 
 def _required(builder: Any) -> set[str]:
     """The parameters `builder` cannot do without."""
-    try:
-        return {n for n, p in inspect.signature(builder).parameters.items() if p.default is p.empty}
-    except (TypeError, ValueError):
-        return set()
+    return {name for name, p in (signature_parameters(builder) or {}).items() if p.default is p.empty}
 
 
 def output_names(network: keras.Model, outputs: Any) -> list[str] | None:
