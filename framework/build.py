@@ -18,7 +18,8 @@ from framework.data.module import DataModule
 from framework.datasets import Arrays
 from framework.errors import Problem, RecipeError, TapelineError, error_summary
 from framework.pipelines import Data, Layer, Settings, make_data
-from framework.recipe import STATEFUL_LAYER_ARGS, Component, Recipe, build_component, value_at
+from framework.recipe import Recipe, build_component, value_at
+from framework.sections import STATEFUL_LAYER_ARGS, Component
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PREPROCESSING, TRAINERS, Registry
 from framework.schema import Path, dotted, signature_parameters
 from framework.tasks import DEFAULT_LOSSES, DEFAULT_METRICS, Target, loss_fits

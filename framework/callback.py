@@ -4,6 +4,7 @@ core's own end of each epoch (history and resumable state), which comes after ev
 
 from __future__ import annotations
 
+import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from framework.distribute import any_worker
 from framework.errors import PluginError
 from framework.hooks import call_hook
 from framework.plugin_manager import needs_every_batch
+from framework.sections import parse_interval
 
 if TYPE_CHECKING:
     from framework.run import Run
@@ -42,6 +44,7 @@ class HookCallback(keras.callbacks.Callback):
         self.run = run
         self.split = split
         self.epoch = 0
+        self.began = False  # a run resumed mid-epoch calls `fit` twice; the plugins' training begins once
 
     def call(self, hook: str, **kwargs: Any) -> list[Any]:
         """Calls `hook` with keyword arguments, ``trainer`` and ``run`` (the context) first."""
@@ -55,7 +58,9 @@ class HookCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.call("on_train_begin")
+        if not self.began:
+            self.began = True
+            self.call("on_train_begin")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = self.run.epoch = epoch
@@ -74,8 +79,8 @@ class BatchHookCallback(HookCallback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Keras 3.15 reports the last step of a compiled call as `first + steps_per_execution - 1`,
-        # past the epoch's end on its last call (2, 5, 8 for 8 batches in calls of 3)
-        batch = min(batch, self.run.data.steps_per_epoch - 1)
+        # past the epoch's end on its last call (2, 5, 8 for 8 batches in calls of 3); a resumed epoch starts at its saved step
+        batch = min(batch + self.run.first_step(self.epoch), self.run.data.steps_per_epoch - 1)
         self.stop_if_asked(self.call("on_batch_end", epoch=self.epoch, batch=batch, logs=logs))
 
 
@@ -83,19 +88,65 @@ class EpochRecorder(keras.callbacks.Callback):
     """Ends each epoch for the core, after the plugins and the recipe's Keras callbacks: adds the
     epoch's logs to the history (with what both added, e.g. ``ReduceLROnPlateau``'s
     ``learning_rate``) and saves the resumable state (with what they changed, e.g. the learning
-    rate), so that any run can be resumed exactly at an epoch boundary.
+    rate), so that any run can be resumed exactly at an epoch boundary. When a run resumes
+    mid-epoch, it puts back the epoch's running metrics as they were at the saved step.
     """
 
     def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.run.first_step(epoch) and self.run.epoch_metrics is not None:  # Keras has just reset them
+            for variable, value in zip(self.model.metrics_variables, self.run.epoch_metrics, strict=True):
+                variable.assign(value)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.run.record_epoch(epoch, logs or {})
+        self.save(epoch + 1, 0)
+
+    def save(self, epochs_done: int, steps_done: int) -> None:
+        """Saves the resumable state at this position (when the run has a directory)."""
         from framework.state import save_state  # imports TensorFlow's checkpointing when a run trains
 
-        self.run.record_epoch(epoch, logs or {})
         if self.run.directory is not None:
-            save_state(self.run, epoch + 1)
+            save_state(self.run, epochs_done, steps_done)
+
+
+class StepCheckpointer(EpochRecorder):
+    """`EpochRecorder` that also saves the state inside epochs, every `training.checkpoint_every` steps or minutes.
+
+    A save happens at the end of a compiled call (every ``steps_per_execution`` steps), the first
+    at or past each mark, so the saved step is always one the data position can be put back to.
+    """
+
+    def __init__(self, run: Run, unit: str, every: float) -> None:
+        super().__init__(run)
+        self.unit, self.every = unit, every
+        self.position = run.initial_epoch * (run.data.steps_per_epoch or 0) + run.initial_step  # steps done in the run
+        self.saved_at = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        steps = self.run.data.steps_per_epoch
+        done = batch + 1 + self.run.first_step(self.run.epoch)
+        if steps is not None and done >= steps:
+            return  # the epoch's end saves it
+        position = self.run.epoch * (steps or 0) + done
+        due = position // self.every > self.position // self.every if self.unit == "steps" else time.monotonic() - self.saved_at >= 60 * self.every
+        self.position = position
+        if due:
+            self.save(self.run.epoch, done)
+
+    def save(self, epochs_done: int, steps_done: int) -> None:
+        super().save(epochs_done, steps_done)
+        self.position = epochs_done * (self.run.data.steps_per_epoch or 0) + steps_done
+        self.saved_at = time.monotonic()
+
+
+def state_callback(run: Run) -> EpochRecorder:
+    """The core's last callback: a `StepCheckpointer` when the recipe sets `training.checkpoint_every`, else an `EpochRecorder`."""
+    interval = parse_interval(run.recipe.training.checkpoint_every)
+    return EpochRecorder(run) if interval is None else StepCheckpointer(run, *interval)
 
 
 def hook_callback(run: Run, split: str = "validation") -> HookCallback:

@@ -50,6 +50,7 @@ class RunState(Protocol):
     stop_reason: str | None
     stop_request: str | None
     epoch: int | None
+    initial_step: int
     history: list[dict[str, float]]
     reports: dict[str, dict[str, Any]]
     training: bool
@@ -63,7 +64,7 @@ class RunContext:
     """The run as a plugin hook sees it: read-only properties and three actions.
 
     Properties: `recipe`, `directory`, `data`, `strategy`, `worker_index`, `is_chief`,
-    `history`, `epoch`, `global_step`, `stop_reason`, `trainer`, `reports`. Actions:
+    `history`, `initial_step`, `epoch`, `global_step`, `stop_reason`, `trainer`, `reports`. Actions:
     `request_stop(reason)`, `evaluate(split)`, `publish(name, report)`. Setting an attribute
     raises `AttributeError` saying what to do instead.
     """
@@ -121,6 +122,12 @@ class RunContext:
     def history(self) -> tuple[dict[str, float], ...]:
         """Copies of the rows recorded so far, one per finished epoch: ``{"epoch": N (from 1), **logs}``."""
         return tuple(dict(row) for row in self._run.history)
+
+    @property
+    def initial_step(self) -> int:
+        """In a run resumed inside an epoch: the steps of epoch ``len(history)`` (from 0) done before this session;
+        else 0. The batch indices ``on_batch_end`` gets in that epoch continue from it."""
+        return self._run.initial_step
 
     @property
     def epoch(self) -> int | None:

@@ -40,9 +40,10 @@ hookimpl = pluggy.HookimplMarker("tapeline")
 class StatefulPlugin(Protocol):
     """A plugin whose state survives ``tapeline train --resume`` (early stopping's counter, a schedule's rate ...).
 
-    The core saves ``state_dict()`` of every plugin that has both methods at each epoch end,
-    after all hooks and Keras callbacks ran, with the network and optimizer; on ``--resume`` it
-    calls ``load_state_dict`` with the saved state before ``on_train_begin``.
+    The core saves ``state_dict()`` of every plugin that has both methods with the network and
+    optimizer: at each epoch end, after all hooks and Keras callbacks ran, and inside epochs
+    every `training.checkpoint_every` (after ``on_batch_end``); on ``--resume`` it calls
+    ``load_state_dict`` with the saved state before ``on_train_begin``.
     """
 
     def state_dict(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 import pluggy
 import tensorflow as tf
 
-from framework.callback import EpochRecorder, hook_callback, keras_callback_error
+from framework.callback import hook_callback, keras_callback_error, state_callback
 from framework.build import build_data, build_network, class_weights, compile_trainer
 from framework.context import RunContext
 from framework.distribute import make_strategy, split_cpu, worker_role
@@ -30,7 +30,8 @@ from framework.pipelines import Data
 from framework.plugin_manager import load_plugins, needs_every_batch
 from framework.precision import resolve_precision
 from framework.probe import check_first_step
-from framework.recipe import AUTO_STEPS_PER_EXECUTION, Recipe, recipe_to_yaml
+from framework.recipe import Recipe, recipe_to_yaml
+from framework.sections import AUTO_STEPS_PER_EXECUTION
 from framework.schema import dotted
 from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory, write_history
 from framework.state import history_row, restore_state
@@ -59,6 +60,8 @@ class Run:
     stop_reason: str | None = None
     stop_request: str | None = None  # the first reason given to `RunContext.request_stop`, until the callback stops training
     initial_epoch: int = 0  # epochs done before this session (when resuming)
+    initial_step: int = 0  # steps of epoch `initial_epoch` done before this session (resuming mid-epoch)
+    epoch_metrics: list[np.ndarray] | None = None  # the running metrics at `initial_step`, put back when that epoch restarts
     epoch: int | None = None  # the epoch running or just ended; None outside `fit`
     training: bool = False  # inside `fit`
     history: list[dict[str, float]] = field(default_factory=list)
@@ -70,6 +73,10 @@ class Run:
 
     def __post_init__(self) -> None:
         self.context = RunContext(self)
+
+    def first_step(self, epoch: int) -> int:
+        """The step at which `epoch` starts in this session: the saved step for the epoch a resumed run continues, else 0."""
+        return self.initial_step if epoch == self.initial_epoch else 0
 
     def record_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         """Adds the epoch's logs to the history and rewrites the history files (when there is a directory)."""
@@ -193,7 +200,8 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
         if run.keras_callbacks:
             warnings.warn("the recipe's Keras callbacks start afresh on --resume: their own counters (ReduceLROnPlateau's patience ...) are not saved", stacklevel=2)
         progress = restore_state(run.trainer, directory)
-        run.initial_epoch, run.history = progress["epochs_done"], progress["history"]
+        run.initial_epoch, run.initial_step, run.history = progress["epochs_done"], progress["steps_done"], progress["history"]
+        run.epoch_metrics = [variable.numpy() for variable in run.trainer.metrics_variables]
         run.load_plugin_states(progress["plugins"])
         if run.is_chief:  # the run has not ended until this session writes its summary again
             (directory / SUMMARY_FILE).unlink(missing_ok=True)
@@ -245,24 +253,40 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
 
 
 def fit(run: Run) -> None:
-    """Runs Keras's ``fit`` from the run's first epoch to `training.epochs`, with the plugins' hooks and the recipe's Keras callbacks."""
+    """Runs Keras's ``fit`` from where the run is to `training.epochs`, with the plugins' hooks and the recipe's Keras callbacks.
+
+    A run resumed mid-epoch first trains the rest of that epoch as a ``fit`` call of its own,
+    on the epoch's batches after the saved step (they are read and skipped: the order depends
+    only on the seed and the epoch), then the later epochs. Plugins see one training; the
+    recipe's Keras callbacks see two ``on_train_begin``/``on_train_end`` pairs.
+    """
+    callbacks = [hook_callback(run), *run.keras_callbacks, state_callback(run)]
+    epochs = run.recipe.training.epochs
     run.training = True
     try:
-        run.trainer.fit(
-            run.data.train,
-            epochs=run.recipe.training.epochs,
-            initial_epoch=run.initial_epoch,
-            validation_data=run.data.validation,
-            class_weight=run.class_weight,
-            callbacks=[hook_callback(run), *run.keras_callbacks, EpochRecorder(run)],
-            shuffle=False,  # the pipeline shuffles
-            verbose=0,
-        )
+        if run.initial_step:
+            fit_epochs(run, run.data.train.skip(run.initial_step), run.initial_epoch, run.initial_epoch + 1, callbacks)
+        if not run.trainer.stop_training and run.initial_epoch + bool(run.initial_step) < epochs:
+            fit_epochs(run, run.data.train, run.initial_epoch + bool(run.initial_step), epochs, callbacks)
     finally:
         run.training = False
     if run.trainer.stop_training and not run.stop_reason:  # set by a Keras callback (EarlyStopping ...)
         run.stop_reason = "a Keras callback stopped training"
     run.epoch = None
+
+
+def fit_epochs(run: Run, dataset: tf.data.Dataset, first: int, end: int, callbacks: list[keras.callbacks.Callback]) -> None:
+    """Keras's ``fit`` on `dataset` for epochs `first` to `end` - 1 (from 0)."""
+    run.trainer.fit(
+        dataset,
+        epochs=end,
+        initial_epoch=first,
+        validation_data=run.data.validation,
+        class_weight=run.class_weight,
+        callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles
+        verbose=0,
+    )
 
 
 def summary(run: Run, started: float, error: BaseException | None = None) -> dict[str, Any]:

@@ -74,9 +74,11 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
 
 def check_epochs_left(directory: Path, epochs: int, saved_epochs: int) -> None:
     """Refuses `epochs` below the epochs done; `NothingToDo` for an ended run unless `epochs` > `saved_epochs`."""
-    done = read_progress(directory)["epochs_done"]
-    if epochs < done:
-        raise TapelineError(f"cannot resume {directory} with training.epochs={epochs}: it has done {done} epochs; ask for {done} or more")
+    progress = read_progress(directory)
+    done, steps = progress["epochs_done"], progress["steps_done"]
+    if epochs < done + bool(steps):
+        started = f" and {steps} steps of epoch {done + 1}" if steps else ""
+        raise TapelineError(f"cannot resume {directory} with training.epochs={epochs}: it has done {done} epochs{started}; ask for {done + bool(steps)} or more")
     summary = run_summary(directory)
     if summary.get("status") == "failed" or summary.get("epochs") != done or epochs > saved_epochs:
         return  # failed or cut short after its last saved state, or given more epochs

@@ -1,10 +1,12 @@
-"""Resumable training state: network, optimizer (slots included), epoch, history and plugin states.
+"""Resumable training state: network, optimizer (slots included), running metrics, data position, history and plugin states.
 
-The Trainer (its network and any variables a subclass adds) and the optimizer go into a
-tf.train.Checkpoint; the epoch count, the history rows and the
-plugins' ``state_dict()``s into ``progress.json`` beside it. Resuming is at epoch boundaries:
-the state is saved when an epoch ends, and a resumed run redoes the epoch that was cut short
-(with the same shuffle order, which depends only on the seed and the epoch).
+The Trainer (its network, the seed states of its random layers and any variables a subclass
+adds), the optimizer and the running metrics of the epoch go into a tf.train.Checkpoint; the
+data position (epochs done, steps done in the next epoch), the history rows and the plugins'
+``state_dict()``s into ``progress.json`` beside it. The state is saved when an epoch ends and,
+with `training.checkpoint_every`, inside epochs. A resumed run continues at the saved step:
+the epoch's shuffle order depends only on the seed and the epoch, so skipping the batches
+already trained on (a deterministic skip, reading them again) puts the data where it was.
 
 The state lives in ``<run>/state/``. A new state is written into a temporary folder first and
 then swapped in with renames, so a crash at any moment leaves either the old or the new state
@@ -41,12 +43,15 @@ def history_row(epoch: int, logs: dict[str, float]) -> dict[str, float]:
 def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:
     import tensorflow as tf
 
-    # The Trainer itself, so a subclass's own variables and models (a GAN's discriminator) are saved with the network
-    return tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer)
+    # The Trainer itself, so a subclass's own variables and models (a GAN's discriminator) are saved with the network;
+    # its variables as a list too, for the seed states of random layers (Dropout, RandomFlip), which TensorFlow's
+    # object graph does not reach; and the epoch's running metrics, for a resume inside the epoch
+    return tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer, variables=list(trainer.variables), metrics=list(trainer.metrics_variables))
 
 
-def save_state(run: Run, epochs_done: int) -> Path:
-    """Writes the state after `epochs_done` epochs (their rows in ``run.history``); returns its folder.
+def save_state(run: Run, epochs_done: int, steps_done: int = 0) -> Path:
+    """Writes the state after `epochs_done` epochs (their rows in ``run.history``) and `steps_done`
+    steps of the next one; returns its folder.
 
     There is a complete state at every moment: ``state/``, or ``state.old/`` while the new one
     is being swapped in. A failed write raises `TrainingFailed` and leaves the last state.
@@ -58,7 +63,7 @@ def save_state(run: Run, epochs_done: int) -> Path:
     try:
         staging.chmod(0o777 & ~UMASK)  # mkdtemp makes folders private to their owner
         _checkpoint(run.trainer).write(str(staging / PREFIX))
-        progress = {"epochs_done": epochs_done, "history": run.history, "plugins": run.plugin_states()}
+        progress = {"epochs_done": epochs_done, "steps_done": steps_done, "history": run.history, "plugins": run.plugin_states()}
         (staging / PROGRESS).write_text(json.dumps(progress) + "\n")
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
@@ -80,12 +85,18 @@ def state_folder(run_directory: Path) -> Path:
 
 
 def read_progress(run_directory: Path) -> dict[str, Any]:
-    """The progress of the newest complete state (epochs_done, history, plugins), without loading the network."""
+    """The progress of the newest complete state (epochs_done, steps_done, history, plugins), without loading the network."""
     return json.loads((state_folder(run_directory) / PROGRESS).read_text())
 
 
 def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
-    """Loads the newest complete state into `trainer`; returns its progress (epochs_done, history, plugins)."""
+    """Loads the newest complete state into `trainer` (its running metrics included); returns its
+    progress (epochs_done, steps_done, history, plugins).
+
+    `trainer` must have taken a step, as `framework.probe.check_first_step` does, so that its
+    compiled metrics exist; else the checkpoint's metrics are unmatched and TensorFlow's
+    ``assert_consumed`` raises `AssertionError`.
+    """
     folder = state_folder(run_directory)
     trainer.optimizer.build(trainer.trainable_variables)
     _checkpoint(trainer).read(str(folder / PREFIX)).assert_consumed()

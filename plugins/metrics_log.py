@@ -65,7 +65,7 @@ class MetricsLog:
 
     The rows per epoch are the core's: every run writes ``history.csv`` and ``history.json``
     with every entry plugins and Keras callbacks add. Logging batches costs a host sync per
-    step. On ``--resume`` the rows of the epochs being redone are dropped and new rows are appended.
+    step. On ``--resume`` the rows after the saved state (epoch and step) are dropped and new rows are appended.
     """
 
     name = "metrics_log"
@@ -81,9 +81,9 @@ class MetricsLog:
 
     @hookimpl
     def on_train_begin(self, run: RunContext) -> None:
-        done = len(run.history)  # epochs of an earlier session that are kept
+        done, steps = len(run.history), run.initial_step  # epochs and steps of an earlier session that are kept
         self.batches = Table(run.directory, BATCHES)
-        self.batches.open(lambda row: row["epoch"] <= done)
+        self.batches.open(lambda row: row["epoch"] <= done or (row["epoch"] == done + 1 and row["batch"] <= steps))
 
     @hookimpl
     def on_batch_end(self, epoch: int, batch: int, logs: dict[str, float]) -> None:

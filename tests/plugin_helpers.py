@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 from framework import RunContext, Trainer, hookimpl
@@ -104,3 +106,26 @@ class ExceptionRecorder:
             stream.write(json.dumps({"type": type(error).__name__, "error": str(error), "files": files, "epoch": run.epoch}) + "\n")
         if self.fail:
             raise ValueError("on_exception itself fails")
+
+
+class KillAt:
+    """SIGKILLs its own process where the environment variable ``KILL_AT`` says: ``"E:B"`` after batch B of epoch E
+    (from 0, as ``on_batch_end`` numbers them), or ``"save:N"`` inside the N-th state write of the process (from 1,
+    after the network is written and before the write is swapped in). Unset: never (the uninterrupted run)."""
+
+    def __init__(self) -> None:
+        self.point, self.saves = os.environ.get("KILL_AT", ""), 0
+
+    @hookimpl
+    def on_batch_end(self, epoch: int, batch: int) -> None:
+        if self.point == f"{epoch}:{batch}":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def state_dict(self) -> dict:
+        self.saves += 1
+        if self.point == f"save:{self.saves}":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

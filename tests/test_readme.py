@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from framework.cli import main
-from framework.recipe import DatasetSection, DistributeSection, Recipe, TrainingSection
+from framework.recipe import Recipe
+from framework.sections import DatasetSection, DistributeSection, TrainingSection
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()

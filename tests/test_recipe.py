@@ -53,6 +53,10 @@ BROKEN = {
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {epochs: -2}\n",
         r"recipe.yaml:4: `training.epochs` must be a positive integer \(got -2\)",
     ),
+    "bad checkpoint interval": (
+        "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {checkpoint_every: 1.5 steps}\n",
+        r"recipe.yaml:4: `training.checkpoint_every` must be a positive integer of steps, 'N steps', 'M minutes' or null \(got '1.5 steps'\)",
+    ),
     "bad model name": (
         "name: x\ndataset: synthetic\nmodel: seed_cn\n",
         r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn .*did you mean 'seed_cnn'\?",

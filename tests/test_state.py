@@ -7,72 +7,74 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
 
-from framework.errors import PluginError
+from framework.errors import PluginError, TapelineError
 from framework.recipe import load_recipe
+from framework.probe import check_first_step
 from framework.run import build_run, train
+from framework.run_directory import check_resumable
 from framework.state import restore_state, save_state
 
 KILLABLE = """\
 name: killable
 seed: 5
-dataset: {name: DATASET, args: {num_train: 2048, num_test: 64, shape: [12, 12], num_classes: 4}}
-model: {name: seed_cnn, args: {filters: [4, 8], units: 16}}
-training: {epochs: 6, batch_size: 32, deterministic: true}
+dataset: {name: DATASET, args: {num_train: 256, num_test: 32, shape: [8, 8], num_classes: 4}}
+model: {name: fast_cnn, args: {filters: [4], units: 8, dropout: 0.3}}
+training: {epochs: 2, batch_size: 16, deterministic: true, checkpoint_every: 3}
 plugins:
-  - {name: checkpoint, args: {monitor: loss}}
+  - plugin_helpers:KillAt
   - {name: early_stopping, args: {monitor: loss, patience: 4}}
   - {name: lr_schedule, args: {schedule: cosine}}
+  - {name: metrics_log, args: {every_n_batches: 1}}
 """
+# Where each kill leaves the saved state (epochs done, steps done): epoch 1 has 16 batches, the state is saved every 3
+# steps of the run (after steps 2, 5, 8, 11 and 14 of epoch 1) and at epoch ends; a kill at a batch comes before its save.
+KILL_POINTS = {"1:1": (1, 0), "1:4": (1, 2), "1:8": (1, 8), "1:11": (1, 11), "1:15": (1, 14), "save:1": (1, 14)}
 
 
 def tapeline(*args: str) -> list[str]:
     return [sys.executable, "-m", "framework", *args]
 
 
-def epochs_done(run_dir: Path) -> int:
-    progress = run_dir / "state" / "progress.json"
-    try:
-        return json.loads(progress.read_text())["epochs_done"]
-    except (OSError, ValueError):
-        return 0
+def progress(run_dir: Path) -> tuple[int, int]:
+    saved = json.loads((run_dir / "state" / "progress.json").read_text())
+    return saved["epochs_done"], saved["steps_done"]
 
 
-def weights(run_dir: Path) -> list[np.ndarray]:
-    return keras.models.load_model(run_dir / "checkpoints" / "last.keras").get_weights()
+def final_weights(run_dir: Path) -> list[np.ndarray]:
+    arrays = []
+    with h5py.File(run_dir / "model.weights.h5") as file:
+        file.visititems(lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
 
 
-@pytest.mark.parametrize("dataset", ["synthetic", "data_helpers:streamed"], ids=["arrays", "streamed"])
-def test_sigkilled_run_resumes_to_the_same_result_and_runs_repeat(tmp_path, dataset, monkeypatch):
-    """A run killed with SIGKILL mid-training and resumed ends bit-identical to uninterrupted deterministic runs,
-    on in-memory arrays and on a streamed DataModule (shuffled through a buffer by seed and epoch)."""
+@pytest.mark.parametrize("dataset", ["data_helpers:streamed", "synthetic"], ids=["streamed", "arrays"])
+def test_sigkilled_runs_resume_mid_epoch_to_the_uninterrupted_result(tmp_path, dataset, monkeypatch):
+    """A deterministic run SIGKILLed at points spread over an epoch (one inside a state write), resumed after each kill,
+    ends bit-identical (weights, history) to the uninterrupted run; on a streamed DataModule and on in-memory arrays."""
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
     recipe = tmp_path / "killable.yaml"
     recipe.write_text(KILLABLE.replace("DATASET", dataset))
-    for name in ("whole", "again") if dataset == "synthetic" else ("whole",):  # runs repeating is checked once
-        subprocess.run(tapeline("train", str(recipe), "--output", str(tmp_path / name)), check=True, capture_output=True, timeout=300)
-
-    cut = tmp_path / "cut"
-    process = subprocess.Popen(tapeline("train", str(recipe), "--output", str(cut)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while epochs_done(cut) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait(timeout=60) == -signal.SIGKILL and 2 <= epochs_done(cut) < 6, "the run was not killed mid-training"
-
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    subprocess.run(tapeline("train", str(recipe), "--output", str(whole)), check=True, capture_output=True, timeout=300)
+    points = list(KILL_POINTS) if dataset != "synthetic" else ["1:8"]  # the arrays' pipeline once
+    for index, point in enumerate(points):
+        command = tapeline("train", "--resume", str(cut)) if index else tapeline("train", str(recipe), "--output", str(cut))
+        killed = subprocess.run(command, env={**os.environ, "KILL_AT": point}, capture_output=True, text=True, timeout=300)
+        assert killed.returncode == -signal.SIGKILL, f"not killed at {point}: {killed.stderr[-2000:]}"
+        assert progress(cut) == KILL_POINTS[point], point
+    assert any(cut.glob(".state.*")) == ("save:1" in points)  # the write cut short is left behind, the state before it used
     resumed = subprocess.run(tapeline("train", "--resume", str(cut)), capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    whole = json.loads((tmp_path / "whole" / "history.json").read_text())
-    if dataset == "synthetic":
-        assert json.loads((tmp_path / "again" / "history.json").read_text()) == whole  # deterministic runs repeat exactly
-    assert json.loads((cut / "history.json").read_text()) == whole
-    for got, want in zip(weights(cut), weights(tmp_path / "whole")):
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for name in ("history.json", "batch_metrics.jsonl"):  # the running metrics of every batch too, with real batch indices
+        assert (cut / name).read_text() == (whole / name).read_text(), name
+    for got, want in zip(final_weights(cut), final_weights(whole), strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -92,6 +94,7 @@ def test_torn_state_write_falls_back_to_the_previous_state(tiny_recipe, monkeypa
     monkeypatch.undo()
     assert not (run.directory / "state").exists() and (run.directory / "state.old").is_dir()
     fresh = build_run(run.recipe)
+    check_first_step(fresh)  # as `start` does: the compiled metrics, saved with the state, are built by a step
     assert restore_state(fresh.trainer, run.directory)["epochs_done"] == 1
     save_state(run, 2)  # the next save keeps state.old until the new state is in place
     assert sorted(p.name for p in run.directory.iterdir() if "state" in p.name) == ["state"]
@@ -153,3 +156,19 @@ def build_and_restore(recipe, directory):
     from framework.run import start
 
     return start(recipe, directory, overwrite=False, resume=True)
+
+
+@pytest.mark.parametrize(("every", "saves"), [(3, [(0, 4), (1, 0), (1, 4), (2, 0)]), ("0.00001 minutes", [(0, 2), (0, 4), (1, 0), (1, 2), (1, 4), (2, 0)])])
+def test_checkpoint_every_saves_inside_epochs_at_the_end_of_compiled_calls(tiny_recipe, monkeypatch, every, saves):
+    """`training.checkpoint_every` saves at the first call end at or past each mark (6 steps per epoch, calls of 2)."""
+    import framework.state
+
+    written = []
+    real_save = framework.state.save_state
+    monkeypatch.setattr(framework.state, "save_state", lambda run, epochs, steps=0: written.append((epochs, steps)) or real_save(run, epochs, steps))
+    run = train(load_recipe(tiny_recipe(), [f"training.checkpoint_every={every!r}", "training.steps_per_execution=2"]))
+    assert written == saves
+
+    save_state(run, 1, 4)  # as if killed inside epoch 2
+    with pytest.raises(TapelineError, match=r"training.epochs=1: it has done 1 epochs and 4 steps of epoch 2; ask for 2 or more"):
+        check_resumable(load_recipe(run.directory / "recipe.yaml", ["training.epochs=1"]), run.directory)
