@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import keras
 import numpy as np
@@ -29,6 +28,7 @@ from framework.hookspecs import StatefulPlugin
 from framework.pipelines import Data
 from framework.plugin_manager import load_plugins, needs_every_batch
 from framework.precision import resolve_precision
+from framework.process_state import restores_process_settings
 from framework.probe import check_first_step
 from framework.recipe import Recipe, recipe_to_yaml
 from framework.sections import AUTO_STEPS_PER_EXECUTION
@@ -37,7 +37,6 @@ from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE,
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
 
-T = TypeVar("T")
 
 
 @dataclass
@@ -125,26 +124,6 @@ def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(resolve_precision(recipe.training.precision))
     return strategy
-
-
-def restores_process_settings(function: Callable[..., T]) -> Callable[..., T]:
-    """Decorator: after `function`, the Keras dtype policy is the one it found.
-
-    `configure_tensorflow` sets the policy for the whole process; restoring it keeps several
-    runs in one process (tests, sweeps, notebooks) from inheriting each other's precision. Not
-    undone: the random seeds (a later seeded run sets its own) and op determinism (TensorFlow
-    2.21 has no public call that turns it off again; it only makes later runs slower).
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        policy = keras.mixed_precision.global_policy()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            keras.mixed_precision.set_global_policy(policy)
-
-    return wrapper
 
 
 def steps_per_execution(recipe: Recipe, plugins: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback], replicas: int) -> int:

@@ -221,16 +221,24 @@ def test_mixed_float16_outputs_float32_for_any_network(tiny_recipe):
     assert np.isfinite(run.history[0]["loss"])
 
 
-def test_a_run_leaves_the_dtype_policy_as_it_found_it(tiny_recipe):
-    """After a mixed-precision run (finished or failed) the process's Keras dtype policy is float32 again."""
-    import keras
+def test_a_run_leaves_the_process_settings_as_it_found_them(tiny_recipe):
+    """After a run (finished or failed), the dtype policy, op determinism and random states are the ones found before it."""
+    import random
 
-    train(load_recipe(tiny_recipe(), ["training.precision=mixed_bfloat16", "training.epochs=1"]))
-    assert keras.mixed_precision.global_policy().name == "float32"
+    import keras
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config
+
+    tf_seed = context.global_seed()
+    random.seed(11), np.random.seed(11)
+    expected = random.random(), np.random.rand()
+    random.seed(11), np.random.seed(11)
+    train(load_recipe(tiny_recipe(), ["training.precision=mixed_bfloat16", "training.epochs=1", "training.deterministic=true"]))
+    assert keras.mixed_precision.global_policy().name == "float32" and not config.is_op_determinism_enabled()
+    assert (random.random(), np.random.rand()) == expected and context.global_seed() == tf_seed  # the run had reseeded all three
     with pytest.raises(RecipeError):
         train(load_recipe(tiny_recipe(), ["training.precision=mixed_float16", "loss=categorical_crossentropy"]))
     assert keras.mixed_precision.global_policy().name == "float32"
-
 
 
 def exceptions_logged(log):
