@@ -2,8 +2,8 @@
 
 The core's mutable run (`framework.run.Run`) owns the state and creates one context; a hook
 reads through it (recipe, directory, data, worker role, history so far, current epoch, global
-step, stop reason, reports) and acts only through its three actions: `RunContext.request_stop`,
-`RunContext.evaluate` and `RunContext.publish`. Adding entries to ``logs`` in ``on_epoch_end``
+step, stop reason, reports) and acts only through its actions: `RunContext.request_stop`,
+`RunContext.evaluate`, `RunContext.predict` and `RunContext.publish`. Adding entries to ``logs`` in ``on_epoch_end``
 stays the documented way to add metrics (the Keras convention).
 
 This module imports nothing from the training loop (run, callback, trainer, plugin manager,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from framework.pipelines import Data
     from framework.recipe import Recipe
+    from framework.reports import Predictions
 
 READ_ONLY = "RunContext is read-only"
 SET_HINTS = {
@@ -59,13 +60,17 @@ class RunState(Protocol):
         """Metrics of the current weights on `split`."""
         ...
 
+    def predict(self, split: str = "test") -> Predictions:
+        """Outputs, labels and metrics of the current weights on `split`, from one pass."""
+        ...
+
 
 class RunContext:
-    """The run as a plugin hook sees it: read-only properties and three actions.
+    """The run as a plugin hook sees it: read-only properties and four actions.
 
     Properties: `recipe`, `directory`, `data`, `strategy`, `worker_index`, `is_chief`,
     `history`, `initial_step`, `epoch`, `global_step`, `stop_reason`, `trainer`, `reports`. Actions:
-    `request_stop(reason)`, `evaluate(split)`, `publish(name, report)`. Setting an attribute
+    `request_stop(reason)`, `evaluate(split)`, `predict(split)`, `publish(name, report)`. Setting an attribute
     raises `AttributeError` saying what to do instead.
     """
 
@@ -173,6 +178,16 @@ class RunContext:
         Raises `framework.errors.TapelineError` when the recipe has no such split.
         """
         return self._run.evaluate(split)
+
+    def predict(self, split: str = "test") -> Predictions:
+        """One pass over ``"test"`` or ``"validation"``: a `framework.reports.Predictions` with the network's outputs,
+        the labels and the metrics ``evaluate`` would give (from the same outputs); fires ``on_evaluate_end``.
+
+        For reports that need the outputs (confusion matrices, residuals) and the metrics: one
+        pass instead of ``evaluate`` plus ``predict``. Raises `framework.errors.TapelineError`
+        when the recipe has no such split.
+        """
+        return self._run.predict(split)
 
     def publish(self, name: str, report: dict[str, Any]) -> None:
         """Makes `report` (a copy) available to plugins called later as ``run.reports[name]``; a later publish replaces it.

@@ -10,6 +10,7 @@ plot. The formulas are scikit-learn's (``sklearn.metrics``); sample weights are 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,15 +23,38 @@ THRESHOLD = 0.5  # sigmoid outputs: the positive decision, as keras.metrics.Bina
 POINTS = 2000  # (true, predicted) pairs kept for residual plots
 
 
-def predictions(trainer: Any, dataset: tf.data.Dataset) -> tuple[Any, Any]:
-    """Labels and the network's predictions over `dataset` (NumPy, dicts for named outputs).
+@dataclass
+class Predictions:
+    """One pass over a split: the network's outputs, the labels and the compiled loss and metrics computed from them.
 
-    Predictions come from Keras's ``predict`` (which splits batches among replicas under a
-    distribution strategy); labels from a pass over the labels alone.
+    `predictions` and `labels` are NumPy arrays (a dict by output name, or a list, for several
+    outputs), in the split's order; `metrics` is what ``evaluate`` returns (``{"loss": ...}``).
     """
-    labels = [tf.nest.map_structure(np.asarray, y) for y in dataset.map(lambda x, y, *w: y)]
-    predicted = trainer.predict(dataset, verbose=0)
-    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *labels), predicted
+
+    predictions: Any
+    labels: Any
+    metrics: dict[str, float]
+
+
+def prediction_metrics(trainer: Any, predictions: Any, labels: Any, sample_weights: Any, batch_size: int) -> dict[str, float]:
+    """The Trainer's compiled loss and metrics of `predictions` against `labels`, batch by batch as its ``test_step``
+    computes them (the same formulas on the same outputs: equal to ``evaluate`` up to float rounding).
+
+    Weight regularization losses are added as in ``evaluate``; activity regularization losses
+    (computed during a forward pass) are not.
+    """
+    trainer.reset_metrics()
+    parts = (predictions, labels) if sample_weights is None else (predictions, labels, sample_weights)
+    for batch in tf.data.Dataset.from_tensor_slices(parts).batch(batch_size):
+        p, y, w = (*batch, None)[:3]
+        trainer.update_metrics(p, y, p, w, trainer.compute_loss(y=y, y_pred=p, sample_weight=w, training=False))
+    return {name: float(value) for name, value in trainer.get_metrics_result().items()}
+
+
+def predict_split(trainer: Any, dataset: tf.data.Dataset, batch_size: int) -> Predictions:
+    """`Predictions` of `dataset` from one ``predict`` pass that also returns the labels (`Trainer.predict_with_labels`)."""
+    predictions, labels, weights = trainer.predict_with_labels(dataset)
+    return Predictions(predictions, labels, prediction_metrics(trainer, predictions, labels, weights, batch_size))
 
 
 def per_class(y: np.ndarray, decided: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
@@ -97,13 +121,13 @@ def regression_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str,
 REPORTS = {"classification": classes_report, "binary": classes_report, "multilabel": multilabel_report, "regression": regression_report}
 
 
-def evaluation_report(trainer: Any, data: Data, split: str, metrics: dict[str, float]) -> dict[str, Any]:
-    """The report of `split`: ``{"split", **metrics, **the single target's report}``, or its
+def evaluation_report(data: Data, split: str, result: Predictions) -> dict[str, Any]:
+    """The report of `split` from one pass's `result`: ``{"split", **metrics, **the single target's report}``, or its
     targets' reports under ``"outputs"`` by output name."""
-    y, p = predictions(trainer, getattr(data, split))
+    y, p = result.labels, result.predictions
     if isinstance(p, (list, tuple)):  # a network with a list of outputs, labels keyed by output name
         p = dict(zip([t.name for t in data.targets], p))
     reports = {t.name: REPORTS[t.task](t, y[t.name] if t.name is not None else y, p[t.name] if t.name is not None else p) for t in data.targets}
     if list(reports) == [None]:
-        return {"split": split, **metrics, **reports[None]}
-    return {"split": split, **metrics, "outputs": reports}
+        return {"split": split, **result.metrics, **reports[None]}
+    return {"split": split, **result.metrics, "outputs": reports}

@@ -20,7 +20,7 @@ import tensorflow as tf
 from framework.callback import hook_callback, keras_callback_error, state_callback
 from framework.build import build_data, build_network, class_weights, compile_trainer
 from framework.context import RunContext
-from framework.distribute import make_strategy, split_cpu, worker_role
+from framework.distribute import is_multi_worker, make_strategy, split_cpu, worker_role
 from framework.errors import Problem, RecipeError, TapelineError, TrainingFailed, error_summary
 from framework.files import write_atomic, write_json, write_text
 from framework.hooks import call_hook, call_on_exception
@@ -31,6 +31,7 @@ from framework.precision import resolve_precision
 from framework.process_state import restores_process_settings
 from framework.probe import check_first_step
 from framework.recipe import Recipe, recipe_to_yaml
+from framework.reports import Predictions, predict_split
 from framework.sections import AUTO_STEPS_PER_EXECUTION
 from framework.schema import dotted
 from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory, write_history
@@ -103,13 +104,29 @@ class Run:
         """The hooks of this run's plugins (``run.hook.on_epoch_end(...)``)."""
         return self.plugins.hook
 
+    def split(self, name: str) -> tf.data.Dataset:
+        """The batched ``"test"`` or ``"validation"`` split; `TapelineError` when the recipe has none."""
+        dataset = getattr(self.data, name)
+        if dataset is None:
+            raise TapelineError(f"the recipe has no {name} split (set `dataset.validation_split`)")
+        return dataset
+
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """Metrics of the current weights on ``"test"`` or ``"validation"``; fires ``on_evaluate_end``."""
-        dataset = getattr(self.data, split)
-        if dataset is None:
-            raise TapelineError(f"the recipe has no {split} split (set `dataset.validation_split`)")
-        callback = hook_callback(self, split)
-        return self.trainer.evaluate(dataset, callbacks=[callback], verbose=0, return_dict=True)
+        return self.trainer.evaluate(self.split(split), callbacks=[hook_callback(self, split)], verbose=0, return_dict=True)
+
+    def predict(self, split: str = "test") -> Predictions:
+        """Outputs, labels and metrics of the current weights on `split` from one pass; fires ``on_evaluate_end``.
+
+        Under ``multi_worker`` each worker predicts its share, and the metrics come from
+        ``evaluate``'s pass, which combines every worker's.
+        """
+        result = predict_split(self.trainer, self.split(split), self.data.batch_size)
+        if is_multi_worker(self.strategy):
+            result.metrics = self.evaluate(split)
+        else:
+            call_hook(self.plugins, "on_evaluate_end", trainer=self.trainer, run=self.context, split=split, logs=result.metrics)
+        return result
 
 
 def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:

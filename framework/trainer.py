@@ -27,6 +27,7 @@ class Trainer(keras.Model):
         self.network = network
         self.jit_optimizer = jit_optimizer
         self._xla_update: tf.types.experimental.GenericFunction | None = None
+        self._with_labels = False  # `predict_step` also returns the labels (inside `predict_with_labels`)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The network's output for `inputs`, float32 under a mixed-precision policy.
@@ -106,6 +107,24 @@ class Trainer(keras.Model):
         y_pred = self(x, training=False)
         loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
         return self.update_metrics(x, y, y_pred, sample_weight, loss)
+
+    def predict_step(self, data: Any) -> Any:
+        """The network's output for a batch; inside `predict_with_labels`, ``(output, y)`` or ``(output, y, sample_weight)``."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        if not self._with_labels:
+            return y_pred
+        return (y_pred, y) if sample_weight is None else (y_pred, y, sample_weight)
+
+    def predict_with_labels(self, dataset: tf.data.Dataset) -> tuple[Any, Any, Any]:
+        """One pass of ``predict`` over labelled batches: (predictions, labels, sample weights or None) as NumPy arrays
+        (dicts or lists for several outputs), so that a report needs no second pass over the data to get the labels."""
+        self._with_labels, self.predict_function = True, None  # traced again with the labels, then back
+        try:
+            outputs = self.predict(dataset, verbose=0)
+        finally:
+            self._with_labels, self.predict_function = False, None
+        return (*outputs, None)[:3]
 
     def update_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any, loss: tf.Tensor) -> dict[str, Any]:
         """Adds the batch to the running loss (weighted by batch size) and the compiled metrics."""

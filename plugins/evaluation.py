@@ -16,10 +16,10 @@ REPORT = "evaluation"  # the name it publishes its final report under: ``run.rep
 
 
 def report(run: RunContext, split: str) -> dict:
-    """The compiled metrics of the current weights on `split` and the task's report (`framework.reports`)."""
+    """The compiled metrics of the current weights on `split` and the task's report (`framework.reports`), from one pass."""
     from framework.reports import evaluation_report
 
-    return evaluation_report(run.trainer, run.data, split, run.evaluate(split))
+    return evaluation_report(run.data, split, run.predict(split))
 
 
 class Evaluation:

@@ -11,9 +11,17 @@ from framework.recipe import load_recipe
 from framework.run import train
 
 
-def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe):
-    """evaluation.json holds Trainer.evaluate's numbers, a confusion matrix and per-class accuracy."""
+def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe, monkeypatch):
+    """evaluation.json holds Trainer.evaluate's numbers, a confusion matrix and per-class accuracy, from one pass over the test split."""
+    from framework.trainer import Trainer
+
+    passes = []
+    for method in ("evaluate", "predict"):
+        real = getattr(Trainer, method)
+        monkeypatch.setattr(Trainer, method, lambda self, *a, _real=real, _name=method, **k: passes.append(_name) or _real(self, *a, **k))
     run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n")))
+    assert passes == ["evaluate", "predict"]  # the first-step check's one batch, then the report's one pass
+    monkeypatch.undo()
     report = json.loads((run.directory / "evaluation.json").read_text())
     expected = run.trainer.evaluate(run.data.test, verbose=0, return_dict=True)
     assert report["loss"] == pytest.approx(expected["loss"], rel=1e-6)
