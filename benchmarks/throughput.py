@@ -179,8 +179,8 @@ def torch_rows(gpu: bool) -> dict[str, Callable[[int, int], float]]:
     }
 
 
-def modes(gpu: bool, precisions: list[str], xla: list[str]) -> dict[str, Callable[[int, int], float]]:
-    """The table's rows: the fixed ones, Tapeline at batch 128 for each of `precisions` × `xla`, and PyTorch's."""
+def modes(gpu: bool, precisions: list[str], xla: list[str], with_pytorch: bool) -> dict[str, Callable[[int, int], float]]:
+    """The table's rows: the fixed ones, Tapeline at batch 128 for each of `precisions` × `xla`, and (`with_pytorch`) PyTorch's."""
     half = auto_precision(int(gpu), cpu_flags())
     fastest = ["training.batch_size=128", *([f"training.precision={half}"] if half != "float32" else [])]
     rows: dict[str, Callable[[int, int], float]] = {
@@ -194,7 +194,7 @@ def modes(gpu: bool, precisions: list[str], xla: list[str]) -> dict[str, Callabl
     for precision, jit in ((p, x) for p in precisions for x in xla):
         grid = ["training.batch_size=128", f"training.precision={precision}", f"training.jit_compile={XLA[jit]}"]
         rows[f"tapeline, batch 128, {precision}, XLA {jit}"] = tapeline(grid, keep_plugins=False)
-    return rows | torch_rows(gpu)
+    return rows | (torch_rows(gpu) if with_pytorch else {})
 
 
 def use_device(name: str) -> bool:
@@ -262,6 +262,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where TensorFlow and PyTorch train (default: a GPU if TensorFlow sees one)")
     parser.add_argument("--precision", type=listed(PRECISIONS), default=[], metavar="P[,P]", help=f"add Tapeline rows at batch 128 in these precisions ({', '.join(PRECISIONS)})")
     parser.add_argument("--xla", type=listed(XLA), default=["optimizer"], metavar="X[,X]", help="training.jit_compile of those rows: off, optimizer (default) or on (the whole step)")
+    parser.add_argument("--no-pytorch", action="store_true", help="leave PyTorch's rows out even where it is installed")
     parser.add_argument("--matmul-size", type=int, metavar="N", help="side of the matmul measuring the peak (default 2048 on the CPU, 8192 on a GPU)")
     return parser.parse_args()
 
@@ -270,7 +271,7 @@ def main() -> None:
     args = arguments()
     repeats, samples, epochs = (1, 3_200, 1) if args.quick else (args.repeats, args.samples, args.epochs)
     gpu = use_device(args.device)
-    measures = {mode: (lambda measure=measure: samples * epochs / measure(samples, epochs)) for mode, measure in modes(gpu, args.precision, args.xla).items()}
+    measures = {mode: (lambda measure=measure: samples * epochs / measure(samples, epochs)) for mode, measure in modes(gpu, args.precision, args.xla, not args.no_pytorch).items()}
     rates = interleave(measures, repeats, "samples/s")
     size = args.matmul_size or (8192 if gpu else 2048)
     peaks = {dtype: matmul_peak(dtype, size) for dtype in {tf.float32, tf.bfloat16, *map(row_dtype, rates)}}
