@@ -155,7 +155,7 @@ def tapeline(overrides: list[str], keep_plugins: bool) -> Callable[[int, int], f
 
 XLA = {"off": "false", "optimizer": "optimizer", "on": "true"}  # --xla values -> training.jit_compile
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# PyTorch's bfloat16 row runs eager with NCHW images: measured 2026-12 on the AVX2 machine (no
+# PyTorch's bfloat16 row runs eager with NCHW images: measured 2026-11-30 on the AVX2 machine (no
 # native bfloat16, so autocast is emulated), batch 128, 640 samples, one timed epoch, two short
 # runs each, samples/s: eager NCHW 31 and 19, eager channels-last 25 and 16, torch.compile 23 in
 # both layouts (fp32 eager at batch 128: 204). Re-measure on a CPU with native bfloat16.
