@@ -10,28 +10,35 @@ Modes, all on the same Fashion-MNIST samples with the same seed:
 4. ``tapeline``: Tapeline's Trainer through ``framework.run.train``, no plugins;
 5. ``tapeline+plugins``: the same with the plugins of recipes/fashion_mnist.yaml (defaults:
    16 steps per call, the optimizer's update in XLA);
-6. ``fastest``: batch 128 with the same defaults, plus the mixed_bfloat16 policy where the CPU
-   has native bfloat16 (AVX-512 BF16 or AMX; elsewhere it is emulated and slower);
-7. ``pytorch eager``, ``pytorch compile`` and ``pytorch compile, batch 128``: the same network,
-   Adam and batches in PyTorch, as peer rows, when PyTorch is installed
-   (``pip install -e '.[torch]'``: the CPU build torch==2.13.0).
+6. ``fastest``: batch 128 with the same defaults, plus the precision of ``training.precision:
+   auto`` (mixed_float16 on a GPU, mixed_bfloat16 where the CPU has native bfloat16, AVX-512
+   BF16 or AMX; elsewhere bfloat16 is emulated and slower, so float32);
+7. ``tapeline, batch 128, <precision>, XLA <off|optimizer|on>``: one row for each precision of
+   ``--precision`` and each ``training.jit_compile`` of ``--xla`` (none unless asked for);
+8. ``pytorch eager``, ``pytorch compile``, ``pytorch compile, batch 128`` and ``pytorch, batch
+   128, bfloat16 autocast``: the same network, Adam and batches in PyTorch
+   (benchmarks/pytorch_peer.py), as peer rows, when PyTorch is installed
+   (``pip install -e '.[torch]'``: the CPU build torch==2.13.0 on the project's machine).
 
 Each mode trains one warm-up epoch (tracing), then `--epochs` timed epochs; repeats are
 interleaved (1 2 3 4 5 1 2 3 4 5 ...). The table gives the median and min-max samples/s, each
-mode's ratio to plain ``fit``, and GFLOP/s against a matmul peak measured in the same run.
+mode's ratio to plain ``fit``, and GFLOP/s against a matmul peak measured in the same run, in
+the row's precision. TensorFlow and PyTorch train on a GPU when TensorFlow sees one (``--device``).
 
     python benchmarks/throughput.py --quick     # 1 repeat, 3,200 samples, 1 timed epoch (under 3 minutes)
     python benchmarks/throughput.py             # 3 repeats, 12,800 samples, 2 timed epochs
+    python benchmarks/throughput.py --device gpu --precision float32,mixed_float16 --xla off,on   # benchmarks/gpu.sh
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import keras
@@ -40,9 +47,11 @@ import tensorflow as tf
 
 from framework import hookimpl
 from interleave import cells, interleave
-from framework.datasets import fashion_mnist
-from framework.pipelines import pipeline
+from pytorch_peer import pytorch
+from framework.datasets import Arrays, fashion_mnist
+from framework.pipelines import Settings, make_data
 from framework.models import seed_cnn
+from framework.precision import auto_precision, cpu_flags
 from framework.recipe import Component, load_recipe
 from framework.run import train
 
@@ -84,7 +93,7 @@ class KerasTimer(keras.callbacks.Callback):
 
 def arrays(samples: int) -> tuple[np.ndarray, np.ndarray]:
     data = fashion_mnist()
-    return (data.x_train[:samples] / 255.0).astype(np.float32)[..., None], data.y_train[:samples].astype(np.int32)
+    return (data.x_train[:samples] / 255.0).astype(np.float32), data.y_train[:samples].astype(np.int32)
 
 
 def tutorial(samples: int, epochs: int) -> float:
@@ -105,6 +114,11 @@ def tutorial(samples: int, epochs: int) -> float:
     return time.perf_counter() - started
 
 
+def healthy_pipeline(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+    """Tapeline's training pipeline of images `x` and labels `y`: batch 32, in stored order, no autotune stall."""
+    return make_data(Arrays(x_train=x, y_train=y, x_test=x, y_test=y, source="benchmark"), Settings(batch_size=32, shuffle=False)).train
+
+
 def plain_fit(healthy: bool) -> Callable[[int, int], float]:
     """``compile()`` + ``fit()`` on NumPy arrays, or (`healthy`) on Tapeline's pipeline of them."""
 
@@ -114,44 +128,11 @@ def plain_fit(healthy: bool) -> Callable[[int, int], float]:
         model = seed_cnn((28, 28, 1), 10)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         timer = KerasTimer()
-        data = {"x": pipeline(x, y, 32)} if healthy else {"x": x, "y": y, "batch_size": 32}
+        data = {"x": healthy_pipeline(x, y)} if healthy else {"x": x, "y": y, "batch_size": 32}
         model.fit(**data, epochs=epochs + 1, callbacks=[timer], verbose=0)
         return timer.seconds
 
     return measure
-
-
-def pytorch(compiled: bool, batch_size: int) -> Callable[[int, int], float]:
-    """The seed CNN trained in PyTorch, eager or through ``torch.compile``."""
-
-    def measure(samples: int, epochs: int) -> float:
-        import torch
-
-        x, y = arrays(samples)
-        inputs, labels = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y).long()
-        torch.manual_seed(0)
-        layers = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-            torch.nn.Linear(24 * 24 * 64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10),
-        )
-        network = torch.compile(layers) if compiled else layers
-        optimizer, loss_fn = torch.optim.Adam(layers.parameters(), lr=1e-3), torch.nn.CrossEntropyLoss()
-        started = 0.0
-        for epoch in range(epochs + 1):
-            started = time.perf_counter() if epoch == 1 else started
-            for i in range(0, samples, batch_size):
-                optimizer.zero_grad()
-                loss_fn(network(inputs[i : i + batch_size]), labels[i : i + batch_size]).backward()
-                optimizer.step()
-        return time.perf_counter() - started
-
-    return measure
-
-
-def native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def tapeline(overrides: list[str], keep_plugins: bool) -> Callable[[int, int], float]:
@@ -172,24 +153,80 @@ def tapeline(overrides: list[str], keep_plugins: bool) -> Callable[[int, int], f
     return measure
 
 
-FASTEST = ["training.batch_size=128", *(["training.precision=mixed_bfloat16"] if native_bfloat16() else [])]
-MODES: dict[str, Callable[[int, int], float]] = {
-    "tutorial": tutorial,
-    "fit": plain_fit(healthy=False),
-    "fit, healthy": plain_fit(healthy=True),
-    "tapeline": tapeline([], keep_plugins=False),
-    "tapeline+plugins": tapeline([], keep_plugins=True),
-    f"fastest ({', '.join(FASTEST)})".replace("training.", ""): tapeline(FASTEST, keep_plugins=False),
-}
-if importlib.util.find_spec("torch"):
-    MODES |= {"pytorch eager": pytorch(False, 32), "pytorch compile": pytorch(True, 32), "pytorch compile, batch 128": pytorch(True, 128)}
+XLA = {"off": "false", "optimizer": "optimizer", "on": "true"}  # --xla values -> training.jit_compile
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# PyTorch's bfloat16 row runs eager with NCHW images: measured 2026-11-30 on the AVX2 machine (no
+# native bfloat16, so autocast is emulated), batch 128, 640 samples, one timed epoch, two short
+# runs each, samples/s: eager NCHW 31 and 19, eager channels-last 25 and 16, torch.compile 23 in
+# both layouts (fp32 eager at batch 128: 204). Re-measure on a CPU with native bfloat16.
+TORCH_BFLOAT16 = {"compiled": False, "channels_last": False}
 
 
-def matmul_peak(dtype: tf.DType, size: int = 2048, repeats: int = 10) -> float:
-    """Measured GFLOP/s of a size² matmul in `dtype`."""
+def torch_rows(gpu: bool) -> dict[str, Callable[[int, int], float]]:
+    """PyTorch's rows when it is installed (and, for `gpu`, built with CUDA), else none."""
+    if not importlib.util.find_spec("torch"):
+        return {}
+    import torch
+
+    if gpu and not torch.cuda.is_available():
+        print(f"PyTorch {torch.__version__} has no CUDA: its rows are left out")
+        return {}
+    return {
+        "pytorch eager": pytorch(arrays, gpu, compiled=False, batch_size=32),
+        "pytorch compile": pytorch(arrays, gpu, compiled=True, batch_size=32),
+        "pytorch compile, batch 128": pytorch(arrays, gpu, compiled=True, batch_size=128),
+        "pytorch, batch 128, bfloat16 autocast": pytorch(arrays, gpu, batch_size=128, bfloat16=True, **TORCH_BFLOAT16),
+    }
+
+
+def modes(gpu: bool, precisions: list[str], xla: list[str], with_pytorch: bool) -> dict[str, Callable[[int, int], float]]:
+    """The table's rows: the fixed ones, Tapeline at batch 128 for each of `precisions` × `xla`, and (`with_pytorch`) PyTorch's."""
+    half = auto_precision(int(gpu), cpu_flags())
+    fastest = ["training.batch_size=128", *([f"training.precision={half}"] if half != "float32" else [])]
+    rows: dict[str, Callable[[int, int], float]] = {
+        "tutorial": tutorial,
+        "fit": plain_fit(healthy=False),
+        "fit, healthy": plain_fit(healthy=True),
+        "tapeline": tapeline([], keep_plugins=False),
+        "tapeline+plugins": tapeline([], keep_plugins=True),
+        f"fastest ({', '.join(fastest)})".replace("training.", ""): tapeline(fastest, keep_plugins=False),
+    }
+    for precision, jit in ((p, x) for p in precisions for x in xla):
+        grid = ["training.batch_size=128", f"training.precision={precision}", f"training.jit_compile={XLA[jit]}"]
+        rows[f"tapeline, batch 128, {precision}, XLA {jit}"] = tapeline(grid, keep_plugins=False)
+    return rows | (torch_rows(gpu) if with_pytorch else {})
+
+
+def use_device(name: str) -> bool:
+    """Whether the run trains on a GPU: ``cpu`` hides the GPUs from TensorFlow, ``gpu`` needs one, ``auto`` takes one if any.
+
+    Raises SystemExit for ``gpu`` when TensorFlow sees none. GPU memory grows as needed, so that
+    PyTorch's rows find room beside TensorFlow's.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    if name == "gpu" and not gpus:
+        raise SystemExit("--device gpu: TensorFlow sees no GPU (tf.config.list_physical_devices('GPU') is empty; on NVIDIA: pip install 'tensorflow[and-cuda]')")
+    if name == "cpu":
+        tf.config.set_visible_devices([], "GPU")
+        return False
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    return bool(gpus)
+
+
+def device_name(gpu: bool) -> str:
+    """``GPU (<name>)`` for TensorFlow's first GPU, or ``CPU (<n> cores)``."""
+    if not gpu:
+        return f"CPU ({os.cpu_count()} cores)"
+    details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+    return f"GPU ({details.get('device_name', 'unknown')})"
+
+
+def matmul_peak(dtype: tf.DType, size: int, repeats: int = 10) -> float:
+    """Measured GFLOP/s of a size² matmul in `dtype` (only a scalar comes back from the device each time)."""
     a = tf.random.normal((size, size), dtype=tf.float32)
     a = tf.cast(a, dtype)
-    product = tf.function(lambda m: tf.matmul(m, m))
+    product = tf.function(lambda m: tf.reduce_sum(tf.matmul(m, m)))
     product(a).numpy()
     started = time.perf_counter()
     for _ in range(repeats):
@@ -197,26 +234,56 @@ def matmul_peak(dtype: tf.DType, size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
-def main() -> None:
+def row_dtype(mode: str) -> tf.DType:
+    """The matmul dtype a row computes in, by its name: bfloat16, float16 or float32."""
+    return tf.bfloat16 if "bfloat16" in mode else tf.float16 if "float16" in mode else tf.float32
+
+
+def listed(allowed: Iterable[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of `allowed` values."""
+
+    def parse(text: str) -> list[str]:
+        values = [value.strip() for value in text.split(",") if value.strip()]
+        for value in values:
+            if value not in allowed:
+                raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(allowed)}")
+        return values
+
+    return parse
+
+
+def arguments() -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 repeat of 3,200 samples, 1 timed epoch")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=12_800)
     parser.add_argument("--epochs", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where TensorFlow and PyTorch train (default: a GPU if TensorFlow sees one)")
+    parser.add_argument("--precision", type=listed(PRECISIONS), default=[], metavar="P[,P]", help=f"add Tapeline rows at batch 128 in these precisions ({', '.join(PRECISIONS)})")
+    parser.add_argument("--xla", type=listed(XLA), default=["optimizer"], metavar="X[,X]", help="training.jit_compile of those rows: off, optimizer (default) or on (the whole step)")
+    parser.add_argument("--no-pytorch", action="store_true", help="leave PyTorch's rows out even where it is installed")
+    parser.add_argument("--matmul-size", type=int, metavar="N", help="side of the matmul measuring the peak (default 2048 on the CPU, 8192 on a GPU)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     repeats, samples, epochs = (1, 3_200, 1) if args.quick else (args.repeats, args.samples, args.epochs)
-    measures = {mode: (lambda measure=measure: samples * epochs / measure(samples, epochs)) for mode, measure in MODES.items()}
+    gpu = use_device(args.device)
+    measures = {mode: (lambda measure=measure: samples * epochs / measure(samples, epochs)) for mode, measure in modes(gpu, args.precision, args.xla, not args.no_pytorch).items()}
     rates = interleave(measures, repeats, "samples/s")
-    peak32, peak16 = matmul_peak(tf.float32), matmul_peak(tf.bfloat16)
+    size = args.matmul_size or (8192 if gpu else 2048)
+    peaks = {dtype: matmul_peak(dtype, size) for dtype in {tf.float32, tf.bfloat16, *map(row_dtype, rates)}}
     base = statistics.median(rates["fit"])
-    print(f"\n{samples:,} samples, {epochs} timed epoch(s) per run, {repeats} interleaved repeat(s); matmul peak {peak32:.0f} GFLOP/s fp32, {peak16:.0f} bf16\n")
+    measured = ", ".join(f"{peak:.0f} {name}" for dtype, name in ((tf.float32, "fp32"), (tf.bfloat16, "bf16"), (tf.float16, "fp16")) if (peak := peaks.get(dtype)))
+    print(f"\n{samples:,} samples, {epochs} timed epoch(s) per run, {repeats} interleaved repeat(s) on {device_name(gpu)}; matmul peak {measured} GFLOP/s\n")
     print("| mode | samples/s (median) | min-max | vs plain fit | GFLOP/s | of peak |")
     print("|---|---|---|---|---|---|")
     for mode, values in rates.items():
         median = statistics.median(values)
         gflops = median * TRAIN_FLOPS_PER_SAMPLE / 1e9
-        peak = peak16 if "bfloat16" in mode else peak32
-        print(f"| {mode} | {cells(values, 0)} | {median / base:.2f}x | {gflops:.0f} | {gflops / peak:.0%} |")
+        print(f"| {mode} | {cells(values, 0)} | {median / base:.2f}x | {gflops:.0f} | {gflops / peaks[row_dtype(mode)]:.0%} |")
 
 
 if __name__ == "__main__":
