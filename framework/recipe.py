@@ -22,6 +22,7 @@ from framework.yaml_reader import Document, read_value, read_yaml
 
 INJECTED_ARGS = ("input_shape", "num_classes", "num_outputs", "output_activation", "outputs")  # models get these from the data
 TRAINER_ARGS = ("network", "jit_optimizer")  # a Trainer class gets these from the run
+DATASET_ARGS = ("shard",)  # a dataset builder gets this worker's file shard from the run (multi_worker)
 STATEFUL_LAYER_ARGS = ("mean", "variance", "bin_boundaries", "vocabulary")  # preprocessing layers given these are not adapted
 AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
 
@@ -309,7 +310,7 @@ def _set_path(data: Any, path: Path, value: Any) -> str | None:
 
 
 COMPONENT_SECTIONS: dict[str, tuple[Registry, tuple[str, ...]]] = {
-    "dataset": (DATASETS, ()),
+    "dataset": (DATASETS, DATASET_ARGS),
     "model": (MODELS, INJECTED_ARGS),
     "optimizer": (OPTIMIZERS, ()),
     "loss": (LOSSES, ("y_true", "y_pred")),  # a loss or metric function's own inputs, never recipe args

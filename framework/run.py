@@ -32,6 +32,7 @@ from framework.precision import resolve_precision
 from framework.probe import check_first_step
 from framework.recipe import AUTO_STEPS_PER_EXECUTION, Recipe, recipe_to_yaml
 from framework.schema import dotted
+from framework.sharding import training_input
 from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory, write_history
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
@@ -170,7 +171,7 @@ def build_run(recipe: Recipe, directory: Path | None = None, plugins: Sequence[o
     strategy = configure_tensorflow(recipe)
     plugins, keras_callbacks = load_plugins(recipe, plugins)  # cheap, so their argument errors come before the data loads
     warn_about_keras_callbacks(keras_callbacks)
-    data = build_data(recipe, strategy.num_replicas_in_sync)
+    data = build_data(recipe, strategy.num_replicas_in_sync, strategy)
     steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
     with strategy.scope():
         network, data = build_network(recipe, data)
@@ -247,13 +248,14 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
 def fit(run: Run) -> None:
     """Runs Keras's ``fit`` from the run's first epoch to `training.epochs`, with the plugins' hooks and the recipe's Keras callbacks."""
     run.training = True
+    train, class_weight = training_input(run.data, run.strategy, run.class_weight)  # a worker's own files: given to it alone
     try:
         run.trainer.fit(
-            run.data.train,
+            train,
             epochs=run.recipe.training.epochs,
             initial_epoch=run.initial_epoch,
             validation_data=run.data.validation,
-            class_weight=run.class_weight,
+            class_weight=class_weight,
             callbacks=[hook_callback(run), *run.keras_callbacks, EpochRecorder(run)],
             shuffle=False,  # the pipeline shuffles
             verbose=0,
