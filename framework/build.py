@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from framework.data.module import DataModule
+from framework.data.module import DataModule, Shard
 from framework.datasets import Arrays
 from framework.errors import Problem, RecipeError, TapelineError, error_summary
 from framework.pipelines import Data, Layer, Settings, make_data
@@ -22,6 +22,7 @@ from framework.recipe import Recipe, build_component, value_at
 from framework.sections import STATEFUL_LAYER_ARGS, Component
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PREPROCESSING, TRAINERS, Registry
 from framework.schema import Path, dotted, signature_parameters
+from framework.sharding import built_together, offered_shard
 from framework.tasks import DEFAULT_LOSSES, DEFAULT_METRICS, Target, loss_fits
 from framework.trainer import Trainer
 
@@ -46,18 +47,34 @@ def build_layers(recipe: Recipe, key: str, defaults: list[dict[str, Any]]) -> li
     else:
         holder = recipe
     layers = getattr(holder.dataset, key)
-    return [
-        Layer(build_component(holder, PREPROCESSING, ("dataset", key, i), dtype="float32"), hasattr(PREPROCESSING.get(c.name).target, "adapt") and not set(STATEFUL_LAYER_ARGS) & set(c.args))
-        for i, c in enumerate(layers)
-    ]
+    return [Layer(build_component(holder, PREPROCESSING, ("dataset", key, i), dtype="float32"), adapts(c)) for i, c in enumerate(layers)]
 
 
-def build_data(recipe: Recipe, replicas: int = 1) -> Data:
+def adapts(component: Component) -> bool:
+    """Whether the preprocessing layer `component` is adapted on the training inputs (a Normalization without its mean ...)."""
+    return hasattr(PREPROCESSING.get(component.name).target, "adapt") and not set(STATEFUL_LAYER_ARGS) & set(component.args)
+
+
+def adapted_layers(recipe: Recipe) -> list[str]:
+    """The recipe's own `dataset.preprocess` and `dataset.augment` layers that adapt on the training inputs, as ``preprocess[0] (Normalization)``."""
+    return [f"{key}[{i}] ({c.name})" for key in ("preprocess", "augment") for i, c in enumerate(getattr(recipe.dataset, key) or []) if adapts(c)]
+
+
+def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strategy | None = None) -> Data:
     """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`).
 
     With several inputs, every input gets its own copy of the `preprocess` and `augment` layers.
+    Under a multi-worker `strategy`, a dataset builder that can read its training files worker
+    by worker is given this worker's shard (`framework.sharding`), and the workers agree on
+    the training steps.
     """
-    source = build_component(recipe, DATASETS, ("dataset",))
+    shard = offered_shard(recipe, strategy, adapted_layers(recipe))
+    build = functools.partial(_build_data, recipe, replicas, shard)
+    return build() if shard is None else built_together(strategy, build)
+
+
+def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Data:
+    source = build_component(recipe, DATASETS, ("dataset",), shard=shard)
     if not isinstance(source, (Arrays, DataModule)):
         raise TapelineError(f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.datasets.Arrays or framework.data.module.DataModule")
     inputs = source.x_train if isinstance(source, Arrays) else source.train.element_spec[0]

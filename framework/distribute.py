@@ -12,6 +12,7 @@ import json
 import os
 import re
 
+import numpy as np
 import tensorflow as tf
 
 from framework.errors import TapelineError
@@ -110,6 +111,36 @@ def worker_role(strategy: tf.distribute.Strategy) -> tuple[int, bool]:
     index = resolver.task_id or 0
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return index, resolver.task_type == "chief" or (resolver.task_type == "worker" and index == 0 and not has_chief)
+
+
+def worker_place(strategy: tf.distribute.Strategy) -> tuple[int, int]:
+    """(this worker's position among the cluster's workers, the chief first; their number); (0, 1) on one worker.
+
+    The position is TensorFlow's own (``multi_worker_util.id_in_cluster``): the chief is 0 and
+    worker N is N, or N + 1 in a cluster that has a chief task.
+    """
+    if not is_multi_worker(strategy):
+        return 0, 1
+    resolver = strategy.cluster_resolver
+    jobs = resolver.cluster_spec().as_dict()
+    chiefs = len(jobs.get("chief", []))
+    index = 0 if resolver.task_type == "chief" else chiefs + (resolver.task_id or 0)
+    return index, chiefs + len(jobs.get("worker", []))
+
+
+def gather_from_workers(strategy: tf.distribute.Strategy, values: list[int]) -> np.ndarray:
+    """Every replica's `values`: an int64 array of shape (replicas, len(values)), rows in replica
+    order (worker by worker); this worker's own row alone on one worker. Every worker must call
+    this at the same point, with as many values."""
+    if not is_multi_worker(strategy):
+        return np.array([values], np.int64)
+    return gather_rows(strategy, tf.constant([values], tf.int64)).numpy()
+
+
+@tf.function
+def gather_rows(strategy: tf.distribute.Strategy, row: tf.Tensor) -> tf.Tensor:
+    """`row` (shape (1, k)) of every replica, stacked (compiled: collectives run eagerly are slow)."""
+    return strategy.gather(strategy.run(tf.identity, args=(row,)), axis=0)
 
 
 def any_worker(strategy: tf.distribute.Strategy, flag: bool) -> bool:

@@ -6,6 +6,11 @@ preprocessing layers (and, for training only, its augmentation layers) and prefe
 training split is shuffled in an order that depends only on (seed, epoch), so a resumed run
 sees the order an uninterrupted run would. Inputs are changed by nothing else: no scaling, no
 added axes.
+
+Under a multi-worker strategy, a `DataModule` whose training split holds only this worker's
+files (`DataModule.shard`) is batched by the per-worker batch and read by this worker alone
+(`framework.sharding`); every other split is shared out by data: each worker builds the same
+batches and keeps its share of each.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, Union
 import numpy as np
 import tensorflow as tf
 
-from framework.data.module import DataModule
+from framework.data.module import DataModule, Shard
 from framework.datasets import Arrays, check_arrays, leaves, take
 from framework.errors import DataError
 from framework.tasks import Target, check_target
@@ -47,6 +52,11 @@ class Data:
 
     Elements are ``(inputs, labels)`` or ``(inputs, labels, sample_weight)``, batched by the
     global batch size. `targets` has one `Target` per label (per model output).
+
+    With `shard` set (a multi-worker run reading its training files by file), `train` is this
+    worker's own share, batched by ``batch_size // shard.count`` and cut to `train_steps`
+    batches (the same on every worker); ``sizes["train"]`` then counts the samples all workers
+    together train on per epoch.
     """
 
     train: tf.data.Dataset
@@ -58,6 +68,8 @@ class Data:
     epoch: tf.Variable  # the training epoch, set by the run; picks each epoch's shuffle order
     batch_size: int
     preprocess: Layers = ()  # the preprocessing layers, adapted (for export: raw inputs in)
+    shard: Shard | None = None  # set when `train` holds only this worker's files
+    train_steps: int | None = None  # training batches per epoch, when fixed by the workers' agreement
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | dict[str, tuple[int | None, ...]] | tuple:
@@ -83,6 +95,8 @@ class Data:
     @property
     def steps_per_epoch(self) -> int | None:
         """Training batches per epoch, the last partial one included (None when the size is unknown)."""
+        if self.train_steps is not None:
+            return self.train_steps
         size = self.sizes.get("train")
         return None if size is None else -(-size // self.batch_size)
 
@@ -129,14 +143,14 @@ def array_batches(x: Any, y: Any, weights: np.ndarray | None, batch_size: int, o
     return order.batch(batch_size).map(lambda rows: tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors))
 
 
-def finish(batches: tf.data.Dataset, targets: list[Target], preprocess: Transform | None, augment: Transform | None, shard: str) -> tf.data.Dataset:
+def finish(batches: tf.data.Dataset, targets: list[Target], preprocess: Transform | None, augment: Transform | None, own: bool = False) -> tf.data.Dataset:
     """Labels cast for their loss, then `preprocess` and `augment` on the inputs, prefetched.
 
     tf.data's autotuner is off: destroying an iterator (every epoch does) otherwise waits for
     the autotune thread's next wake-up, which held epochs back by seconds (a 6 s job ended at
-    the 5.1 s or 10.2 s marks). Under a multi-worker strategy, `shard` is ``"data"`` (each
-    worker keeps its share of every batch: arrays in memory) or ``"auto"`` (by file when the
-    dataset reads files, else by data).
+    the 5.1 s or 10.2 s marks). Under a multi-worker strategy, tf.data's auto-sharding is
+    ``DATA`` (each worker builds every batch and keeps its share), or ``OFF`` when `own`: the
+    batches are this worker's own already (its files).
     """
 
     def transform(x: Any, y: Any, *weights: Any) -> tuple:
@@ -148,7 +162,7 @@ def finish(batches: tf.data.Dataset, targets: list[Target], preprocess: Transfor
     options.autotune.enabled = False
     options.deterministic = True
     policy = tf.data.experimental.AutoShardPolicy
-    options.experimental_distribute.auto_shard_policy = policy.DATA if shard == "data" else policy.AUTO
+    options.experimental_distribute.auto_shard_policy = policy.OFF if own else policy.DATA
     return batches.map(transform).prefetch(PREFETCH_BATCHES).with_options(options)
 
 
@@ -233,7 +247,11 @@ def cached(dataset: tf.data.Dataset, cache: str, split: str) -> tf.data.Dataset:
 
 
 def from_module(module: DataModule, settings: Settings, epoch: tf.Variable, seed: int) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
-    """Batched splits of a streamed `DataModule`, their targets (checked on the first labels) and known sizes."""
+    """Batched splits of a streamed `DataModule`, their targets (checked on the first labels) and known sizes.
+
+    A training split holding only this worker's files (`DataModule.shard`) is batched by this
+    worker's part of the global batch, and cached under a name of its own.
+    """
     train, validation, sizes = module.train, module.validation, dict(module.sizes)
     if settings.limit:
         train = train.take(settings.limit)
@@ -245,15 +263,17 @@ def from_module(module: DataModule, settings: Settings, epoch: tf.Variable, seed
         cut = sizes["train"] - held_out
         train, validation, sizes["train"], sizes["validation"] = train.take(cut), train.skip(cut), cut, held_out
     targets = resolve_targets(label_sample(train), label_sample(module.test), settings.task, module.class_names, module.source)
-    train, validation = cached(train, settings.cache, "train"), None if validation is None else cached(validation, settings.cache, "validation")
+    shard = module.shard
+    train = cached(train, settings.cache, "train" if shard is None else f"train-worker{shard.index}")
+    validation = None if validation is None else cached(validation, settings.cache, "validation")
     if settings.shuffle:
         train = epoch_shuffle(train, module.shuffle_buffer, seed, epoch)
-    batch = settings.batch_size
 
     def batched(dataset: tf.data.Dataset | None, split: str) -> tf.data.Dataset | None:
         if dataset is not None and split in sizes:  # a known size: Keras knows the steps (progress bars, no end-of-data warning)
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(sizes[split]))
-        return None if dataset is None else dataset.batch(batch)
+        own = split == "train" and shard is not None
+        return None if dataset is None else dataset.batch(settings.batch_size // shard.count if own else settings.batch_size)
 
     splits = {"train": batched(train, "train"), "validation": batched(validation, "validation"), "test": batched(module.test, "test")}
     return splits, targets, sizes
@@ -316,19 +336,20 @@ def make_data(source: Arrays | DataModule, settings: Settings, preprocess: Layer
     seed = settings.seed if settings.seed is not None else int(np.random.default_rng().integers(2**31))
     build = from_arrays if isinstance(source, Arrays) else from_module
     splits, targets, sizes = build(source, settings, epoch, seed)
-    shard = "data" if isinstance(source, Arrays) else "auto"
+    shard = None if isinstance(source, Arrays) else source.shard
     preprocess_layers = preprocess if isinstance(preprocess, (dict, tuple)) else list(preprocess)
     preprocess = chain_each(preprocess_layers, splits["train"])
     preprocessed = splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest))
     augment = chain_each(augment if isinstance(augment, (dict, tuple)) else list(augment), preprocessed)
     return Data(
-        train=finish(splits["train"], targets, preprocess, augment, shard),
-        validation=None if splits["validation"] is None else finish(splits["validation"], targets, preprocess, None, shard),
-        test=finish(splits["test"], targets, preprocess, None, shard),
+        train=finish(splits["train"], targets, preprocess, augment, own=shard is not None),
+        validation=None if splits["validation"] is None else finish(splits["validation"], targets, preprocess, None),
+        test=finish(splits["test"], targets, preprocess, None),
         targets=targets,
         sizes=sizes,
         source=source.source,
         epoch=epoch,
         batch_size=settings.batch_size,
         preprocess=preprocess_layers,
+        shard=shard,
     )

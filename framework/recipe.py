@@ -18,7 +18,7 @@ import yaml
 from framework.errors import Problem, RecipeError, RegistryError
 from framework.registry import DATASETS, LOSSES, METRICS, MODELS, OPTIMIZERS, PLUGINS, PREPROCESSING, TRAINERS, Registry
 from framework.schema import INVALID, Checker, Path, dotted, quote, signature_parameters, spec
-from framework.sections import INJECTED_ARGS, TRAINER_ARGS, Component, DatasetSection, DistributeSection, TrainingSection
+from framework.sections import DATASET_ARGS, INJECTED_ARGS, TRAINER_ARGS, Component, DatasetSection, DistributeSection, TrainingSection
 from framework.yaml_reader import Document, read_value, read_yaml
 
 @dataclass
@@ -179,7 +179,7 @@ def _set_path(data: Any, path: Path, value: Any) -> str | None:
 
 
 COMPONENT_SECTIONS: dict[str, tuple[Registry, tuple[str, ...]]] = {
-    "dataset": (DATASETS, ()),
+    "dataset": (DATASETS, DATASET_ARGS),
     "model": (MODELS, INJECTED_ARGS),
     "optimizer": (OPTIMIZERS, ()),
     "loss": (LOSSES, ("y_true", "y_pred")),  # a loss or metric function's own inputs, never recipe args

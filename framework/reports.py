@@ -44,11 +44,12 @@ def prediction_metrics(trainer: Any, predictions: Any, labels: Any, sample_weigh
     (computed during a forward pass) are not.
     """
     trainer.reset_metrics()
-    parts = (predictions, labels) if sample_weights is None else (predictions, labels, sample_weights)
+    parts = tuple(tf.nest.map_structure(np.asarray, part) for part in (predictions, labels, sample_weights) if part is not None)
+    parts = tuple(tuple(part) if isinstance(part, list) else part for part in parts)  # tf.data would stack a list of outputs
     for batch in tf.data.Dataset.from_tensor_slices(parts).batch(batch_size):
         p, y, w = (*batch, None)[:3]
         trainer.update_metrics(p, y, p, w, trainer.compute_loss(y=y, y_pred=p, sample_weight=w, training=False))
-    return {name: float(value) for name, value in trainer.get_metrics_result().items()}
+    return {name: float(value) for name, value in sorted(trainer.get_metrics_result().items())}  # sorted, as Keras's evaluate
 
 
 def predict_split(trainer: Any, dataset: tf.data.Dataset, batch_size: int) -> Predictions:

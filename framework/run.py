@@ -34,6 +34,7 @@ from framework.recipe import Recipe, recipe_to_yaml
 from framework.reports import Predictions, predict_split
 from framework.sections import AUTO_STEPS_PER_EXECUTION
 from framework.schema import dotted
+from framework.sharding import training_input
 from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory, write_history
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
@@ -173,7 +174,7 @@ def build_run(recipe: Recipe, directory: Path | None = None, plugins: Sequence[o
     strategy = configure_tensorflow(recipe)
     plugins, keras_callbacks = load_plugins(recipe, plugins)  # cheap, so their argument errors come before the data loads
     warn_about_keras_callbacks(keras_callbacks)
-    data = build_data(recipe, strategy.num_replicas_in_sync)
+    data = build_data(recipe, strategy.num_replicas_in_sync, strategy)
     steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
     with strategy.scope():
         network, data = build_network(recipe, data)
@@ -272,13 +273,14 @@ def fit(run: Run) -> None:
 
 
 def fit_epochs(run: Run, dataset: tf.data.Dataset, first: int, end: int, callbacks: list[keras.callbacks.Callback]) -> None:
-    """Keras's ``fit`` on `dataset` for epochs `first` to `end` - 1 (from 0)."""
+    """Keras's ``fit`` on `dataset` (the training split, or its rest) for epochs `first` to `end` - 1 (from 0)."""
+    train, class_weight = training_input(dataset, run.data, run.strategy, run.class_weight)  # a worker's own files: given to it alone
     run.trainer.fit(
-        dataset,
+        train,
         epochs=end,
         initial_epoch=first,
         validation_data=run.data.validation,
-        class_weight=run.class_weight,
+        class_weight=class_weight,
         callbacks=callbacks,
         shuffle=False,  # the pipeline shuffles
         verbose=0,

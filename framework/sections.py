@@ -14,6 +14,7 @@ from framework.schema import spec
 
 INJECTED_ARGS = ("input_shape", "num_classes", "num_outputs", "output_activation", "outputs")  # models get these from the data
 TRAINER_ARGS = ("network", "jit_optimizer")  # a Trainer class gets these from the run
+DATASET_ARGS = ("shard",)  # a dataset builder gets this worker's file shard from the run (multi_worker)
 STATEFUL_LAYER_ARGS = ("mean", "variance", "bin_boundaries", "vocabulary")  # preprocessing layers given these are not adapted
 AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
 

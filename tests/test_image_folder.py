@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from framework.data.image_folder import image_folder
+from framework.data.module import Shard
 from framework.errors import DataError, RecipeError
 from framework.recipe import load_recipe
 
@@ -146,3 +147,15 @@ def test_recipe_checks_the_arguments(photos, write_recipe):
         load_recipe(recipe)
     with pytest.raises(ValueError, match=r"`image_size` must be \[height, width\], two positive sizes \(got \(6, 5, 1\)\)"):
         image_folder(str(photos / "train"), str(photos / "test"), (6, 5, 1))
+
+
+def test_a_shard_verifies_and_reads_only_its_own_images(photos):
+    """Shard(1, 2) keeps every second image of the seeded order, labels with them; the other worker's corrupt image is never opened."""
+    train, test = str(photos / "train"), str(photos / "test")
+    everything = image_folder(train, test, image_size=(6, 5), seed=3)
+    Path(everything.files[0]).write_bytes(b"not an image")
+    mine = image_folder(train, test, image_size=(6, 5), seed=3, shard=Shard(1, 2))
+    assert mine.files == everything.files[1::2] and mine.sizes["train"] == 2 and mine.shard == Shard(1, 2)
+    assert [label for _, label in elements(mine.train)] == [int("dog" in file) for file in mine.files]
+    with pytest.raises(DataError, match=r"image_folder: 1 corrupt or unreadable image"):
+        image_folder(train, test, image_size=(6, 5), seed=3, shard=Shard(0, 2))

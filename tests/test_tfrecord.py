@@ -8,23 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from data_helpers import example, floats, ints
+from framework.data.module import Shard
 from framework.data.tfrecord import FILES_READ_AT_ONCE, Feature, tfrecord
 from framework.errors import DataError, RecipeError
 from framework.recipe import load_recipe
 
 SPEC = {"pixels": {"dtype": "float32", "shape": [2]}, "label": {"dtype": "int64"}}
-
-
-def example(**features: tf.train.Feature) -> bytes:
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
-def floats(*values: float) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-
-
-def ints(*values: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
 
 def write_shards(folder: Path, counts: list[int], compression: str = "") -> None:
@@ -125,4 +115,35 @@ def test_recipe_checks_feature_dtypes(write_recipe):
         model: mlp
         """)
     with pytest.raises(RecipeError, match=r"(?s)recipe.yaml:9: `dataset.args.features.pixels.dtype` must be one of 'float32', 'int64', 'string' \(got 'float64'\).*recipe.yaml:10: unknown key `dataset.args.features.label.shap`; allowed: dtype, shape, image; did you mean 'shape'\?"):
+        load_recipe(recipe)
+
+
+def test_a_shard_reads_and_counts_only_its_own_files(tmp_path):
+    """With Shard(1, 2) only files 1 and 3 are opened (0 and 2 are corrupt); with fewer files than workers, all, with a warning."""
+    write_shards(tmp_path / "train", [2, 3, 1, 4])
+    for k in (0, 2):
+        (tmp_path / "train" / f"part-{k}.tfrecord").write_bytes(b"not a TFRecord file")
+    pattern, test = str(tmp_path / "train" / "part-*"), str(tmp_path / "train" / "part-1.tfrecord")
+    data = tfrecord(pattern, test, SPEC, "label", shard=Shard(1, 2))
+    assert data.files == [str(tmp_path / "train" / f"part-{k}.tfrecord") for k in (1, 3)]
+    assert data.shard == Shard(1, 2) and data.sizes == {"train": 7, "test": 3}
+    assert sorted(int(y) for _, y in data.train.as_numpy_iterator()) == [10, 11, 12, 30, 31, 32, 33]
+    with pytest.raises(DataError, match=r"tfrecord: 2 unreadable files: '.*part-0.tfrecord'"):
+        tfrecord(pattern, test, SPEC, "label")  # without the shard, the corrupt files are read
+    with pytest.warns(UserWarning, match=r"tfrecord: train pattern '.*part-1.tfrecord' has 1 file\(s\) for 2 workers: every worker reads all of them"):
+        whole = tfrecord(test, test, SPEC, "label", shard=Shard(0, 2))
+    assert whole.shard is None and whole.sizes["train"] == 3
+    write_shards(tmp_path / "empty", [2, 0])
+    with pytest.raises(DataError, match=r"tfrecord: the 1 file\(s\) matching '.*empty/\*' that worker 1 of 2 reads hold no records"):
+        tfrecord(str(tmp_path / "empty" / "*"), test, SPEC, "label", shard=Shard(1, 2))
+
+
+def test_a_recipe_cannot_set_the_shard(write_recipe):
+    """`shard` comes from the run, never from the recipe's args."""
+    recipe = write_recipe("""\
+        name: records
+        dataset: {name: tfrecord, args: {train: a, test: b, label: label, features: {x: {dtype: float32}, label: {dtype: int64}}, shard: 1}}
+        model: mlp
+        """)
+    with pytest.raises(RecipeError, match=r"unknown key `dataset.args.shard`; allowed: train, test, features, label, validation, compression"):
         load_recipe(recipe)

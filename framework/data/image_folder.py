@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from framework.data.checks import check_all, failure_message
-from framework.data.module import DataModule
+from framework.data.module import DataModule, Shard, usable_shard
 from framework.errors import DataError
 from framework.schema import require
 
@@ -31,6 +31,7 @@ def image_folder(
     interpolation: Interpolation = "bilinear",
     verify: bool = True,
     seed: int = 0,
+    shard: Shard | None = None,
 ) -> DataModule:
     """Images in one sub-folder per class (``train/cat/1.jpg``), as Keras's ``image_dataset_from_directory``.
 
@@ -45,12 +46,16 @@ def image_folder(
         seed: orders the training files randomly (so that `dataset.validation_split`, which
             holds out the last samples, holds out a random subset); test and validation files
             stay in sorted order.
+        shard: given by Tapeline under ``multi_worker`` (never in a recipe): this worker
+            reads (and verifies) only ``shard.of(training files in that random order)``; with
+            fewer images than workers, all of them (`usable_shard` warns). Validation and
+            test images are read whole.
 
     Returns:
         A `DataModule` whose elements are ``(image, label)``: float32 images of shape
         ``(height, width, channels)`` with values 0..255 (the default preprocessing,
         ``Rescaling(1/255)``, scales them to [0, 1]) and int32 class ids. `files` is the
-        training files in the order the training split reads them.
+        training files in the order the training split reads them (this worker's, with `shard`).
 
     Raises:
         DataError: a folder is missing or has no class sub-folders, a class folder has no
@@ -61,6 +66,9 @@ def image_folder(
     class_names, train_files, train_labels = _list_folder(Path(train).expanduser())
     order = np.random.default_rng(seed).permutation(len(train_files))
     train_files, train_labels = [train_files[i] for i in order], train_labels[order]
+    shard = usable_shard(shard, len(train_files), f"image_folder: train folder '{train}'")
+    if shard is not None:
+        train_files, train_labels = shard.of(train_files), shard.of(train_labels)
     splits = {"train": (train_files, train_labels)}
     for split, folder in (("validation", validation), ("test", test)):
         if folder is not None:
@@ -78,6 +86,7 @@ def image_folder(
         sizes={split: len(files) for split, (files, _) in splits.items()},
         preprocess=RESCALE_TO_UNIT,
         files=train_files,
+        shard=shard,
     )
 
 

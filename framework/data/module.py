@@ -2,13 +2,51 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 DEFAULT_SHUFFLE_BUFFER = 10_000  # samples; bounds memory however large the dataset
+S = TypeVar("S", bound=Sequence)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This worker's place among the `count` workers of a ``multi_worker`` run: it reads every
+    `count`-th training file, starting at file `index` (``files[index::count]``).
+
+    Tapeline passes one to a dataset builder that has a ``shard`` parameter, under a
+    multi-worker strategy (see `framework.sharding.offered_shard`); elsewhere it passes None.
+    """
+
+    index: int
+    count: int
+
+    def of(self, items: S) -> S:
+        """This worker's items of `items` (a list or NumPy array in a fixed order): ``items[index::count]``."""
+        return items[self.index :: self.count]
+
+
+def usable_shard(shard: Shard | None, files: int, what: str) -> Shard | None:
+    """`shard`, or None (with a warning) when `files` files are too few to give every worker one.
+
+    Readers call this before reading anything. Without a shard, every worker reads all files
+    and keeps its share of each batch (data sharding), as tf.data's ``AUTO`` policy does when
+    a dataset has fewer files than workers: a one-file dataset still trains on many workers.
+    `what` names the files for the warning (``"tfrecord: train 'data/*.tfrecord'"``).
+    """
+    if shard is not None and files < shard.count:
+        warnings.warn(
+            f"{what} has {files} file(s) for {shard.count} workers: every worker reads all of them and keeps "
+            f"its share of each batch (data sharding); split the data into {shard.count} or more files to shard it by file",
+            stacklevel=2,
+        )
+        return None
+    return shard
 
 
 @dataclass
@@ -35,8 +73,17 @@ class DataModule:
             recipe components (``[{"name": "Rescaling", "args": {"scale": 1/255}}]``); used
             when the recipe has no `dataset.preprocess`.
         files: the training split's files when it reads several (TFRecord shards, image
-            files), for messages and tools; under ``multi_worker`` a DataModule is shared out
-            by data (every worker reads all files and keeps its share of the batches).
+            files), for messages and tools: this worker's files when `shard` is set.
+        shard: set when the training split holds only this worker's files (``shard.of(all
+            files)``, its size in ``sizes["train"]``): a builder given a `Shard` returns it
+            (or None after `usable_shard` declined). Tapeline then gives each worker's split to
+            that worker alone, in batches of ``batch_size`` (per replica), every worker
+            running as many steps as the smallest share allows (`framework.sharding`).
+            Without it, under ``multi_worker`` every worker reads every file in the same
+            order and keeps its share of each global batch (data sharding); validation and
+            test splits are always shared out that way, so evaluation covers all of them.
+            A builder that shards must not default to `preprocess` layers that adapt on the
+            training split (each worker would adapt them on its own files).
     """
 
     train: tf.data.Dataset
@@ -48,6 +95,7 @@ class DataModule:
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER
     preprocess: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] | None = None
+    shard: Shard | None = None
 
     @classmethod
     def from_splits(cls, datasets: dict[str, tf.data.Dataset], **fields: Any) -> DataModule:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from framework.data.checks import check_all, failure_message
-from framework.data.module import DataModule
+from framework.data.module import DataModule, Shard, usable_shard
 from framework.errors import DataError
 from framework.schema import require
 
@@ -39,6 +39,7 @@ def tfrecord(
     label: str | list[str],
     validation: str | None = None,
     compression: Literal["none", "gzip", "zlib"] = "none",
+    shard: Shard | None = None,
 ) -> DataModule:
     """``tf.train.Example`` records from TFRecord files (``train: data/train-*.tfrecord``).
 
@@ -49,15 +50,19 @@ def tfrecord(
             label: {dtype: int64}}`` (``shape`` defaults to ``[]``, a scalar); `Feature`.
         label: the label feature, or several (then the targets are a dict by name).
         compression: of the files: ``none``, ``gzip`` or ``zlib``.
+        shard: given by Tapeline under ``multi_worker`` (never in a recipe): this worker's
+            training files are ``shard.of(sorted files)``; with fewer files than workers,
+            all of them (`usable_shard` warns). Validation and test files are read whole.
 
     Every file is read once before training to count its records (`sizes`) and to parse its
-    first record, so a wrong spec, a wrong compression or a damaged file is reported first.
+    first record, so a wrong spec, a wrong compression or a damaged file is reported first;
+    with a shard, only this worker's training files are read (and counted).
 
     Returns:
         A `DataModule` of ``(inputs, targets)``: the features that are not labels, as one
         tensor when there is one, else a dict by name (int64 and float32 as parsed, images
         float32); int64 labels as int32 class ids, float32 labels as they are. `files` is the
-        sorted training files.
+        sorted training files this worker reads; `shard` is set when that is not all of them.
 
     Raises:
         DataError: a pattern matches no file, or a file cannot be read or its first record
@@ -70,15 +75,22 @@ def tfrecord(
     _check_spec(specs, labels)
     patterns = {"train": train, "validation": validation, "test": test}
     files = {split: _match(pattern) for split, pattern in patterns.items() if pattern is not None}
+    shard = usable_shard(shard, len(files["train"]), f"tfrecord: train pattern '{train}'")
+    if shard is not None:
+        files["train"] = shard.of(files["train"])
     parse = _parser(specs, labels)
     compression_type = COMPRESSION[compression]
-    sizes = {split: _count_and_check(names, parse, compression_type, patterns[split]) for split, names in files.items()}
+    described = {split: f"'{pattern}'" for split, pattern in patterns.items()}
+    if shard is not None:
+        described["train"] += f" that worker {shard.index} of {shard.count} reads"
+    sizes = {split: _count_and_check(names, parse, compression_type, described[split]) for split, names in files.items()}
     datasets = {split: _read(names, parse, compression_type) for split, names in files.items()}
     return DataModule.from_splits(
         datasets,
         source=f"tfrecord ({train})",
         sizes=sizes,
         files=files["train"],
+        shard=shard,
     )
 
 
@@ -154,11 +166,11 @@ def _read(files: list[str], parse: Callable, compression_type: str) -> tf.data.D
     return _records(names, compression_type).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _count_and_check(files: list[str], parse: Callable, compression_type: str, pattern: str) -> int:
+def _count_and_check(files: list[str], parse: Callable, compression_type: str, described: str) -> int:
     """The number of records in `files`, after parsing the first record of each (in parallel).
 
     `DataError` naming the files that cannot be read or whose first record does not parse, or
-    when the files hold no record at all.
+    when the files hold no record at all (`described`: how the message names them).
     """
     import tensorflow as tf
 
@@ -174,5 +186,5 @@ def _count_and_check(files: list[str], parse: Callable, compression_type: str, p
         raise DataError(f"tfrecord: {failure_message('unreadable file', failures, len(files) - len(results))}")
     total = int(sum(result[0] for result in results.values()))
     if not total:
-        raise DataError(f"tfrecord: the {len(files)} file(s) matching '{pattern}' hold no records")
+        raise DataError(f"tfrecord: the {len(files)} file(s) matching {described} hold no records")
     return total
