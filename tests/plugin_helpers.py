@@ -129,3 +129,16 @@ class KillAt:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+class CrashAtBatch:
+    """Raises RuntimeError after batch `batch` of epoch `epoch` (from 0) the first time only: it leaves the file `marker` behind."""
+
+    def __init__(self, epoch: int, batch: int, marker: str) -> None:
+        self.epoch, self.batch, self.marker = epoch, batch, Path(marker)
+
+    @hookimpl
+    def on_batch_end(self, epoch: int, batch: int) -> None:
+        if (epoch, batch) == (self.epoch, self.batch) and not self.marker.exists():
+            self.marker.touch()
+            raise RuntimeError(f"crash after batch {batch} of epoch {epoch}")

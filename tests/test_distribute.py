@@ -86,6 +86,7 @@ def assert_matches(folder: Path, reference: Path, worker: int = 0) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_matches_one_device(single, tmp_path):
     """mirrored over 2 logical CPUs (16 per replica) trains and evaluates like one device with batch 32."""
     recipe = write(tmp_path, 16, "{strategy: mirrored, cpu_devices: 2}")
@@ -125,6 +126,7 @@ def finish_workers(processes: list[subprocess.Popen], timeout: float = 300) -> l
     return outputs
 
 
+@pytest.mark.slow
 def test_two_workers_train_identical_weights_matching_one_process(single, tmp_path):
     """Two multi_worker processes on localhost end with identical weights, equal to one process on the same global batch."""
     recipe = write(tmp_path, 16, "{strategy: multi_worker}")
@@ -152,6 +154,7 @@ plugins: [{{name: 'plugin_helpers:SaveWeights', args: {{folder: '{output}'}}}}]
 """
 
 
+@pytest.mark.slow
 def test_two_workers_read_only_their_own_tfrecord_files_and_match_one_process(tmp_path):
     """Two multi_worker workers train on their own TFRecord files only (the other's are corrupt on their disk), run equal steps from uneven shares, and validate like one process."""
     for k, size in enumerate(SHARD_SIZES):

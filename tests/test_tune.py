@@ -113,6 +113,7 @@ def test_a_study_writes_trial_runs_a_table_plots_and_a_best_recipe(capsys, monke
     assert code == 0 and "nothing to do: study 'tiny' has run its 3 planned trials" in out
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_with_sigkill_resumes_without_repeating_trials(capsys, tiny_recipe, tmp_path):
     """SIGKILL during the second of 2 trials: --resume marks it FAIL and runs its values again as trial 2; trial 0 is not repeated."""
     directory = tmp_path / "sweep"
@@ -133,6 +134,7 @@ def test_a_sweep_killed_with_sigkill_resumes_without_repeating_trials(capsys, ti
     assert (directory / "trial_0" / "run.json").stat().st_mtime_ns == finished  # trial 0 was not run again
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_storage_share_one_study(capsys, tiny_recipe, tmp_path):
     """This process and another, each `tapeline tune --trials 2` on one --storage URL at once, run 4 trials of one study."""
     recipe, url = tiny_recipe(SEARCH), f"sqlite:///{tmp_path / 'shared.db'}"
