@@ -80,7 +80,9 @@ class BatchHookCallback(HookCallback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Keras 3.15 reports the last step of a compiled call as `first + steps_per_execution - 1`,
         # past the epoch's end on its last call (2, 5, 8 for 8 batches in calls of 3); a resumed epoch starts at its saved step
-        batch = min(batch + self.run.first_step(self.epoch), self.run.data.steps_per_epoch - 1)
+        batch += self.run.first_step(self.epoch)
+        steps = self.run.data.steps_per_epoch
+        batch = batch if steps is None else min(batch, steps - 1)
         self.stop_if_asked(self.call("on_batch_end", epoch=self.epoch, batch=batch, logs=logs))
 
 
@@ -106,7 +108,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.save(epoch + 1, 0)
 
     def save(self, epochs_done: int, steps_done: int) -> None:
-        """Saves the resumable state at this position (when the run has a directory)."""
+        """Saves the resumable state at this position (when the run has a directory); `TrainingFailed` if it cannot be written."""
         from framework.state import save_state  # imports TensorFlow's checkpointing when a run trains
 
         if self.run.directory is not None:
@@ -116,30 +118,37 @@ class EpochRecorder(keras.callbacks.Callback):
 class StepCheckpointer(EpochRecorder):
     """`EpochRecorder` that also saves the state inside epochs, every `training.checkpoint_every` steps or minutes.
 
-    A save happens at the end of a compiled call (every ``steps_per_execution`` steps), the first
-    at or past each mark, so the saved step is always one the data position can be put back to.
+    A save happens at the start of a compiled call (every ``steps_per_execution`` steps), the
+    first at or past each mark: the calls before it are complete, so the saved step is exactly
+    the one the data position is put back to. Steps are counted by the optimizer's
+    ``iterations`` (earlier sessions included). Under ``multi_worker`` the workers agree on a
+    time-based save (every worker must save at the same step).
     """
 
     def __init__(self, run: Run, unit: str, every: float) -> None:
         super().__init__(run)
         self.unit, self.every = unit, every
-        self.position = run.initial_epoch * (run.data.steps_per_epoch or 0) + run.initial_step  # steps done in the run
+        self.saved_step: int | None = None  # the optimizer step of the last save, or of this session's start
         self.saved_at = time.monotonic()
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        steps = self.run.data.steps_per_epoch
-        done = batch + 1 + self.run.first_step(self.run.epoch)
-        if steps is not None and done >= steps:
-            return  # the epoch's end saves it
-        position = self.run.epoch * (steps or 0) + done
-        due = position // self.every > self.position // self.every if self.unit == "steps" else time.monotonic() - self.saved_at >= 60 * self.every
-        self.position = position
-        if due:
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.saved_step is None:
+            self.saved_step = step
+        done = batch + self.run.first_step(self.run.epoch)  # steps of this epoch already trained
+        if done and self.due(step):
             self.save(self.run.epoch, done)
 
+    def due(self, step: int) -> bool:
+        """Whether a mark has passed since the last save (`step`: the optimizer's steps so far)."""
+        if self.unit == "steps":
+            return step // self.every > self.saved_step // self.every
+        return any_worker(self.run.strategy, time.monotonic() - self.saved_at >= 60 * self.every)
+
     def save(self, epochs_done: int, steps_done: int) -> None:
+        """Saves the state (see `EpochRecorder.save`) and restarts the interval."""
         super().save(epochs_done, steps_done)
-        self.position = epochs_done * (self.run.data.steps_per_epoch or 0) + steps_done
+        self.saved_step = int(self.model.optimizer.iterations.numpy())
         self.saved_at = time.monotonic()
 
 

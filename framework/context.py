@@ -180,12 +180,13 @@ class RunContext:
         return self._run.evaluate(split)
 
     def predict(self, split: str = "test") -> Predictions:
-        """One pass over ``"test"`` or ``"validation"``: a `framework.reports.Predictions` with the network's outputs,
-        the labels and the metrics ``evaluate`` would give (from the same outputs); fires ``on_evaluate_end``.
+        """The network's outputs on ``"test"`` or ``"validation"``, with the labels and the metrics ``evaluate`` gives,
+        as a `framework.reports.Predictions`; fires ``on_evaluate_end``.
 
         For reports that need the outputs (confusion matrices, residuals) and the metrics: one
-        pass instead of ``evaluate`` plus ``predict``. Raises `framework.errors.TapelineError`
-        when the recipe has no such split.
+        pass over the split where the metrics can be computed from the outputs (the stock
+        Trainer, no regularization losses, one worker), else ``evaluate`` plus ``predict``.
+        Raises `framework.errors.TapelineError` when the recipe has no such split.
         """
         return self._run.predict(split)
 

@@ -29,7 +29,8 @@ KERAS_SEED_ATTRIBUTES = (GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATO
 
 @contextmanager
 def process_settings_kept() -> Iterator[None]:
-    """Puts back, on leaving, the dtype policy, op determinism and every random seed and state found on entering.
+    """Puts back, on leaving, the dtype policy and op determinism found on entering, Python's and NumPy's random
+    states, TensorFlow's global seed (its sequence of op seeds restarts from it) and Keras's seed settings.
 
     TensorFlow 2.21 has no public getter for its global seed nor a public way to turn op
     determinism off, so this reads and sets them through ``tensorflow.python`` (the functions

@@ -40,8 +40,7 @@ def prediction_metrics(trainer: Any, predictions: Any, labels: Any, sample_weigh
     """The Trainer's compiled loss and metrics of `predictions` against `labels`, batch by batch as its ``test_step``
     computes them (the same formulas on the same outputs: equal to ``evaluate`` up to float rounding).
 
-    Weight regularization losses are added as in ``evaluate``; activity regularization losses
-    (computed during a forward pass) are not.
+    Only for a Trainer where `one_pass` holds.
     """
     trainer.reset_metrics()
     parts = tuple(tf.nest.map_structure(np.asarray, part) for part in (predictions, labels, sample_weights) if part is not None)
@@ -50,6 +49,22 @@ def prediction_metrics(trainer: Any, predictions: Any, labels: Any, sample_weigh
         p, y, w = (*batch, None)[:3]
         trainer.update_metrics(p, y, p, w, trainer.compute_loss(y=y, y_pred=p, sample_weight=w, training=False))
     return {name: float(value) for name, value in sorted(trainer.get_metrics_result().items())}  # sorted, as Keras's evaluate
+
+
+def one_pass(trainer: Any) -> bool:
+    """Whether `prediction_metrics` gives what ``evaluate`` would: the Trainer computes loss and metrics as
+    `framework.Trainer` does (a subclass may override ``test_step``, ``predict_step``, ``compute_loss`` or
+    ``update_metrics``), and the network adds no losses of its own (regularization), which exist only in a forward pass."""
+    from framework.trainer import Trainer
+
+    stock = all(getattr(type(trainer), name) is getattr(Trainer, name) for name in ("test_step", "predict_step", "compute_loss", "update_metrics"))
+    return stock and not trainer.network.losses
+
+
+def labels_of(dataset: tf.data.Dataset) -> Any:
+    """The labels of a batched dataset of (x, y[, sample_weight]), concatenated (NumPy; dicts for named outputs)."""
+    labels = [tf.nest.map_structure(np.asarray, y) for y in dataset.map(lambda x, y, *w: y)]
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *labels)
 
 
 def predict_split(trainer: Any, dataset: tf.data.Dataset, batch_size: int) -> Predictions:

@@ -31,14 +31,13 @@ from framework.precision import resolve_precision
 from framework.process_state import restores_process_settings
 from framework.probe import check_first_step
 from framework.recipe import Recipe, recipe_to_yaml
-from framework.reports import Predictions, predict_split
+from framework.reports import Predictions, labels_of, one_pass, predict_split
 from framework.sections import AUTO_STEPS_PER_EXECUTION
 from framework.schema import dotted
 from framework.sharding import training_input
 from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory, write_history
 from framework.state import history_row, restore_state
 from framework.trainer import Trainer
-
 
 
 @dataclass
@@ -117,16 +116,20 @@ class Run:
         return self.trainer.evaluate(self.split(split), callbacks=[hook_callback(self, split)], verbose=0, return_dict=True)
 
     def predict(self, split: str = "test") -> Predictions:
-        """Outputs, labels and metrics of the current weights on `split` from one pass; fires ``on_evaluate_end``.
+        """Outputs, labels and metrics of the current weights on `split`; fires ``on_evaluate_end``.
 
-        Under ``multi_worker`` each worker predicts its share, and the metrics come from
-        ``evaluate``'s pass, which combines every worker's.
+        One ``predict`` pass gives outputs and labels, and the metrics are computed from them
+        (`framework.reports.one_pass`). A Trainer subclass with its own test or loss logic, a
+        network with regularization losses and ``multi_worker`` runs take Keras's ``evaluate``
+        for the metrics and ``predict`` for the outputs instead. Raises `TapelineError` when
+        the recipe has no such split.
         """
-        result = predict_split(self.trainer, self.split(split), self.data.batch_size)
-        if is_multi_worker(self.strategy):
-            result.metrics = self.evaluate(split)
-        else:
-            call_hook(self.plugins, "on_evaluate_end", trainer=self.trainer, run=self.context, split=split, logs=result.metrics)
+        dataset = self.split(split)
+        if not one_pass(self.trainer) or is_multi_worker(self.strategy):
+            metrics = self.evaluate(split)
+            return Predictions(self.trainer.predict(dataset, verbose=0), labels_of(dataset), metrics)
+        result = predict_split(self.trainer, dataset, self.data.batch_size)
+        call_hook(self.plugins, "on_evaluate_end", trainer=self.trainer, run=self.context, split=split, logs=result.metrics)
         return result
 
 

@@ -55,8 +55,8 @@ def prepare_directory(directory: Path, overwrite: bool) -> Path:
 def check_resumable(recipe: Recipe, directory: Path) -> None:
     """Checks, before anything is built or written, that `recipe` can continue the run in `directory`.
 
-    `TapelineError` with a diff unless `recipe` matches the run's saved recipe (epochs may
-    differ), or when it asks for fewer epochs than are done; `NothingToDo` when the run ended
+    `TapelineError` with a diff unless `recipe` matches the run's saved recipe (`training.epochs`
+    and `training.checkpoint_every` may differ: neither changes what a step computes), or when it asks for fewer epochs than are done; `NothingToDo` when the run ended
     (it finished or stopped early; a failed run has not ended) and `training.epochs` is not
     raised above the saved value.
     """
@@ -64,11 +64,13 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
     if not saved_file.is_file():
         raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
     saved = saved_file.read_text()
-    saved_epochs = load_recipe(saved_file).training.epochs
-    wanted = recipe_to_yaml(replace(recipe, training=replace(recipe.training, epochs=saved_epochs)))
+    saved_training = load_recipe(saved_file).training
+    saved_epochs = saved_training.epochs
+    training = replace(recipe.training, epochs=saved_epochs, checkpoint_every=saved_training.checkpoint_every)
+    wanted = recipe_to_yaml(replace(recipe, training=training))
     if wanted != saved:
         diff = difflib.unified_diff(saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm="")
-        raise TapelineError("cannot resume: the recipe differs from the run's (only training.epochs may change):\n" + "\n".join(diff))
+        raise TapelineError("cannot resume: the recipe differs from the run's (only training.epochs and training.checkpoint_every may change):\n" + "\n".join(diff))
     check_epochs_left(directory, recipe.training.epochs, saved_epochs)
 
 

@@ -86,7 +86,7 @@ def state_folder(run_directory: Path) -> Path:
 
 def read_progress(run_directory: Path) -> dict[str, Any]:
     """The progress of the newest complete state (epochs_done, steps_done, history, plugins), without loading the network."""
-    return json.loads((state_folder(run_directory) / PROGRESS).read_text())
+    return {"steps_done": 0} | json.loads((state_folder(run_directory) / PROGRESS).read_text())  # older states: epoch ends only
 
 
 def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
@@ -94,10 +94,15 @@ def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
     progress (epochs_done, steps_done, history, plugins).
 
     `trainer` must have taken a step, as `framework.probe.check_first_step` does, so that its
-    compiled metrics exist; else the checkpoint's metrics are unmatched and TensorFlow's
-    ``assert_consumed`` raises `AssertionError`.
+    compiled metrics exist. Raises `TapelineError` when the state does not fit the Trainer.
     """
     folder = state_folder(run_directory)
     trainer.optimizer.build(trainer.trainable_variables)
-    _checkpoint(trainer).read(str(folder / PREFIX)).assert_consumed()
-    return json.loads((folder / PROGRESS).read_text())
+    try:
+        _checkpoint(trainer).read(str(folder / PREFIX)).assert_consumed()
+    except AssertionError as error:
+        raise TapelineError(
+            f"the saved state in '{folder}' does not fit this run's network, optimizer and metrics "
+            f"(written for another recipe or by an older Tapeline): {str(error).splitlines()[0]}"
+        ) from None
+    return read_progress(run_directory)

@@ -36,3 +36,10 @@ def small_cnn(input_shape, num_classes, width: int = 4) -> keras.Model:
 def failing_loss(y_true, y_pred):
     """A loss with a bug."""
     raise ValueError("this loss has a bug")
+
+
+def regularized(input_shape, num_classes) -> keras.Model:
+    """A tiny network with an L2 weight penalty and an activity penalty (losses beyond the compiled loss)."""
+    inputs = keras.Input(input_shape)
+    hidden = keras.layers.Dense(8, activation="relu", kernel_regularizer="l2", activity_regularizer="l2")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(hidden))

@@ -38,3 +38,12 @@ def test_every_n_epochs_adds_test_metrics_to_the_logs(tiny_recipe):
     """With every: 2, epochs 2 and 4 carry test_loss and test_accuracy in their logs and history."""
     run = train(load_recipe(tiny_recipe("plugins: [{name: evaluation, args: {every: 2}}]\n"), ["training.epochs=4"]))
     assert ["test_loss" in row for row in run.history] == [False, True, False, True]
+
+
+def test_a_network_with_regularization_losses_reports_evaluates_numbers(tiny_recipe):
+    """Regularization losses exist only in a forward pass: the report then takes evaluate's loss, which includes them."""
+    run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n"), ["model={name: 'model_helpers:regularized'}"]))
+    report = json.loads((run.directory / "evaluation.json").read_text())
+    expected = run.trainer.evaluate(run.data.test, verbose=0, return_dict=True)
+    assert report["loss"] == pytest.approx(expected["loss"], rel=1e-6) and report["accuracy"] == pytest.approx(expected["accuracy"])
+    assert sum(map(sum, report["confusion_matrix"])) == 32

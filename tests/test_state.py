@@ -177,8 +177,8 @@ def build_and_restore(recipe, directory):
 
 
 @pytest.mark.parametrize(("every", "saves"), [(3, [(0, 4), (1, 0), (1, 4), (2, 0)]), ("0.00001 minutes", [(0, 2), (0, 4), (1, 0), (1, 2), (1, 4), (2, 0)])])
-def test_checkpoint_every_saves_inside_epochs_at_the_end_of_compiled_calls(tiny_recipe, monkeypatch, every, saves):
-    """`training.checkpoint_every` saves at the first call end at or past each mark (6 steps per epoch, calls of 2)."""
+def test_checkpoint_every_saves_inside_epochs_between_compiled_calls(tiny_recipe, monkeypatch, every, saves):
+    """`training.checkpoint_every` saves between compiled calls, at the first boundary at or past each mark (6 steps per epoch, calls of 2)."""
     import framework.state
 
     written = []
