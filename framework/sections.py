@@ -19,7 +19,7 @@ STATEFUL_LAYER_ARGS = ("mean", "variance", "bin_boundaries", "vocabulary")  # pr
 AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
 
 
-INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(steps?|minutes?|min)\s*$")
+INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(steps?|minutes?)\s*$")
 
 
 def _positive(value: int) -> bool:
