@@ -70,7 +70,8 @@ class MetricsLog:
 
     name = "metrics_log"
 
-    def __init__(self, every_n_batches: int = 0) -> None:
+    def __init__(self, every_n_batches: int = 50) -> None:
+        """`every_n_batches`: batches between rows (50, as Lightning's ``log_every_n_steps``); 0 is refused with a pointer to the history."""
         if every_n_batches < 1:
             raise ValueError(
                 f"`every_n_batches` must be a positive number of batches (got {every_n_batches}): metrics_log writes only "
