@@ -61,12 +61,6 @@ def one_pass(trainer: Any) -> bool:
     return stock and not trainer.network.losses
 
 
-def labels_of(dataset: tf.data.Dataset) -> Any:
-    """The labels of a batched dataset of (x, y[, sample_weight]), concatenated (NumPy; dicts for named outputs)."""
-    labels = [tf.nest.map_structure(np.asarray, y) for y in dataset.map(lambda x, y, *w: y)]
-    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *labels)
-
-
 def predict_split(trainer: Any, dataset: tf.data.Dataset, batch_size: int) -> Predictions:
     """`Predictions` of `dataset` from one ``predict`` pass that also returns the labels (`Trainer.predict_with_labels`)."""
     predictions, labels, weights = trainer.predict_with_labels(dataset)

@@ -31,7 +31,7 @@ from framework.precision import resolve_precision
 from framework.process_state import restores_process_settings
 from framework.probe import check_first_step
 from framework.recipe import Recipe, recipe_to_yaml
-from framework.reports import Predictions, labels_of, one_pass, predict_split
+from framework.reports import Predictions, one_pass, predict_split
 from framework.sections import AUTO_STEPS_PER_EXECUTION
 from framework.schema import dotted
 from framework.sharding import training_input
@@ -127,7 +127,8 @@ class Run:
         dataset = self.split(split)
         if not one_pass(self.trainer) or is_multi_worker(self.strategy):
             metrics = self.evaluate(split)
-            return Predictions(self.trainer.predict(dataset, verbose=0), labels_of(dataset), metrics)
+            predictions, labels, _ = self.trainer.predict_with_labels(dataset)
+            return Predictions(predictions, labels, metrics)
         result = predict_split(self.trainer, dataset, self.data.batch_size)
         call_hook(self.plugins, "on_evaluate_end", trainer=self.trainer, run=self.context, split=split, logs=result.metrics)
         return result
@@ -261,13 +262,13 @@ def fit(run: Run) -> None:
     recipe's Keras callbacks see two ``on_train_begin``/``on_train_end`` pairs.
     """
     callbacks = [hook_callback(run), *run.keras_callbacks, state_callback(run)]
-    epochs = run.recipe.training.epochs
+    epochs, first_whole = run.recipe.training.epochs, run.initial_epoch + bool(run.initial_step)
     run.training = True
     try:
         if run.initial_step:
-            fit_epochs(run, run.data.train.skip(run.initial_step), run.initial_epoch, run.initial_epoch + 1, callbacks)
-        if not run.trainer.stop_training and run.initial_epoch + bool(run.initial_step) < epochs:
-            fit_epochs(run, run.data.train, run.initial_epoch + bool(run.initial_step), epochs, callbacks)
+            fit_epochs(run, run.data.train.skip(run.initial_step), run.initial_epoch, first_whole, callbacks)
+        if not run.trainer.stop_training and first_whole < epochs:
+            fit_epochs(run, run.data.train, first_whole, epochs, callbacks)
     finally:
         run.training = False
     if run.trainer.stop_training and not run.stop_reason:  # set by a Keras callback (EarlyStopping ...)

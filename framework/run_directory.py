@@ -56,7 +56,8 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
     """Checks, before anything is built or written, that `recipe` can continue the run in `directory`.
 
     `TapelineError` with a diff unless `recipe` matches the run's saved recipe (`training.epochs`
-    and `training.checkpoint_every` may differ: neither changes what a step computes), or when it asks for fewer epochs than are done; `NothingToDo` when the run ended
+    and `training.checkpoint_every` may differ: neither changes what a step computes), or when
+    it asks for fewer epochs than are done; `NothingToDo` when the run ended
     (it finished or stopped early; a failed run has not ended) and `training.epochs` is not
     raised above the saved value.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from framework.distribute import is_multi_worker
@@ -118,7 +119,12 @@ class Trainer(keras.Model):
 
     def predict_with_labels(self, dataset: tf.data.Dataset) -> tuple[Any, Any, Any]:
         """One pass of ``predict`` over labelled batches: (predictions, labels, sample weights or None) as NumPy arrays
-        (dicts or lists for several outputs), so that a report needs no second pass over the data to get the labels."""
+        (dicts or lists for several outputs), so that a report needs no second pass over the data to get the labels.
+
+        A subclass with its own ``predict_step`` gets ``predict`` and a second pass for the labels (no sample weights).
+        """
+        if type(self).predict_step is not Trainer.predict_step:
+            return self.predict(dataset, verbose=0), labels_of(dataset), None
         self._with_labels, self.predict_function = True, None  # traced again with the labels, then back
         try:
             outputs = self.predict(dataset, verbose=0)
@@ -134,6 +140,12 @@ class Trainer(keras.Model):
         if is_multi_worker(strategy):  # Keras 3.15 averages step outputs across workers over axis 0
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
+
+
+def labels_of(dataset: tf.data.Dataset) -> Any:
+    """The labels of a batched dataset of (x, y[, sample_weight]), concatenated (NumPy; dicts for named outputs)."""
+    labels = [tf.nest.map_structure(np.asarray, y) for y in dataset.map(lambda x, y, *w: y)]
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *labels)
 
 
 def to_float32(tensor: Any) -> Any:
