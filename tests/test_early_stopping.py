@@ -56,7 +56,7 @@ def test_missing_metric_is_an_error_listing_available(tiny_recipe):
 
 def test_bad_arguments_point_at_the_recipe(tiny_recipe):
     """Invalid argument values are reported with the plugin's recipe line."""
-    with pytest.raises(RecipeError, match=r"recipe.yaml:15: `plugins\[1\].args` of plugin 'early_stopping': `patience` must be at least 1"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:16: `plugins\[1\].args` of plugin 'early_stopping': `patience` must be at least 1"):
         run_with(tiny_recipe, [1.0] * 6, "{patience: 0}")
 
 

@@ -28,7 +28,7 @@ def test_every_n_batches(tiny_recipe):
 
 def test_without_batches_it_is_refused_pointing_at_the_history(tiny_recipe):
     """every_n_batches: 0 (it used to mean rows per epoch) is a recipe error saying where those rows are now; bare, it logs every 50."""
-    with pytest.raises(RecipeError, match=r"recipe.yaml:13: `plugins\[0\].args` of plugin 'metrics_log': `every_n_batches` must be a positive number of batches \(got 0\): metrics_log writes only per-batch rows; the rows per epoch are in history.csv and history.json"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `plugins\[0\].args` of plugin 'metrics_log': `every_n_batches` must be a positive number of batches \(got 0\): metrics_log writes only per-batch rows; the rows per epoch are in history.csv and history.json"):
         build_run(load_recipe(tiny_recipe("plugins: [{name: metrics_log, args: {every_n_batches: 0}}]\n")))
     assert build_run(load_recipe(tiny_recipe("plugins: [metrics_log]\n"))).plugins.get_plugin("metrics_log").every_n_batches == 50
 

@@ -108,11 +108,11 @@ class OldOrder(AfterTypo):
 
 def test_bad_after_declarations_are_recipe_problems(tiny_recipe):
     """An unknown name (with a suggestion), a string instead of a tuple, and a cycle are errors at the plugin's line."""
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: plugin 'test_plugin_manager:AfterTypo' has `after` naming 'evaluaton', which is no plugin; plugins: .*did you mean 'evaluation'\?"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:15: plugin 'test_plugin_manager:AfterTypo' has `after` naming 'evaluaton', which is no plugin; plugins: .*did you mean 'evaluation'\?"):
         load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:AfterTypo")))
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: plugin 'test_plugin_manager:AfterString' has `after = 'evaluation'`; it must be a tuple of plugin names"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:15: plugin 'test_plugin_manager:AfterString' has `after = 'evaluation'`; it must be a tuple of plugin names"):
         load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:AfterString")))
-    cycle = r"recipe.yaml:1[45]: plugin 'test_plugin_manager:Cycle[AB]' has `after` in a cycle: 'test_plugin_manager:Cycle(A|B)' after 'test_plugin_manager:Cycle(?!\1)[AB]' after 'test_plugin_manager:Cycle\1'"
+    cycle = r"recipe.yaml:1[56]: plugin 'test_plugin_manager:Cycle[AB]' has `after` in a cycle: 'test_plugin_manager:Cycle(A|B)' after 'test_plugin_manager:Cycle(?!\1)[AB]' after 'test_plugin_manager:Cycle\1'"
     with pytest.raises(RecipeError, match=cycle):
         load_plugins(load_recipe(plugin_recipe(tiny_recipe, "console", "test_plugin_manager:CycleA", "test_plugin_manager:CycleB")))
 
@@ -187,7 +187,7 @@ def plugin_recipe(tiny_recipe, *names: str) -> Path:
 
 def test_undecorated_hook_is_refused_at_its_recipe_line(tiny_recipe):
     """An `on_*` method without @hookimpl is an error at the plugin's line, telling to add the decorator."""
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: plugin 'test_plugin_manager:NoDecorator' has method 'on_epoch_end' without `@hookimpl`, so Tapeline never calls it; add `@framework.hookimpl` above it"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:15: plugin 'test_plugin_manager:NoDecorator' has method 'on_epoch_end' without `@hookimpl`, so Tapeline never calls it; add `@framework.hookimpl` above it"):
         load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:NoDecorator")))
 
 
@@ -199,7 +199,7 @@ def test_undecorated_misspelled_hook_gets_a_suggestion(tiny_recipe):
 
 def test_unknown_hook_argument_is_a_recipe_problem(tiny_recipe):
     """An argument a hook does not pass is named, with the hook's arguments and a suggestion."""
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: plugin 'test_plugin_manager:WrongArgument' has method 'on_epoch_end' with unknown argument 'log'; on_epoch_end passes trainer, run, epoch, logs; did you mean 'logs'\?"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:15: plugin 'test_plugin_manager:WrongArgument' has method 'on_epoch_end' with unknown argument 'log'; on_epoch_end passes trainer, run, epoch, logs; did you mean 'logs'\?"):
         load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:WrongArgument")))
 
 
@@ -218,7 +218,7 @@ def test_every_plugins_problems_are_reported_together_by_validate(tiny_recipe, c
     assert main(["validate", str(file)]) == 2
     err = capsys.readouterr().err
     assert "invalid recipe (2 problems)" in err
-    assert re.search(r"recipe.yaml:14: plugin 'test_plugin_manager:NoDecorator' .*\n  .*recipe.yaml:16: plugin 'test_plugin_manager:WrongArgument'", err)
+    assert re.search(r"recipe.yaml:15: plugin 'test_plugin_manager:NoDecorator' .*\n  .*recipe.yaml:17: plugin 'test_plugin_manager:WrongArgument'", err)
 
 
 def test_builtin_plugins_pass_the_hook_checks():

@@ -19,7 +19,7 @@ from framework.run import build_run, train
 def test_a_loss_that_does_not_fit_the_labels_is_a_recipe_error_at_the_loss_line(tiny_recipe, tmp_path):
     """categorical_crossentropy on integer class ids is refused at the `loss:` line, before a run directory exists."""
     recipe = load_recipe(tiny_recipe("loss: categorical_crossentropy\n"))
-    with pytest.raises(RecipeError, match=r"recipe.yaml:13: `loss` 'categorical_crossentropy' does not suit the labels: they are a classification target"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `loss` 'categorical_crossentropy' does not suit the labels: they are a classification target"):
         train(recipe)
     assert not (tmp_path / "runs").exists()
 
@@ -27,10 +27,10 @@ def test_a_loss_that_does_not_fit_the_labels_is_a_recipe_error_at_the_loss_line(
 def test_metric_and_user_loss_errors_point_at_their_lines(tiny_recipe):
     """A failing Keras metric points at `metrics`, a failing loss from the user's module at `loss`."""
     recipe = load_recipe(tiny_recipe("metrics: [accuracy, {name: f1_score, args: {average: macro}}]\n"))
-    with pytest.raises(RecipeError, match=r"recipe.yaml:13: `metrics`: the first training step fails: ValueError: FBetaScore expects 2D inputs"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `metrics`: the first training step fails: ValueError: FBetaScore expects 2D inputs"):
         check_first_step(build_run(recipe))
     recipe = load_recipe(tiny_recipe("loss: model_helpers:failing_loss\n"))
-    with pytest.raises(RecipeError, match=r"recipe.yaml:13: `loss`: the first training step fails: ValueError: this loss has a bug"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `loss`: the first training step fails: ValueError: this loss has a bug"):
         check_first_step(build_run(recipe))
 
 

@@ -43,7 +43,7 @@ def test_warnings_are_one_tapeline_line(capsys, monkeypatch):
 def test_train_prints_no_tensorflow_log_line(tiny_recipe, tmp_path):
     """A whole `tapeline train` process writes no TensorFlow log line to stderr (XLA included)."""
     recipe = str(tiny_recipe("plugins: [console]\n"))
-    done = tapeline("train", recipe, "--set", "training.jit_compile=true", "--output", str(tmp_path / "run"))
+    done = tapeline("train", recipe, "--set", "training.jit_compile=optimizer", "--output", str(tmp_path / "run"))
     assert done.returncode == 0, done.stderr
     assert not TF_LOG_LINE.search(done.stderr), done.stderr
     assert "epoch 2/2  accuracy" in done.stdout

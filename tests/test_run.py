@@ -73,7 +73,7 @@ def test_model_must_return_a_keras_model(tiny_recipe):
 def test_plugin_argument_errors_point_at_the_recipe(tiny_recipe):
     """A plugin rejecting an argument value is reported at its recipe line."""
     recipe = load_recipe(tiny_recipe("plugins:\n  - name: evaluation\n    args: {every: -1}\n"))
-    with pytest.raises(TapelineError, match=r"recipe.yaml:15: `plugins\[0\].args` of plugin 'evaluation': `every` must be 0"):
+    with pytest.raises(TapelineError, match=r"recipe.yaml:16: `plugins\[0\].args` of plugin 'evaluation': `every` must be 0"):
         build_run(recipe)
 
 
@@ -185,7 +185,7 @@ def test_class_weight_errors(tiny_recipe, tmp_path):
     """Class ids outside the data, and class weights with sample weights from the data, are recipe errors."""
     file = tiny_recipe()
     file.write_text(file.read_text() + "  class_weight: {3: 1.0, 7: 2.0}\n")  # inside `training:`
-    with pytest.raises(RecipeError, match=r"recipe.yaml:13: `training.class_weight` names class ids \[3, 7\]; the data has classes 0..2"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `training.class_weight` names class ids \[3, 7\]; the data has classes 0..2"):
         build_run(load_recipe(file))
     with pytest.raises(RecipeError, match=r"`training.class_weight` keys must be integers \(got 'a'\)"):
         load_recipe(tiny_recipe(), ["training.class_weight={a: 1.0}"])
