@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -56,13 +58,18 @@ class Checkpoint:
     def save(self, trainer: Trainer, name: str) -> Path:
         return write_atomic(self.folder / name, trainer.network.save)
 
+    def copy(self, source: Path, name: str) -> Path:
+        """Copies the file just saved to `name` (atomically): a file copy, not a second serialization."""
+        return write_atomic(self.folder / name, partial(shutil.copyfile, source))
+
     @hookimpl
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        if self.monitor and self.monitor.improved(self.monitor.value(logs, "checkpoint")):
-            self.save(trainer, "best.keras")
-        self.save(trainer, "last.keras")
+        improved = self.monitor is not None and self.monitor.improved(self.monitor.value(logs, "checkpoint"))
+        last = self.save(trainer, "last.keras")
+        if improved:
+            self.copy(last, "best.keras")
         if self.keep_last:
-            self.save(trainer, f"epoch-{epoch + 1:03d}.keras")
+            self.copy(last, f"epoch-{epoch + 1:03d}.keras")
             by_epoch = sorted(self.folder.glob("epoch-*.keras"), key=lambda p: int(p.stem.split("-")[1]))
             for old in by_epoch[: -self.keep_last]:
                 old.unlink()

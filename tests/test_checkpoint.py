@@ -19,13 +19,15 @@ CHECKPOINT = "plugins:\n  - {name: checkpoint, args: {monitor: loss, keep_last: 
 
 
 def test_writes_best_last_and_keeps_k(tiny_recipe):
-    """last.keras every epoch, best.keras on improvement, the last K epoch files, and the state."""
+    """last.keras every epoch, best.keras on improvement (a copy of the same file), the last K epoch files, and the state."""
     run = train(load_recipe(tiny_recipe(CHECKPOINT), ["training.epochs=3"]))
     folder = run.directory / "checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == ["best.keras", "epoch-002.keras", "epoch-003.keras", "last.keras"]
     last = keras.models.load_model(folder / "last.keras")
     for got, want in zip(last.get_weights(), run.trainer.network.get_weights()):
         np.testing.assert_array_equal(got, want)
+    assert run.history[-1]["loss"] < min(row["loss"] for row in run.history[:-1])  # so best.keras is the last epoch's network too
+    assert (folder / "best.keras").read_bytes() == (folder / "epoch-003.keras").read_bytes() == (folder / "last.keras").read_bytes()
     progress = json.loads((run.directory / "state" / "progress.json").read_text())
     assert progress["epochs_done"] == 3 and progress["history"] == run.history
     assert progress["plugins"] == {"checkpoint": {"best": run.history[-1]["loss"]}}
