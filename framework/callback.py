@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -122,7 +123,8 @@ class StepCheckpointer(EpochRecorder):
     first at or past each mark: the calls before it are complete, so the saved step is exactly
     the one the data position is put back to. Steps are counted by the optimizer's
     ``iterations`` (earlier sessions included). Under ``multi_worker`` the workers agree on a
-    time-based save (every worker must save at the same step).
+    time-based save (every worker must save at the same step). A save is skipped, with a
+    warning, while the weights are not finite.
     """
 
     def __init__(self, run: Run, unit: str, every: float) -> None:
@@ -136,8 +138,21 @@ class StepCheckpointer(EpochRecorder):
         if self.saved_step is None:
             self.saved_step = step
         done = batch + self.run.first_step(self.run.epoch)  # steps of this epoch already trained
-        if done and self.due(step):
+        if done and self.due(step) and self.weights_finite(done):
             self.save(self.run.epoch, done)
+
+    def weights_finite(self, done: int) -> bool:
+        """Whether the weights are finite (on every worker); if not, warns that the last state is kept.
+
+        ``nan_guard`` with ``every_batch: false`` stops a diverged run only at the epoch's end:
+        until then a save inside the epoch would replace the last resumable state by NaN weights.
+        """
+        from framework.state import finite_weights
+
+        if not any_worker(self.run.strategy, not finite_weights(self.model)):
+            return True
+        warnings.warn(f"the weights are not finite at epoch {self.run.epoch + 1}, step {done}: checkpoint_every keeps the last saved state", stacklevel=2)
+        return False
 
     def due(self, step: int) -> bool:
         """Whether a mark has passed since the last save (`step`: the optimizer's steps so far)."""

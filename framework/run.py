@@ -36,7 +36,7 @@ from framework.sections import AUTO_STEPS_PER_EXECUTION
 from framework.schema import dotted
 from framework.sharding import training_input
 from framework.run_directory import INTERRUPTED_FILE, RECIPE_FILE, SUMMARY_FILE, WEIGHTS_FILE, check_resumable, next_run_directory, prepare_directory, write_history
-from framework.state import history_row, restore_state
+from framework.state import finite_weights, history_row, restore_state
 from framework.trainer import Trainer
 
 
@@ -212,7 +212,7 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
 
 def keep_interrupted_weights(run: Run) -> None:
     """Writes the network's weights as ``interrupted.weights.h5`` if finite (for inspection: resuming uses the saved state)."""
-    if all(np.isfinite(w).all() for w in run.trainer.network.get_weights()):
+    if finite_weights(run.trainer.network):
         write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
 
 

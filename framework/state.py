@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from framework.errors import TapelineError, TrainingFailed
 from framework.files import UMASK
 
@@ -38,6 +40,11 @@ PROGRESS = "progress.json"
 def history_row(epoch: int, logs: dict[str, float]) -> dict[str, float]:
     """The history row of `epoch` (from 0): ``{"epoch": epoch + 1, **logs}``."""
     return {"epoch": epoch + 1, **logs}
+
+
+def finite_weights(model: Any) -> bool:
+    """Whether every weight of `model` (a Keras model: the network, or the Trainer with all it holds) is finite."""
+    return all(np.isfinite(w).all() for w in model.get_weights())
 
 
 def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:

@@ -7,6 +7,8 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
+
 from framework import RunContext, Trainer, hookimpl
 
 
@@ -142,3 +144,16 @@ class CrashAtBatch:
         if (epoch, batch) == (self.epoch, self.batch) and not self.marker.exists():
             self.marker.touch()
             raise RuntimeError(f"crash after batch {batch} of epoch {epoch}")
+
+
+class PoisonAtBatch:
+    """Sets the network's first weight to NaN after batch `batch` of the first epoch (from 0), as a diverged step would."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    @hookimpl
+    def on_batch_end(self, trainer: Trainer, epoch: int, batch: int) -> None:
+        if (epoch, batch) == (0, self.batch):
+            weight = trainer.network.weights[0]
+            weight.assign(np.full(weight.shape, np.nan, weight.dtype))

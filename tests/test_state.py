@@ -19,7 +19,7 @@ from framework.recipe import load_recipe
 from framework.probe import check_first_step
 from framework.run import build_run, train
 from framework.run_directory import check_resumable
-from framework.state import restore_state, save_state
+from framework.state import finite_weights, restore_state, save_state
 
 KILLABLE = """\
 name: killable
@@ -168,6 +168,19 @@ def test_what_keras_callbacks_change_is_recorded_and_resumed(tiny_recipe):
     with pytest.warns(UserWarning, match="Keras callbacks start afresh on --resume"):
         resumed = build_and_restore(load_recipe(file, ["training.epochs=4"]), done.directory)
     assert float(resumed.trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.0025)  # reduced after epoch 3
+
+
+def test_checkpoint_every_never_saves_diverged_weights(tiny_recipe):
+    """Inside an epoch, saves are skipped while the weights are not finite, so the last state stays resumable until nan_guard stops the run at the epoch end."""
+    file = tiny_recipe("plugins: [{name: nan_guard, args: {every_batch: false}}, {name: 'plugin_helpers:PoisonAtBatch', args: {batch: 2}}]\n")
+    with pytest.warns(UserWarning, match=r"weights are not finite at epoch 1, step 3: checkpoint_every keeps the last saved state"):
+        with pytest.raises(PluginError, match=r"loss is nan at the end of epoch 1; stopping \(nan_guard\)"):
+            train(load_recipe(file, ["training.checkpoint_every=1", "training.epochs=1"]))
+    directory = file.parent / "runs" / "tiny" / "version_0"
+    progress = json.loads((directory / "state" / "progress.json").read_text())
+    assert (progress["epochs_done"], progress["steps_done"]) == (0, 2)
+    resumed = build_and_restore(load_recipe(file, ["training.checkpoint_every=1", "training.epochs=1"]), directory)
+    assert finite_weights(resumed.trainer)
 
 
 def build_and_restore(recipe, directory):
