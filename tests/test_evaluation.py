@@ -11,15 +11,18 @@ from framework.recipe import load_recipe
 from framework.run import train
 
 
-def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe, monkeypatch):
-    """evaluation.json holds Trainer.evaluate's numbers, a confusion matrix and per-class accuracy, from one pass over the test split."""
+@pytest.mark.parametrize("trace_after", [25, 0], ids=["eager", "traced"])
+def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe, monkeypatch, trace_after):
+    """evaluation.json holds Trainer.evaluate's numbers, a confusion matrix and per-class accuracy, from one pass over the test split (its metrics computed eagerly or traced)."""
+    import framework.reports
     from framework.trainer import Trainer
 
+    monkeypatch.setattr(framework.reports, "TRACE_AFTER", trace_after)
     passes = []
     for method in ("evaluate", "predict"):
         real = getattr(Trainer, method)
         monkeypatch.setattr(Trainer, method, lambda self, *a, _real=real, _name=method, **k: passes.append(_name) or _real(self, *a, **k))
-    run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n")))
+    run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n"), ["dataset.args.num_test=40"]))  # batches of 16, 16 and 8
     assert passes == ["evaluate", "predict"]  # the first-step check's one batch, then the report's one pass
     monkeypatch.undo()
     report = json.loads((run.directory / "evaluation.json").read_text())
@@ -27,7 +30,7 @@ def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe,
     assert report["loss"] == pytest.approx(expected["loss"], rel=1e-6)
     assert report["accuracy"] == pytest.approx(expected["accuracy"])
     matrix = np.array(report["confusion_matrix"])
-    assert matrix.shape == (3, 3) and matrix.sum() == 32
+    assert matrix.shape == (3, 3) and matrix.sum() == 40
     assert np.trace(matrix) / matrix.sum() == pytest.approx(report["accuracy"])
     assert report["class_names"] == ["0", "1", "2"]
     row = matrix[1]
