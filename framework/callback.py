@@ -138,8 +138,11 @@ class StepCheckpointer(EpochRecorder):
         if self.saved_step is None:
             self.saved_step = step
         done = batch + self.run.first_step(self.run.epoch)  # steps of this epoch already trained
-        if done and self.due(step) and self.weights_finite(done):
-            self.save(self.run.epoch, done)
+        if done and self.due(step):
+            if self.weights_finite(done):
+                self.save(self.run.epoch, done)
+            else:
+                self.restart_interval()
 
     def weights_finite(self, done: int) -> bool:
         """Whether the weights are finite (on every worker); if not, warns that the last state is kept.
@@ -154,6 +157,11 @@ class StepCheckpointer(EpochRecorder):
         warnings.warn(f"the weights are not finite at epoch {self.run.epoch + 1}, step {done}: checkpoint_every keeps the last saved state", stacklevel=2)
         return False
 
+    def restart_interval(self) -> None:
+        """Counts the next interval from now (after a save, or a skipped one)."""
+        self.saved_step = int(self.model.optimizer.iterations.numpy())
+        self.saved_at = time.monotonic()
+
     def due(self, step: int) -> bool:
         """Whether a mark has passed since the last save (`step`: the optimizer's steps so far)."""
         if self.unit == "steps":
@@ -163,8 +171,7 @@ class StepCheckpointer(EpochRecorder):
     def save(self, epochs_done: int, steps_done: int) -> None:
         """Saves the state (see `EpochRecorder.save`) and restarts the interval."""
         super().save(epochs_done, steps_done)
-        self.saved_step = int(self.model.optimizer.iterations.numpy())
-        self.saved_at = time.monotonic()
+        self.restart_interval()
 
 
 def state_callback(run: Run) -> EpochRecorder:

@@ -137,7 +137,7 @@ class TrainingSection:
         metadata=spec(
             "Also save the resumable state inside epochs: every N steps (500 or '500 steps') or every M minutes ('30 minutes'), "
             "between compiled calls, at the first call boundary at or past each mark. The state is always saved at epoch ends; "
-            "`--resume` continues from the newest one at the step it was saved.",
+            "`--resume` continues from the newest one at the step it was saved. A save is skipped, with a warning, while the weights are not finite.",
             expect="a positive integer of steps, 'N steps', 'M minutes' or null",
             valid=lambda v: v is None or parse_interval(v) is not None,
         ),

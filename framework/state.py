@@ -43,7 +43,7 @@ def history_row(epoch: int, logs: dict[str, float]) -> dict[str, float]:
 
 
 def finite_weights(model: Any) -> bool:
-    """Whether every weight of `model` (a Keras model: the network, or the Trainer with all it holds) is finite."""
+    """Whether every weight of the Keras model `model` is finite (``get_weights``: its layers' weights, not the optimizer's slots or metrics)."""
     return all(np.isfinite(w).all() for w in model.get_weights())
 
 

@@ -7,8 +7,6 @@ import os
 import signal
 from pathlib import Path
 
-import numpy as np
-
 from framework import RunContext, Trainer, hookimpl
 
 
@@ -156,4 +154,4 @@ class PoisonAtBatch:
     def on_batch_end(self, trainer: Trainer, epoch: int, batch: int) -> None:
         if (epoch, batch) == (0, self.batch):
             weight = trainer.network.weights[0]
-            weight.assign(np.full(weight.shape, np.nan, weight.dtype))
+            weight.assign(weight * float("nan"))
