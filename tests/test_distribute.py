@@ -23,11 +23,12 @@ from framework.recipe import load_recipe
 from framework.run import build_data, steps_per_execution
 
 HERE = Path(__file__).parent
-# 245 samples: the last global batch of 21 splits unevenly (11 + 10) between two replicas.
+# 245 samples: the last global batch of 21 splits unevenly (11 + 10) between two replicas;
+# 900 test samples: 29 batches of 32, so the final report computes its metrics traced (framework.reports.TRACE_AFTER).
 RECIPE = """\
 name: spread
 seed: 11
-dataset: {{name: synthetic, args: {{num_train: 245, num_test: 64, shape: [8, 8], num_classes: 4}}}}
+dataset: {{name: synthetic, args: {{num_train: 245, num_test: 900, shape: [8, 8], num_classes: 4}}}}
 model: {{name: mlp, args: {{units: [16]}}}}
 optimizer: {{name: adam, args: {{learning_rate: 0.01}}}}
 training: {{epochs: 2, batch_size: {batch_size}, output_dir: {folder}/runs}}
