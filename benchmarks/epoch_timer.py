@@ -12,8 +12,8 @@ class EpochTimer:
     """Wall time of each epoch, from before its first ``on_epoch_begin`` hook to after its last ``on_epoch_end`` hook,
     and the part of it spent inside the other plugins' epoch hooks.
 
-    Both are pluggy hook wrappers (``wrapper=True``), which run around every other plugin's
-    implementation of the hook.
+    Its two hooks are pluggy hook wrappers (``wrapper=True``), which run around every other
+    plugin's implementation of the hook.
     """
 
     def __init__(self) -> None:

@@ -67,5 +67,6 @@ def main() -> None:
         print(f"| {label} | {statistics.median(epochs):.2f} | {min(epochs):.2f}-{max(epochs):.2f} | {hooks:.3f} | {100 * hooks / statistics.median(epochs):.1f}% | {statistics.median(result['runs']):.1f} |")
     print(f"\nepoch time ratio default/none: {full / base:.3f} ({100 * (full / base - 1):+.1f}%)")
 
+
 if __name__ == "__main__":
     main()
