@@ -18,8 +18,9 @@ import tempfile
 import time
 
 from epoch_timer import EpochTimer  # noqa: F401  (named by TIMER)
-from framework.recipe import Component, load_recipe
-from framework.run import train
+
+from framework.recipe.loader import Component, load_recipe
+from framework.training.lifecycle import train
 
 TIMER = "__main__:EpochTimer"  # the class imported above, as seen from this script
 

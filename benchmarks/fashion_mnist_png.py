@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from framework.datasets import fashion_mnist
+from framework.data.catalog import fashion_mnist
 
 
 def folder_name(class_id: int, name: str) -> str:

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import keras
-
 from epoch_timer import EpochTimer  # noqa: F401  (named by TIMER)
-from framework.recipe import Component, load_recipe
-from framework.run import train
+
+from framework.recipe.loader import Component, load_recipe
+from framework.training.lifecycle import train
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "fashion_mnist.yaml"
 TIMER = "__main__:EpochTimer"  # the class imported above, as seen from this script

@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30_000, help="training samples of the smaller dataset (default 30,000)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from framework.datasets import fashion_mnist
+    from framework.data.catalog import fashion_mnist
 
     arrays = fashion_mnist()
     x, y = arrays.x_train[: args.samples], arrays.y_train[: args.samples]

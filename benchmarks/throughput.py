@@ -44,16 +44,17 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-
-from framework import hookimpl
 from interleave import cells, interleave
 from pytorch_peer import pytorch
-from framework.datasets import Arrays, fashion_mnist
-from framework.pipelines import Settings, make_data
-from framework.models import seed_cnn
-from framework.precision import auto_precision, cpu_flags
-from framework.recipe import Component, load_recipe
-from framework.run import train
+
+from framework import hookimpl
+from framework.data.arrays import Arrays
+from framework.data.catalog import fashion_mnist
+from framework.data.pipelines import Settings, make_data
+from framework.model.networks import seed_cnn
+from framework.recipe.loader import Component, load_recipe
+from framework.runtime.precision import auto_precision, cpu_flags
+from framework.training.lifecycle import train
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "fashion_mnist.yaml"
 TIMER = "__main__:Timer"

@@ -18,19 +18,21 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from framework.context import RunContext
-from framework.hookspecs import StatefulPlugin, hookimpl
+from framework.hooks.context import RunContext
+from framework.hooks.specs import StatefulPlugin, hookimpl
 
 LAZY = {
-    "Run": "framework.run",
-    "Trainer": "framework.trainer",
-    "enable_batch_hook": "framework.plugin_manager",
-    "register_dataset": "framework.registry",
-    "register_model": "framework.registry",
+    "Arrays": "framework.data.arrays",
+    "DataModule": "framework.data.module",
+    "Run": "framework.training.run",
+    "Trainer": "framework.model.trainer",
+    "enable_batch_hook": "framework.hooks.manager",
+    "register_dataset": "framework.recipe.registry",
+    "register_model": "framework.recipe.registry",
 }
 
 __version__ = "0.1.0"
-__all__ = ["Run", "RunContext", "StatefulPlugin", "Trainer", "enable_batch_hook", "hookimpl", "register_dataset", "register_model", "__version__"]
+__all__ = ["Arrays", "DataModule", "Run", "RunContext", "StatefulPlugin", "Trainer", "enable_batch_hook", "hookimpl", "register_dataset", "register_model", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

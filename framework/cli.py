@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from framework.errors import NothingToDo, TapelineError
-from framework.quiet import quiet_tensorflow, show_warnings_briefly
+from framework.runtime.quiet import quiet_tensorflow, show_warnings_briefly
 
 if TYPE_CHECKING:
-    from framework.recipe import Recipe
-    from framework.tasks import Target
+    from framework.data.tasks import Target
+    from framework.recipe.sections import Recipe
 
 EXIT_INTERRUPTED = 130
 
@@ -35,7 +35,7 @@ def _recipe_arguments(parser: argparse.ArgumentParser, optional: bool = False) -
 
 
 def _load(args: argparse.Namespace) -> Recipe:
-    from framework.recipe import load_recipe
+    from framework.recipe.loader import load_recipe
 
     return load_recipe(args.recipe, args.overrides)
 
@@ -47,8 +47,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.recipe:
         raise TapelineError("train needs a RECIPE, or --resume RUN_DIR")
     recipe = _load(args)  # before importing TensorFlow: a broken YAML file is reported at once
-    from framework.distribute import set_cluster
-    from framework.run import train
+    from framework.runtime.distribute import set_cluster
+    from framework.training.lifecycle import train
 
     if args.workers is not None:
         if recipe.distribute.strategy != "multi_worker":
@@ -62,8 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluates saved weights on the recipe's test split."""
-    from framework.monitor import format_metrics
-    from framework.run import evaluate_weights
+    from framework.hooks.monitor import format_metrics
+    from framework.tools.evaluate import evaluate_weights
 
     print(f"test  {format_metrics(evaluate_weights(_load(args), args.weights))}")
     return 0
@@ -72,8 +72,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Builds everything a recipe names and tries one training step, writing nothing."""
     recipe = _load(args)
-    from framework.probe import check_first_step
-    from framework.run import build_run
+    from framework.training.first_step import check_first_step
+    from framework.training.run import build_run
 
     run = build_run(recipe)
     check_first_step(run)
@@ -98,8 +98,8 @@ def describe_targets(targets: list[Target]) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     """Prints the resolved recipe, the plugins in calling order with their hooks, and each hook's call order."""
     recipe = _load(args)
-    from framework.plugin_manager import call_order, load_plugins, plugin_sequence
-    from framework.recipe import recipe_to_yaml
+    from framework.hooks.manager import call_order, load_plugins, plugin_sequence
+    from framework.recipe.loader import recipe_to_yaml
 
     manager = load_plugins(recipe)[0]  # plugin problems before any output
     order = {hook: names for hook, names in call_order(manager).items() if names}
@@ -116,8 +116,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Lists registered models, datasets or plugins."""
-    from framework.plugin_manager import implemented_hooks
-    from framework.registry import DATASETS, MODELS, PLUGINS
+    from framework.hooks.manager import implemented_hooks
+    from framework.recipe.registry import DATASETS, MODELS, PLUGINS
 
     registry = {"models": MODELS, "datasets": DATASETS, "plugins": PLUGINS}[args.kind]
     entries = list(registry)
@@ -133,7 +133,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     """Writes the recipe JSON Schema, for editors with a YAML language server."""
     from framework.files import write_text
-    from framework.json_schema import schema_text
+    from framework.recipe.json_schema import schema_text
 
     text = schema_text()
     if args.output:
@@ -146,7 +146,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """Lists the runs under a directory: status, epochs, best and final metric, test metrics, time."""
-    from framework.runs import show_runs
+    from framework.tools.runs import show_runs
 
     show_runs(args.directory, args.metric, args.sort, args.json)
     return 0
@@ -154,7 +154,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Draws the learning curves of several runs in one image."""
-    from framework.compare import compare_runs
+    from framework.tools.compare import compare_runs
 
     print(f"wrote {compare_runs(args.runs, args.metric or ['val_loss'], args.output)}")
     return 0
@@ -162,21 +162,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Searches the recipe's `search:` section with Optuna; each trial is a run (see docs/tuning.md)."""
-    from framework.tune import tune_command
+    from framework.tools.tune import tune_command
 
     return tune_command(args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Exports a run's network with its preprocessing inside (raw inputs in) and checks the file in its own runtime."""
-    from framework.export import export_command
+    from framework.tools.export import export_command
 
     return export_command(args)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predicts image files or folders, CSV or .npz files with a run; one row per sample."""
-    from framework.predict import predict_command
+    from framework.tools.predict import predict_command
 
     return predict_command(args)
 

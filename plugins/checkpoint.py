@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Literal
 
 from framework import hookimpl
 from framework.files import write_atomic
-from framework.monitor import Monitor
-from framework.schema import require
+from framework.hooks.monitor import Monitor
+from framework.recipe.schema import require
 
 if TYPE_CHECKING:
     from framework import RunContext, Trainer

@@ -8,10 +8,17 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 import rich.console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from framework import enable_batch_hook, hookimpl
-from framework.monitor import format_metrics
+from framework.hooks.monitor import format_metrics
 
 if TYPE_CHECKING:
     from framework import RunContext, Trainer

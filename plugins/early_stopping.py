@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from framework import hookimpl
-from framework.monitor import Monitor
-from framework.schema import require
+from framework.hooks.monitor import Monitor
+from framework.recipe.schema import require
 
 if TYPE_CHECKING:
     from framework import RunContext, Trainer

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from framework import hookimpl
 from framework.files import write_json
-from framework.schema import require
+from framework.recipe.schema import require
 
 if TYPE_CHECKING:
     from framework import RunContext
@@ -17,7 +17,7 @@ REPORT = "evaluation"  # the name it publishes its final report under: ``run.rep
 
 def report(run: RunContext, split: str) -> dict:
     """The compiled metrics of the current weights on `split` and the task's report (`framework.reports`), from one pass."""
-    from framework.reports import evaluation_report
+    from framework.training.reports import evaluation_report
 
     return evaluation_report(run.data, split, run.predict(split))
 

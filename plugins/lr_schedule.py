@@ -6,8 +6,8 @@ import math
 from typing import TYPE_CHECKING, Literal
 
 from framework import hookimpl
-from framework.monitor import Monitor
-from framework.schema import require
+from framework.hooks.monitor import Monitor
+from framework.recipe.schema import require
 
 if TYPE_CHECKING:
     from framework import RunContext, Trainer

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from framework import hookimpl
 from framework.errors import TapelineError
-from framework.tracking import recipe_params
+from framework.recipe.loader import recipe_params
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from framework import enable_batch_hook, hookimpl
-
-from framework.recipe import recipe_to_yaml
-from framework.schema import require
-from framework.tracking import recipe_params
+from framework.recipe.loader import recipe_params, recipe_to_yaml
+from framework.recipe.schema import require
 
 if TYPE_CHECKING:
     import tensorflow as tf

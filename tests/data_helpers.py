@@ -9,8 +9,9 @@ import numpy as np
 import tensorflow as tf
 
 from framework import Trainer
+from framework.data.arrays import Arrays
+from framework.data.catalog import synthetic
 from framework.data.module import DataModule
-from framework.datasets import Arrays, synthetic
 
 
 def two_inputs(num_train: int = 96, num_test: int = 32, as_list: bool = False) -> Arrays:

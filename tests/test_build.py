@@ -7,8 +7,9 @@ import json
 import pytest
 
 from framework.errors import RecipeError
-from framework.recipe import load_recipe
-from framework.run import build_run, train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
+from framework.training.run import build_run
 
 HELPERS = "data_helpers"
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import inspect
 
 import keras
-
 import pytest
 
-from framework import hookimpl, hookspecs
-from framework.callback import BatchHookCallback, HookCallback, hook_callback
+from framework import hookimpl
+from framework.hooks import specs as hookspecs
 from framework.errors import PluginError, TapelineError
-from framework.recipe import load_recipe
-from framework.run import build_run, train
+from framework.hooks.adapter import BatchHookCallback, HookCallback, hook_callback
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
+from framework.training.run import build_run
 
 
 class Recorder:
@@ -143,7 +144,7 @@ def test_hook_specs_are_documented():
 
 def test_keras_model_checkpoint_from_a_recipe_saves_the_network(tiny_recipe, tmp_path):
     """keras.callbacks.ModelCheckpoint writes the network: .keras files load in Keras, weights files in `evaluate`."""
-    from framework.run import evaluate_weights
+    from framework.tools.evaluate import evaluate_weights
 
     files = tmp_path / "files"
     checkpoint = "{name: 'keras.callbacks:ModelCheckpoint', args: {filepath: '%s'%s}}"

@@ -12,8 +12,8 @@ import pytest
 
 from framework.cli import main
 from framework.errors import NothingToDo, PluginError, TapelineError
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 
 CHECKPOINT = "plugins:\n  - {name: checkpoint, args: {monitor: loss, keep_last: 2}}\n"
 

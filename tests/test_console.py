@@ -8,8 +8,8 @@ import re
 import rich.console
 
 import plugins.console
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 
 
 def output(tiny_recipe, capsys, mode):

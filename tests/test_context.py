@@ -6,8 +6,9 @@ import pytest
 
 from framework import RunContext, hookimpl
 from framework.errors import PluginError
-from framework.recipe import load_recipe
-from framework.run import build_run, train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
+from framework.training.run import build_run
 
 
 class Probe:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 
 DOC = Path(__file__).parent.parent / "docs" / "custom_steps.md"
 

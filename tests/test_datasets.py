@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from framework import datasets
-from framework.datasets import Arrays, check_arrays, read_idx, synthetic
+from framework.data import catalog as datasets
+from framework.data.arrays import Arrays, check_arrays
+from framework.data.catalog import read_idx, synthetic
 from framework.errors import DataError
 
 

@@ -13,18 +13,18 @@ import h5py
 import keras
 import numpy as np
 import pytest
-
 from data_helpers import BLOB_SPEC, write_blobs
+
 from framework.cli import main
-from framework.distribute import make_strategy, set_cluster, split_cpu
 from framework.errors import RecipeError, TapelineError
-from framework.plugin_manager import new_plugin_manager
-from framework.recipe import load_recipe
-from framework.run import build_data, steps_per_execution
+from framework.hooks.manager import new_plugin_manager
+from framework.recipe.loader import load_recipe
+from framework.runtime.distribute import make_strategy, set_cluster, split_cpu
+from framework.training.run import build_data, steps_per_execution
 
 HERE = Path(__file__).parent
 # 245 samples: the last global batch of 21 splits unevenly (11 + 10) between two replicas;
-# 900 test samples: 29 batches of 32, so the final report computes its metrics traced (framework.reports.TRACE_AFTER).
+# 900 test samples: 29 batches of 32, so the final report computes its metrics traced (framework.training.reports.TRACE_AFTER).
 RECIPE = """\
 name: spread
 seed: 11

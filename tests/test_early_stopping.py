@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from framework.errors import PluginError, RecipeError
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 
 PLUGINS = """\
 plugins:

@@ -7,17 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 
 
 @pytest.mark.parametrize("trace_after", [25, 0], ids=["eager", "traced"])
 def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe, monkeypatch, trace_after):
     """evaluation.json holds Trainer.evaluate's numbers, a confusion matrix and per-class accuracy, from one pass over the test split (its metrics computed eagerly or traced)."""
-    import framework.reports
-    from framework.trainer import Trainer
+    import framework.training.reports
+    from framework.model.trainer import Trainer
 
-    monkeypatch.setattr(framework.reports, "TRACE_AFTER", trace_after)
+    monkeypatch.setattr(framework.training.reports, "TRACE_AFTER", trace_after)
     passes = []
     for method in ("evaluate", "predict"):
         real = getattr(Trainer, method)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from framework import export
+from framework.tools import export
 from framework.cli import main
-from framework.datasets import synthetic
-from framework.export import export_run
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.data.catalog import synthetic
+from framework.recipe.loader import load_recipe
+from framework.tools.export import export_run
+from framework.training.lifecycle import train
 
 TINY = {"num_train": 96, "num_test": 32, "shape": [8, 8], "num_classes": 3}
 
@@ -36,7 +36,7 @@ def named_run_dir(module_tiny_recipe):
 
 def expected_outputs(directory, samples: int = 32) -> np.ndarray:
     """The trained network's probabilities on the first test samples, computed here without the export code."""
-    from framework.inference import load_trained
+    from framework.tools.inference import load_trained
 
     trained = load_trained(directory)
     x = next(trained.run.data.test.unbatch().map(lambda x, *rest: x).batch(samples).as_numpy_iterator())

@@ -11,7 +11,7 @@ from PIL import Image
 from framework.data.image_folder import image_folder
 from framework.data.module import Shard
 from framework.errors import DataError, RecipeError
-from framework.recipe import load_recipe
+from framework.recipe.loader import load_recipe
 
 
 def write_image(path: Path, value: int, size: tuple[int, int] = (6, 5), mode: str = "RGB") -> None:

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
-CONTRACT = ("framework.hookspecs", "framework.context")
+CONTRACT = ("framework.hooks.specs", "framework.hooks.context")
 TRAINING_LOOP = ("framework.run", "framework.callback", "framework.trainer", "framework.plugin_manager", "framework.state", "framework.probe")
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from framework.cli import main
-from framework.json_schema import SchemaBuilder, recipe_schema
+from framework.recipe.json_schema import SchemaBuilder, recipe_schema
 
 jsonschema = pytest.importorskip("jsonschema")
 RECIPES = sorted(Path(__file__).parent.parent.glob("recipes/*.yaml"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 from plugins.lr_schedule import LRSchedule
 
 

@@ -12,8 +12,9 @@ import pytest
 from mlflow import MlflowClient
 
 from framework.errors import TapelineError
-from framework.recipe import load_recipe
-from framework.run import Run, train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
+from framework.training.run import Run
 from plugins.mlflow_tracking import MLflowTracking
 
 

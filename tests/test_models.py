@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from framework.models import fast_cnn, mlp, seed_cnn
+from framework.model.networks import fast_cnn, mlp, seed_cnn
 
 
 def test_seed_cnn_is_the_tutorials_model():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from framework.errors import TapelineError
-from framework.monitor import Monitor
+from framework.hooks.monitor import Monitor
 
 
 def test_auto_mode_follows_the_metric_name():

@@ -7,8 +7,8 @@ import pytest
 
 from framework.cli import main
 from framework.errors import PluginError
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*received `from_logits=True`")  # on purpose: logits keep the NaN
 

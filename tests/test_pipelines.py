@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from framework.data.arrays import Arrays
+from framework.data.catalog import synthetic
 from framework.data.module import DataModule
-from framework.datasets import Arrays, synthetic
+from framework.data.pipelines import Layer, Settings, make_data
 from framework.errors import DataError
-from framework.pipelines import Layer, Settings, make_data
 
 
 def module_of(arrays: Arrays, **fields) -> DataModule:

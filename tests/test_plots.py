@@ -7,8 +7,8 @@ import importlib.util
 import pytest
 
 from framework.errors import TapelineError
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 from plugins.plots import Plots
 
 PNG = b"\x89PNG\r\n\x1a\n"

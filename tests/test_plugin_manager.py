@@ -12,10 +12,15 @@ import pytest
 from framework import enable_batch_hook, hookimpl
 from framework.cli import main
 from framework.errors import RecipeError, TapelineError
-from framework.recipe import load_recipe
-from framework.plugin_manager import call_order, load_plugins, plugin_problems, plugin_sequence
-from framework.registry import PLUGINS
-from framework.run import train
+from framework.hooks.manager import (
+    call_order,
+    load_plugins,
+    plugin_problems,
+    plugin_sequence,
+)
+from framework.recipe.loader import load_recipe
+from framework.recipe.registry import PLUGINS
+from framework.training.lifecycle import train
 
 
 def test_keras_callbacks_run_from_a_recipe(tiny_recipe, tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from framework.precision import auto_precision, cpu_flags, resolve_precision
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.runtime.precision import auto_precision, cpu_flags, resolve_precision
+from framework.training.lifecycle import train
 
 
 def test_auto_picks_what_the_machine_computes_natively():

@@ -15,10 +15,10 @@ from PIL import Image
 
 from framework.cli import main
 from framework.data.image_folder import load_image
-from framework.predict import flatten, prediction_row
-from framework.recipe import load_recipe
-from framework.run import train
-from framework.tasks import Target
+from framework.data.tasks import Target
+from framework.recipe.loader import load_recipe
+from framework.tools.predict import flatten, prediction_row
+from framework.training.lifecycle import train
 
 CLASSES = {"bright": (170, 230), "dark": (20, 80)}  # pixel value ranges
 

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from framework.errors import RecipeError, TapelineError
-from framework.probe import blame, check_first_step
-from framework.recipe import load_recipe
-from framework.run import build_run, train
+from framework.recipe.loader import load_recipe
+from framework.training.first_step import blame, check_first_step
+from framework.training.lifecycle import train
+from framework.training.run import build_run
 
 
 def test_a_loss_that_does_not_fit_the_labels_is_a_recipe_error_at_the_loss_line(tiny_recipe, tmp_path):

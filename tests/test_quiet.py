@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from framework.quiet import cpp_log_filtered, show_warnings_briefly
+from framework.runtime.quiet import cpp_log_filtered, show_warnings_briefly
 
 TF_LOG_LINE = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|WARNING:tensorflow", re.MULTILINE)
 

@@ -7,8 +7,12 @@ import re
 from pathlib import Path
 
 from framework.cli import main
-from framework.recipe import Recipe
-from framework.sections import DatasetSection, DistributeSection, TrainingSection
+from framework.recipe.sections import (
+    DatasetSection,
+    DistributeSection,
+    Recipe,
+    TrainingSection,
+)
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from framework.errors import RecipeError
-from framework.recipe import load_recipe, recipe_to_yaml
+from framework.recipe.loader import load_recipe, recipe_to_yaml
 
 GOOD = """\
 name: good

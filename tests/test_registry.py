@@ -6,7 +6,7 @@ import pytest
 
 from framework import register_model
 from framework.errors import RegistryError
-from framework.registry import LOSSES, METRICS, MODELS, OPTIMIZERS, import_path
+from framework.recipe.registry import LOSSES, METRICS, MODELS, OPTIMIZERS, import_path
 
 
 def test_unknown_name_lists_registered_names_and_suggests():
@@ -19,7 +19,7 @@ def test_unknown_name_lists_registered_names_and_suggests():
     "path, message",
     [
         ("framework.nowhere:x", "cannot import module 'framework.nowhere' for 'framework.nowhere:x'"),
-        ("framework.models:nothing", "module 'framework.models' has no attribute 'nothing'"),
+        ("framework.model.networks:nothing", "module 'framework.model.networks' has no attribute 'nothing'"),
         (":x", "cannot import module '' for ':x'"),
         (".models:x", "cannot import module '.models' for '.models:x'"),
     ],

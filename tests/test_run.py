@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from framework.errors import DataError, RecipeError, TapelineError
-from framework.recipe import load_recipe
-from framework.run import build_run, evaluate_weights, train
+from framework.recipe.loader import load_recipe
+from framework.tools.evaluate import evaluate_weights
+from framework.training.lifecycle import train
+from framework.training.run import build_run
 
 
 def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
@@ -125,7 +127,7 @@ def test_output_directory_that_is_not_a_run_is_never_replaced(tiny_recipe, tmp_p
 
 def test_dataset_must_return_arrays(tiny_recipe):
     """A dataset builder returning something else is reported by name."""
-    with pytest.raises(TapelineError, match="dataset 'builtins:list' returned list, not framework.datasets.Arrays"):
+    with pytest.raises(TapelineError, match="dataset 'builtins:list' returned list, not framework.Arrays or framework.DataModule"):
         build_run(load_recipe(tiny_recipe(), ["dataset={name: 'builtins:list'}"]))
 
 
@@ -309,8 +311,8 @@ def test_an_unexpected_error_in_training_exits_1_with_a_message(tiny_recipe, tmp
     """An exception inside fit that is no plugin's (here TensorFlow running out of memory) is TrainingFailed: exit 1, traceback and message."""
     import tensorflow as tf
 
-    from framework.callback import EpochRecorder
     from framework.cli import main
+    from framework.training.callbacks import EpochRecorder
 
     def out_of_memory(self, epoch, logs=None):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape [4096, 4096]")

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from framework.cli import main
-from framework.recipe import load_recipe
-from framework.run import Run, train
-from framework.runs import final_test_metrics
+from framework.recipe.loader import load_recipe
+from framework.tools.runs import final_test_metrics
+from framework.training.lifecycle import train
+from framework.training.run import Run
 
 STOPPER = "{name: early_stopping, args: {monitor: loss, baseline: 0.0, patience: 1}}"
 
@@ -167,7 +168,7 @@ def test_compare_without_matplotlib_says_what_to_install(capsys, runs, monkeypat
 
 def test_a_tune_directory_is_not_a_run(tmp_path):
     """A tune directory's own recipe.yaml (beside tune.json) is skipped; its trials are runs."""
-    from framework.runs import find_runs
+    from framework.tools.runs import find_runs
 
     trial = tmp_path / "tune_0" / "trial_0"
     trial.mkdir(parents=True)

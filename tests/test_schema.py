@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from framework.schema import INVALID, Checker, describe, dotted, signature_parameters, spec
+from framework.recipe.schema import (
+    INVALID,
+    Checker,
+    describe,
+    dotted,
+    signature_parameters,
+    spec,
+)
 
 
 @dataclass

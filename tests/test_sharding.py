@@ -6,12 +6,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from framework.build import adapted_layers
+from framework.build.data import adapted_layers
 from framework.data.module import DataModule, Shard, usable_shard
+from framework.data.pipelines import Settings, make_data
+from framework.data.sharding import (
+    FAILED,
+    agree,
+    built_together,
+    offered_shard,
+    own_row,
+    training_input,
+    unshardable,
+)
 from framework.errors import DataError
-from framework.pipelines import Settings, make_data
-from framework.recipe import load_recipe
-from framework.sharding import FAILED, agree, built_together, offered_shard, own_row, training_input, unshardable
+from framework.recipe.loader import load_recipe
 
 POLICY = tf.data.experimental.AutoShardPolicy
 

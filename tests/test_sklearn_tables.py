@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from framework.data.sklearn_tables import sklearn
 from framework.errors import DataError
-
 
 
 def test_classification_tables_are_stratified_with_class_names():

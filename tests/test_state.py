@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from framework.errors import PluginError, TapelineError
-from framework.recipe import load_recipe
-from framework.probe import check_first_step
-from framework.run import build_run, train
-from framework.run_directory import check_resumable
-from framework.state import finite_weights, restore_state, save_state
+from framework.recipe.loader import load_recipe
+from framework.training.first_step import check_first_step
+from framework.training.lifecycle import train
+from framework.training.run import build_run
+from framework.training.run_directory import check_resumable
+from framework.training.state import finite_weights, restore_state, save_state
 
 KILLABLE = """\
 name: killable
@@ -184,7 +185,7 @@ def test_checkpoint_every_never_saves_diverged_weights(tiny_recipe):
 
 
 def build_and_restore(recipe, directory):
-    from framework.run import start
+    from framework.training.lifecycle import start
 
     return start(recipe, directory, overwrite=False, resume=True)
 
@@ -192,11 +193,11 @@ def build_and_restore(recipe, directory):
 @pytest.mark.parametrize(("every", "saves"), [(3, [(0, 4), (1, 0), (1, 4), (2, 0)]), ("0.00001 minutes", [(0, 2), (0, 4), (1, 0), (1, 2), (1, 4), (2, 0)])])
 def test_checkpoint_every_saves_inside_epochs_between_compiled_calls(tiny_recipe, monkeypatch, every, saves):
     """`training.checkpoint_every` saves between compiled calls, at the first boundary at or past each mark (6 steps per epoch, calls of 2)."""
-    import framework.state
+    import framework.training.state
 
     written = []
-    real_save = framework.state.save_state
-    monkeypatch.setattr(framework.state, "save_state", lambda run, epochs, steps=0: written.append((epochs, steps)) or real_save(run, epochs, steps))
+    real_save = framework.training.state.save_state
+    monkeypatch.setattr(framework.training.state, "save_state", lambda run, epochs, steps=0: written.append((epochs, steps)) or real_save(run, epochs, steps))
     run = train(load_recipe(tiny_recipe(), [f"training.checkpoint_every={every!r}", "training.steps_per_execution=2"]))
     assert written == saves
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from framework.data.tasks import check_target, infer_task, loss_fits
 from framework.errors import DataError
-from framework.tasks import check_target, infer_task, loss_fits
 
 
 @pytest.mark.parametrize(

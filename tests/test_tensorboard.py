@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from framework.recipe import load_recipe
-from framework.run import train
+from framework.recipe.loader import load_recipe
+from framework.training.lifecycle import train
 from plugins.tensorboard import write_hparams
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from data_helpers import example, floats, ints
+
 from framework.data.module import Shard
 from framework.data.tfrecord import FILES_READ_AT_ONCE, Feature, tfrecord
 from framework.errors import DataError, RecipeError
-from framework.recipe import load_recipe
+from framework.recipe.loader import load_recipe
 
 SPEC = {"pixels": {"dtype": "float32", "shape": [2]}, "label": {"dtype": "int64"}}
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from framework.recipe import load_recipe
-from framework.tracking import flatten, recipe_params
+from framework.recipe.loader import flatten, load_recipe, recipe_params
 
 
 def test_flatten_uses_set_keys_and_leaves_out_nulls():

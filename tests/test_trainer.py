@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from framework.trainer import Trainer
+from framework.model.trainer import Trainer
 
 
 def tiny_network(seed: int = 0, regularize: bool = False) -> keras.Model:

@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 from framework.cli import main
-from framework.tune_report import BEST_RECIPE, HISTORY_PNG, IMPORTANCE_PNG
+from framework.tools.tune_report import BEST_RECIPE, HISTORY_PNG, IMPORTANCE_PNG
 
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from framework.errors import RecipeError
-from framework.recipe import load_recipe
+from framework.recipe.loader import load_recipe
 
 BASE = """\
 name: x
@@ -104,7 +104,7 @@ both: &both
 """
     document_text = text.replace("defaults:", "x-defaults:").replace("more:", "x-more:").replace("both:", "x-both:")
     plugins = "plugins: [{name: early_stopping, args: *both}, {name: early_stopping, args: *both}]\n"
-    from framework.yaml_reader import read_yaml
+    from framework.recipe.yaml_reader import read_yaml
 
     data = read_yaml(write_recipe(document_text + plugins)).data
     expected = {"patience": 1, "mode": "min", "monitor": "loss", "min_delta": 0.5}

@@ -1,7 +1,9 @@
-"""Datasets from files: the `DataModule` contract and the readers that return one.
+"""Layer 3, data: the dataset contract, the readers, and the pipelines a run trains on.
 
-A dataset builder (``dataset.name`` in a recipe) returns either `framework.datasets.Arrays`
-(NumPy splits, for small data) or a `DataModule` (``tf.data`` pipelines of single samples,
-for data read from files as training goes). `framework.pipelines` shuffles, batches,
-preprocesses and prefetches either kind the same way.
+A dataset builder (``dataset.name`` in a recipe) returns either `Arrays` (`arrays`: NumPy
+splits, for small data) or a `DataModule` (`module`: unbatched ``tf.data`` splits read from
+files as training goes). `catalog` lists the built-in builders (`image_folder`, `tables`,
+`tfrecord`, `tfds`, `sklearn_tables` and the IDX/NPZ readers). `tasks` infers and checks what
+the labels are; `pipelines` shuffles, batches, preprocesses and prefetches either kind of
+source into `Pipelines`; `sharding` gives each worker of a multi-worker run its own files.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from framework.errors import DataError
-from framework.schema import suggest
+from framework.recipe.schema import suggest
 
 MAX_CLASSES = 10_000  # different values a label column of class names may hold
 INTEGER = re.compile(r"\s*[+-]?\d+\s*")

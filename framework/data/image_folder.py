@@ -11,7 +11,7 @@ import numpy as np
 from framework.data.checks import check_all, failure_message
 from framework.data.module import DataModule, Shard, usable_shard
 from framework.errors import DataError
-from framework.schema import require
+from framework.recipe.schema import require
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -6,9 +6,9 @@ from typing import Literal
 
 import numpy as np
 
-from framework.datasets import Arrays
+from framework.data.arrays import Arrays
 from framework.errors import DataError
-from framework.schema import require
+from framework.recipe.schema import require
 
 REGRESSION = ("diabetes", "linnerud")  # the others are classification tables
 

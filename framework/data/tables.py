@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from framework.data.csv_check import CsvFile, LabelColumn, read_header, scan
 from framework.data.module import DataModule
-from framework.schema import require
+from framework.recipe.schema import require
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from framework.data.module import DataModule
 from framework.errors import DataError
-from framework.schema import suggest
+from framework.recipe.schema import suggest
 
 if TYPE_CHECKING:
     from types import ModuleType

@@ -1,0 +1,74 @@
+"""From a checked recipe to the data pipelines: the dataset builder's splits with the recipe's preprocessing and augmentation layers."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from typing import Any
+
+import tensorflow as tf
+
+from framework.data.arrays import Arrays
+from framework.data.module import DataModule, Shard
+from framework.data.pipelines import Data, Layer, Settings, make_data
+from framework.data.sharding import built_together, offered_shard
+from framework.errors import TapelineError
+from framework.recipe.components import build_component
+from framework.recipe.registry import (
+    DATASETS,
+    PREPROCESSING,
+)
+from framework.recipe.sections import STATEFUL_LAYER_ARGS, Component, Recipe
+
+
+def build_layers(recipe: Recipe, key: str, defaults: list[dict[str, Any]]) -> list[Layer]:
+    """The Keras layers of `dataset.<key>` (or the dataset's `defaults` when the recipe gives none), float32."""
+    written = getattr(recipe.dataset, key)
+    if written is None:
+        holder = replace(recipe, dataset=replace(recipe.dataset, **{key: [Component(d["name"], d.get("args", {})) for d in defaults]}))
+        holder.locate = lambda path: recipe.locate(("dataset",))
+    else:
+        holder = recipe
+    layers = getattr(holder.dataset, key)
+    return [Layer(build_component(holder, PREPROCESSING, ("dataset", key, i), dtype="float32"), adapts(c)) for i, c in enumerate(layers)]
+
+
+def adapts(component: Component) -> bool:
+    """Whether the preprocessing layer `component` is adapted on the training inputs (a Normalization without its mean ...)."""
+    return hasattr(PREPROCESSING.get(component.name).target, "adapt") and not set(STATEFUL_LAYER_ARGS) & set(component.args)
+
+
+def adapted_layers(recipe: Recipe) -> list[str]:
+    """The recipe's own `dataset.preprocess` and `dataset.augment` layers that adapt on the training inputs, as ``preprocess[0] (Normalization)``."""
+    return [f"{key}[{i}] ({c.name})" for key in ("preprocess", "augment") for i, c in enumerate(getattr(recipe.dataset, key) or []) if adapts(c)]
+
+
+def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strategy | None = None) -> Data:
+    """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`).
+
+    With several inputs, every input gets its own copy of the `preprocess` and `augment` layers.
+    Under a multi-worker `strategy`, a dataset builder that can read its training files worker
+    by worker is given this worker's shard (`framework.sharding`), and the workers agree on
+    the training steps.
+    """
+    shard = offered_shard(recipe, strategy, adapted_layers(recipe))
+    build = functools.partial(_build_data, recipe, replicas, shard)
+    return build() if shard is None else built_together(strategy, build)
+
+
+def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Data:
+    source = build_component(recipe, DATASETS, ("dataset",), shard=shard)
+    if not isinstance(source, (Arrays, DataModule)):
+        raise TapelineError(f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.Arrays or framework.DataModule")
+    inputs = source.x_train if isinstance(source, Arrays) else source.train.element_spec[0]
+
+    def layers(key: str, defaults: list[dict[str, Any]]) -> Any:
+        if isinstance(inputs, dict):
+            return {name: build_layers(recipe, key, defaults) for name in inputs}
+        if isinstance(inputs, (list, tuple)):
+            return tuple(build_layers(recipe, key, defaults) for _ in inputs)
+        return build_layers(recipe, key, defaults)
+
+    section, training = recipe.dataset, recipe.training
+    settings = Settings(training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit, recipe.task, section.cache)
+    return make_data(source, settings, layers("preprocess", source.preprocess), layers("augment", []))

@@ -1,0 +1,105 @@
+"""From a checked recipe to built objects: the data pipelines, the network and the compiled Trainer.
+
+What does not fit together is a `RecipeError` at the recipe line concerned, before anything is
+trained: a model whose outputs do not match the labels, a loss that does not suit the task,
+per-output losses, loss weights or metrics naming outputs the model does not have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from framework.data.pipelines import Data
+from framework.data.tasks import Target
+from framework.errors import TapelineError, error_summary
+from framework.recipe.components import build_component, recipe_error
+from framework.recipe.registry import (
+    MODELS,
+)
+from framework.recipe.schema import signature_parameters
+from framework.recipe.sections import Recipe
+
+UNITS = {"classification": "one per class", "binary": "one 0/1 value", "multilabel": "one per label", "regression": "one per target value"}
+
+
+def build_network(recipe: Recipe, data: Data) -> tuple[keras.Model, Data]:
+    """The recipe's network, built, and the data with its labels keyed by the network's outputs.
+
+    The model builder gets the data's ``input_shape`` and, for a single target,
+    ``num_outputs`` and ``output_activation`` (and ``num_classes`` for classification), or for
+    named targets ``outputs`` (``{name: (units, activation)}``). The
+    network is called once on zeros shaped like the inputs: a subclassed network creates its
+    weights, and its outputs are matched with the labels (`match_outputs`).
+    """
+    target = data.targets[0] if len(data.targets) == 1 and data.targets[0].name is None else None
+    injected: dict[str, Any] = {"input_shape": data.input_shape}
+    if target is None:
+        injected["outputs"] = {t.name: (t.units, t.activation) for t in data.targets}
+    else:
+        injected |= {"num_outputs": target.units, "output_activation": target.activation}
+        if target.task == "classification":
+            injected["num_classes"] = target.units
+    builder = MODELS.get(recipe.model.name).target
+    if "num_classes" not in injected and "num_classes" in _required(builder) and "num_classes" not in recipe.model.args:
+        task = target.task if target else "several outputs"
+        raise recipe_error(recipe, ("model",), f"model {recipe.model.name!r} needs `num_classes`, but the labels are not one classification target ({task}); use a builder taking `num_outputs`/`output_activation`")
+    network = build_component(recipe, MODELS, ("model",), **injected)
+    if not isinstance(network, keras.Model):
+        raise TapelineError(f"model {recipe.model.name!r} returned {type(network).__name__}, not a keras.Model")
+    inputs = data.train.element_spec[0]
+    try:
+        outputs = network(tf.nest.map_structure(lambda s: tf.zeros([d or 1 for d in s.shape], s.dtype), inputs), training=False)
+    except Exception as error:  # whatever the user's call() raises
+        shapes = ", ".join(f"{tuple(s.shape[1:])} {s.dtype.name}" for s in tf.nest.flatten(inputs))
+        raise recipe_error(recipe, ("model",), f"model {recipe.model.name!r} cannot be called on the data's inputs {shapes}: {error_summary(error)}") from None
+    return network, match_outputs(recipe, network, outputs, data)
+
+
+def _required(builder: Any) -> set[str]:
+    """The parameters `builder` cannot do without."""
+    return {name for name, p in (signature_parameters(builder) or {}).items() if p.default is p.empty}
+
+
+def output_names(network: keras.Model, outputs: Any) -> list[str] | None:
+    """The names of the network's outputs: dict keys, Keras's ``output_names``; None for one output."""
+    if isinstance(outputs, dict):
+        return list(outputs)
+    if isinstance(outputs, (list, tuple)):
+        return list(getattr(network, "output_names", None) or [str(i) for i in range(len(outputs))])
+    return None
+
+
+def match_outputs(recipe: Recipe, network: keras.Model, outputs: Any, data: Data) -> Data:
+    """`data` with one target per network output, each output's size checked against its labels.
+
+    One set of labels and several outputs (deep supervision, auxiliary heads): every output
+    learns the same labels. Named labels must name exactly the network's outputs.
+    """
+    names = output_names(network, outputs)
+    named = [t.name for t in data.targets if t.name is not None]
+    model = f"model {recipe.model.name!r}"
+    if names is None and named:
+        raise recipe_error(recipe, ("model",), f"{model} has one output, but the data has labels for outputs {named}: name the model's outputs after them")
+    if names is not None and not named:
+        target = data.targets[0]
+        data = data.map_labels(lambda y: {name: y for name in names})
+        data = replace(data, targets=[replace(target, name=name) for name in names])
+    elif names is not None and set(names) != set(named):
+        raise recipe_error(recipe, ("model",), f"{model} has outputs {names}, but the data has labels for {named}; each output needs labels of the same name")
+    flat = outputs if isinstance(outputs, dict) else dict(zip(names, outputs)) if names else {None: outputs}
+    for target in data.targets:
+        _check_units(recipe, model, flat[target.name], target)
+    return data
+
+
+def _check_units(recipe: Recipe, model: str, output: tf.Tensor, target: Target) -> None:
+    units = output.shape[-1] if output.shape.rank > 1 else 1
+    if units == target.units and (output.shape.rank > 1 or target.task != "classification"):
+        return
+    where = "" if target.name is None else f" (output {target.name!r})"
+    hint = "; for one sigmoid unit and 0/1 labels set `task: binary`" if target.task == "classification" and units == 1 else ""
+    raise recipe_error(recipe, ("model",), f"{model} outputs {units} value(s) per sample{where}, but its {target.task} labels need {target.units} ({UNITS[target.task]}){hint}")

@@ -1,0 +1,176 @@
+"""Tasks: what a target holds (class ids, a yes/no, several yes/nos, real values), how it is
+checked, and what a recipe gets by default for it (loss, metrics, the model's output layer).
+
+A run has one `Target` per model output. `check_target` infers or checks its task from the
+training labels, so that labels that do not fit the task are a `DataError` before anything is
+trained. This module needs only NumPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from framework.errors import DataError
+
+TASKS = ("classification", "binary", "multilabel", "regression")
+ACTIVATIONS = {"classification": "softmax", "binary": "sigmoid", "multilabel": "sigmoid", "regression": "linear"}
+DEFAULT_LOSSES = {
+    "classification": "sparse_categorical_crossentropy",
+    "binary": "binary_crossentropy",
+    "multilabel": "binary_crossentropy",
+    "regression": "mean_squared_error",
+}
+
+
+DEFAULT_METRICS = {
+    "classification": ["accuracy"],
+    "binary": ["accuracy", "auc"],
+    "multilabel": ["binary_accuracy"],
+    "regression": ["mean_absolute_error", "root_mean_squared_error"],
+}
+
+
+# Keras losses that only make sense for some tasks; other losses (custom ones) are not checked.
+LOSS_TASKS = {
+    "sparse_categorical_crossentropy": ("classification",),
+    "categorical_crossentropy": (),
+    "categorical_focal_crossentropy": (),
+    "binary_crossentropy": ("binary", "multilabel"),
+    "binary_focal_crossentropy": ("binary", "multilabel"),
+    "mean_squared_error": ("regression",),
+    "mean_absolute_error": ("regression",),
+    "mean_absolute_percentage_error": ("regression",),
+    "mean_squared_logarithmic_error": ("regression",),
+    "huber_loss": ("regression",),
+    "log_cosh": ("regression",),
+}
+
+
+SAMPLE = 5  # label values quoted in messages
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model output's target.
+
+    Attributes:
+        name: the output's name when the data gives a dict of targets, else None.
+        task: one of `TASKS`.
+        units: the size of the model's last layer for it: classes (classification), 1 (binary),
+            labels (multilabel) or values per sample (regression).
+        class_names: class (or label) names, index = id, when known.
+    """
+
+    name: str | None
+    task: str
+    units: int
+    class_names: list[str] | None = None
+
+    @property
+    def activation(self) -> str:
+        """The output layer's activation: softmax, sigmoid or linear."""
+        return ACTIVATIONS[self.task]
+
+    @property
+    def label(self) -> str:
+        """How messages name this target: ``labels`` or ``labels of output 'main'``."""
+        return "labels" if self.name is None else f"labels of output {self.name!r}"
+
+
+def infer_task(y: np.ndarray) -> str | None:
+    """The task the labels `y` (shape ``(samples, ...)``) can only mean, or None when ambiguous.
+
+    Integer class ids (shape ``(N,)`` or ``(N, 1)``) mean classification, integer 0/1 columns
+    ``(N, K)`` multilabel, real values regression. Real-typed 0/1 values could be binary,
+    multilabel or regression: the recipe must say (`task`).
+    """
+    if y.dtype == bool or np.issubdtype(y.dtype, np.integer):
+        return "classification" if y.ndim == 1 or y.shape[1:] == (1,) else "multilabel" if y.ndim == 2 else None
+    if np.issubdtype(y.dtype, np.floating):
+        return None if np.isin(y, (0.0, 1.0)).all() else "regression"
+    return None
+
+
+def check_target(y: np.ndarray, task: str, name: str | None, class_names: list[str] | None, where: str) -> Target:
+    """The `Target` for training labels `y` under `task` (``"auto"`` to infer), or `DataError`.
+
+    Args:
+        y: the training labels (all of them, or a sample of a streamed dataset), ``(N, ...)``.
+        task: ``"auto"`` or one of `TASKS`.
+        name: the output's name (dict targets), or None.
+        class_names: the dataset's class names, which fix the number of classes.
+        where: the dataset, for messages.
+
+    Raises:
+        DataError: the labels cannot be the task's (real values for classification, ids out
+            of range, values other than 0/1 for binary or multilabel), or the task is ambiguous.
+    """
+    what = "labels" if name is None else f"labels of output {name!r}"
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        raise DataError(f"{where}: {what} must be numbers (got dtype {y.dtype})")
+    if task == "auto":
+        task = infer_task(y)
+        if task is None:
+            raise DataError(
+                f"{where}: {what} ({y.dtype}, shape {y.shape[1:]}, values {_sample(y)}) may be binary, multilabel or regression "
+                f"targets: set `task` in the recipe to one of {', '.join(TASKS[1:])}"
+            )
+    if y.dtype != bool and np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise DataError(f"{where}: {what} contain NaN or infinity")
+    return {"classification": _classes, "binary": _binary, "multilabel": _multilabel, "regression": _values}[task](y, name, class_names, f"{where}: {what}")
+
+
+def _sample(y: np.ndarray) -> str:
+    return ", ".join(str(v) for v in np.unique(y)[:SAMPLE]) + (" ..." if np.unique(y).size > SAMPLE else "")
+
+
+def _classes(y: np.ndarray, name: str | None, class_names: list[str] | None, what: str) -> Target:
+    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+        raise DataError(f"{what} must be one class id per sample for classification (got shape {y.shape[1:]}); for several 0/1 labels per sample set `task: multilabel`")
+    if np.issubdtype(y.dtype, np.floating) and (y != np.round(y)).any():
+        raise DataError(f"{what} are real values ({_sample(y)}), not class ids: classification needs integers 0..classes-1; for real-valued targets set `task: regression`")
+    count = len(class_names) if class_names else int(y.max()) + 1
+    if y.min() < 0 or y.max() >= count:
+        raise DataError(f"{what} must be class ids 0..{count - 1} (found {int(y.min())}..{int(y.max())})")
+    if count < 2:
+        raise DataError(f"{what} hold a single class ({int(y.max())}); classification needs at least 2")
+    return Target(name, "classification", count, class_names)
+
+
+def _zero_one(y: np.ndarray, what: str, task: str) -> None:
+    if not np.isin(y, (0, 1)).all():
+        raise DataError(f"{what} must be 0 or 1 for task {task!r} (found {_sample(y)})")
+
+
+def _binary(y: np.ndarray, name: str | None, class_names: list[str] | None, what: str) -> Target:
+    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+        raise DataError(f"{what} must be one 0/1 value per sample for task 'binary' (got shape {y.shape[1:]})")
+    _zero_one(y, what, "binary")
+    return Target(name, "binary", 1, class_names or ["0", "1"])
+
+
+def _multilabel(y: np.ndarray, name: str | None, class_names: list[str] | None, what: str) -> Target:
+    if y.ndim != 2:
+        raise DataError(f"{what} must be a 0/1 column per label, shape (samples, labels), for task 'multilabel' (got shape {y.shape})")
+    _zero_one(y, what, "multilabel")
+    return Target(name, "multilabel", y.shape[1], class_names)
+
+
+def _values(y: np.ndarray, name: str | None, class_names: list[str] | None, what: str) -> Target:
+    if y.ndim > 2:
+        raise DataError(f"{what} must be one value or a row of values per sample for regression (got shape {y.shape[1:]})")
+    return Target(name, "regression", 1 if y.ndim == 1 else y.shape[1])
+
+
+def conform(y: np.ndarray, target: Target) -> np.ndarray:
+    """Labels as the task's loss takes them: int32 class ids ``(N,)``, else float32 ``(N, units)``."""
+    if target.task == "classification":
+        return y.reshape(len(y)).astype(np.int32)
+    return y.reshape(len(y), target.units).astype(np.float32)
+
+
+def loss_fits(loss: str, task: str) -> bool:
+    """Whether the Keras loss named `loss` suits `task` (unknown and custom losses always do)."""
+    return task in LOSS_TASKS.get(loss, TASKS)

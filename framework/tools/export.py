@@ -1,0 +1,274 @@
+"""`tapeline export`: a run's network with its preprocessing as one model file, checked in its own runtime.
+
+The exported model is `framework.inference.raw_model`: raw inputs → the recipe's adapted
+preprocessing layers → the trained network. It is written to a staging path beside the output,
+loaded in the runtime that will serve it (Keras, TensorFlow, the LiteRT interpreter,
+onnxruntime) and run on the first N raw test samples; its outputs are compared with the trained
+Trainer's on the same samples as the run's test pipeline preprocesses them. Only an export whose
+largest absolute difference is within the tolerance is moved onto the output path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from framework.errors import TapelineError, error_summary
+from framework.tools.inference import (
+    Trained,
+    check_samples,
+    flat_outputs,
+    load_trained,
+    network_outputs,
+    raw_model,
+)
+
+if TYPE_CHECKING:
+    import keras
+
+
+FORMATS = ("keras", "savedmodel", "litert", "onnx")
+DEFAULT_PATHS = {"keras": "model.keras", "savedmodel": "saved_model", "litert": "model.tflite", "onnx": "model.onnx"}
+SUFFIXES = {"keras": ".keras", "litert": ".tflite"}  # Keras refuses other file names for these
+RUNTIMES = {"keras": "Keras", "savedmodel": "TensorFlow", "litert": "the LiteRT interpreter", "onnx": "onnxruntime"}
+EXTRAS = {"litert": ("ai_edge_litert.interpreter",), "onnx": ("tf2onnx", "onnxruntime")}  # modules each format's extra installs
+FLOAT32_ONLY = ("litert", "onnx")  # their CPU runtimes lack half-precision convolutions: mixed-precision runs are exported computing in float32
+TOLERANCE = 1e-4  # float32 runs
+HALF_TOLERANCE = 2e-2  # mixed_float16 / mixed_bfloat16 runs: about 3 significant digits
+DEFAULT_SAMPLES = 64
+
+
+class ExportCheckFailed(TapelineError):
+    """The exported model's outputs differ from the trained network's by more than the tolerance (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass
+class ExportReport:
+    """What `export_run` wrote and how well the written model matched the trained network."""
+
+    path: Path
+    format: str
+    samples: int
+    difference: float
+    tolerance: float
+    inputs: list[str]
+    outputs: list[str]
+
+
+def require_extra(format: str) -> None:
+    """`TapelineError` (exit 2) with the pip command when the packages `format` needs do not import."""
+    for module in EXTRAS.get(format, ()):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise TapelineError(f"--format {format} needs the '{format}' extra ({error_summary(error)}): pip install 'tapeline[{format}]'") from None
+
+
+def default_tolerance(policy: str) -> float:
+    """`TOLERANCE` for float32 runs, `HALF_TOLERANCE` for mixed-precision ones (Keras dtype policy name `policy`)."""
+    return HALF_TOLERANCE if policy.startswith("mixed") else TOLERANCE
+
+
+def write_keras(model: keras.Model, path: Path) -> None:
+    """A ``.keras`` file (the network's class must be importable where it is loaded)."""
+    model.save(path)
+
+
+def write_savedmodel(model: keras.Model, path: Path) -> None:
+    """A TensorFlow SavedModel folder whose ``serve``/``serving_default`` signature takes the named raw inputs."""
+    model.export(str(path), format="tf_saved_model", verbose=False)
+
+
+def write_litert(model: keras.Model, path: Path) -> None:
+    """A LiteRT (``.tflite``) flatbuffer, converted by Keras through TensorFlow's LiteRT converter from a SavedModel."""
+    model.export(str(path), format="litert", verbose=False)
+
+
+def write_onnx(model: keras.Model, path: Path) -> None:
+    """ONNX converted from the model's SavedModel by tf2onnx's command line (its ``serving_default`` signature).
+
+    tf2onnx runs in its own process: its SavedModel loader freezes what the signature captures
+    (adapted Normalization statistics ...), which its in-process ``from_function`` leaves as inputs.
+    """
+    with tempfile.TemporaryDirectory(prefix="tapeline-savedmodel-") as folder:
+        write_savedmodel(model, Path(folder))
+        command = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", folder, "--signature_def", "serving_default", "--output", str(path)]
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=False)
+    if done.returncode != 0 or not path.is_file():
+        lines = [line for line in done.stderr.splitlines() if "ERROR" in line or "Error" in line] or done.stderr.splitlines()[-3:]
+        raise ExportCheckFailed(f"tf2onnx could not convert the model (exit {done.returncode}): {' / '.join(lines)}")
+
+
+def run_keras(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
+    """Outputs of the ``.keras`` file loaded by Keras."""
+    import keras
+    import tensorflow as tf
+
+    model = keras.saving.load_model(path)
+    return flat_outputs(model(tf.nest.pack_sequence_as(structure, list(inputs.values())), training=False))
+
+
+def run_savedmodel(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
+    """Outputs of the SavedModel's ``serving_default`` signature, loaded by TensorFlow."""
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    return by_output({name: value.numpy() for name, value in signature(**{k: tf.constant(v) for k, v in inputs.items()}).items()})
+
+
+def run_litert(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
+    """Outputs of the ``.tflite`` model run by the LiteRT interpreter (``ai-edge-litert``), whole batch at once."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    return by_output(runner(**inputs))
+
+
+def run_onnx(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
+    """Outputs of the ``.onnx`` model run by onnxruntime on the CPU."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return by_output(dict(zip(names, session.run(None, inputs))))
+
+
+def by_output(outputs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A runtime's named outputs keyed like `framework.inference.flat_outputs` (``output`` when there is one)."""
+    if len(outputs) == 1:
+        return {"output": np.asarray(next(iter(outputs.values())), np.float32)}
+    return {name.split(":")[0]: np.asarray(value, np.float32) for name, value in outputs.items()}
+
+
+WRITERS: dict[str, Callable[[Any, Path], None]] = {"keras": write_keras, "savedmodel": write_savedmodel, "litert": write_litert, "onnx": write_onnx}
+RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray], Any], dict[str, np.ndarray]]] = {
+    "keras": run_keras, "savedmodel": run_savedmodel, "litert": run_litert, "onnx": run_onnx,
+}
+
+
+def max_difference(expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> float:
+    """The largest absolute difference over all outputs; `ExportCheckFailed` when names or shapes differ."""
+    if set(got) != set(expected):
+        raise ExportCheckFailed(f"the exported model's outputs are {sorted(got)}, the network's {sorted(expected)}")
+    for name, value in expected.items():
+        if got[name].shape != value.shape:
+            raise ExportCheckFailed(f"output {name!r} of the exported model has shape {got[name].shape}, the network's {value.shape}")
+    return max(float(np.max(np.abs(got[name] - value), initial=0.0)) for name, value in expected.items())
+
+
+def named_inputs(trained: Trained, raw: Any) -> dict[str, np.ndarray]:
+    """The raw samples by input name (the exported model's input names), in the model's input order."""
+    import tensorflow as tf
+
+    return dict(zip(tf.nest.flatten(trained.names), (np.asarray(a) for a in tf.nest.flatten(raw))))
+
+
+def describe_inputs(model: keras.Model) -> list[str]:
+    """``name dtype (None, 28, 28, 1)`` for each input of the exported model."""
+    return [f"{tensor.name} {tensor.dtype} {tuple(tensor.shape)}" for tensor in model.inputs]
+
+
+def describe_outputs(trained: Trained, outputs: dict[str, np.ndarray]) -> list[str]:
+    """``name float32 (None, 10): probabilities of 10 classes`` for each output (what its values mean, from the run's targets)."""
+    targets = {target.name or "output": target for target in trained.run.data.targets}
+    meaning = {"classification": "probabilities of {units} classes", "binary": "probability of class 1", "multilabel": "probabilities of {units} labels",
+               "regression": "{units} predicted value(s)"}
+    return [f"{name} float32 {(None, *value.shape[1:])}: {meaning[targets[name].task].format(units=targets[name].units)}" for name, value in outputs.items()]
+
+
+def output_path(directory: Path, format: str, output: Path | None) -> Path:
+    """`output`, or ``<run>/export/<default name>``; `TapelineError` for a path without the suffix Keras insists on (`SUFFIXES`)."""
+    path = output if output is not None else directory / "export" / DEFAULT_PATHS[format]
+    if format in SUFFIXES and path.suffix != SUFFIXES[format]:
+        raise TapelineError(f"--output for --format {format} must end in {SUFFIXES[format]} (got '{path}')")
+    return path
+
+
+def place(staged: Path, path: Path) -> None:
+    """Moves the checked export onto `path`, replacing an earlier export there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    os.replace(staged, path)
+
+
+def export_run(directory: Path, format: str, output: Path | None = None, samples: int = DEFAULT_SAMPLES, tolerance: float | None = None) -> ExportReport:
+    """Exports the run in `directory` as `format` and checks it on `samples` raw test samples.
+
+    A mixed-precision run is exported as trained for ``keras`` and ``savedmodel``, and
+    computing in float32 for ``litert`` and ``onnx`` (`FLOAT32_ONLY`); either way it is
+    compared with the trained network in its own precision.
+
+    Raises:
+        TapelineError: no run or no weights in `directory`, an unknown `format`, a missing
+            extra (with the pip command), a bad `output` (exit 2).
+        ExportCheckFailed: the exported model, loaded in its runtime, differs from the trained
+            network by more than `tolerance` (default `TOLERANCE`, `HALF_TOLERANCE` for
+            mixed-precision runs), or does not load or run (exit 1). Nothing is written then.
+    """
+    if format not in FORMATS:
+        raise TapelineError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    require_extra(format)
+    path = output_path(directory, format, output)
+    trained = load_trained(directory)
+    raw, preprocessed = check_samples(trained, samples)
+    expected = network_outputs(trained, preprocessed)
+    policy = trained.run.trainer.network.dtype_policy.name
+    tolerance = default_tolerance(policy) if tolerance is None else tolerance
+    if format in FLOAT32_ONLY and policy != "float32":
+        trained = load_trained(directory, precision="float32")
+    model = raw_model(trained)
+    difference = write_checked(format, model, path, named_inputs(trained, raw), expected, tolerance)
+    count = len(next(iter(expected.values())))
+    return ExportReport(path, format, count, difference, tolerance, describe_inputs(model), describe_outputs(trained, expected))
+
+
+def write_checked(format: str, model: keras.Model, path: Path, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray], tolerance: float) -> float:
+    """Writes `model` as `format` to a staging path, runs it on `inputs` in its runtime and, when its
+    outputs are within `tolerance` of `expected`, moves it onto `path`; returns the max difference.
+
+    Raises:
+        ExportCheckFailed: the conversion fails, the export does not run, or it differs by more than `tolerance`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as staging:
+        staged = Path(staging) / path.name
+        try:
+            WRITERS[format](model, staged)
+        except TapelineError:
+            raise
+        except Exception as error:  # a converter refusing the model (an op it lacks ...)
+            raise ExportCheckFailed(f"the model could not be converted to {format}: {error_summary(error)}; nothing was written") from None
+        try:
+            got = RUNNERS[format](staged, inputs, model.input)
+        except Exception as error:
+            raise ExportCheckFailed(f"the {format} export does not run in {RUNTIMES[format]}: {error_summary(error)}; nothing was written") from None
+        difference = max_difference(expected, got)
+        if not difference <= tolerance:
+            samples = len(next(iter(expected.values())))
+            raise ExportCheckFailed(f"the {format} export differs from the trained network by up to {difference:.3g} on {samples} test samples "
+                                    f"(tolerance {tolerance:g}); nothing was written")
+        place(staged, path)
+    return difference
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """``tapeline export RUN [--format F] [--output PATH] [--samples N] [--tolerance T]``: prints what was written and the check."""
+    report = export_run(args.run, args.format, args.output, args.samples, args.tolerance)
+    print(f"exported {args.run} as {report.format} to {report.path}")
+    print(f"  inputs: {'; '.join(report.inputs)}")
+    print(f"  outputs: {'; '.join(report.outputs)}")
+    print(f"checked in {RUNTIMES[report.format]} on {report.samples} test samples: max |difference| {report.difference:.3g} (tolerance {report.tolerance:g})")
+    return 0
