@@ -50,7 +50,7 @@ from pytorch_peer import pytorch
 from framework import hookimpl
 from framework.data.arrays import Arrays
 from framework.data.catalog import fashion_mnist
-from framework.data.pipelines import Settings, make_data
+from framework.data.pipelines import PipelineSettings, make_pipelines
 from framework.model.networks import seed_cnn
 from framework.recipe.loader import Component, load_recipe
 from framework.runtime.precision import auto_precision, cpu_flags
@@ -117,7 +117,7 @@ def tutorial(samples: int, epochs: int) -> float:
 
 def healthy_pipeline(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
     """Tapeline's training pipeline of images `x` and labels `y`: batch 32, in stored order, no autotune stall."""
-    return make_data(Arrays(x_train=x, y_train=y, x_test=x, y_test=y, source="benchmark"), Settings(batch_size=32, shuffle=False)).train
+    return make_pipelines(Arrays(x_train=x, y_train=y, x_test=x, y_test=y, source="benchmark"), PipelineSettings(batch_size=32, shuffle=False)).train
 
 
 def plain_fit(healthy: bool) -> Callable[[int, int], float]:

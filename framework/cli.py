@@ -72,11 +72,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Builds everything a recipe names and tries one training step, writing nothing."""
     recipe = _load(args)
-    from framework.training.first_step import check_first_step
     from framework.training.run import build_run
 
     run = build_run(recipe)
-    check_first_step(run)
+    run.check_first_step()
     sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
     print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, {describe_targets(run.data.targets)}; "
           f"model {run.trainer.network.name} with {run.trainer.network.count_params():,} parameters")

@@ -8,9 +8,9 @@ import keras
 import pytest
 
 from framework import hookimpl
-from framework.hooks import specs as hookspecs
 from framework.errors import PluginError, TapelineError
-from framework.hooks.adapter import BatchHookCallback, HookCallback, hook_callback
+from framework.hooks import specs as hookspecs
+from framework.hooks.adapter import BatchHookCallback, HookCallback, Hooks
 from framework.recipe.loader import load_recipe
 from framework.training.lifecycle import train
 from framework.training.run import build_run
@@ -98,12 +98,12 @@ def test_plugin_stops_training_and_adds_logs_seen_later(tiny_recipe):
 def test_no_batch_work_without_batch_hooks(tiny_recipe, monkeypatch):
     """Without an on_batch_end plugin, the callback keeps Keras's no-op batch method and no batch hook is called."""
     run = build_run(load_recipe(tiny_recipe(f"plugins: [\"{RECORDER}\"]\n")))
-    callback = hook_callback(run)
+    callback = run.hooks.callback()
     assert type(callback) is HookCallback
     assert type(callback).on_train_batch_end is keras.callbacks.Callback.on_train_batch_end  # Keras skips it
     called = []
-    real_call = HookCallback.call
-    monkeypatch.setattr(HookCallback, "call", lambda self, hook, **kw: called.append(hook) or real_call(self, hook, **kw))
+    real_call = Hooks.call
+    monkeypatch.setattr(Hooks, "call", lambda self, hook, **kw: called.append(hook) or real_call(self, hook, **kw))
     train(load_recipe(tiny_recipe(f"plugins: [\"{RECORDER}\"]\n")))
     assert "on_batch_end" not in called and called.count("on_epoch_end") == 2
 
@@ -111,7 +111,7 @@ def test_no_batch_work_without_batch_hooks(tiny_recipe, monkeypatch):
 def test_batch_hook_sees_every_batch_and_can_stop(tiny_recipe):
     """on_batch_end gets every batch with float logs, and its reason stops training mid-epoch."""
     run = train(load_recipe(tiny_recipe(f"plugins: [\"{BATCHES}\"]\n"), ["training.epochs=3"]))
-    assert isinstance(hook_callback(run), BatchHookCallback)
+    assert isinstance(run.hooks.callback(), BatchHookCallback)
     assert plugin(run, BATCHES).seen == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 0), (1, 1)]
     assert run.stop_reason == "enough batches"
 

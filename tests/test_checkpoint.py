@@ -41,7 +41,7 @@ def test_resume_continues_from_the_right_epoch_and_matches(tiny_recipe):
     whole = train(load_recipe(file, [*fixed, "training.epochs=4"]))
     first = train(load_recipe(file, [*fixed, "training.epochs=2"]))
     resumed = train(load_recipe(file, [*fixed, "training.epochs=4"]), first.directory, resume=True)
-    assert resumed.initial_epoch == 2
+    assert resumed.progress.initial_epoch == 2
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
     assert len(resumed.plugins.get_plugin("plugin_helpers:WeightsRecorder").weights) == 2
     for got, want in zip(resumed.trainer.network.get_weights(), whole.trainer.network.get_weights()):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from framework.tools import export
 from framework.cli import main
 from framework.data.catalog import synthetic
 from framework.recipe.loader import load_recipe
+from framework.tools import export
 from framework.tools.export import export_run
 from framework.training.lifecycle import train
 

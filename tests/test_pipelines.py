@@ -10,7 +10,7 @@ import tensorflow as tf
 from framework.data.arrays import Arrays
 from framework.data.catalog import synthetic
 from framework.data.module import DataModule
-from framework.data.pipelines import Layer, Settings, make_data
+from framework.data.pipelines import Layer, PipelineSettings, make_pipelines
 from framework.errors import DataError
 
 
@@ -32,7 +32,7 @@ def inputs(dataset: tf.data.Dataset) -> np.ndarray:
 def test_inputs_reach_the_model_unchanged_and_the_last_batch_is_kept():
     """Without preprocessing, integer inputs keep their values and dtype (token ids, counts); the last partial batch stays."""
     tokens = np.arange(70 * 3, dtype=np.int32).reshape(70, 3) % 1000
-    data = make_data(Arrays(tokens, np.arange(70) % 4, tokens[:10], np.arange(10) % 4, "tokens"), Settings(32, shuffle=False))
+    data = make_pipelines(Arrays(tokens, np.arange(70) % 4, tokens[:10], np.arange(10) % 4, "tokens"), PipelineSettings(32, shuffle=False))
     batches = list(data.train.as_numpy_iterator())
     assert [len(y) for _, y in batches] == [32, 32, 6]
     assert batches[0][0].dtype == np.int32 and np.array_equal(np.concatenate([x for x, _ in batches]), tokens)
@@ -42,7 +42,7 @@ def test_inputs_reach_the_model_unchanged_and_the_last_batch_is_kept():
 def test_rescaling_preprocess_applies_to_every_split():
     """A Rescaling layer turns uint8 images into float32 in [0, 1] in train, validation and test."""
     arrays = synthetic(num_train=40, num_test=8, shape=(5, 5), num_classes=4)
-    data = make_data(arrays, Settings(16, validation_split=0.25), [Layer(keras.layers.Rescaling(1 / 255, dtype="float32"))])
+    data = make_pipelines(arrays, PipelineSettings(16, validation_split=0.25), [Layer(keras.layers.Rescaling(1 / 255, dtype="float32"))])
     for split in (data.train, data.validation, data.test):
         x = next(split.as_numpy_iterator())[0]
         assert x.dtype == np.float32 and x.shape[1:] == (5, 5, 1) and 0.0 <= x.min() and x.max() <= 1.0
@@ -52,7 +52,7 @@ def test_normalization_adapts_on_the_training_split_only():
     """An adapted Normalization layer learns the training inputs' mean and variance, not the test split's."""
     x_train, x_test = np.full((64, 2), 3.0, np.float32) + np.arange(64)[:, None] % 2, np.full((8, 2), 100.0, np.float32)
     arrays = Arrays(x_train, np.arange(64) % 2, x_test, np.arange(8) % 2, "table")
-    data = make_data(arrays, Settings(16, shuffle=False), [Layer(keras.layers.Normalization(dtype="float32"), adapt=True)])
+    data = make_pipelines(arrays, PipelineSettings(16, shuffle=False), [Layer(keras.layers.Normalization(dtype="float32"), adapt=True)])
     np.testing.assert_allclose(inputs(data.train).mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(inputs(data.test), (100.0 - 3.5) / 0.5, rtol=1e-4)
 
@@ -61,8 +61,8 @@ def test_augmentation_touches_training_batches_only():
     """Augmentation layers change training batches and leave validation and test as they are."""
     arrays = synthetic(num_train=40, num_test=8, shape=(6, 6))
     flip = [Layer(keras.layers.RandomFlip("horizontal_and_vertical", seed=1))]
-    plain = make_data(arrays, Settings(40, shuffle=False, validation_split=0.5))
-    augmented = make_data(arrays, Settings(40, shuffle=False, validation_split=0.5), augment=flip)
+    plain = make_pipelines(arrays, PipelineSettings(40, shuffle=False, validation_split=0.5))
+    augmented = make_pipelines(arrays, PipelineSettings(40, shuffle=False, validation_split=0.5), augment=flip)
     assert not np.array_equal(inputs(plain.train), inputs(augmented.train))
     np.testing.assert_array_equal(inputs(plain.validation), inputs(augmented.validation))
     np.testing.assert_array_equal(inputs(plain.test), inputs(augmented.test))
@@ -72,7 +72,7 @@ def test_named_inputs_and_labels_are_batched_by_name():
     """Dict inputs reach the model as dicts of batches; dict labels become one target per name."""
     x = {"image": np.zeros((20, 4, 4), np.float32), "side": np.ones((20, 3), np.float32)}
     y = {"kind": np.arange(20) % 3, "size": np.linspace(0, 1, 20)}
-    data = make_data(Arrays(x, y, x, y, "two"), Settings(8, shuffle=False))
+    data = make_pipelines(Arrays(x, y, x, y, "two"), PipelineSettings(8, shuffle=False))
     batch_x, batch_y = next(data.train.as_numpy_iterator())
     assert batch_x["image"].shape == (8, 4, 4) and batch_x["side"].shape == (8, 3)
     assert batch_y["kind"].dtype == np.int32 and batch_y["size"].shape == (8, 1) and batch_y["size"].dtype == np.float32
@@ -83,7 +83,7 @@ def test_named_inputs_and_labels_are_batched_by_name():
 def test_binary_labels_become_float_columns():
     """Binary labels reach the loss as float32 of shape (batch, 1)."""
     arrays = Arrays(np.zeros((6, 2)), np.array([0, 1, 1, 0, 1, 0]), np.zeros((2, 2)), np.array([1, 0]), "yes/no")
-    data = make_data(arrays, Settings(6, shuffle=False, task="binary"))
+    data = make_pipelines(arrays, PipelineSettings(6, shuffle=False, task="binary"))
     y = next(data.train.as_numpy_iterator())[1]
     assert y.dtype == np.float32 and y.shape == (6, 1)
 
@@ -92,7 +92,7 @@ def test_test_labels_are_checked_against_the_training_task():
     """A test class id beyond the dataset's class names is a DataError naming the test split."""
     arrays = Arrays(np.zeros((4, 2)), np.array([0, 1, 2, 1]), np.zeros((2, 2)), np.array([0, 3]), "mine", class_names=["a", "b", "c"])
     with pytest.raises(DataError, match=r"mine: test: labels must be class ids 0..2 \(found 0..3\)"):
-        make_data(arrays, Settings(2))
+        make_pipelines(arrays, PipelineSettings(2))
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -102,7 +102,7 @@ def test_shuffle_depends_only_on_seed_and_epoch(streamed):
     source = module_of(arrays, shuffle_buffer=16) if streamed else arrays
 
     def order(seed, epoch):
-        data = make_data(source, Settings(16, seed=seed))
+        data = make_pipelines(source, PipelineSettings(16, seed=seed))
         data.epoch.assign(epoch)
         return inputs(data.train)
 
@@ -114,7 +114,7 @@ def test_shuffle_depends_only_on_seed_and_epoch(streamed):
 
 def test_cardinality_is_known():
     """The shuffled pipeline from arrays still knows its number of batches (Keras uses it for step counts)."""
-    data = make_data(synthetic(num_train=70, num_test=8), Settings(32, seed=0))
+    data = make_pipelines(synthetic(num_train=70, num_test=8), PipelineSettings(32, seed=0))
     assert int(data.train.cardinality()) == 3
 
 
@@ -122,35 +122,35 @@ def test_validation_split_takes_the_last_samples():
     """The validation split is the last fraction of the training samples, as in Keras, from arrays and DataModules."""
     arrays = synthetic(num_train=40, num_test=8, shape=(2, 2))
     for source in (arrays, module_of(arrays, sizes={"train": 40, "test": 8})):
-        data = make_data(source, Settings(8, shuffle=False, validation_split=0.25))
+        data = make_pipelines(source, PipelineSettings(8, shuffle=False, validation_split=0.25))
         labels = np.concatenate([y for _, y in data.validation.as_numpy_iterator()])
         np.testing.assert_array_equal(labels, arrays.y_train[30:])
         assert data.sizes["train"] == 30 and data.sizes["validation"] == 10
     with pytest.raises(DataError, match="validation_split 0.01 leaves 0 of 40 samples"):
-        make_data(arrays, Settings(8, validation_split=0.01))
+        make_pipelines(arrays, PipelineSettings(8, validation_split=0.01))
     with pytest.raises(DataError, match="streamed: `dataset.validation_split` needs the training split's size"):
-        make_data(module_of(arrays), Settings(8, validation_split=0.25))
+        make_pipelines(module_of(arrays), PipelineSettings(8, validation_split=0.25))
 
 
 def test_streamed_labels_are_checked_before_training():
     """A DataModule's labels are checked against the task from its first samples."""
     arrays = Arrays(np.zeros((8, 2)), np.linspace(0.1, 0.8, 8), np.zeros((2, 2)), np.array([0.3, 0.4]), "s")
     with pytest.raises(DataError, match=r"streamed: train: labels are real values"):
-        make_data(module_of(arrays), Settings(4, task="classification"))
-    assert make_data(module_of(arrays), Settings(4)).targets[0].task == "regression"
+        make_pipelines(module_of(arrays), PipelineSettings(4, task="classification"))
+    assert make_pipelines(module_of(arrays), PipelineSettings(4)).targets[0].task == "regression"
 
 
 def test_pipelines_have_autotune_off():
     """Pipelines disable tf.data autotuning (its teardown stalls every epoch)."""
     for source in (synthetic(num_train=8, num_test=8), module_of(synthetic(num_train=8, num_test=8))):
-        assert make_data(source, Settings(4, seed=0)).train.options().autotune.enabled is False
+        assert make_pipelines(source, PipelineSettings(4, seed=0)).train.options().autotune.enabled is False
 
 
 def test_each_named_input_gets_its_own_preprocessing():
     """With named inputs, each input gets its own adapted copy of the preprocessing layers."""
     x = {"small": np.arange(32, dtype=np.float32).reshape(16, 2), "large": 1000 + 10 * np.arange(16, dtype=np.float32)[:, None]}
     layers = {name: [Layer(keras.layers.Normalization(dtype="float32"), adapt=True)] for name in x}
-    data = make_data(Arrays(x, np.arange(16) % 2, x, np.arange(16) % 2, "two"), Settings(16, shuffle=False), layers)
+    data = make_pipelines(Arrays(x, np.arange(16) % 2, x, np.arange(16) % 2, "two"), PipelineSettings(16, shuffle=False), layers)
     batch = next(data.train.as_numpy_iterator())[0]
     for name in x:
         np.testing.assert_allclose(batch[name].mean(axis=0), 0.0, atol=1e-5)
@@ -164,7 +164,7 @@ def test_a_cached_stream_keeps_its_epoch_order(cache, tmp_path):
     where = "memory" if cache == "memory" else str(tmp_path / "cache")
 
     def epochs(setting):
-        data = make_data(module_of(arrays, shuffle_buffer=16), Settings(16, seed=1, cache=setting))
+        data = make_pipelines(module_of(arrays, shuffle_buffer=16), PipelineSettings(16, seed=1, cache=setting))
         orders = []
         for epoch in range(3):
             data.epoch.assign(epoch)
@@ -178,7 +178,7 @@ def test_a_cached_stream_keeps_its_epoch_order(cache, tmp_path):
 
 def test_a_stream_of_known_size_knows_its_batches():
     """A DataModule that gives its sizes yields pipelines whose number of batches Keras can read."""
-    data = make_data(module_of(synthetic(num_train=70, num_test=8), sizes={"train": 70, "test": 8}), Settings(32, seed=0, validation_split=0.2))
+    data = make_pipelines(module_of(synthetic(num_train=70, num_test=8), sizes={"train": 70, "test": 8}), PipelineSettings(32, seed=0, validation_split=0.2))
     assert (int(data.train.cardinality()), int(data.validation.cardinality()), int(data.test.cardinality())) == (2, 1, 1)
 
 
@@ -186,5 +186,5 @@ def test_a_stream_shuffles_under_any_global_seed():
     """The streamed shuffle works and repeats when TensorFlow's global seed is 0 (a recipe's `seed: 0`)."""
     keras.utils.set_random_seed(0)
     source = module_of(synthetic(num_train=32, num_test=8, shape=(2, 2)), shuffle_buffer=8)
-    first, second = (inputs(make_data(source, Settings(8, seed=0)).train) for _ in range(2))
+    first, second = (inputs(make_pipelines(source, PipelineSettings(8, seed=0)).train) for _ in range(2))
     np.testing.assert_array_equal(first, second)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from framework.errors import RecipeError, TapelineError
 from framework.recipe.loader import load_recipe
-from framework.training.first_step import blame, check_first_step
+from framework.training.first_step import blame
 from framework.training.lifecycle import train
 from framework.training.run import build_run
 
@@ -29,10 +29,10 @@ def test_metric_and_user_loss_errors_point_at_their_lines(tiny_recipe):
     """A failing Keras metric points at `metrics`, a failing loss from the user's module at `loss`."""
     recipe = load_recipe(tiny_recipe("metrics: [accuracy, {name: f1_score, args: {average: macro}}]\n"))
     with pytest.raises(RecipeError, match=r"recipe.yaml:14: `metrics`: the first training step fails: ValueError: FBetaScore expects 2D inputs"):
-        check_first_step(build_run(recipe))
+        build_run(recipe).check_first_step()
     recipe = load_recipe(tiny_recipe("loss: model_helpers:failing_loss\n"))
     with pytest.raises(RecipeError, match=r"recipe.yaml:14: `loss`: the first training step fails: ValueError: this loss has a bug"):
-        check_first_step(build_run(recipe))
+        build_run(recipe).check_first_step()
 
 
 def test_errors_inside_compiled_steps_are_traced_to_their_component(tiny_recipe):
@@ -48,7 +48,7 @@ def test_the_check_changes_no_weight_or_optimizer_state(tiny_recipe):
     """After the check the network's weights, the optimizer's slots and its step count are as built."""
     run = build_run(load_recipe(tiny_recipe("optimizer: {name: adam, args: {learning_rate: 0.5}}\n")))
     before = [w.copy() for w in run.trainer.network.get_weights()]
-    check_first_step(run)
+    run.check_first_step()
     assert all(np.array_equal(a, b) for a, b in zip(before, run.trainer.network.get_weights()))
     assert int(run.trainer.optimizer.iterations.numpy()) == 0
     slots = [v for v in run.trainer.optimizer.variables if "momentum" in v.path or "velocity" in v.path]

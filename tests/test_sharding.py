@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from framework.build.data import adapted_layers
 from framework.data.module import DataModule, Shard, usable_shard
-from framework.data.pipelines import Settings, make_data
+from framework.data.pipelines import PipelineSettings, make_pipelines
 from framework.data.sharding import (
     FAILED,
     agree,
@@ -54,7 +54,7 @@ def test_settings_that_need_the_whole_training_split_keep_data_sharding(tiny_rec
 
 def test_a_workers_own_training_split_is_batched_by_its_part_of_the_global_batch():
     """Global batch 8 on 2 workers: own training batches of 4, auto-sharding off; the test split stays shared out by data."""
-    data = make_data(module(Shard(0, 2)), Settings(8, seed=1))
+    data = make_pipelines(module(Shard(0, 2)), PipelineSettings(8, seed=1))
     assert data.shard == Shard(0, 2) and data.batch_size == 8
     assert [len(y) for _, y in data.train.as_numpy_iterator()] == [4] * 5
     assert [len(y) for _, y in data.test.as_numpy_iterator()] == [8, 8, 4]
@@ -65,7 +65,7 @@ def test_a_workers_own_training_split_is_batched_by_its_part_of_the_global_batch
 
 def test_workers_run_the_steps_of_the_smallest_share():
     """Every worker is cut to the fewest steps; the samples left out are counted in a warning; sizes count what all train on."""
-    data = make_data(module(Shard(0, 2)), Settings(8, seed=1))
+    data = make_pipelines(module(Shard(0, 2)), PipelineSettings(8, seed=1))
     with pytest.warns(UserWarning, match=r"hold \[20, 10\] training samples; each epoch every worker runs 3 steps of 4 .* leaving out 8 of 30 samples"):
         agreed = agree(data, np.array([[5, 20, 3], [3, 10, 3]]))
     assert agreed.train_steps == agreed.steps_per_epoch == 3 and agreed.sizes["train"] == 12 + 10
@@ -74,7 +74,7 @@ def test_workers_run_the_steps_of_the_smallest_share():
 
 def test_a_failing_worker_or_different_classes_stop_every_worker():
     """A worker that could not read its files, or workers whose files give other output units, are a DataError on every worker."""
-    data = make_data(module(Shard(0, 2)), Settings(8, seed=1))
+    data = make_pipelines(module(Shard(0, 2)), PipelineSettings(8, seed=1))
     with pytest.raises(DataError, match=r"twenty: worker\(s\) \[1\] could not read their training data \(their own output says why\)"):
         agree(data, np.array([[5, 20, 3], FAILED]))
     with pytest.raises(DataError, match=r"different numbers of output units per worker \(\[3, 2\]\)"):
@@ -84,7 +84,7 @@ def test_a_failing_worker_or_different_classes_stop_every_worker():
 def test_built_together_on_one_worker():
     """One worker agrees with itself (nothing cut); its DataError is raised after the gather."""
     strategy = tf.distribute.get_strategy()
-    data = built_together(strategy, lambda: make_data(module(Shard(0, 1)), Settings(8, seed=1)))
+    data = built_together(strategy, lambda: make_pipelines(module(Shard(0, 1)), PipelineSettings(8, seed=1)))
     assert data.train_steps == 3 and data.sizes["train"] == 20
 
     def fails() -> None:
@@ -97,9 +97,9 @@ def test_built_together_on_one_worker():
 def test_fit_gets_a_workers_own_split_as_a_per_worker_dataset_with_class_weights_applied():
     """Shared data goes to fit as it is; a worker's own split is distributed per worker, its class weights as sample weights."""
     strategy = tf.distribute.get_strategy()
-    shared = make_data(module(None), Settings(8, seed=1))
+    shared = make_pipelines(module(None), PipelineSettings(8, seed=1))
     assert training_input(shared.train, shared, strategy, {0: 2.0, 1: 1.0, 2: 1.0}) == (shared.train, {0: 2.0, 1: 1.0, 2: 1.0})
-    own = make_data(module(Shard(0, 2)), Settings(8, shuffle=False))
+    own = make_pipelines(module(Shard(0, 2)), PipelineSettings(8, shuffle=False))
     train, class_weight = training_input(own.train, own, strategy, {0: 2.0, 1: 1.0, 2: 0.5})
     _, y, weights = next(iter(train))
     assert class_weight is None and y.numpy().tolist() == [0, 1, 2, 0] and weights.numpy().tolist() == [2.0, 1.0, 0.5, 2.0]

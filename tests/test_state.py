@@ -16,7 +16,6 @@ import pytest
 
 from framework.errors import PluginError, TapelineError
 from framework.recipe.loader import load_recipe
-from framework.training.first_step import check_first_step
 from framework.training.lifecycle import train
 from framework.training.run import build_run
 from framework.training.run_directory import check_resumable
@@ -109,13 +108,13 @@ def test_torn_state_write_falls_back_to_the_previous_state(tiny_recipe, monkeypa
 
     monkeypatch.setattr(Path, "rename", crash_on_second_rename)
     with pytest.raises(OSError, match="killed"):
-        save_state(run, 2)
+        save_state(run.directory, run.trainer, run.progress.state_dict(2) | {"plugins": {}})
     monkeypatch.undo()
     assert not (run.directory / "state").exists() and (run.directory / "state.old").is_dir()
     fresh = build_run(run.recipe)
-    check_first_step(fresh)  # as `start` does: the compiled metrics, saved with the state, are built by a step
+    fresh.check_first_step()  # as `start` does: the compiled metrics, saved with the state, are built by a step
     assert restore_state(fresh.trainer, run.directory)["epochs_done"] == 1
-    save_state(run, 2)  # the next save keeps state.old until the new state is in place
+    save_state(run.directory, run.trainer, run.progress.state_dict(2) | {"plugins": {}})  # the next save keeps state.old until the new state is in place
     assert sorted(p.name for p in run.directory.iterdir() if "state" in p.name) == ["state"]
     assert restore_state(fresh.trainer, run.directory)["epochs_done"] == 2
 
@@ -193,14 +192,15 @@ def build_and_restore(recipe, directory):
 @pytest.mark.parametrize(("every", "saves"), [(3, [(0, 4), (1, 0), (1, 4), (2, 0)]), ("0.00001 minutes", [(0, 2), (0, 4), (1, 0), (1, 2), (1, 4), (2, 0)])])
 def test_checkpoint_every_saves_inside_epochs_between_compiled_calls(tiny_recipe, monkeypatch, every, saves):
     """`training.checkpoint_every` saves between compiled calls, at the first boundary at or past each mark (6 steps per epoch, calls of 2)."""
+    import framework.training.callbacks
     import framework.training.state
 
     written = []
     real_save = framework.training.state.save_state
-    monkeypatch.setattr(framework.training.state, "save_state", lambda run, epochs, steps=0: written.append((epochs, steps)) or real_save(run, epochs, steps))
+    monkeypatch.setattr(framework.training.callbacks, "save_state", lambda directory, trainer, progress: written.append((progress["epochs_done"], progress["steps_done"])) or real_save(directory, trainer, progress))
     run = train(load_recipe(tiny_recipe(), [f"training.checkpoint_every={every!r}", "training.steps_per_execution=2"]))
     assert written == saves
 
-    save_state(run, 1, 4)  # as if killed inside epoch 2
+    save_state(run.directory, run.trainer, run.progress.state_dict(1, 4) | {"plugins": {}})  # as if killed inside epoch 2
     with pytest.raises(TapelineError, match=r"training.epochs=1: it has done 1 epochs and 4 steps of epoch 2; ask for 2 or more"):
         check_resumable(load_recipe(run.directory / "recipe.yaml", ["training.epochs=1"]), run.directory)

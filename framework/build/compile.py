@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from framework.data.pipelines import Data
+from framework.data.pipelines import Pipelines
 from framework.data.tasks import DEFAULT_LOSSES, DEFAULT_METRICS, loss_fits
 from framework.model.trainer import Trainer
 from framework.recipe.components import build_component, recipe_error
@@ -39,7 +39,7 @@ def keras_object(recipe: Recipe, registry: Registry, path: Path) -> Any:
     return functools.partial(target, **component.args) if component.args else target
 
 
-def _per_output(recipe: Recipe, key: str, value: Any, data: Data) -> dict[str | None, Path]:
+def _per_output(recipe: Recipe, key: str, value: Any, data: Pipelines) -> dict[str | None, Path]:
     """The recipe path of `key`'s entry for each target: ``(key, name)`` for a per-output mapping, else ``(key,)``."""
     if not isinstance(value, dict):
         return {t.name: (key,) for t in data.targets}
@@ -54,11 +54,11 @@ def _per_output(recipe: Recipe, key: str, value: Any, data: Data) -> dict[str | 
     return {n: (key, n) for n in names if n in value}
 
 
-def _structure(data: Data, per_target: dict[str | None, Any]) -> Any:
+def _structure(data: Pipelines, per_target: dict[str | None, Any]) -> Any:
     return per_target[None] if list(per_target) == [None] else per_target
 
 
-def build_loss(recipe: Recipe, data: Data) -> Any:
+def build_loss(recipe: Recipe, data: Pipelines) -> Any:
     """The loss for ``compile``: the recipe's (one, or one per output) or each task's default, checked to suit the task."""
     if recipe.loss is None:
         return _structure(data, {t.name: DEFAULT_LOSSES[t.task] for t in data.targets})
@@ -72,7 +72,7 @@ def build_loss(recipe: Recipe, data: Data) -> Any:
     return _structure(data, {t.name: keras_object(recipe, LOSSES, paths[t.name]) for t in data.targets})
 
 
-def build_metrics(recipe: Recipe, data: Data) -> Any:
+def build_metrics(recipe: Recipe, data: Pipelines) -> Any:
     """The metrics for ``compile``: the recipe's list (for every output, or per output name) or each task's defaults."""
     if recipe.metrics is None:
         return _structure(data, {t.name: list(DEFAULT_METRICS[t.task]) for t in data.targets})
@@ -81,7 +81,7 @@ def build_metrics(recipe: Recipe, data: Data) -> Any:
                              for t in data.targets if t.name in paths})
 
 
-def build_loss_weights(recipe: Recipe, data: Data) -> dict[str, float] | None:
+def build_loss_weights(recipe: Recipe, data: Pipelines) -> dict[str, float] | None:
     """`loss_weights`, checked to name the network's outputs."""
     if recipe.loss_weights is None:
         return None
@@ -89,7 +89,7 @@ def build_loss_weights(recipe: Recipe, data: Data) -> dict[str, float] | None:
     return recipe.loss_weights
 
 
-def class_weights(recipe: Recipe, data: Data) -> dict[int, float] | None:
+def class_weights(recipe: Recipe, data: Pipelines) -> dict[int, float] | None:
     """`training.class_weight` with every class id of the data (unlisted classes weigh 1), checked against it."""
     weights = recipe.training.class_weight
     if weights is None:
@@ -107,7 +107,7 @@ def class_weights(recipe: Recipe, data: Data) -> dict[int, float] | None:
     return {c: float(weights.get(c, 1.0)) for c in range(classes)}
 
 
-def compile_trainer(recipe: Recipe, network: keras.Model, data: Data, steps: int) -> Trainer:
+def compile_trainer(recipe: Recipe, network: keras.Model, data: Pipelines, steps: int) -> Trainer:
     """A compiled Trainer (the recipe's class) around `network`: optimizer, loss, loss weights, metrics, `steps` per call."""
     jit = recipe.training.jit_compile
     trainer = build_component(recipe, TRAINERS, ("trainer",), network=network, jit_optimizer=jit == "optimizer")

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from framework.data.arrays import Arrays
 from framework.data.module import DataModule, Shard
-from framework.data.pipelines import Data, Layer, Settings, make_data
+from framework.data.pipelines import Layer, Pipelines, PipelineSettings, make_pipelines
 from framework.data.sharding import built_together, offered_shard
 from framework.errors import TapelineError
 from framework.recipe.components import build_component
@@ -43,7 +43,7 @@ def adapted_layers(recipe: Recipe) -> list[str]:
     return [f"{key}[{i}] ({c.name})" for key in ("preprocess", "augment") for i, c in enumerate(getattr(recipe.dataset, key) or []) if adapts(c)]
 
 
-def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strategy | None = None) -> Data:
+def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strategy | None = None) -> Pipelines:
     """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`).
 
     With several inputs, every input gets its own copy of the `preprocess` and `augment` layers.
@@ -56,7 +56,7 @@ def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strate
     return build() if shard is None else built_together(strategy, build)
 
 
-def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Data:
+def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Pipelines:
     source = build_component(recipe, DATASETS, ("dataset",), shard=shard)
     if not isinstance(source, (Arrays, DataModule)):
         raise TapelineError(f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.Arrays or framework.DataModule")
@@ -70,5 +70,5 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Data:
         return build_layers(recipe, key, defaults)
 
     section, training = recipe.dataset, recipe.training
-    settings = Settings(training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit, recipe.task, section.cache)
-    return make_data(source, settings, layers("preprocess", source.preprocess), layers("augment", []))
+    settings = PipelineSettings(training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit, recipe.task, section.cache)
+    return make_pipelines(source, settings, layers("preprocess", source.preprocess), layers("augment", []))

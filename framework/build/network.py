@@ -13,7 +13,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from framework.data.pipelines import Data
+from framework.data.pipelines import Pipelines
 from framework.data.tasks import Target
 from framework.errors import TapelineError, error_summary
 from framework.recipe.components import build_component, recipe_error
@@ -26,7 +26,7 @@ from framework.recipe.sections import Recipe
 UNITS = {"classification": "one per class", "binary": "one 0/1 value", "multilabel": "one per label", "regression": "one per target value"}
 
 
-def build_network(recipe: Recipe, data: Data) -> tuple[keras.Model, Data]:
+def build_network(recipe: Recipe, data: Pipelines) -> tuple[keras.Model, Pipelines]:
     """The recipe's network, built, and the data with its labels keyed by the network's outputs.
 
     The model builder gets the data's ``input_shape`` and, for a single target,
@@ -73,7 +73,7 @@ def output_names(network: keras.Model, outputs: Any) -> list[str] | None:
     return None
 
 
-def match_outputs(recipe: Recipe, network: keras.Model, outputs: Any, data: Data) -> Data:
+def match_outputs(recipe: Recipe, network: keras.Model, outputs: Any, data: Pipelines) -> Pipelines:
     """`data` with one target per network output, each output's size checked against its labels.
 
     One set of labels and several outputs (deep supervision, auxiliary heads): every output

@@ -1,6 +1,6 @@
 """The tf.data pipelines a run trains and evaluates on, built from `Arrays` or a `DataModule`.
 
-`make_data` checks the labels against the recipe's task (`framework.tasks`), then for every
+`make_pipelines` checks the labels against the recipe's task (`framework.tasks`), then for every
 split: batches, casts the labels to what the task's loss takes, applies the recipe's
 preprocessing layers (and, for training only, its augmentation layers) and prefetches. The
 training split is shuffled in an order that depends only on (seed, epoch), so a resumed run
@@ -34,7 +34,7 @@ Layers = Union[list["Layer"], dict[str, list["Layer"]], tuple[list["Layer"], ...
 
 
 @dataclass(frozen=True)
-class Settings:
+class PipelineSettings:
     """What the recipe says about the data: batch size (global), shuffling, validation, task."""
 
     batch_size: int
@@ -47,7 +47,7 @@ class Settings:
 
 
 @dataclass
-class Data:
+class Pipelines:
     """The batched pipelines a run trains and evaluates on, and what models and plugins need to know.
 
     Elements are ``(inputs, labels)`` or ``(inputs, labels, sample_weight)``, batched by the
@@ -100,7 +100,7 @@ class Data:
         size = self.sizes.get("train")
         return None if size is None else -(-size // self.batch_size)
 
-    def map_labels(self, transform: Transform) -> Data:
+    def map_labels(self, transform: Transform) -> Pipelines:
         """This data with `transform` applied to every split's batched labels."""
 
         def apply(dataset: tf.data.Dataset | None) -> tf.data.Dataset | None:
@@ -208,7 +208,7 @@ def _ids(train: np.ndarray, test: np.ndarray | None, task: str) -> list[str] | N
     return [str(c) for c in range(top + 1)] if top >= 0 else None
 
 
-def from_arrays(arrays: Arrays, settings: Settings, epoch: tf.Variable, seed: int) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
+def from_arrays(arrays: Arrays, settings: PipelineSettings, epoch: tf.Variable, seed: int) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
     """Batched splits of in-memory arrays (validation: the last samples, as in Keras), their targets and sizes."""
     check_arrays(arrays)
     rows = slice(None, settings.limit)
@@ -246,7 +246,7 @@ def cached(dataset: tf.data.Dataset, cache: str, split: str) -> tf.data.Dataset:
     return dataset.cache() if cache == "memory" else dataset.cache(f"{cache}.{split}")
 
 
-def from_module(module: DataModule, settings: Settings, epoch: tf.Variable, seed: int) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
+def from_module(module: DataModule, settings: PipelineSettings, epoch: tf.Variable, seed: int) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
     """Batched splits of a streamed `DataModule`, their targets (checked on the first labels) and known sizes.
 
     A training split holding only this worker's files (`DataModule.shard`) is batched by this
@@ -323,7 +323,7 @@ class Layer:
     adapt: bool = False
 
 
-def make_data(source: Arrays | DataModule, settings: Settings, preprocess: Layers = (), augment: Layers = ()) -> Data:
+def make_pipelines(source: Arrays | DataModule, settings: PipelineSettings, preprocess: Layers = (), augment: Layers = ()) -> Pipelines:
     """Checked, batched, preprocessed pipelines for training (shuffled, augmented), validation and test.
 
     `preprocess` and `augment` are lists of layers, or for several inputs a dict (or tuple) of
@@ -341,7 +341,7 @@ def make_data(source: Arrays | DataModule, settings: Settings, preprocess: Layer
     preprocess = chain_each(preprocess_layers, splits["train"])
     preprocessed = splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest))
     augment = chain_each(augment if isinstance(augment, (dict, tuple)) else list(augment), preprocessed)
-    return Data(
+    return Pipelines(
         train=finish(splits["train"], targets, preprocess, augment, own=shard is not None),
         validation=None if splits["validation"] is None else finish(splits["validation"], targets, preprocess, None),
         test=finish(splits["test"], targets, preprocess, None),

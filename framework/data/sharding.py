@@ -37,7 +37,7 @@ from framework.runtime.distribute import (
 )
 
 if TYPE_CHECKING:
-    from framework.data.pipelines import Data
+    from framework.data.pipelines import Pipelines
     from framework.recipe.sections import Recipe
 
 
@@ -78,7 +78,7 @@ def unshardable(recipe: Recipe, replicas_per_worker: int, adapted: list[str]) ->
     return None
 
 
-def built_together(strategy: tf.distribute.Strategy, build: Callable[[], Data]) -> Data:
+def built_together(strategy: tf.distribute.Strategy, build: Callable[[], Pipelines]) -> Pipelines:
     """`build()` on every worker, then the training steps they agree on (`agree`).
 
     Every worker calls this once with the same shard offer; a `DataError` on one worker (a
@@ -92,14 +92,14 @@ def built_together(strategy: tf.distribute.Strategy, build: Callable[[], Data]) 
     return agree(data, gather_from_workers(strategy, own_row(data)))
 
 
-def own_row(data: Data) -> list[int]:
+def own_row(data: Pipelines) -> list[int]:
     """What this worker tells the others: its training steps and samples, and its targets' output units."""
     size = data.sizes["train"]
     batch = data.batch_size // data.shard.count if data.shard else data.batch_size
     return [-(-size // batch), size, sum(target.units for target in data.targets)]
 
 
-def agree(data: Data, table: np.ndarray) -> Data:
+def agree(data: Pipelines, table: np.ndarray) -> Pipelines:
     """`data` with its training split cut to the steps every worker can run.
 
     Args:
@@ -132,7 +132,7 @@ def agree(data: Data, table: np.ndarray) -> Data:
     return replace(data, train=data.train.take(steps), train_steps=steps, sizes={**data.sizes, "train": int(used.sum())})
 
 
-def training_input(dataset: tf.data.Dataset, data: Data, strategy: tf.distribute.Strategy, class_weight: dict[int, float] | None) -> tuple[Any, dict[int, float] | None]:
+def training_input(dataset: tf.data.Dataset, data: Pipelines, strategy: tf.distribute.Strategy, class_weight: dict[int, float] | None) -> tuple[Any, dict[int, float] | None]:
     """What ``fit`` trains on for `dataset` (`data.train`, or the rest of an epoch), and the class weights to give it.
 
     `dataset` itself, unless it is this worker's own share: then a dataset distributed with

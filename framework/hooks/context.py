@@ -1,13 +1,13 @@
 """`RunContext`: the read-only view of a run that plugin hooks receive as their ``run`` argument.
 
-The core's mutable run (`framework.run.Run`) owns the state and creates one context; a hook
-reads through it (recipe, directory, data, worker role, history so far, current epoch, global
-step, stop reason, reports) and acts only through its actions: `RunContext.request_stop`,
-`RunContext.evaluate`, `RunContext.predict` and `RunContext.publish`. Adding entries to ``logs`` in ``on_epoch_end``
+The core's run (`framework.training.run.Run`) creates one context; a hook reads through it
+(recipe, directory, data, worker role, history so far, current epoch, global step, stop reason,
+reports) and acts only through its actions: `RunContext.request_stop`, `RunContext.evaluate`,
+`RunContext.predict` and `RunContext.publish`. Adding entries to ``logs`` in ``on_epoch_end``
 stays the documented way to add metrics (the Keras convention).
 
-This module imports nothing from the training loop (run, callback, trainer, plugin manager,
-state, probe): the plugin contract does not depend on them (tests/test_import_graph.py).
+This module imports nothing from the training loop: the plugin contract does not depend on it
+(tests/test_import_graph.py). `RunState` says what it needs of a run.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
-    from framework.data.pipelines import Data
+    from framework.data.pipelines import Pipelines
+    from framework.hooks.progress import Progress
     from framework.recipe.sections import Recipe
 
 READ_ONLY = "RunContext is read-only"
@@ -40,23 +41,34 @@ MISSING_HINTS = {
 }
 
 
+@dataclass
+class Predictions:
+    """One pass over a split: the network's outputs, the labels and the compiled loss and metrics computed from them.
+
+    Attributes:
+        predictions: the network's outputs as NumPy arrays ``(samples, units)`` (a dict by output
+            name, or a list, for several outputs), in the split's order.
+        labels: the labels in the same structure and order (class ids for classification).
+        metrics: what ``evaluate`` returns for the split (``{"loss": ..., "accuracy": ...}``).
+    """
+
+    predictions: Any
+    labels: Any
+    metrics: dict[str, float]
+
+
 class RunState(Protocol):
-    """What a `RunContext` reads and acts on: the core's run (`framework.run.Run` implements it)."""
+    """What a `RunContext` reads and acts on: the core's run (`framework.training.run.Run` implements it)."""
 
     recipe: Recipe
-    data: Data
+    data: Pipelines
     trainer: keras.Model
     strategy: tf.distribute.Strategy
     worker_index: int
     is_chief: bool
     directory: Path | None
-    stop_reason: str | None
-    stop_request: str | None
-    epoch: int | None
-    initial_step: int
-    history: list[dict[str, float]]
+    progress: Progress
     reports: dict[str, dict[str, Any]]
-    training: bool
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """Metrics of the current weights on `split`."""
@@ -106,7 +118,7 @@ class RunContext:
         return self._run.directory
 
     @property
-    def data(self) -> Data:
+    def data(self) -> Pipelines:
         """The data pipelines and what is known about them (``train``, ``validation``, ``test``, ``sizes``, ``batch_size`` ...)."""
         return self._run.data
 
@@ -128,18 +140,18 @@ class RunContext:
     @property
     def history(self) -> tuple[dict[str, float], ...]:
         """Copies of the rows recorded so far, one per finished epoch: ``{"epoch": N (from 1), **logs}``."""
-        return tuple(dict(row) for row in self._run.history)
+        return tuple(dict(row) for row in self._run.progress.history)
 
     @property
     def initial_step(self) -> int:
         """In a run resumed inside an epoch: the steps of epoch ``len(history)`` (from 0) done before this session;
         else 0. The batch indices ``on_batch_end`` gets in that epoch continue from it."""
-        return self._run.initial_step
+        return self._run.progress.initial_step
 
     @property
     def epoch(self) -> int | None:
         """The index (from 0) of the epoch running or just ended; None before the first epoch and in ``on_train_end``."""
-        return self._run.epoch
+        return self._run.progress.epoch
 
     @property
     def global_step(self) -> int:
@@ -149,7 +161,8 @@ class RunContext:
     @property
     def stop_reason(self) -> str | None:
         """Why training stops or stopped early (a stop requested in this epoch included); None while it goes on."""
-        return self._run.stop_reason or self._run.stop_request
+        progress = self._run.progress
+        return progress.stop_reason or progress.stop_request
 
     @property
     def trainer(self) -> keras.Model:
@@ -168,11 +181,7 @@ class RunContext:
         Raises `ValueError` for an empty reason and `RuntimeError` when training is over
         (in ``on_train_end`` or ``on_exception``).
         """
-        if not isinstance(reason, str) or not reason.strip():
-            raise ValueError(f"run.request_stop needs a non-empty reason string (got {reason!r})")
-        if not self._run.training:
-            raise RuntimeError(f"run.request_stop({reason!r}) was called after training ended; nothing is left to stop")
-        self._run.stop_request = self._run.stop_request or reason
+        self._run.progress.request_stop(reason)
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """Metrics of the current weights on ``"test"`` or ``"validation"`` (``{"loss": ..., "accuracy": ...}``); fires ``on_evaluate_end``.
@@ -203,15 +212,3 @@ class RunContext:
             raise TypeError(f"run.publish({name!r}, ...) needs a dict report (got {type(report).__name__})")
         self._run.reports[name] = copy.deepcopy(report)
 
-
-@dataclass
-class Predictions:
-    """One pass over a split: the network's outputs, the labels and the compiled loss and metrics computed from them.
-
-    `predictions` and `labels` are NumPy arrays (a dict by output name, or a list, for several
-    outputs), in the split's order; `metrics` is what ``evaluate`` returns (``{"loss": ...}``).
-    """
-
-    predictions: Any
-    labels: Any
-    metrics: dict[str, float]

@@ -12,7 +12,7 @@ import pluggy
 from framework.errors import Problem, RecipeError, TapelineError
 from framework.hooks import specs as hookspecs
 from framework.hooks.order import resolve_order, warn_about_order
-from framework.hooks.specs import hookimpl
+from framework.hooks.specs import StatefulPlugin, hookimpl
 from framework.recipe.components import build_component
 from framework.recipe.registry import PLUGINS
 from framework.recipe.schema import suggest
@@ -191,3 +191,21 @@ def plugin_sequence(manager: pluggy.PluginManager) -> list[tuple[str, list[str]]
             hooks.append(caller.name + moved)
         sequence.append((name, hooks))
     return sequence
+
+
+def stateful_plugins(manager: pluggy.PluginManager) -> dict[str, StatefulPlugin]:
+    """The plugins implementing `StatefulPlugin`, by plugin name."""
+    return {manager.get_name(p): p for p in manager.get_plugins() if isinstance(p, StatefulPlugin)}
+
+
+def plugin_states(manager: pluggy.PluginManager) -> dict[str, dict[str, Any]]:
+    """``state_dict()`` of every `StatefulPlugin`, by plugin name (saved with the training state)."""
+    return {name: plugin.state_dict() for name, plugin in stateful_plugins(manager).items()}
+
+
+def load_plugin_states(manager: pluggy.PluginManager, states: dict[str, dict[str, Any]]) -> None:
+    """Gives each `StatefulPlugin` its saved state (when resuming); states of plugins no longer in the recipe are ignored."""
+    plugins = stateful_plugins(manager)
+    for name, state in states.items():
+        if name in plugins:
+            plugins[name].load_state_dict(state)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -105,14 +106,21 @@ def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 
 
-def worker_role(strategy: tf.distribute.Strategy) -> tuple[int, bool]:
-    """(this worker's index, whether it is the chief: task 'chief', or worker 0 in a cluster without one)."""
+class Worker(NamedTuple):
+    """A process's place in a cluster: its task index, and whether it is the chief (writes the run directory)."""
+
+    index: int
+    is_chief: bool
+
+
+def worker_role(strategy: tf.distribute.Strategy) -> Worker:
+    """This worker's place: the chief is task 'chief', or worker 0 in a cluster without one; `Worker(0, True)` on one machine."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not is_multi_worker(strategy):
-        return 0, True
+        return Worker(0, True)
     index = resolver.task_id or 0
     has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return index, resolver.task_type == "chief" or (resolver.task_type == "worker" and index == 0 and not has_chief)
+    return Worker(index, resolver.task_type == "chief" or (resolver.task_type == "worker" and index == 0 and not has_chief))
 
 
 def worker_place(strategy: tf.distribute.Strategy) -> tuple[int, int]:

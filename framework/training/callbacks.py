@@ -1,49 +1,83 @@
-"""The Keras callbacks between a run and Keras's training loop: the one that calls plugin hooks, and the
-core's own end of each epoch (history and resumable state), which comes after every other callback.
+"""The core's own Keras callbacks: each epoch's start (its data order, the running metrics of a resumed
+epoch) and end (history and resumable state), after the plugins' hook callback and the recipe's Keras
+callbacks, and the resumable state inside epochs (`training.checkpoint_every`).
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
 
-from framework.recipe.sections import parse_interval
+from framework.hooks.manager import plugin_states
 from framework.runtime.distribute import any_worker
+from framework.training.run_directory import write_history
+from framework.training.state import finite_weights, save_state
 
 if TYPE_CHECKING:
-    from framework.training.run import Run
+    import pluggy
+    import tensorflow as tf
+
+    from framework.hooks.progress import Progress
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What the core's callbacks record and where.
+
+    Attributes:
+        directory: the run directory (state and history files), or None to write nothing.
+        progress: the loop's progress (history, the step a resumed epoch starts at).
+        plugins: the run's plugins, whose `StatefulPlugin` states are saved with the state.
+        data_epoch: the pipelines' epoch variable, which picks each epoch's shuffle order.
+        strategy: the run's strategy (workers agree on time-based saves and on skipped ones).
+    """
+
+    directory: Path | None
+    progress: Progress
+    plugins: pluggy.PluginManager
+    data_epoch: tf.Variable
+    strategy: tf.distribute.Strategy
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Ends each epoch for the core, after the plugins and the recipe's Keras callbacks: adds the
-    epoch's logs to the history (with what both added, e.g. ``ReduceLROnPlateau``'s
-    ``learning_rate``) and saves the resumable state (with what they changed, e.g. the learning
-    rate), so that any run can be resumed exactly at an epoch boundary. When a run resumes
-    mid-epoch, it puts back the epoch's running metrics as they were at the saved step.
+    """Starts and ends each epoch for the core, after the plugins and the recipe's Keras callbacks.
+
+    At an epoch's start it sets the data's epoch (before the epoch's iterator starts: it picks
+    the shuffle order) and, when a run resumes mid-epoch, puts back the epoch's running metrics
+    as they were at the saved step. At its end it adds the epoch's logs to the history (with
+    what plugins and Keras callbacks added, e.g. ``ReduceLROnPlateau``'s ``learning_rate``) and
+    saves the resumable state (with what they changed), so that any run can be resumed exactly
+    at an epoch boundary.
     """
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, recording: Recording) -> None:
         super().__init__()
-        self.run = run
+        self.recording = recording
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.run.first_step(epoch) and self.run.epoch_metrics is not None:  # Keras has just reset them
-            for variable, value in zip(self.model.metrics_variables, self.run.epoch_metrics, strict=True):
+        progress = self.recording.progress
+        self.recording.data_epoch.assign(epoch)
+        if progress.first_step(epoch) and progress.epoch_metrics is not None:  # Keras has just reset them
+            for variable, value in zip(self.model.metrics_variables, progress.epoch_metrics, strict=True):
                 variable.assign(value)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.run.record_epoch(epoch, logs or {})
+        self.recording.progress.record_epoch(epoch, logs or {})
+        if self.recording.directory is not None:
+            write_history(self.recording.directory, self.recording.progress.history)
         self.save(epoch + 1, 0)
 
     def save(self, epochs_done: int, steps_done: int) -> None:
         """Saves the resumable state at this position (when the run has a directory); `TrainingFailed` if it cannot be written."""
-        from framework.training.state import save_state
-
-        if self.run.directory is not None:
-            save_state(self.run, epochs_done, steps_done)
+        recording = self.recording
+        if recording.directory is not None:
+            state = recording.progress.state_dict(epochs_done, steps_done) | {"plugins": plugin_states(recording.plugins)}
+            save_state(recording.directory, self.model, state)
 
 
 class StepCheckpointer(EpochRecorder):
@@ -57,8 +91,8 @@ class StepCheckpointer(EpochRecorder):
     warning, while the weights are not finite.
     """
 
-    def __init__(self, run: Run, unit: str, every: float) -> None:
-        super().__init__(run)
+    def __init__(self, recording: Recording, unit: str, every: float) -> None:
+        super().__init__(recording)
         self.unit, self.every = unit, every
         self.saved_step: int | None = None  # the optimizer step of the last save, or of this session's start
         self.saved_at = time.monotonic()
@@ -67,10 +101,11 @@ class StepCheckpointer(EpochRecorder):
         step = int(self.model.optimizer.iterations.numpy())
         if self.saved_step is None:
             self.saved_step = step
-        done = batch + self.run.first_step(self.run.epoch)  # steps of this epoch already trained
+        progress = self.recording.progress
+        done = batch + progress.first_step(progress.epoch)  # steps of this epoch already trained
         if done and self.due(step):
             if self.weights_finite(done):
-                self.save(self.run.epoch, done)
+                self.save(progress.epoch, done)
             else:
                 self.restart_interval()
 
@@ -80,11 +115,10 @@ class StepCheckpointer(EpochRecorder):
         ``nan_guard`` with ``every_batch: false`` stops a diverged run only at the epoch's end:
         until then a save inside the epoch would replace the last resumable state by NaN weights.
         """
-        from framework.training.state import finite_weights
-
-        if not any_worker(self.run.strategy, not finite_weights(self.model)):
+        if not any_worker(self.recording.strategy, not finite_weights(self.model)):
             return True
-        warnings.warn(f"the weights are not finite at epoch {self.run.epoch + 1}, step {done}: checkpoint_every keeps the last saved state", stacklevel=2)
+        epoch = self.recording.progress.epoch
+        warnings.warn(f"the weights are not finite at epoch {epoch + 1}, step {done}: checkpoint_every keeps the last saved state", stacklevel=2)
         return False
 
     def restart_interval(self) -> None:
@@ -96,7 +130,7 @@ class StepCheckpointer(EpochRecorder):
         """Whether a mark has passed since the last save (`step`: the optimizer's steps so far)."""
         if self.unit == "steps":
             return step // self.every > self.saved_step // self.every
-        return any_worker(self.run.strategy, time.monotonic() - self.saved_at >= 60 * self.every)
+        return any_worker(self.recording.strategy, time.monotonic() - self.saved_at >= 60 * self.every)
 
     def save(self, epochs_done: int, steps_done: int) -> None:
         """Saves the state (see `EpochRecorder.save`) and restarts the interval."""
@@ -104,7 +138,6 @@ class StepCheckpointer(EpochRecorder):
         self.restart_interval()
 
 
-def state_callback(run: Run) -> EpochRecorder:
-    """The core's last callback: a `StepCheckpointer` when the recipe sets `training.checkpoint_every`, else an `EpochRecorder`."""
-    interval = parse_interval(run.recipe.training.checkpoint_every)
-    return EpochRecorder(run) if interval is None else StepCheckpointer(run, *interval)
+def recorder(recording: Recording, interval: tuple[str, float] | None) -> EpochRecorder:
+    """The core's last callback: a `StepCheckpointer` for `interval` (unit, every; `training.checkpoint_every`), else an `EpochRecorder`."""
+    return EpochRecorder(recording) if interval is None else StepCheckpointer(recording, *interval)

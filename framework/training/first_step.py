@@ -40,7 +40,8 @@ from framework.recipe.schema import Path, dotted, value_at
 from framework.recipe.sections import Recipe
 
 if TYPE_CHECKING:
-    from framework.training.run import Run
+    from framework.data.pipelines import Pipelines
+    from framework.model.trainer import Trainer
 
 
 CREATED_AT = re.compile(r'File "([^"]+)", line \d+|File "?([^",\n]+\.py)"?, line \d+')
@@ -54,21 +55,32 @@ KERAS_AREAS: tuple[tuple[Path, str], ...] = (
 )
 
 
-def check_first_step(run: Run) -> None:
-    """One training step and one evaluation batch on `run`, undone afterwards; `RecipeError` if either fails."""
-    trainer = run.trainer
-    with run.strategy.scope():
+def check_first_step(recipe: Recipe, trainer: Trainer, data: Pipelines, class_weight: dict[int, float] | None,
+                     strategy: tf.distribute.Strategy) -> None:
+    """One training step and one evaluation batch of `trainer` on `data`, undone afterwards.
+
+    Args:
+        recipe: the recipe the run was built from (to place an error at its line).
+        trainer: the compiled Trainer, not trained yet or with a resumed state.
+        data: the run's pipelines; one training and one test batch are read.
+        class_weight: the run's class weights (`training.class_weight`), or None.
+        strategy: the strategy the Trainer was built under.
+
+    Raises:
+        RecipeError: either step fails; at the recipe line of the component the error comes from.
+    """
+    with strategy.scope():
         trainer.optimizer.build(trainer.trainable_variables)
     variables = list({id(v): v for v in (*trainer.network.variables, *trainer.variables, *trainer.optimizer.variables)}.values())
     saved = [variable.numpy() for variable in variables]
     try:
         with _full_tracebacks():
-            trainer.fit(run.data.train.take(1), epochs=1, class_weight=run.class_weight, shuffle=False, verbose=0)
-            trainer.evaluate(run.data.test.take(1), verbose=0)
+            trainer.fit(data.train.take(1), epochs=1, class_weight=class_weight, shuffle=False, verbose=0)
+            trainer.evaluate(data.test.take(1), verbose=0)
     except Exception as error:  # anything the first step of `train` would raise
-        raise RecipeError([blame(run.recipe, error)]) from error
+        raise RecipeError([blame(recipe, error)]) from error
     finally:
-        with run.strategy.scope():
+        with strategy.scope():
             for variable, value in zip(variables, saved):
                 variable.assign(value)
 

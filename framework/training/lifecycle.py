@@ -1,73 +1,74 @@
-"""One run's lifecycle: start (fresh or resumed), fit, the result files, and what a failed run leaves."""
+"""One run's lifecycle: start it (fresh or resumed), fit it, end it, and keep what a failed one leaves.
+
+`train` is the whole lifecycle: `start` builds the run and tries its first step before anything
+is written (with ``resume``, it loads the saved state), `fit` runs Keras's ``fit`` with the
+plugins' hook callback, the recipe's Keras callbacks and the core's recorder, then the results
+are written (`framework.training.results`) and ``on_train_end`` is fired; any failure keeps what
+it can and fires ``on_exception`` instead.
+"""
 
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import time
 import traceback
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
 
 from framework.data.sharding import training_input
 from framework.errors import PluginError, TapelineError, TrainingFailed, error_summary
-from framework.files import write_atomic, write_json, write_text
-from framework.hooks.adapter import call_hook, call_on_exception, hook_callback
+from framework.files import write_text
+from framework.hooks.manager import load_plugin_states
+from framework.hooks.progress import Progress
 from framework.recipe.loader import recipe_to_yaml
-from framework.recipe.sections import Recipe
+from framework.recipe.sections import Recipe, parse_interval
 from framework.runtime.process_state import restores_process_settings
-from framework.training.callbacks import state_callback
-from framework.training.first_step import check_first_step
-from framework.training.run import build_run
+from framework.training.callbacks import Recording, recorder
+from framework.training.results import save_failure, save_results
+from framework.training.run import Run, build_run
 from framework.training.run_directory import (
-    INTERRUPTED_FILE,
     RECIPE_FILE,
     SUMMARY_FILE,
-    WEIGHTS_FILE,
     check_resumable,
     next_run_directory,
     prepare_directory,
-    write_history,
 )
-from framework.training.state import finite_weights, restore_state
-
-if TYPE_CHECKING:
-    from framework.training.run import Run
+from framework.training.state import restore_state
 
 
 def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool, plugins: Sequence[object] = ()) -> Run:
-    """A built run in its directory: fresh, or with the saved state and history of a run to resume."""
+    """A built run in its directory, its first step tried: fresh, or with the saved state and history of a run to resume.
+
+    Raises:
+        TapelineError: the recipe cannot resume `directory` (`check_resumable`), or the
+            directory cannot be used; `RecipeError` when the first step fails; `NothingToDo`
+            when a resumed run has nothing left to train.
+    """
     if resume:
         check_resumable(recipe, directory)
     run = build_run(recipe, plugins=plugins)  # data and names are checked before anything is written
-    check_first_step(run)
+    run.check_first_step()
     if not run.is_chief:
-        run.directory = Path(tempfile.mkdtemp(prefix=f"tapeline-worker{run.worker_index}-"))
+        where = Path(tempfile.mkdtemp(prefix=f"tapeline-worker{run.worker_index}-"))
     else:
-        run.directory = directory if resume else prepare_directory(directory or next_run_directory(recipe), overwrite)
+        where = directory if resume else prepare_directory(directory or next_run_directory(recipe), overwrite)
+    progress = run.progress
     if resume:
         if run.keras_callbacks:
             warnings.warn("the recipe's Keras callbacks start afresh on --resume: their own counters (ReduceLROnPlateau's patience ...) are not saved", stacklevel=2)
-        progress = restore_state(run.trainer, directory)
-        run.initial_epoch, run.initial_step, run.history = progress["epochs_done"], progress["steps_done"], progress["history"]
-        run.epoch_metrics = [variable.numpy() for variable in run.trainer.metrics_variables]
-        run.load_plugin_states(progress["plugins"])
+        state = restore_state(run.trainer, directory)
+        progress = Progress.resumed(state, [variable.numpy() for variable in run.trainer.metrics_variables])
+        load_plugin_states(run.plugins, state["plugins"])
         if run.is_chief:  # the run has not ended until this session writes its summary again
             (directory / SUMMARY_FILE).unlink(missing_ok=True)
-    write_text(run.directory / RECIPE_FILE, recipe_to_yaml(recipe))
-    return run
-
-
-def keep_interrupted_weights(run: Run) -> None:
-    """Writes the network's weights as ``interrupted.weights.h5`` if finite (for inspection: resuming uses the saved state)."""
-    if finite_weights(run.trainer.network):
-        write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
+    write_text(where / RECIPE_FILE, recipe_to_yaml(recipe))
+    return replace(run, directory=where, progress=progress)
 
 
 @restores_process_settings
@@ -78,26 +79,42 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
     write ``model.weights.h5``, the history and ``run.json`` → the plugins' ``on_train_end``.
     When anything after `start` fails (``fit``, a hook, a Keras callback, a write, Ctrl-C), the
     history so far, ``run.json`` with ``"status": "failed"`` and the weights at that moment are
-    written, the plugins' ``on_exception`` is called once, and the error is raised: a
-    `PluginError` naming the plugin and hook, a `TapelineError`, `TrainingFailed` for any other
-    exception (exit 1), or `KeyboardInterrupt`.
+    written, the plugins' ``on_exception`` is called once, and the error is raised.
 
     With `resume`, `directory` is an earlier run of the same recipe: training continues after
     the last epoch whose state was saved (every run saves it at its epoch ends); a run that ended
-    is continued only when `training.epochs` is raised, else `NothingToDo` (`check_resumable`).
-    `plugins`: plugin objects to call besides the recipe's, after them (not written into the run's recipe).
+    is continued only when `training.epochs` is raised.
+
+    Args:
+        recipe: the checked recipe (`framework.recipe.loader.load_recipe`).
+        directory: the run directory; None: ``<training.output_dir>/<name>/version_<N>``.
+        overwrite: replace a run already in `directory`.
+        resume: continue the run in `directory`.
+        plugins: plugin objects called besides the recipe's, after them (not written into the run's recipe).
+
+    Returns:
+        The finished `Run` (its ``progress`` holds the history and the stop reason).
+
+    Raises:
+        PluginError: a plugin or Keras callback raised (naming it and the hook).
+        TrainingFailed: any other exception inside training (exit 1), with it as the cause.
+        TapelineError: bad input (the recipe, the data, the directory), before anything is written.
+        NothingToDo: `resume` of a run that ended, without more `training.epochs`.
+        KeyboardInterrupt: Ctrl-C.
     """
     run = start(recipe, directory, overwrite, resume, plugins)
     started = time.perf_counter()
+    results_saved = False
     try:
         fit(run)
         save_results(run, started)
-        last = {key: value for key, value in (run.history[-1] if run.history else {}).items() if key != "epoch"}
-        call_hook(run.plugins, "on_train_end", trainer=run.trainer, run=run.context, logs=last)
+        results_saved = True
+        history = run.progress.history
+        run.hooks.train_end({key: value for key, value in (history[-1] if history else {}).items() if key != "epoch"})
     except BaseException as error:
         failure = as_failure(run, error)
-        save_failure(run, failure, started)
-        call_on_exception(run.plugins, run.trainer, run.context, failure)
+        save_failure(run, failure, started, results_saved)
+        run.hooks.exception(failure)
         if failure is error:
             raise
         raise failure from error
@@ -115,19 +132,21 @@ def fit(run: Run) -> None:
     only on the seed and the epoch), then the later epochs. Plugins see one training; the
     recipe's Keras callbacks see two ``on_train_begin``/``on_train_end`` pairs.
     """
-    callbacks = [hook_callback(run), *run.keras_callbacks, state_callback(run)]
-    epochs, first_whole = run.recipe.training.epochs, run.initial_epoch + bool(run.initial_step)
-    run.training = True
+    recording = Recording(run.directory, run.progress, run.plugins, run.data.epoch, run.strategy)
+    callbacks = [run.hooks.callback(), *run.keras_callbacks, recorder(recording, parse_interval(run.recipe.training.checkpoint_every))]
+    progress = run.progress
+    epochs, first_whole = run.recipe.training.epochs, progress.initial_epoch + bool(progress.initial_step)
+    progress.training = True
     try:
-        if run.initial_step:
-            fit_epochs(run, run.data.train.skip(run.initial_step), run.initial_epoch, first_whole, callbacks)
+        if progress.initial_step:
+            fit_epochs(run, run.data.train.skip(progress.initial_step), progress.initial_epoch, first_whole, callbacks)
         if not run.trainer.stop_training and first_whole < epochs:
             fit_epochs(run, run.data.train, first_whole, epochs, callbacks)
     finally:
-        run.training = False
-    if run.trainer.stop_training and not run.stop_reason:  # set by a Keras callback (EarlyStopping ...)
-        run.stop_reason = "a Keras callback stopped training"
-    run.epoch = None
+        progress.training = False
+    if run.trainer.stop_training and not progress.stop_reason:  # set by a Keras callback (EarlyStopping ...)
+        progress.stop_reason = "a Keras callback stopped training"
+    progress.epoch = None
 
 
 def fit_epochs(run: Run, dataset: tf.data.Dataset, first: int, end: int, callbacks: list[keras.callbacks.Callback]) -> None:
@@ -145,25 +164,6 @@ def fit_epochs(run: Run, dataset: tf.data.Dataset, first: int, end: int, callbac
     )
 
 
-def summary(run: Run, started: float, error: BaseException | None = None) -> dict[str, Any]:
-    """``run.json``: status (``completed`` or ``failed`` with the error), epochs, stop reason, seconds, samples per split, distribution, precision."""
-    outcome = {"status": "failed", "error": error_summary(error)} if error is not None else {"status": "completed"}
-    return outcome | {
-        "epochs": len(run.history), "stop_reason": run.stop_reason, "seconds": time.perf_counter() - started, "samples": run.data.sizes,
-        "strategy": run.recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync, "global_batch_size": run.data.batch_size,
-        "precision": keras.mixed_precision.global_policy().name,
-    }
-
-
-def save_results(run: Run, started: float) -> None:
-    """Writes the final weights, the history and (on the chief) ``run.json``."""
-    write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
-    write_history(run.directory, run.history)
-    if run.is_chief:
-        write_json(run.directory / SUMMARY_FILE, summary(run, started))
-    run.results_saved = True
-
-
 def as_failure(run: Run, error: BaseException) -> BaseException:
     """The exception a failed run raises for `error`: a Keras callback's named like a plugin's, a `TapelineError` or
     `KeyboardInterrupt` as it is, any other exception as `TrainingFailed` (exit 1) with it as the cause."""
@@ -172,23 +172,8 @@ def as_failure(run: Run, error: BaseException) -> BaseException:
     named = keras_callback_error(error, run.keras_callbacks)
     if named is not None or isinstance(error, TapelineError):
         return named or error
-    where = f" in epoch {run.epoch + 1}" if run.epoch is not None else ""
+    where = f" in epoch {run.progress.epoch + 1}" if run.progress.epoch is not None else ""
     return TrainingFailed(f"training failed{where}: {error_summary(error)}", cause=error)
-
-
-def save_failure(run: Run, error: BaseException, started: float) -> None:
-    """Keeps what a failed run can leave: the weights at that moment (unless saved), the history so far and ``run.json``
-    saying it failed. Never raises: a write that fails too is reported on stderr."""
-    writes = [("the history", lambda: write_history(run.directory, run.history))]
-    if not run.results_saved:
-        writes.insert(0, ("the weights", lambda: keep_interrupted_weights(run)))
-    if run.is_chief:
-        writes.append(("run.json", lambda: write_json(run.directory / SUMMARY_FILE, summary(run, started, error))))
-    for what, write in writes:
-        try:
-            write()
-        except Exception as failure:  # never hide the error being handled
-            print(f"tapeline: warning: {what} could not be kept: {error_summary(failure)}", file=sys.stderr)
 
 
 def keras_callback_error(error: Exception, callbacks: list[keras.callbacks.Callback]) -> PluginError | None:

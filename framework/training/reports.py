@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from framework.data.pipelines import Data
+from framework.data.pipelines import Pipelines
 from framework.data.tasks import Target
 from framework.hooks.context import Predictions
 
@@ -130,7 +130,7 @@ def regression_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str,
 REPORTS = {"classification": classes_report, "binary": classes_report, "multilabel": multilabel_report, "regression": regression_report}
 
 
-def evaluation_report(data: Data, split: str, result: Predictions) -> dict[str, Any]:
+def evaluation_report(data: Pipelines, split: str, result: Predictions) -> dict[str, Any]:
     """The report of `split` from one pass's `result`: ``{"split", **metrics, **the single target's report}``, or its
     targets' reports under ``"outputs"`` by output name."""
     y, p = result.labels, result.predictions

@@ -1,4 +1,4 @@
-"""A run: everything a recipe builds (data, network, Trainer, plugins) and where its results go."""
+"""A run: everything a recipe builds (data, network, Trainer, plugins), where its results go, and how it is built."""
 
 from __future__ import annotations
 
@@ -9,92 +9,94 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import pluggy
 import tensorflow as tf
 
 from framework.build.compile import class_weights, compile_trainer
 from framework.build.data import build_data
 from framework.build.network import build_network
-from framework.data.pipelines import Data
+from framework.data.pipelines import Pipelines
 from framework.errors import Problem, RecipeError, TapelineError
-from framework.hooks.adapter import call_hook, hook_callback
+from framework.hooks.adapter import Hooks
 from framework.hooks.context import Predictions, RunContext
 from framework.hooks.manager import load_plugins, needs_every_batch
-from framework.hooks.progress import history_row
-from framework.hooks.specs import StatefulPlugin
+from framework.hooks.progress import Progress
 from framework.model.trainer import Trainer
 from framework.recipe.schema import dotted
 from framework.recipe.sections import AUTO_STEPS_PER_EXECUTION, Recipe
 from framework.runtime.configure import configure_tensorflow
-from framework.runtime.distribute import is_multi_worker, worker_role
+from framework.runtime.distribute import Worker, is_multi_worker, worker_role
+from framework.training.first_step import check_first_step
 from framework.training.reports import one_pass, predict_split
-from framework.training.run_directory import write_history
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
-    """The core's run: what a recipe builds (data, Trainer, plugins), where its results go, and its training state.
+    """What a recipe builds (data, Trainer, plugins) and where its results go; its mutable parts are
+    `progress` (the training loop's position) and `reports` (what plugins published).
 
-    Plugins never see this object: hooks get `context`, a read-only `RunContext` over it.
-    Under a multi-worker strategy every worker has a Run; only the chief's `directory` is the
-    run directory, the others write to a temporary one that is removed after training.
+    Plugins never see this object: hooks get `context`, a read-only `RunContext` over it, and
+    `hooks` fires them. Under a multi-worker strategy every worker has a Run; only the chief's
+    `directory` is the run directory, the others write to a temporary one that is removed
+    after training.
+
+    Attributes:
+        recipe: the checked recipe.
+        data: the batched pipelines.
+        trainer: the compiled Trainer around the network.
+        plugins: the recipe's plugins (and extra ones), in calling order.
+        strategy: the `tf.distribute.Strategy` the Trainer was built under.
+        worker: this process's place in a multi-worker cluster.
+        keras_callbacks: the Keras callbacks the recipe names among its plugins.
+        class_weight: every class id's loss weight, when the recipe weights classes.
+        directory: where the run is written; None for a run that is only built (validate, evaluate).
+        progress: the training loop's position and outcome.
+        reports: what plugins published with ``run.publish``, by name.
     """
 
     recipe: Recipe
-    data: Data
+    data: Pipelines
     trainer: Trainer
     plugins: pluggy.PluginManager
-    strategy: tf.distribute.Strategy = field(default_factory=tf.distribute.get_strategy)
-    worker_index: int = 0
-    is_chief: bool = True
+    strategy: tf.distribute.Strategy
+    worker: Worker = Worker(0, True)
+    keras_callbacks: tuple[keras.callbacks.Callback, ...] = ()
+    class_weight: dict[int, float] | None = None
     directory: Path | None = None
-    stop_reason: str | None = None
-    stop_request: str | None = None  # the first reason given to `RunContext.request_stop`, until the callback stops training
-    initial_epoch: int = 0  # epochs done before this session (when resuming)
-    initial_step: int = 0  # steps of epoch `initial_epoch` done before this session (resuming mid-epoch)
-    epoch_metrics: list[np.ndarray] | None = None  # the running metrics at `initial_step`, put back when that epoch restarts
-    epoch: int | None = None  # the epoch running or just ended; None outside `fit`
-    training: bool = False  # inside `fit`
-    history: list[dict[str, float]] = field(default_factory=list)
-    reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # what plugins published
-    results_saved: bool = False  # the final weights, history and run.json are written
-    keras_callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
-    class_weight: dict[int, float] | None = None  # every class id's loss weight, when the recipe weights classes
-    context: RunContext = field(init=False, repr=False)
+    progress: Progress = field(default_factory=Progress)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    context: RunContext = field(init=False, repr=False, compare=False)
+    hooks: Hooks = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.context = RunContext(self)
-
-    def first_step(self, epoch: int) -> int:
-        """The step at which `epoch` starts in this session: the saved step for the epoch a resumed run continues, else 0."""
-        return self.initial_step if epoch == self.initial_epoch else 0
-
-    def record_epoch(self, epoch: int, logs: dict[str, float]) -> None:
-        """Adds the epoch's logs to the history and rewrites the history files (when there is a directory)."""
-        self.history.append(history_row(epoch, logs))
-        if self.directory is not None:
-            write_history(self.directory, self.history)
-
-    def stateful_plugins(self) -> dict[str, StatefulPlugin]:
-        """The plugins implementing `StatefulPlugin`, by plugin name."""
-        return {self.plugins.get_name(p): p for p in self.plugins.get_plugins() if isinstance(p, StatefulPlugin)}
-
-    def plugin_states(self) -> dict[str, dict[str, Any]]:
-        """``state_dict()`` of every `StatefulPlugin`, by plugin name (saved with the training state)."""
-        return {name: plugin.state_dict() for name, plugin in self.stateful_plugins().items()}
-
-    def load_plugin_states(self, states: dict[str, dict[str, Any]]) -> None:
-        """Gives each `StatefulPlugin` its saved state (when resuming)."""
-        plugins = self.stateful_plugins()
-        for name, state in states.items():
-            if name in plugins:
-                plugins[name].load_state_dict(state)
+        context = RunContext(self)
+        object.__setattr__(self, "context", context)  # frozen: set once, here
+        object.__setattr__(self, "hooks", Hooks(self.plugins, context, self.progress, self.strategy, self.data.steps_per_epoch))
 
     @property
-    def hook(self) -> pluggy.HookRelay:
-        """The hooks of this run's plugins (``run.hook.on_epoch_end(...)``)."""
-        return self.plugins.hook
+    def worker_index(self) -> int:
+        """This process's index among the cluster's workers (0 outside multi-worker runs)."""
+        return self.worker.index
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process writes the run directory."""
+        return self.worker.is_chief
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """One row per finished epoch, ``{"epoch": N (from 1), **logs}`` (`Progress.history`)."""
+        return self.progress.history
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why training stopped early, or None (`Progress.stop_reason`)."""
+        return self.progress.stop_reason
+
+    def check_first_step(self) -> None:
+        """Tries one training step and one evaluation batch, undone afterwards; `RecipeError` at the
+        recipe line of the failing component (`framework.training.first_step`)."""
+        check_first_step(self.recipe, self.trainer, self.data, self.class_weight, self.strategy)
 
     def split(self, name: str) -> tf.data.Dataset:
         """The batched ``"test"`` or ``"validation"`` split; `TapelineError` when the recipe has none."""
@@ -105,16 +107,16 @@ class Run:
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """Metrics of the current weights on ``"test"`` or ``"validation"``; fires ``on_evaluate_end``."""
-        return self.trainer.evaluate(self.split(split), callbacks=[hook_callback(self, split)], verbose=0, return_dict=True)
+        return self.trainer.evaluate(self.split(split), callbacks=[self.hooks.callback(split)], verbose=0, return_dict=True)
 
     def predict(self, split: str = "test") -> Predictions:
         """Outputs, labels and metrics of the current weights on `split`; fires ``on_evaluate_end``.
 
         One ``predict`` pass gives outputs and labels, and the metrics are computed from them
-        (`framework.reports.one_pass`). A Trainer subclass with its own test or loss logic, a
-        network with regularization losses and ``multi_worker`` runs take Keras's ``evaluate``
-        for the metrics and ``predict`` for the outputs instead. Raises `TapelineError` when
-        the recipe has no such split.
+        (`framework.training.reports.one_pass`). A Trainer subclass with its own test or loss
+        logic, a network with regularization losses and ``multi_worker`` runs take Keras's
+        ``evaluate`` for the metrics and ``predict`` for the outputs instead. Raises
+        `TapelineError` when the recipe has no such split.
         """
         dataset = self.split(split)
         if not one_pass(self.trainer) or is_multi_worker(self.strategy):
@@ -122,7 +124,7 @@ class Run:
             predictions, labels, _ = self.trainer.predict_with_labels(dataset)
             return Predictions(predictions, labels, metrics)
         result = predict_split(self.trainer, dataset, self.data.batch_size)
-        call_hook(self.plugins, "on_evaluate_end", trainer=self.trainer, run=self.context, split=split, logs=result.metrics)
+        self.hooks.evaluate_end(split, result.metrics)
         return result
 
 
@@ -162,4 +164,4 @@ def build_run(recipe: Recipe, directory: Path | None = None, plugins: Sequence[o
         network, data = build_network(recipe, data)
         weights = class_weights(recipe, data)
         trainer = compile_trainer(recipe, network, data, steps)
-    return Run(recipe, data, trainer, plugins, strategy, *worker_role(strategy), directory, keras_callbacks=keras_callbacks, class_weight=weights)
+    return Run(recipe, data, trainer, plugins, strategy, worker_role(strategy), tuple(keras_callbacks), weights, directory)

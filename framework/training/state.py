@@ -30,8 +30,6 @@ if TYPE_CHECKING:  # TensorFlow is imported when a state is written or read, not
     import tensorflow as tf
 
     from framework.model.trainer import Trainer
-    from framework.training.run import Run
-
 
 STATE_DIR = "state"
 PREFIX = "checkpoint"
@@ -52,25 +50,32 @@ def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer, variables=list(trainer.variables), metrics=list(trainer.metrics_variables))
 
 
-def save_state(run: Run, epochs_done: int, steps_done: int = 0) -> Path:
-    """Writes the state after `epochs_done` epochs (their rows in ``run.history``) and `steps_done`
-    steps of the next one; returns its folder.
+def save_state(directory: Path, trainer: Trainer, progress: dict[str, Any]) -> Path:
+    """Writes the state of `trainer` with `progress` into `directory`; returns the state's folder.
+
+    Args:
+        directory: the run directory.
+        trainer: the Trainer: its network, its own variables, the optimizer and the running metrics are saved.
+        progress: JSON-serializable: ``epochs_done``, ``steps_done`` (of the next epoch),
+            ``history`` (a row per epoch done) and ``plugins`` (each `StatefulPlugin`'s state).
 
     There is a complete state at every moment: ``state/``, or ``state.old/`` while the new one
-    is being swapped in. A failed write raises `TrainingFailed` and leaves the last state.
+    is being swapped in.
+
+    Raises:
+        TrainingFailed: the state cannot be written (the last state is left as it was).
     """
-    final, old = run.directory / STATE_DIR, run.directory / f"{STATE_DIR}.old"
-    for stale in run.directory.glob(".state.*"):  # staging folders of writes that were cut short
+    final, old = directory / STATE_DIR, directory / f"{STATE_DIR}.old"
+    for stale in directory.glob(".state.*"):  # staging folders of writes that were cut short
         shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=run.directory, prefix=".state."))
+    staging = Path(tempfile.mkdtemp(dir=directory, prefix=".state."))
     try:
         staging.chmod(0o777 & ~UMASK)  # mkdtemp makes folders private to their owner
-        _checkpoint(run.trainer).write(str(staging / PREFIX))
-        progress = {"epochs_done": epochs_done, "steps_done": steps_done, "history": run.history, "plugins": run.plugin_states()}
+        _checkpoint(trainer).write(str(staging / PREFIX))
         (staging / PROGRESS).write_text(json.dumps(progress) + "\n")
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise TrainingFailed(f"cannot write the training state in '{run.directory}': {error.strerror or error}; the previous state is intact") from error
+        raise TrainingFailed(f"cannot write the training state in '{directory}': {error.strerror or error}; the previous state is intact") from error
     if final.exists():  # only then is state.old redundant; after a cut-short swap it is the only state
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)

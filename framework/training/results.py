@@ -1,0 +1,73 @@
+"""What a training session leaves in its run directory: the final weights, the history and ``run.json``,
+or, when it fails, what can be kept of it."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+from framework.errors import error_summary
+from framework.files import write_atomic, write_json
+from framework.training.run_directory import (
+    INTERRUPTED_FILE,
+    SUMMARY_FILE,
+    WEIGHTS_FILE,
+    write_history,
+)
+from framework.training.state import finite_weights
+
+if TYPE_CHECKING:
+    from framework.training.run import Run
+
+
+def summary(run: Run, started: float, error: BaseException | None = None) -> dict[str, Any]:
+    """The content of ``run.json``.
+
+    Args:
+        run: the run, after its session.
+        started: `time.perf_counter()` when the session started.
+        error: the exception the session failed with, or None.
+
+    Returns:
+        ``status`` (``completed``, or ``failed`` with ``error``), ``epochs``, ``stop_reason``,
+        ``seconds``, ``samples`` per split, ``strategy``, ``replicas``, ``global_batch_size``
+        and ``precision`` (the Keras dtype policy).
+    """
+    outcome = {"status": "failed", "error": error_summary(error)} if error is not None else {"status": "completed"}
+    return outcome | {
+        "epochs": len(run.progress.history), "stop_reason": run.progress.stop_reason, "seconds": time.perf_counter() - started,
+        "samples": run.data.sizes, "strategy": run.recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync,
+        "global_batch_size": run.data.batch_size, "precision": keras.mixed_precision.global_policy().name,
+    }
+
+
+def save_results(run: Run, started: float) -> None:
+    """Writes the final weights, the history and (on the chief) ``run.json``."""
+    write_atomic(run.directory / WEIGHTS_FILE, run.trainer.network.save_weights)
+    write_history(run.directory, run.progress.history)
+    if run.is_chief:
+        write_json(run.directory / SUMMARY_FILE, summary(run, started))
+
+
+def keep_interrupted_weights(run: Run) -> None:
+    """Writes the network's weights as ``interrupted.weights.h5`` if finite (for inspection: resuming uses the saved state)."""
+    if finite_weights(run.trainer.network):
+        write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
+
+
+def save_failure(run: Run, error: BaseException, started: float, results_saved: bool) -> None:
+    """Keeps what a failed session can leave: the weights at that moment (unless `results_saved`), the history so far
+    and ``run.json`` saying it failed. Never raises: a write that fails too is reported on stderr."""
+    writes = [("the history", lambda: write_history(run.directory, run.progress.history))]
+    if not results_saved:
+        writes.insert(0, ("the weights", lambda: keep_interrupted_weights(run)))
+    if run.is_chief:
+        writes.append(("run.json", lambda: write_json(run.directory / SUMMARY_FILE, summary(run, started, error))))
+    for what, write in writes:
+        try:
+            write()
+        except Exception as failure:  # never hide the error being handled
+            print(f"tapeline: warning: {what} could not be kept: {error_summary(failure)}", file=sys.stderr)
