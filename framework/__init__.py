@@ -9,7 +9,19 @@ A plugin needs only `hookimpl`; its hooks get the run as a read-only `RunContext
         def on_epoch_end(self, epoch, logs):
             print(epoch, logs["loss"])
 
-`Run` (the core's own run), `Trainer` and the registration helpers are imported on first use (PEP 562), so
+What this package exports, by use (docs/plugins.md documents the toolkit):
+
+- the plugin contract: `hookimpl`, `RunContext`, `StatefulPlugin`, `enable_batch_hook`;
+- the plugin toolkit: `Monitor` and `format_metrics` (reading epoch logs), `require` (checking
+  a plugin's arguments), `write_atomic`, `write_text`, `write_json` and `write_csv` (files a
+  reader never sees half-written), `Predictions` and `evaluation_report` (what
+  ``run.predict`` returns, and the report the evaluation plugin writes), `recipe_params` and
+  `recipe_to_yaml` (a recipe for trackers), and the errors (`TapelineError`, `TrainingFailed`,
+  `DataError`);
+- Python use: `load_recipe`, `train`, `Run`, `Trainer`, `Arrays`, `DataModule`,
+  `register_model`, `register_dataset`.
+
+Everything but the contract and the errors is imported on first use (PEP 562), so
 ``from framework import hookimpl`` and the command line's help start no TensorFlow.
 """
 
@@ -18,27 +30,83 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from framework.hooks.context import RunContext
+from framework.errors import (
+    DataError,
+    PluginError,
+    RecipeError,
+    TapelineError,
+    TrainingFailed,
+)
+from framework.hooks.context import Predictions, RunContext
 from framework.hooks.specs import StatefulPlugin, hookimpl
 
 LAZY = {
-    "Arrays": "framework.data.arrays",
-    "DataModule": "framework.data.module",
+    # plugin contract
+    "enable_batch_hook": "framework.hooks.manager",
+    # plugin toolkit
+    "Monitor": "framework.hooks.monitor",
+    "format_metrics": "framework.hooks.monitor",
+    "require": "framework.recipe.schema",
+    "write_atomic": "framework.files",
+    "write_text": "framework.files",
+    "write_json": "framework.files",
+    "write_csv": "framework.files",
+    "evaluation_report": "framework.training.reports",
+    "recipe_params": "framework.recipe.loader",
+    "recipe_to_yaml": "framework.recipe.loader",
+    # Python use
+    "load_recipe": "framework.recipe.loader",
+    "train": "framework.training.lifecycle",
     "Run": "framework.training.run",
     "Trainer": "framework.model.trainer",
-    "enable_batch_hook": "framework.hooks.manager",
+    "Arrays": "framework.data.arrays",
+    "DataModule": "framework.data.module",
     "register_dataset": "framework.recipe.registry",
     "register_model": "framework.recipe.registry",
 }
 
 __version__ = "0.1.0"
-__all__ = ["Arrays", "DataModule", "Run", "RunContext", "StatefulPlugin", "Trainer", "enable_batch_hook", "hookimpl", "register_dataset", "register_model", "__version__"]
+__all__ = [
+    "__version__",
+    "Arrays",
+    "DataError",
+    "DataModule",
+    "enable_batch_hook",
+    "evaluation_report",
+    "format_metrics",
+    "hookimpl",
+    "load_recipe",
+    "Monitor",
+    "PluginError",
+    "Predictions",
+    "recipe_params",
+    "recipe_to_yaml",
+    "RecipeError",
+    "register_dataset",
+    "register_model",
+    "require",
+    "Run",
+    "RunContext",
+    "StatefulPlugin",
+    "TapelineError",
+    "train",
+    "Trainer",
+    "TrainingFailed",
+    "write_atomic",
+    "write_csv",
+    "write_json",
+    "write_text",
+]
 
 
 def __getattr__(name: str) -> Any:
-    """`Run`, `Trainer`, ... imported from their modules when first asked for."""
+    """`Trainer`, `Monitor`, ... imported from their modules when first asked for."""
     if name not in LAZY:
         raise AttributeError(f"module 'framework' has no attribute {name!r}")
     value = getattr(import_module(LAZY[name]), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -161,23 +161,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Searches the recipe's `search:` section with Optuna; each trial is a run (see docs/tuning.md)."""
-    from framework.tools.tune import tune_command
+    from framework.tools.tune import TuneRequest, tune_command
 
-    return tune_command(args)
+    return tune_command(TuneRequest(args.recipe, tuple(args.overrides), args.trials, args.timeout, args.storage, args.study, args.output, args.resume))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Exports a run's network with its preprocessing inside (raw inputs in) and checks the file in its own runtime."""
     from framework.tools.export import export_command
 
-    return export_command(args)
+    return export_command(args.run, args.format, args.output, args.samples, args.tolerance)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predicts image files or folders, CSV or .npz files with a run; one row per sample."""
     from framework.tools.predict import predict_command
 
-    return predict_command(args)
+    return predict_command(args.run, args.inputs, args.output, args.batch_size)
 
 
 def _count(text: str) -> int:

@@ -7,10 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from framework import hookimpl
-from framework.files import write_atomic
-from framework.hooks.monitor import Monitor
-from framework.recipe.schema import require
+from framework import Monitor, hookimpl, require, write_atomic
 
 if TYPE_CHECKING:
     from framework import RunContext, Trainer

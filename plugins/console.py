@@ -17,8 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from framework import enable_batch_hook, hookimpl
-from framework.hooks.monitor import format_metrics
+from framework import enable_batch_hook, format_metrics, hookimpl
 
 if TYPE_CHECKING:
     from framework import RunContext, Trainer

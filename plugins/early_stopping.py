@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from framework import hookimpl
-from framework.hooks.monitor import Monitor
-from framework.recipe.schema import require
+from framework import Monitor, hookimpl, require
 
 if TYPE_CHECKING:
     from framework import RunContext, Trainer

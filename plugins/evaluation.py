@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from framework import hookimpl
-from framework.files import write_json
-from framework.recipe.schema import require
+from framework import hookimpl, require, write_json
 
 if TYPE_CHECKING:
     from framework import RunContext
@@ -17,7 +15,7 @@ REPORT = "evaluation"  # the name it publishes its final report under: ``run.rep
 
 def report(run: RunContext, split: str) -> dict:
     """The compiled metrics of the current weights on `split` and the task's report (`framework.reports`), from one pass."""
-    from framework.training.reports import evaluation_report
+    from framework import evaluation_report
 
     return evaluation_report(run.data, split, run.predict(split))
 

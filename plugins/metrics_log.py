@@ -8,8 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from framework import hookimpl
-from framework.files import write_csv, write_text
+from framework import hookimpl, write_csv, write_text
 
 if TYPE_CHECKING:
     from framework import RunContext

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from framework import hookimpl
-from framework.errors import TapelineError
-from framework.recipe.loader import recipe_params
+from framework import TapelineError, hookimpl, recipe_params
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

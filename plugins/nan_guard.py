@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-from framework import enable_batch_hook, hookimpl
-from framework.errors import TrainingFailed
+from framework import TrainingFailed, enable_batch_hook, hookimpl
 
 
 class NanGuard:

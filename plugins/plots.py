@@ -6,9 +6,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from framework import hookimpl
-from framework.errors import TapelineError
-from framework.files import write_atomic
+from framework import TapelineError, hookimpl, write_atomic
 
 if TYPE_CHECKING:
     from framework import RunContext

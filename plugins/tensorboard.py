@@ -7,9 +7,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from framework import enable_batch_hook, hookimpl
-from framework.recipe.loader import recipe_params, recipe_to_yaml
-from framework.recipe.schema import require
+from framework import (
+    enable_batch_hook,
+    hookimpl,
+    recipe_params,
+    recipe_to_yaml,
+    require,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf

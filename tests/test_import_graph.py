@@ -1,4 +1,4 @@
-"""Tests for the import graph of framework/ and plugins/: the plugin contract (hook specs, run context) depends on no training-loop module."""
+"""Tests for the package's architecture: its layers import only downwards, no import cycle, the plugin contract stands alone."""
 
 from __future__ import annotations
 
@@ -6,8 +6,24 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
+# Lowest first: a module may import modules of its own layer or of layers below it, never above.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("framework.errors", "framework.files"),
+    ("framework.runtime",),
+    ("framework.recipe",),
+    ("framework.data",),
+    ("framework.model",),
+    ("framework.hooks",),
+    ("framework.build",),
+    ("framework.training",),
+    ("framework.tools",),
+    ("framework", "framework.cli", "framework.__main__"),
+    ("plugins",),
+)
 CONTRACT = ("framework.hooks.specs", "framework.hooks.context")
-TRAINING_LOOP = ("framework.run", "framework.callback", "framework.trainer", "framework.plugin_manager", "framework.state", "framework.probe")
+TRAINING_LOOP = ("framework.hooks.adapter", "framework.hooks.manager", "framework.model", "framework.build", "framework.training")
+MAX_LINES = 400
+MAX_TOP_LEVEL_MODULES = 8
 
 
 def modules() -> dict[str, Path]:
@@ -46,6 +62,19 @@ def graph(in_functions: bool = True) -> dict[str, set[str]]:
     """Each module's imports of other framework/plugins modules (see `imports`)."""
     files = modules()
     return {name: imports(file, set(files), in_functions) - {name} for name, file in files.items()}
+
+
+def layer(module: str) -> int:
+    """The index in `LAYERS` of the layer `module` belongs to (the longest matching prefix)."""
+    matches = [(len(prefix), index) for index, names in enumerate(LAYERS) for prefix in names
+               if module == prefix or module.startswith(prefix + ".")]
+    assert matches, f"{module} is in no layer of LAYERS"
+    return max(matches)[1]
+
+
+def upward_edges(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Every import (module, imported) whose imported module sits in a higher layer."""
+    return sorted((source, target) for source, targets in edges.items() for target in targets if layer(target) > layer(source))
 
 
 def cycles(edges: dict[str, set[str]]) -> list[set[str]]:
@@ -87,21 +116,42 @@ def reachable(edges: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
-def test_no_import_cycle_runs_through_the_plugin_contract():
-    """No import cycle (TYPE_CHECKING and function-level imports included) contains framework.hookspecs or framework.context."""
-    for component in cycles(graph()):
-        assert not component & set(CONTRACT), sorted(component)
+def test_every_import_goes_to_the_same_layer_or_below():
+    """No module imports a module of a higher layer, TYPE_CHECKING and function-level imports included."""
+    assert upward_edges(graph()) == []
+
+
+def test_there_is_no_import_cycle():
+    """No import cycle at all, TYPE_CHECKING and function-level imports included."""
+    assert cycles(graph()) == []
 
 
 def test_the_plugin_contract_imports_nothing_from_the_training_loop():
-    """framework.hookspecs and framework.context import no training-loop module, not even under TYPE_CHECKING,
+    """framework.hooks.specs and framework.hooks.context import no training-loop module, not even under TYPE_CHECKING,
     and neither do the modules they import (at module level: an import inside a function runs only when it is called)."""
     edges = graph(in_functions=False)
     for module in CONTRACT:
-        assert not reachable(edges, module) & set(TRAINING_LOOP), module
+        assert not {m for m in reachable(edges, module) if m.startswith(TRAINING_LOOP)}, module
 
 
-def test_the_cycle_finder_finds_cycles():
-    """The cycle finder reports a planted cycle and nothing for a chain."""
+def test_the_checks_find_planted_mistakes():
+    """The layer check reports an upward import and the cycle finder a planted cycle; neither reports a clean chain."""
+    assert upward_edges({"framework.recipe.loader": {"framework.training.run"}, "framework.training.run": set()}) == [
+        ("framework.recipe.loader", "framework.training.run")]
+    assert upward_edges({"framework.training.run": {"framework.recipe.loader"}, "framework.recipe.loader": set()}) == []
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_modules_stay_small_and_the_top_level_stays_short():
+    """No module has over 400 lines, and framework/ holds at most 8 modules besides its sub-packages."""
+    long = {name: n for name, file in modules().items() if (n := len(file.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
+    assert len(list((ROOT / "framework").glob("*.py"))) <= MAX_TOP_LEVEL_MODULES
+
+
+def test_built_in_plugins_import_only_the_public_package():
+    """plugins/ imports `framework` itself (the plugin toolkit), never its sub-modules, as third-party plugins should."""
+    inner = {name: sorted(m for m in imports(file, set(modules())) if m.startswith("framework."))
+             for name, file in modules().items() if name.startswith("plugins")}
+    assert {name: found for name, found in inner.items() if found} == {}

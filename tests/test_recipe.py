@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -240,3 +241,17 @@ def test_setting_args_of_a_default_component(write_recipe):
     """`--set optimizer.args.learning_rate=...` on a recipe without `optimizer:` tunes the default optimizer."""
     recipe = load_recipe(write_recipe(GOOD), ["optimizer.args.learning_rate=0.01"])
     assert (recipe.optimizer.name, recipe.optimizer.args) == ("adam", {"learning_rate": 0.01})
+
+
+def test_a_rebuilt_recipe_keeps_the_lines_of_its_values(tiny_recipe):
+    """A recipe rebuilt with dataclasses.replace still places its values at their file lines (errors from it too)."""
+    recipe = load_recipe(tiny_recipe())
+    rebuilt = dataclasses.replace(recipe, training=dataclasses.replace(recipe.training, epochs=3))
+    assert rebuilt.locate(("training", "epochs")).endswith("recipe.yaml:10")
+    assert rebuilt.locate(("training", "epochs")) == recipe.locate(("training", "epochs"))
+
+
+def test_where_values_were_written_is_no_recipe_key(tiny_recipe):
+    """`origins`, where Tapeline keeps the lines of values, cannot be written in a recipe."""
+    with pytest.raises(RecipeError, match=r"unknown key `origins`; allowed: name, dataset, model, seed"):
+        load_recipe(tiny_recipe("origins: {}\n"))

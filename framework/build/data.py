@@ -18,6 +18,7 @@ from framework.recipe.registry import (
     DATASETS,
     PREPROCESSING,
 )
+from framework.recipe.schema import Origins
 from framework.recipe.sections import STATEFUL_LAYER_ARGS, Component, Recipe
 
 
@@ -25,8 +26,8 @@ def build_layers(recipe: Recipe, key: str, defaults: list[dict[str, Any]]) -> li
     """The Keras layers of `dataset.<key>` (or the dataset's `defaults` when the recipe gives none), float32."""
     written = getattr(recipe.dataset, key)
     if written is None:
-        holder = replace(recipe, dataset=replace(recipe.dataset, **{key: [Component(d["name"], d.get("args", {})) for d in defaults]}))
-        holder.locate = lambda path: recipe.locate(("dataset",))
+        layers = [Component(d["name"], d.get("args", {})) for d in defaults]
+        holder = replace(recipe, dataset=replace(recipe.dataset, **{key: layers}), origins=Origins(default=recipe.locate(("dataset",))))
     else:
         holder = recipe
     layers = getattr(holder.dataset, key)

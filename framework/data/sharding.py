@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
-from keras.src.trainers.data_adapters.tf_dataset_adapter import make_class_weight_map_fn
 
 from framework.data.module import Shard
 from framework.errors import DataError
 from framework.recipe.registry import DATASETS
 from framework.recipe.schema import signature_parameters
+from framework.runtime.compat import class_weight_map_fn
 from framework.runtime.distribute import (
     gather_from_workers,
     is_multi_worker,
@@ -142,5 +142,5 @@ def training_input(dataset: tf.data.Dataset, data: Pipelines, strategy: tf.distr
     """
     if data.shard is None:
         return dataset, class_weight
-    train = dataset if class_weight is None else dataset.map(make_class_weight_map_fn(class_weight))
+    train = dataset if class_weight is None else dataset.map(class_weight_map_fn(class_weight))
     return strategy.distribute_datasets_from_function(lambda context: train), None

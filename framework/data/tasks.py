@@ -164,13 +164,6 @@ def _values(y: np.ndarray, name: str | None, class_names: list[str] | None, what
     return Target(name, "regression", 1 if y.ndim == 1 else y.shape[1])
 
 
-def conform(y: np.ndarray, target: Target) -> np.ndarray:
-    """Labels as the task's loss takes them: int32 class ids ``(N,)``, else float32 ``(N, units)``."""
-    if target.task == "classification":
-        return y.reshape(len(y)).astype(np.int32)
-    return y.reshape(len(y), target.units).astype(np.float32)
-
-
 def loss_fits(loss: str, task: str) -> bool:
     """Whether the Keras loss named `loss` suits `task` (unknown and custom losses always do)."""
     return task in LOSS_TASKS.get(loss, TASKS)

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from framework.runtime.compat import OwnBatchBuild, loss_tracker
 from framework.runtime.distribute import is_multi_worker
 
 
@@ -17,7 +18,7 @@ def trainers() -> dict[str, type]:
     return {"default": Trainer}
 
 
-class Trainer(keras.Model):
+class Trainer(OwnBatchBuild, keras.Model):
     """Trains `network` (any Keras model) with `fit`, `evaluate` and `predict`.
 
     `train_step` is the tutorial's loop written once, compiled by Keras: forward pass under a
@@ -83,14 +84,6 @@ class Trainer(keras.Model):
         # Metrics
         return self.update_metrics(x, y, y_pred, sample_weight, loss)
 
-    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
-        """Builds from this worker's own first batch (Keras 3.15 averages the batch across workers
-        first, which fails under MultiWorkerMirroredStrategy; keras-team/keras#20585)."""
-        if iterator is not None and data_batch is None and self._distribute_strategy is not None:
-            _, _, batches = next(iter(iterator))
-            data_batch = self.distribute_strategy.experimental_local_results(next(batches))[0]
-        super()._maybe_symbolic_build(data_batch=data_batch)
-
     def apply_update(self, gradients: list[tf.Tensor]) -> None:
         """``optimizer.apply_gradients``, as its own XLA cluster when `jit_optimizer` is set.
 
@@ -141,7 +134,7 @@ class Trainer(keras.Model):
     def update_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any, loss: tf.Tensor) -> dict[str, Any]:
         """Adds the batch to the running loss (weighted by batch size) and the compiled metrics."""
         strategy = tf.distribute.get_strategy()
-        self._loss_tracker.update_state(loss * strategy.num_replicas_in_sync, sample_weight=batch_size(x))
+        loss_tracker(self).update_state(loss * strategy.num_replicas_in_sync, sample_weight=batch_size(x))
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         if is_multi_worker(strategy):  # Keras 3.15 averages step outputs across workers over axis 0
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}

@@ -1,4 +1,4 @@
-"""Layer 1, recipes: reading YAML recipes and checking them, with no TensorFlow.
+"""Layer 2, recipes: reading YAML recipes and checking them, with no TensorFlow.
 
 `yaml_reader` reads a file with the line of every value; `schema` checks plain data against
 typed dataclasses and call signatures; `sections` holds the typed sections (`Recipe`,

@@ -20,7 +20,7 @@ from typing import Any, Literal, Union
 
 from framework.recipe.components import COMPONENT_SECTIONS, DATASET_LAYERS
 from framework.recipe.registry import PREPROCESSING
-from framework.recipe.schema import describe
+from framework.recipe.schema import describe, written_fields
 from framework.recipe.search_space import SEARCH, SearchSection
 from framework.recipe.sections import Recipe
 
@@ -71,13 +71,13 @@ class SchemaBuilder:
         """An object with one property per field; a `Component` (``SHORTHAND``) may also be its name."""
         hints = typing.get_type_hints(cls)
         properties = {}
-        for fld in dataclasses.fields(cls):
+        for fld in written_fields(cls):
             section_names = self.names.get(fld.name if cls is Recipe else f"{cls.__name__}.{fld.name}", names)
             is_name = fld.name == getattr(cls, "SHORTHAND", None)
             schema = self.name(section_names) if is_name and section_names else self.type(hints[fld.name], section_names)
             properties[fld.name] = {**schema, **field_documentation(fld, hints[fld.name])}
         schema = {"type": "object", "description": cls.__doc__ or "", "properties": properties, "additionalProperties": False}
-        required = [f.name for f in dataclasses.fields(cls) if not has_default(f)]
+        required = [f.name for f in written_fields(cls) if not has_default(f)]
         if required and self.required:
             schema["required"] = required
         shorthand = getattr(cls, "SHORTHAND", None)

@@ -16,7 +16,16 @@ import yaml
 
 from framework.errors import Problem, RecipeError
 from framework.recipe.components import check_sections
-from framework.recipe.schema import INVALID, Checker, Path, dotted, quote, value_at
+from framework.recipe.schema import (
+    INVALID,
+    Checker,
+    Origins,
+    Path,
+    dotted,
+    quote,
+    value_at,
+    written_fields,
+)
 from framework.recipe.sections import Component, Recipe
 from framework.recipe.yaml_reader import Document, read_value, read_yaml
 
@@ -135,9 +144,7 @@ def parse_recipe(document: Document, problems: list[Problem] = ()) -> Recipe:
         checker.fail(("training", "deterministic"), "`training.deterministic` needs a `seed` (got seed: null)")
     if checker.problems:
         raise RecipeError(checker.problems)
-    recipe = dataclasses.replace(recipe, **sections)
-    recipe.locate = document.locate
-    return recipe
+    return dataclasses.replace(recipe, **sections, origins=Origins(dict(document.origin), document.default_where))
 
 
 def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
@@ -146,12 +153,20 @@ def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
     return parse_recipe(document, document.problems + apply_overrides(document, list(overrides)))
 
 
+def plain(value: Any) -> Any:
+    """`value` as plain data: dataclasses (sections, components) as dicts, lists and dicts item by item."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
     """The resolved recipe as plain data (``extends`` dropped: everything is inlined; ``search`` dropped: only `tapeline tune` reads it)."""
-    data = dataclasses.asdict(recipe)
-    data.pop("extends")
-    data.pop("search")
-    return data
+    return {f.name: plain(getattr(recipe, f.name)) for f in written_fields(Recipe) if f.name not in ("extends", "search")}
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:

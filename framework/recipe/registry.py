@@ -147,7 +147,9 @@ def keras_preprocessing_layers() -> dict[str, type]:
     """Keras's preprocessing layers by class name (``Rescaling``, ``Normalization``, ``RandomFlip`` ...)."""
     import keras
 
-    layers = {name: cls for name, cls in vars(keras.layers).items() if isinstance(cls, type) and ".layers.preprocessing." in cls.__module__}
+    from framework.runtime.compat import is_preprocessing_layer
+
+    layers = {name: cls for name, cls in vars(keras.layers).items() if isinstance(cls, type) and is_preprocessing_layer(cls)}
     layers.pop("Pipeline", None)  # a recipe's list is already a pipeline
     return dict(sorted(layers.items()))
 

@@ -28,6 +28,33 @@ def spec(doc: str, *, expect: str | None = None, valid: Callable[[Any], bool] | 
     return {"doc": doc, "expect": expect, "valid": valid}
 
 
+INTERNAL = {"internal": True}  # field metadata: set by Tapeline, never written in a recipe (not checked, not in the schema)
+
+
+def written_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields of dataclass `cls` that a recipe writes: all but those with `INTERNAL` metadata."""
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+@dataclasses.dataclass(frozen=True)
+class Origins:
+    """Where each value of a recipe was written, for messages.
+
+    Attributes:
+        where: ``file:line`` (or ``--set key=value``) by value path.
+        default: what a path without a recorded place (nor an ancestor with one) is located at.
+    """
+
+    where: Mapping[Path, str] = dataclasses.field(default_factory=dict)
+    default: str = "recipe"
+
+    def locate(self, path: Path) -> str:
+        """``file:line`` of `path`, or of its closest ancestor that has one."""
+        while path not in self.where and path:
+            path = path[:-1]
+        return self.where.get(path, self.default)
+
+
 def require(**checks: tuple[Any, bool, str]) -> None:
     """`ValueError` for the first failed check, given as ``name=(value, passed, "expected words")``.
 
@@ -205,7 +232,7 @@ class Checker:
             value = {shorthand: value}
         if not isinstance(value, dict):
             return self.bad_value(path, value, "a mapping")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = {f.name: f for f in written_fields(cls)}
         hints = typing.get_type_hints(cls)
         self.unknown_keys(path, value, list(fields))
         kwargs = {}

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from framework.recipe.schema import Path, spec
+from framework.recipe.schema import INTERNAL, Origins, Path, spec
 
 INJECTED_ARGS = ("input_shape", "num_classes", "num_outputs", "output_activation", "outputs")  # models get these from the data
 TRAINER_ARGS = ("network", "jit_optimizer")  # a Trainer class gets these from the run
@@ -216,6 +216,8 @@ class Recipe:
         default=None, metadata=spec("What `tapeline tune` searches (space, metric, direction, trials; see docs/tuning.md); other commands do not read it.")
     )
 
+    origins: Origins = field(default_factory=Origins, repr=False, compare=False, metadata=INTERNAL)
+
     def locate(self, path: Path) -> str:
-        """Where the value at `path` was written; `parse_recipe` replaces this with the file's lines."""
-        return "recipe"
+        """Where the value at `path` was written (``file:line`` or ``--set key=value``), for messages."""
+        return self.origins.locate(path)

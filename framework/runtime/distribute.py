@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from framework.errors import TapelineError
+from framework.runtime.compat import in_multi_worker_mode
 
 COMMUNICATION = {
     "auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
@@ -103,7 +104,7 @@ def make_strategy(strategy: str, devices: list[str] | None, communication: str) 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     """Whether `strategy` spans several worker processes (Keras's own test for it)."""
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and in_multi_worker_mode(strategy)
 
 
 class Worker(NamedTuple):

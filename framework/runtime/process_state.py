@@ -17,14 +17,16 @@ from typing import Any, TypeVar
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.backend.common import global_state
-from keras.src.random import seed_generator
-from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
-from tensorflow.python.eager import context as tf_context
-from tensorflow.python.framework import config as tf_config
+
+from framework.runtime.compat import (
+    keras_seed_settings,
+    op_determinism_enabled,
+    set_keras_seed_settings,
+    set_op_determinism,
+    tf_global_seed,
+)
 
 T = TypeVar("T")
-KERAS_SEED_ATTRIBUTES = (GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATOR)  # what keras.utils.set_random_seed sets
 
 
 @contextmanager
@@ -33,24 +35,23 @@ def process_settings_kept() -> Iterator[None]:
     states, TensorFlow's global seed (its sequence of op seeds restarts from it) and Keras's seed settings.
 
     TensorFlow 2.21 has no public getter for its global seed nor a public way to turn op
-    determinism off, so this reads and sets them through ``tensorflow.python`` (the functions
-    `tf.random.set_seed` and `tf.config.experimental.enable_op_determinism` use).
+    determinism off, and Keras none for its seed settings: `framework.runtime.compat` reads and
+    sets them.
     """
     policy = keras.mixed_precision.global_policy()
-    deterministic = tf_config.is_op_determinism_enabled()
+    deterministic = op_determinism_enabled()
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    tf_seed = tf_context.global_seed()
-    keras_seeds = {name: global_state.get_global_attribute(name) for name in KERAS_SEED_ATTRIBUTES}
+    tf_seed = tf_global_seed()
+    keras_seeds = keras_seed_settings()
     try:
         yield
     finally:
         keras.mixed_precision.set_global_policy(policy)
-        (tf_config.enable_op_determinism if deterministic else tf_config.disable_op_determinism)()
+        set_op_determinism(deterministic)
         random.setstate(python_state)
         np.random.set_state(numpy_state)
         tf.random.set_seed(tf_seed)
-        for name, value in keras_seeds.items():
-            global_state.set_global_attribute(name, value)
+        set_keras_seed_settings(keras_seeds)
 
 
 def restores_process_settings(function: Callable[..., T]) -> Callable[..., T]:

@@ -10,7 +10,6 @@ largest absolute difference is within the tolerance is moved onto the output pat
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import shutil
@@ -264,10 +263,10 @@ def write_checked(format: str, model: keras.Model, path: Path, inputs: dict[str,
     return difference
 
 
-def export_command(args: argparse.Namespace) -> int:
+def export_command(run: Path, format: str, output: Path | None, samples: int, tolerance: float | None) -> int:
     """``tapeline export RUN [--format F] [--output PATH] [--samples N] [--tolerance T]``: prints what was written and the check."""
-    report = export_run(args.run, args.format, args.output, args.samples, args.tolerance)
-    print(f"exported {args.run} as {report.format} to {report.path}")
+    report = export_run(run, format, output, samples, tolerance)
+    print(f"exported {run} as {report.format} to {report.path}")
     print(f"  inputs: {'; '.join(report.inputs)}")
     print(f"  outputs: {'; '.join(report.outputs)}")
     print(f"checked in {RUNTIMES[report.format]} on {report.samples} test samples: max |difference| {report.difference:.3g} (tolerance {report.tolerance:g})")

@@ -9,7 +9,6 @@ be read is reported with the reason and skipped; the others are still predicted.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -299,12 +298,12 @@ def predict_run(directory: Path, paths: list[Path], output: Path | None = None, 
     return result[0]
 
 
-def predict_command(args: argparse.Namespace) -> int:
+def predict_command(run: Path, inputs: list[Path], output: Path | None, batch_size: int) -> int:
     """``tapeline predict RUN INPUT... [--output FILE] [--batch-size N]``: exit 1 when an input could not be read."""
-    count, failures = predict_run(args.run, args.inputs, args.output, args.batch_size)
+    count, failures = predict_run(run, inputs, output, batch_size)
     for item, reason in failures:
         print(f"tapeline: cannot read '{item}': {reason}", file=sys.stderr)
-    where = f"to {args.output}" if args.output else "to stdout"
+    where = f"to {output}" if output else "to stdout"
     unread = f"; {len(failures)} input(s) could not be read" if failures else ""
-    print(f"predicted {count} sample(s) {where}{unread}", file=sys.stderr if args.output is None else sys.stdout)
+    print(f"predicted {count} sample(s) {where}{unread}", file=sys.stderr if output is None else sys.stdout)
     return 1 if failures else 0

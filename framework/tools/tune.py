@@ -23,7 +23,6 @@ marked FAIL first.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import math
@@ -32,7 +31,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +58,31 @@ SQLITE_TIMEOUT_S = 60  # how long a write waits for another process's
 OPEN_ATTEMPTS = 4
 
 
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """What ``tapeline tune`` is asked to do (its command line).
+
+    Attributes:
+        recipe: the recipe file with a ``search:`` section (not with `resume`).
+        overrides: ``key=value`` settings applied to the recipe, as ``--set`` gives them.
+        trials: trials to add to the study's plan; None: ``search.trials``.
+        timeout: seconds after which no trial starts; None: ``search.timeout``.
+        storage: the study's SQLAlchemy database URL; None: ``study.db`` in the tune directory.
+        study: the study's name; None: the recipe's name.
+        output: the tune directory; None: ``<training.output_dir>/<name>/tune_<N>``.
+        resume: a tune directory to continue with what it saved.
+    """
+
+    recipe: Path | None = None
+    overrides: tuple[str, ...] = ()
+    trials: int | None = None
+    timeout: float | None = None
+    storage: str | None = None
+    study: str | None = None
+    output: Path | None = None
+    resume: Path | None = None
 
 
 def load_sweep(file: Path, overrides: list[str]) -> tuple[Document, Recipe, Search, Any]:
@@ -212,39 +236,39 @@ def resumed_sweep(directory: Path) -> tuple[Sweep, optuna.Study, optuna.storages
     return sweep, *open_study(sweep.storage, sweep.study_name, search)
 
 
-def new_sweep(args: argparse.Namespace) -> tuple[Sweep, optuna.Study, optuna.storages.BaseStorage]:
-    """The sweep of ``args.recipe`` in a new (or joined) tune directory, and its study.
+def new_sweep(request: TuneRequest) -> tuple[Sweep, optuna.Study, optuna.storages.BaseStorage]:
+    """The sweep of ``request.recipe`` in a new (or joined) tune directory, and its study.
 
     A ``--storage`` is opened before the directory is made, so that a URL that cannot be
     opened leaves nothing behind.
     """
-    document, recipe, search, data = load_sweep(args.recipe, args.overrides)
-    name = args.study or recipe.name
-    opened = open_study(args.storage, name, search) if args.storage else None
+    document, recipe, search, data = load_sweep(request.recipe, request.overrides)
+    name = request.study or recipe.name
+    opened = open_study(request.storage, name, search) if request.storage else None
     files = {RECIPE_FILE: yaml.safe_dump({**recipe_to_dict(recipe), SEARCH: data}, sort_keys=False),
-             TUNE_FILE: json.dumps({"storage": args.storage, "study": name}, indent=1) + "\n"}
-    directory = place_sweep(recipe, files, args.output)
-    sweep = Sweep(directory, document, search, storage_url(directory, args.storage), name)
+             TUNE_FILE: json.dumps({"storage": request.storage, "study": name}, indent=1) + "\n"}
+    directory = place_sweep(recipe, files, request.output)
+    sweep = Sweep(directory, document, search, storage_url(directory, request.storage), name)
     return sweep, *(opened or open_study(sweep.storage, name, search))
 
 
-def tune_command(args: argparse.Namespace) -> int:
+def tune_command(request: TuneRequest) -> int:
     """`tapeline tune RECIPE ...` or `tapeline tune --resume DIR`: runs the trials, then reports the study."""
     if importlib.util.find_spec("optuna") is None:
         raise TapelineError("tapeline tune needs Optuna: pip install 'tapeline[tune]' (or pip install optuna)")
-    if (args.trials is not None and args.trials <= 0) or (args.timeout is not None and args.timeout <= 0):
-        raise TapelineError(f"--trials and --timeout must be positive (got --trials {args.trials}, --timeout {args.timeout})")
-    if args.resume and (args.recipe or args.overrides or args.storage or args.study or args.output):
+    if (request.trials is not None and request.trials <= 0) or (request.timeout is not None and request.timeout <= 0):
+        raise TapelineError(f"--trials and --timeout must be positive (got --trials {request.trials}, --timeout {request.timeout})")
+    if request.resume and (request.recipe or request.overrides or request.storage or request.study or request.output):
         raise TapelineError("--resume DIR takes the recipe, --set values, storage and study saved in DIR; only --trials and --timeout may be given")
-    if not args.resume and not args.recipe:
+    if not request.resume and not request.recipe:
         raise TapelineError("tune needs a RECIPE with a `search:` section, or --resume TUNE_DIR")
-    sweep, study, storage = resumed_sweep(args.resume) if args.resume else new_sweep(args)
-    if not args.resume or args.trials:
-        study.set_user_attr(f"{PLANNED}{uuid.uuid4().hex}", args.trials or sweep.search.trials)
+    sweep, study, storage = resumed_sweep(request.resume) if request.resume else new_sweep(request)
+    if not request.resume or request.trials:
+        study.set_user_attr(f"{PLANNED}{uuid.uuid4().hex}", request.trials or sweep.search.trials)
     recover(study, storage)
     left, planned = remaining(study)
-    if args.resume and left <= 0:
+    if request.resume and left <= 0:
         raise NothingToDo(f"nothing to do: study {sweep.study_name!r} has run its {planned} planned trials; --resume {sweep.directory} --trials N runs N more")
     print(f"study {sweep.study_name!r} in {sweep.storage}: {left} of {planned} planned trials to run; trials go to {sweep.directory}", flush=True)
-    run_trials(sweep, study, storage, args.timeout or sweep.search.timeout)
+    run_trials(sweep, study, storage, request.timeout or sweep.search.timeout)
     return report(study, sweep.document, sweep.search, sweep.directory)

@@ -24,8 +24,14 @@ from framework.hooks.progress import Progress
 from framework.model.trainer import Trainer
 from framework.recipe.schema import dotted
 from framework.recipe.sections import AUTO_STEPS_PER_EXECUTION, Recipe
-from framework.runtime.configure import configure_tensorflow
-from framework.runtime.distribute import Worker, is_multi_worker, worker_role
+from framework.runtime.distribute import (
+    Worker,
+    is_multi_worker,
+    make_strategy,
+    split_cpu,
+    worker_role,
+)
+from framework.runtime.precision import resolve_precision
 from framework.training.first_step import check_first_step
 from framework.training.reports import one_pass, predict_split
 
@@ -126,6 +132,20 @@ class Run:
         result = predict_split(self.trainer, dataset, self.data.batch_size)
         self.hooks.evaluate_end(split, result.metrics)
         return result
+
+
+def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
+    """Devices, the distribution strategy, seeds, determinism and precision policy, before anything is built."""
+    section = recipe.distribute
+    if section.cpu_devices:
+        split_cpu(section.cpu_devices)
+    strategy = make_strategy(section.strategy, section.devices, section.communication)
+    if recipe.seed is not None:
+        keras.utils.set_random_seed(recipe.seed)
+    if recipe.training.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(resolve_precision(recipe.training.precision))
+    return strategy
 
 
 def steps_per_execution(recipe: Recipe, plugins: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback], replicas: int) -> int:
