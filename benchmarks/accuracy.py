@@ -36,7 +36,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recipe")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--target", type=float, metavar="ACC", help="report the time to this test accuracy (the whole run's, or not reached)")
+    parser.add_argument(
+        "--target",
+        type=float,
+        metavar="ACC",
+        help="report the time to this test accuracy (the whole run's, or not reached)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as output:
         recipe = load_recipe(args.recipe, [*args.overrides, f"training.output_dir={output}"])

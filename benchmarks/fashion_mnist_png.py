@@ -46,7 +46,10 @@ def main() -> None:
     args = parser.parse_args()
     arrays = fashion_mnist()
     started = time.perf_counter()
-    for split, images, labels in (("train", arrays.x_train[..., 0], arrays.y_train), ("test", arrays.x_test[..., 0], arrays.y_test)):
+    for split, images, labels in (
+        ("train", arrays.x_train[..., 0], arrays.y_train),
+        ("test", arrays.x_test[..., 0], arrays.y_test),
+    ):
         write_split(images[: args.limit], labels[: args.limit], arrays.class_names, args.output / split)
         print(f"{split}: {len(images[: args.limit]):,} images in {args.output / split}", flush=True)
     print(f"{time.perf_counter() - started:.1f} s")

@@ -26,11 +26,27 @@ PNG_FOLDER = ROOT / "data" / "fashion_mnist_png"
 
 def train(recipe: str, overrides: list[str], output: Path) -> dict[str, float]:
     """Trains `recipe` in a fresh process; its test accuracy, epochs and training samples/s."""
-    command = [sys.executable, "-m", "framework", "train", str(ROOT / "recipes" / recipe), "--output", str(output), "--overwrite"]
-    subprocess.run([*command, *(a for o in overrides for a in ("--set", o))], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "framework",
+        "train",
+        str(ROOT / "recipes" / recipe),
+        "--output",
+        str(output),
+        "--overwrite",
+    ]
+    subprocess.run(
+        [*command, *(a for o in overrides for a in ("--set", o))], check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
     summary = json.loads((output / "run.json").read_text())
     accuracy = json.loads((output / "evaluation.json").read_text())["accuracy"]
-    return {"accuracy": accuracy, "epochs": summary["epochs"], "seconds": summary["seconds"], "train_samples": summary["samples"]["train"]}
+    return {
+        "accuracy": accuracy,
+        "epochs": summary["epochs"],
+        "seconds": summary["seconds"],
+        "train_samples": summary["samples"]["train"],
+    }
 
 
 def main() -> None:
@@ -38,9 +54,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for both recipes")
     args = parser.parse_args()
     if not (PNG_FOLDER / "test").is_dir():
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fashion_mnist_png.py"), "--output", str(PNG_FOLDER)], check=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "fashion_mnist_png.py"), "--output", str(PNG_FOLDER)], check=True
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        rows = {name: train(recipe, args.set, Path(tmp) / name) for name, recipe in (("IDX arrays", "fashion_mnist.yaml"), ("PNG folder", "fashion_mnist_png.yaml"))}
+        rows = {
+            name: train(recipe, args.set, Path(tmp) / name)
+            for name, recipe in (("IDX arrays", "fashion_mnist.yaml"), ("PNG folder", "fashion_mnist_png.yaml"))
+        }
     print(f"{'dataset':<12} {'test accuracy':>13} {'epochs':>6} {'train samples/s':>16}")
     for name, row in rows.items():
         row["rate"] = row["train_samples"] * row["epochs"] / row["seconds"]

@@ -30,7 +30,8 @@ TIMER = "__main__:EpochTimer"  # the class imported above, as seen from this scr
 
 
 def timed_run(with_plugins: bool, samples: int, epochs: int, output: Path) -> tuple[list[float], list[float], float]:
-    """Epoch times and the seconds of each inside epoch hooks (after the first epoch, which includes tracing), and the whole run's wall time."""
+    """Epoch times and the seconds of each inside epoch hooks (after the first epoch, which includes tracing), and the
+    whole run's wall time."""
     keras.backend.clear_session()
     overrides = [f"dataset.limit={samples}", f"training.epochs={epochs + 1}", f"training.output_dir={output}"]
     recipe = load_recipe(RECIPE, overrides + ([] if with_plugins else ["plugins=[]"]))
@@ -49,7 +50,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run (one more runs first, untimed)")
     args = parser.parse_args()
     repeats, samples = (2, 6_400) if args.quick else (args.repeats, args.samples)
-    results: dict[str, dict[str, list[float]]] = {label: {"epochs": [], "hooks": [], "runs": []} for label in ("no plugins", "default plugins")}
+    results: dict[str, dict[str, list[float]]] = {
+        label: {"epochs": [], "hooks": [], "runs": []} for label in ("no plugins", "default plugins")
+    }
     with tempfile.TemporaryDirectory() as output:
         for repeat in range(repeats):
             for label, result in results.items():
@@ -57,14 +60,24 @@ def main() -> None:
                 result["epochs"] += epochs
                 result["hooks"] += hooks
                 result["runs"].append(wall)
-                print(f"repeat {repeat + 1}/{repeats}  {label:<16} epochs {', '.join(f'{t:.2f}' for t in epochs)} s  in hooks {', '.join(f'{t:.3f}' for t in hooks)} s  run {wall:.1f} s", flush=True)
+                print(
+                    f"repeat {repeat + 1}/{repeats}  {label:<16} epochs {', '.join(f'{t:.2f}' for t in epochs)} s  in "
+                    f"hooks {', '.join(f'{t:.3f}' for t in hooks)} s  run {wall:.1f} s",
+                    flush=True,
+                )
     base, full = (statistics.median(result["epochs"]) for result in results.values())
     print(f"\n{samples:,} samples per epoch, {len(results['no plugins']['epochs'])} timed epochs each, interleaved\n")
-    print("| plugins | median epoch (s) | min-max (s) | in epoch hooks (s, median) | share of the epoch | median run (s) |")
+    print(
+        "| plugins | median epoch (s) | min-max (s) | in epoch hooks (s, median) | share of the epoch | median run "
+        "(s) |"
+    )
     print("|---|---|---|---|---|---|")
     for label, result in results.items():
         epochs, hooks = result["epochs"], statistics.median(result["hooks"])
-        print(f"| {label} | {statistics.median(epochs):.2f} | {min(epochs):.2f}-{max(epochs):.2f} | {hooks:.3f} | {100 * hooks / statistics.median(epochs):.1f}% | {statistics.median(result['runs']):.1f} |")
+        print(
+            f"| {label} | {statistics.median(epochs):.2f} | {min(epochs):.2f}-{max(epochs):.2f} | {hooks:.3f} | "
+            f"{100 * hooks / statistics.median(epochs):.1f}% | {statistics.median(result['runs']):.1f} |"
+        )
     print(f"\nepoch time ratio default/none: {full / base:.3f} ({100 * (full / base - 1):+.1f}%)")
 
 

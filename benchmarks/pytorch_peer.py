@@ -25,8 +25,14 @@ def seed_cnn() -> torch.nn.Module:
     import torch
 
     return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-        torch.nn.Linear(24 * 24 * 64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10),
+        torch.nn.Conv2d(1, 32, 3),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(32, 64, 3),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(24 * 24 * 64, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 10),
     )
 
 
@@ -38,7 +44,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def pytorch(arrays: Arrays, gpu: bool, compiled: bool, batch_size: int, bfloat16: bool = False, channels_last: bool = False) -> Callable[[int, int], float]:
+def pytorch(
+    arrays: Arrays, gpu: bool, compiled: bool, batch_size: int, bfloat16: bool = False, channels_last: bool = False
+) -> Callable[[int, int], float]:
     """A mode: seconds for `epochs` timed epochs of `samples` samples, after one untimed warm-up epoch.
 
     `gpu` trains on CUDA device 0 (the data copied there once), else on the CPU; `bfloat16` runs

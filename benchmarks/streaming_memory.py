@@ -47,9 +47,11 @@ def write_shards(folder: Path, images: np.ndarray, labels: np.ndarray, prefix: s
     folder.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(images), SHARD):
         with tf.io.TFRecordWriter(str(folder / f"{prefix}-{start // SHARD:05d}.tfrecord")) as writer:
-            for image, label in zip(images[start:start + SHARD], labels[start:start + SHARD]):
+            for image, label in zip(images[start : start + SHARD], labels[start : start + SHARD]):
                 features = {
-                    "pixels": tf.train.Feature(float_list=tf.train.FloatList(value=(image.reshape(-1) / 255.0).tolist())),
+                    "pixels": tf.train.Feature(
+                        float_list=tf.train.FloatList(value=(image.reshape(-1) / 255.0).tolist())
+                    ),
                     "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
                 }
                 writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
@@ -60,7 +62,11 @@ def peak_rss(folder: Path) -> tuple[float, float]:
     recipe = folder / "recipe.yaml"
     recipe.write_text(RECIPE.format(folder=folder))
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "framework", "train", str(recipe), "--output", str(folder / "run")], cwd=ROOT, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "framework", "train", str(recipe), "--output", str(folder / "run")],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"training over {folder} failed")
@@ -69,7 +75,9 @@ def peak_rss(folder: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=30_000, help="training samples of the smaller dataset (default 30,000)")
+    parser.add_argument(
+        "--samples", type=int, default=30_000, help="training samples of the smaller dataset (default 30,000)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from framework.data.catalog import fashion_mnist

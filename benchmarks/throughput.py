@@ -117,7 +117,10 @@ def tutorial(samples: int, epochs: int) -> float:
 
 def healthy_pipeline(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
     """Tapeline's training pipeline of images `x` and labels `y`: batch 32, in stored order, no autotune stall."""
-    return make_pipelines(Arrays(x_train=x, y_train=y, x_test=x, y_test=y, source="benchmark"), PipelineSettings(batch_size=32, shuffle=False)).train
+    return make_pipelines(
+        Arrays(x_train=x, y_train=y, x_test=x, y_test=y, source="benchmark"),
+        PipelineSettings(batch_size=32, shuffle=False),
+    ).train
 
 
 def plain_fit(healthy: bool) -> Callable[[int, int], float]:
@@ -141,9 +144,17 @@ def tapeline(overrides: list[str], keep_plugins: bool) -> Callable[[int, int], f
 
     def measure(samples: int, epochs: int) -> float:
         with tempfile.TemporaryDirectory() as output:
-            settings = [f"dataset.limit={samples}", "dataset.validation_split=0.0", f"training.epochs={epochs + 1}", f"training.output_dir={output}", "seed=0"]
+            settings = [
+                f"dataset.limit={samples}",
+                "dataset.validation_split=0.0",
+                f"training.epochs={epochs + 1}",
+                f"training.output_dir={output}",
+                "seed=0",
+            ]
             recipe = load_recipe(RECIPE, [*settings, *overrides])
-            recipe.plugins = [p for p in recipe.plugins if keep_plugins and p.name != "early_stopping"] + [Component(TIMER)]
+            recipe.plugins = [p for p in recipe.plugins if keep_plugins and p.name != "early_stopping"] + [
+                Component(TIMER)
+            ]
             for plugin in recipe.plugins:  # no validation split here, so watch the training loss
                 plugin.args.update({"monitor": "loss"} if plugin.name == "checkpoint" else {})
             keras.backend.clear_session()
@@ -180,8 +191,11 @@ def torch_rows(gpu: bool) -> dict[str, Callable[[int, int], float]]:
     }
 
 
-def modes(gpu: bool, precisions: list[str], xla: list[str], with_pytorch: bool) -> dict[str, Callable[[int, int], float]]:
-    """The table's rows: the fixed ones, Tapeline at batch 128 for each of `precisions` × `xla`, and (`with_pytorch`) PyTorch's."""
+def modes(
+    gpu: bool, precisions: list[str], xla: list[str], with_pytorch: bool
+) -> dict[str, Callable[[int, int], float]]:
+    """The table's rows: the fixed ones, Tapeline at batch 128 for each of `precisions` × `xla`, and (`with_pytorch`)
+    PyTorch's."""
     half = auto_precision(int(gpu), cpu_flags())
     fastest = ["training.batch_size=128", *([f"training.precision={half}"] if half != "float32" else [])]
     rows: dict[str, Callable[[int, int], float]] = {
@@ -199,14 +213,18 @@ def modes(gpu: bool, precisions: list[str], xla: list[str], with_pytorch: bool) 
 
 
 def use_device(name: str) -> bool:
-    """Whether the run trains on a GPU: ``cpu`` hides the GPUs from TensorFlow, ``gpu`` needs one, ``auto`` takes one if any.
+    """Whether the run trains on a GPU: ``cpu`` hides the GPUs from TensorFlow, ``gpu`` needs one, ``auto`` takes one if
+    any.
 
     Raises SystemExit for ``gpu`` when TensorFlow sees none. GPU memory grows as needed, so that
     PyTorch's rows find room beside TensorFlow's.
     """
     gpus = tf.config.list_physical_devices("GPU")
     if name == "gpu" and not gpus:
-        raise SystemExit("--device gpu: TensorFlow sees no GPU (tf.config.list_physical_devices('GPU') is empty; on NVIDIA: pip install 'tensorflow[and-cuda]')")
+        raise SystemExit(
+            "--device gpu: TensorFlow sees no GPU (tf.config.list_physical_devices('GPU') is empty; on NVIDIA: pip "
+            "install 'tensorflow[and-cuda]')"
+        )
     if name == "cpu":
         tf.config.set_visible_devices([], "GPU")
         return False
@@ -260,11 +278,33 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=12_800)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where TensorFlow and PyTorch train (default: a GPU if TensorFlow sees one)")
-    parser.add_argument("--precision", type=listed(PRECISIONS), default=[], metavar="P[,P]", help=f"add Tapeline rows at batch 128 in these precisions ({', '.join(PRECISIONS)})")
-    parser.add_argument("--xla", type=listed(XLA), default=["optimizer"], metavar="X[,X]", help="training.jit_compile of those rows: off, optimizer (default) or on (the whole step)")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="auto",
+        help="where TensorFlow and PyTorch train (default: a GPU if TensorFlow sees one)",
+    )
+    parser.add_argument(
+        "--precision",
+        type=listed(PRECISIONS),
+        default=[],
+        metavar="P[,P]",
+        help=f"add Tapeline rows at batch 128 in these precisions ({', '.join(PRECISIONS)})",
+    )
+    parser.add_argument(
+        "--xla",
+        type=listed(XLA),
+        default=["optimizer"],
+        metavar="X[,X]",
+        help="training.jit_compile of those rows: off, optimizer (default) or on (the whole step)",
+    )
     parser.add_argument("--no-pytorch", action="store_true", help="leave PyTorch's rows out even where it is installed")
-    parser.add_argument("--matmul-size", type=int, metavar="N", help="side of the matmul measuring the peak (default 2048 on the CPU, 8192 on a GPU)")
+    parser.add_argument(
+        "--matmul-size",
+        type=int,
+        metavar="N",
+        help="side of the matmul measuring the peak (default 2048 on the CPU, 8192 on a GPU)",
+    )
     return parser.parse_args()
 
 
@@ -272,19 +312,32 @@ def main() -> None:
     args = arguments()
     repeats, samples, epochs = (1, 3_200, 1) if args.quick else (args.repeats, args.samples, args.epochs)
     gpu = use_device(args.device)
-    measures = {mode: (lambda measure=measure: samples * epochs / measure(samples, epochs)) for mode, measure in modes(gpu, args.precision, args.xla, not args.no_pytorch).items()}
+    measures = {
+        mode: (lambda measure=measure: samples * epochs / measure(samples, epochs))
+        for mode, measure in modes(gpu, args.precision, args.xla, not args.no_pytorch).items()
+    }
     rates = interleave(measures, repeats, "samples/s")
     size = args.matmul_size or (8192 if gpu else 2048)
     peaks = {dtype: matmul_peak(dtype, size) for dtype in {tf.float32, tf.bfloat16, *map(row_dtype, rates)}}
     base = statistics.median(rates["fit"])
-    measured = ", ".join(f"{peak:.0f} {name}" for dtype, name in ((tf.float32, "fp32"), (tf.bfloat16, "bf16"), (tf.float16, "fp16")) if (peak := peaks.get(dtype)))
-    print(f"\n{samples:,} samples, {epochs} timed epoch(s) per run, {repeats} interleaved repeat(s) on {device_name(gpu)}; matmul peak {measured} GFLOP/s\n")
+    measured = ", ".join(
+        f"{peak:.0f} {name}"
+        for dtype, name in ((tf.float32, "fp32"), (tf.bfloat16, "bf16"), (tf.float16, "fp16"))
+        if (peak := peaks.get(dtype))
+    )
+    print(
+        f"\n{samples:,} samples, {epochs} timed epoch(s) per run, {repeats} interleaved repeat(s) on "
+        f"{device_name(gpu)}; matmul peak {measured} GFLOP/s\n"
+    )
     print("| mode | samples/s (median) | min-max | vs plain fit | GFLOP/s | of peak |")
     print("|---|---|---|---|---|---|")
     for mode, values in rates.items():
         median = statistics.median(values)
         gflops = median * TRAIN_FLOPS_PER_SAMPLE / 1e9
-        print(f"| {mode} | {cells(values, 0)} | {median / base:.2f}x | {gflops:.0f} | {gflops / peaks[row_dtype(mode)]:.0%} |")
+        print(
+            f"| {mode} | {cells(values, 0)} | {median / base:.2f}x | {gflops:.0f} | "
+            f"{gflops / peaks[row_dtype(mode)]:.0%} |"
+        )
 
 
 if __name__ == "__main__":

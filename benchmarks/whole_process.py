@@ -67,14 +67,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "plain_fit.py"
         script.write_text(PLAIN_SCRIPT)
-        overrides = [f"dataset.limit={args.samples}", "dataset.validation_split=0.0", "training.epochs=1", f"training.output_dir={folder}", "plugins=[evaluation]"]
+        overrides = [
+            f"dataset.limit={args.samples}",
+            "dataset.validation_split=0.0",
+            "training.epochs=1",
+            f"training.output_dir={folder}",
+            "plugins=[evaluation]",
+        ]
         commands = {
             "plain compile/fit script": [sys.executable, str(script), str(args.samples)],
-            "tapeline train": [sys.executable, "-m", "framework", "train", "recipes/fashion_mnist.yaml", *(a for o in overrides for a in ("--set", o))],
+            "tapeline train": [
+                sys.executable,
+                "-m",
+                "framework",
+                "train",
+                "recipes/fashion_mnist.yaml",
+                *(a for o in overrides for a in ("--set", o)),
+            ],
         }
-        seconds = interleave({name: (lambda command=command: timed(command)) for name, command in commands.items()}, args.repeats, "s")
+        seconds = interleave(
+            {name: (lambda command=command: timed(command)) for name, command in commands.items()}, args.repeats, "s"
+        )
     base = statistics.median(seconds["plain compile/fit script"])
-    print(f"\none epoch of {args.samples:,} samples + test evaluation, whole process, {args.repeats} interleaved repeat(s)\n")
+    print(
+        f"\none epoch of {args.samples:,} samples + test evaluation, whole process, {args.repeats} interleaved "
+        "repeat(s)\n"
+    )
     print("| process | seconds (median) | min-max | speed-up vs plain script |")
     print("|---|---|---|---|")
     for name, values in seconds.items():

@@ -29,7 +29,11 @@ def _recipe_arguments(parser: argparse.ArgumentParser, optional: bool = False) -
     help_text = "recipe YAML file" + (" (default with --resume: the run's own)" if optional else "")
     parser.add_argument("recipe", type=Path, nargs="?" if optional else None, help=help_text)
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a recipe value, e.g. --set training.epochs=1 (repeatable)",
     )
 
@@ -52,11 +56,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.workers is not None:
         if recipe.distribute.strategy != "multi_worker":
-            raise TapelineError(f"--workers needs `distribute.strategy: multi_worker` in the recipe (got {recipe.distribute.strategy!r})")
+            raise TapelineError(
+                "--workers needs `distribute.strategy: multi_worker` in the recipe (got "
+                f"{recipe.distribute.strategy!r})"
+            )
         set_cluster(args.workers, args.worker_index)
     run = train(recipe, args.resume or args.output, args.overwrite, resume=bool(args.resume))
     stopped = f" (stopped early: {run.stop_reason})" if run.stop_reason else ""
-    print(f"run saved to {run.directory}{stopped}" if run.is_chief else f"worker {run.worker_index} done{stopped}; the chief writes the run")
+    print(
+        f"run saved to {run.directory}{stopped}"
+        if run.is_chief
+        else f"worker {run.worker_index} done{stopped}; the chief writes the run"
+    )
     return 0
 
 
@@ -77,8 +88,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     run = build_run(recipe)
     run.check_first_step()
     sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
-    print(f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, {describe_targets(run.data.targets)}; "
-          f"model {run.trainer.network.name} with {run.trainer.network.count_params():,} parameters")
+    print(
+        f"{args.recipe}: ok — {run.data.source}: {sizes} samples, input {run.data.input_shape}, "
+        f"{describe_targets(run.data.targets)}; "
+        f"model {run.trainer.network.name} with {run.trainer.network.count_params():,} parameters"
+    )
     return 0
 
 
@@ -86,8 +100,12 @@ def describe_targets(targets: list[Target]) -> str:
     """``3 classes`` / ``binary`` / ``regression of 3 values`` / ``outputs main: 3 classes, aux: ...``."""
 
     def one(target: Target) -> str:
-        return {"classification": f"{target.units} classes", "binary": "binary", "multilabel": f"{target.units} labels (multilabel)",
-                "regression": f"regression of {target.units} value{'s' if target.units > 1 else ''}"}[target.task]
+        return {
+            "classification": f"{target.units} classes",
+            "binary": "binary",
+            "multilabel": f"{target.units} labels (multilabel)",
+            "regression": f"regression of {target.units} value{'s' if target.units > 1 else ''}",
+        }[target.task]
 
     if len(targets) == 1 and targets[0].name is None:
         return one(targets[0])
@@ -137,7 +155,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
     text = schema_text()
     if args.output:
         write_text(args.output, text)
-        print(f"wrote {args.output}; make `# yaml-language-server: $schema={args.output}` a recipe's first line (path relative to the recipe)")
+        print(
+            f"wrote {args.output}; make `# yaml-language-server: $schema={args.output}` a recipe's first line (path "
+            "relative to the recipe)"
+        )
     else:
         print(text, end="")
     return 0
@@ -163,7 +184,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
     """Searches the recipe's `search:` section with Optuna; each trial is a run (see docs/tuning.md)."""
     from framework.tools.tune import TuneRequest, tune_command
 
-    return tune_command(TuneRequest(args.recipe, tuple(args.overrides), args.trials, args.timeout, args.storage, args.study, args.output, args.resume))
+    return tune_command(
+        TuneRequest(
+            args.recipe,
+            tuple(args.overrides),
+            args.trials,
+            args.timeout,
+            args.storage,
+            args.study,
+            args.output,
+            args.resume,
+        )
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -190,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
     parser.add_argument(
-        "-v", "--verbose", action="store_true",
+        "-v",
+        "--verbose",
+        action="store_true",
         help="show TensorFlow's own log lines and warnings (hidden by default unless TF_CPP_MIN_LOG_LEVEL is set)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -204,10 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_arguments(train, optional=True)
     where = train.add_mutually_exclusive_group()
     where.add_argument("--output", type=Path, help="run directory (default: <training.output_dir>/<name>/version_<N>)")
-    where.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an earlier run from its last saved state")
+    where.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue an earlier run from its last saved state"
+    )
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    train.add_argument("--workers", metavar="HOST:PORT,...", help="the cluster of a multi_worker recipe (writes TF_CONFIG)")
-    train.add_argument("--worker-index", type=int, default=0, metavar="N", help="this process's place in --workers (default 0, the chief)")
+    train.add_argument(
+        "--workers", metavar="HOST:PORT,...", help="the cluster of a multi_worker recipe (writes TF_CONFIG)"
+    )
+    train.add_argument(
+        "--worker-index",
+        type=int,
+        default=0,
+        metavar="N",
+        help="this process's place in --workers (default 0, the chief)",
+    )
     evaluate = command("evaluate", cmd_evaluate)
     _recipe_arguments(evaluate)
     evaluate.add_argument("--weights", type=Path, required=True, help="a .weights.h5 file or a run directory")
@@ -217,30 +261,80 @@ def build_parser() -> argparse.ArgumentParser:
     tune = command("tune", cmd_tune)
     _recipe_arguments(tune, optional=True)
     tune.add_argument("--trials", type=int, metavar="N", help="trials to add to the study (default: search.trials)")
-    tune.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds (default: search.timeout)")
+    tune.add_argument(
+        "--timeout", type=float, metavar="S", help="start no trial after S seconds (default: search.timeout)"
+    )
     tune.add_argument("--storage", metavar="URL", help="the study's database (default: sqlite:///<tune dir>/study.db)")
     tune.add_argument("--study", metavar="NAME", help="the study's name (default: the recipe's name)")
-    tune.add_argument("--output", type=Path, metavar="DIR", help="tune directory (default: <training.output_dir>/<name>/tune_<N>); an existing one is joined")
+    tune.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="tune directory (default: <training.output_dir>/<name>/tune_<N>); an existing one is joined",
+    )
     tune.add_argument("--resume", type=Path, metavar="DIR", help="continue the tune in DIR: run the trials it has left")
-    command("schema", cmd_schema).add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    command("schema", cmd_schema).add_argument(
+        "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout"
+    )
     runs = command("runs", cmd_runs)
-    runs.add_argument("directory", type=Path, nargs="?", default=Path("runs"), metavar="DIR", help="where to look for runs (default: runs)")
-    runs.add_argument("--metric", help="metric of the best/final columns (default: val_loss, or loss when no run has it)")
-    runs.add_argument("--sort", metavar="METRIC", help="best first by this metric (test_* from evaluation.json, others by their best epoch); runs without it last")
+    runs.add_argument(
+        "directory",
+        type=Path,
+        nargs="?",
+        default=Path("runs"),
+        metavar="DIR",
+        help="where to look for runs (default: runs)",
+    )
+    runs.add_argument(
+        "--metric", help="metric of the best/final columns (default: val_loss, or loss when no run has it)"
+    )
+    runs.add_argument(
+        "--sort",
+        metavar="METRIC",
+        help="best first by this metric (test_* from evaluation.json, others by their best epoch); runs without it "
+        "last",
+    )
     runs.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     compare = command("compare", cmd_compare)
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories")
-    compare.add_argument("--metric", action="append", help="metric to draw, one panel each (repeatable; default val_loss)")
-    compare.add_argument("--output", type=Path, default=Path("curves.png"), metavar="FILE", help="image file (default curves.png; .svg, .pdf ... too)")
+    compare.add_argument(
+        "--metric", action="append", help="metric to draw, one panel each (repeatable; default val_loss)"
+    )
+    compare.add_argument(
+        "--output",
+        type=Path,
+        default=Path("curves.png"),
+        metavar="FILE",
+        help="image file (default curves.png; .svg, .pdf ... too)",
+    )
     export = command("export", cmd_export)
     export.add_argument("run", type=Path, metavar="RUN", help="a run directory (recipe.yaml and model.weights.h5)")
-    export.add_argument("--format", default="keras", choices=["keras", "savedmodel", "litert", "onnx"], help="default keras (litert and onnx need their extras)")
-    export.add_argument("--output", type=Path, metavar="PATH", help="file or folder to write (default RUN/export/model.keras, saved_model, model.tflite or model.onnx)")
-    export.add_argument("--samples", type=_count, default=64, metavar="N", help="test samples the export is checked on (default 64)")
-    export.add_argument("--tolerance", type=float, metavar="T", help="largest allowed |difference| (default 1e-4; 2e-2 for mixed-precision runs)")
+    export.add_argument(
+        "--format",
+        default="keras",
+        choices=["keras", "savedmodel", "litert", "onnx"],
+        help="default keras (litert and onnx need their extras)",
+    )
+    export.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="file or folder to write (default RUN/export/model.keras, saved_model, model.tflite or model.onnx)",
+    )
+    export.add_argument(
+        "--samples", type=_count, default=64, metavar="N", help="test samples the export is checked on (default 64)"
+    )
+    export.add_argument(
+        "--tolerance",
+        type=float,
+        metavar="T",
+        help="largest allowed |difference| (default 1e-4; 2e-2 for mixed-precision runs)",
+    )
     predict = command("predict", cmd_predict)
     predict.add_argument("run", type=Path, metavar="RUN", help="a run directory (recipe.yaml and model.weights.h5)")
-    predict.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="image files or folders, .csv or .npz files")
+    predict.add_argument(
+        "inputs", type=Path, nargs="+", metavar="INPUT", help="image files or folders, .csv or .npz files"
+    )
     predict.add_argument("--output", type=Path, metavar="FILE", help="a .csv or .jsonl file (default: CSV on stdout)")
     predict.add_argument("--batch-size", type=_count, default=64, metavar="N", help="samples per batch (default 64)")
     return parser

@@ -37,7 +37,8 @@ class TapelineError(Exception):
 
 
 class TrainingFailed(TapelineError):
-    """Training cannot usefully go on (the loss became NaN, a file cannot be written, an error inside `fit`); exit code 1.
+    """Training cannot usefully go on (the loss became NaN, a file cannot be written, an error inside `fit`); exit code
+    1.
 
     `cause` is the unexpected exception it stands for, if any; its traceback is shown unless it
     is a file-system error.

@@ -35,7 +35,9 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
         if temporary:
             Path(temporary).unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise TrainingFailed(f"cannot write '{path}': {error.strerror or error}; the previous version is intact") from error
+            raise TrainingFailed(
+                f"cannot write '{path}': {error.strerror or error}; the previous version is intact"
+            ) from error
         raise
     return path
 

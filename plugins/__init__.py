@@ -13,7 +13,18 @@ from plugins.nan_guard import NanGuard
 from plugins.plots import Plots
 from plugins.tensorboard import TensorBoard
 
-BUILTINS = (Console, MetricsLog, TensorBoard, EarlyStopping, Evaluation, Checkpoint, LRSchedule, NanGuard, Plots, MLflowTracking)
+BUILTINS = (
+    Console,
+    MetricsLog,
+    TensorBoard,
+    EarlyStopping,
+    Evaluation,
+    Checkpoint,
+    LRSchedule,
+    NanGuard,
+    Plots,
+    MLflowTracking,
+)
 
 
 def builtins() -> dict[str, type]:

@@ -27,7 +27,11 @@ class Checkpoint:
     """
 
     name = "checkpoint"
-    after = ("evaluation", "lr_schedule", "early_stopping")  # entries it may watch; last.keras gets restored best weights
+    after = (
+        "evaluation",
+        "lr_schedule",
+        "early_stopping",
+    )  # entries it may watch; last.keras gets restored best weights
 
     def __init__(
         self,

@@ -80,11 +80,17 @@ class Console:
         self.chief = run.is_chief
         sizes = ", ".join(f"{count:,} {split}" for split, count in run.data.sizes.items() if count)
         resumed = f"; resuming after epoch {len(run.history)}" if run.history else ""
-        self.say(f"{run.recipe.name}: {trainer.network.count_params():,} parameters; {sizes} samples; writing to {run.directory}{resumed}")
+        self.say(
+            f"{run.recipe.name}: {trainer.network.count_params():,} parameters; {sizes} samples; writing to "
+            f"{run.directory}{resumed}"
+        )
         replicas = run.strategy.num_replicas_in_sync
         if replicas > 1:
             per_replica = run.recipe.training.batch_size
-            self.say(f"{run.recipe.distribute.strategy}: {replicas} replicas; global batch {run.data.batch_size} = {per_replica} per replica × {replicas}")
+            self.say(
+                f"{run.recipe.distribute.strategy}: {replicas} replicas; global batch {run.data.batch_size} = "
+                f"{per_replica} per replica × {replicas}"
+            )
 
     @hookimpl
     def on_epoch_begin(self, run: RunContext, epoch: int) -> None:
@@ -119,7 +125,10 @@ class Console:
         self.phase = "after"
         self.close_bar()
         rate = run.data.sizes["train"] / seconds
-        self.say(f"epoch {epoch + 1}/{run.recipe.training.epochs}  {format_metrics(logs)}  ({seconds:.1f} s, {rate:,.0f} samples/s)")
+        self.say(
+            f"epoch {epoch + 1}/{run.recipe.training.epochs}  {format_metrics(logs)}  ({seconds:.1f} s, {rate:,.0f} "
+            "samples/s)"
+        )
 
     @hookimpl
     def on_evaluate_end(self, split: str, logs: dict[str, float]) -> None:

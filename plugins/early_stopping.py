@@ -35,7 +35,10 @@ class EarlyStopping:
         restore_best_weights: bool = False,
         start_from_epoch: int = 0,
     ) -> None:
-        require(patience=(patience, patience >= 1, "at least 1"), start_from_epoch=(start_from_epoch, start_from_epoch >= 0, "at least 0"))
+        require(
+            patience=(patience, patience >= 1, "at least 1"),
+            start_from_epoch=(start_from_epoch, start_from_epoch >= 0, "at least 0"),
+        )
         self.monitor = Monitor(monitor, mode, min_delta, baseline)
         self.patience = patience
         self.restore_best_weights = restore_best_weights
@@ -55,7 +58,11 @@ class EarlyStopping:
         raised): it then gets `patience` epochs to beat the best value so far.
         """
         stopped = state["wait"] >= self.patience
-        self.wait, self.monitor.best, self.best_epoch = 0 if stopped else state["wait"], state["best"], state["best_epoch"]
+        self.wait, self.monitor.best, self.best_epoch = (
+            0 if stopped else state["wait"],
+            state["best"],
+            state["best_epoch"],
+        )
 
     @hookimpl
     def on_epoch_end(self, trainer: Trainer, run: RunContext, epoch: int, logs: dict[str, float]) -> str | None:
@@ -72,7 +79,8 @@ class EarlyStopping:
         return None
 
     def check(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> str | None:
-        """Updates the counters with this epoch's value; the stop reason once `patience` epochs passed without improvement."""
+        """Updates the counters with this epoch's value; the stop reason once `patience` epochs passed without
+        improvement."""
         value = self.monitor.value(logs, "early_stopping")
         if epoch < self.start_from_epoch:
             return None
@@ -84,5 +92,7 @@ class EarlyStopping:
         self.wait += 1
         if self.wait < self.patience:
             return None
-        best = f"best {self.monitor.best:.4f}" + (f" in epoch {self.best_epoch + 1}" if self.best_epoch is not None else " (baseline)")
+        best = f"best {self.monitor.best:.4f}" + (
+            f" in epoch {self.best_epoch + 1}" if self.best_epoch is not None else " (baseline)"
+        )
         return f"{self.monitor.metric} did not improve for {self.patience} epoch(s); {best}"

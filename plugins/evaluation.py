@@ -14,7 +14,8 @@ REPORT = "evaluation"  # the name it publishes its final report under: ``run.rep
 
 
 def report(run: RunContext, split: str) -> dict:
-    """The compiled metrics of the current weights on `split` and the task's report (`framework.reports`), from one pass."""
+    """The compiled metrics of the current weights on `split` and the task's report (`framework.reports`), from one
+    pass."""
     from framework import evaluation_report
 
     return evaluation_report(run.data, split, run.predict(split))

@@ -69,7 +69,12 @@ class LRSchedule:
         return {"base_lr": self.base_lr, "plateau_lr": self.plateau_lr, "wait": self.wait, "best": self.monitor.best}
 
     def load_state_dict(self, state: dict) -> None:
-        self.base_lr, self.plateau_lr, self.wait, self.monitor.best = state["base_lr"], state["plateau_lr"], state["wait"], state["best"]
+        self.base_lr, self.plateau_lr, self.wait, self.monitor.best = (
+            state["base_lr"],
+            state["plateau_lr"],
+            state["wait"],
+            state["best"],
+        )
 
     @hookimpl
     def on_train_begin(self, trainer: Trainer) -> None:

@@ -1,4 +1,5 @@
-"""Metrics log: the running metrics every N batches as CSV and JSON Lines (the rows per epoch are the core's history files)."""
+"""Metrics log: the running metrics every N batches as CSV and JSON Lines (the rows per epoch are the core's history
+files)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ class Table:
 
 
 class MetricsLog:
-    """Writes ``batch_metrics.csv`` and ``batch_metrics.jsonl`` in the run directory: the running metrics every `every_n_batches` batches.
+    """Writes ``batch_metrics.csv`` and ``batch_metrics.jsonl`` in the run directory: the running metrics every
+    `every_n_batches` batches.
 
     The rows per epoch are the core's: every run writes ``history.csv`` and ``history.json``
     with every entry plugins and Keras callbacks add. Logging batches costs a host sync per
@@ -70,10 +72,12 @@ class MetricsLog:
     name = "metrics_log"
 
     def __init__(self, every_n_batches: int = 50) -> None:
-        """`every_n_batches`: batches between rows (50, as Lightning's ``log_every_n_steps``); 0 is refused with a pointer to the history."""
+        """`every_n_batches`: batches between rows (50, as Lightning's ``log_every_n_steps``); 0 is refused with a
+        pointer to the history."""
         if every_n_batches < 1:
             raise ValueError(
-                f"`every_n_batches` must be a positive number of batches (got {every_n_batches}): metrics_log writes only "
+                f"`every_n_batches` must be a positive number of batches (got {every_n_batches}): metrics_log writes "
+                "only "
                 "per-batch rows; the rows per epoch are in history.csv and history.json, which every run writes"
             )
         self.every_n_batches = every_n_batches

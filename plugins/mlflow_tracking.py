@@ -37,8 +37,9 @@ def quiet_logger(name: str, level: int = logging.WARNING) -> Iterator[None]:
 
 
 def sqlite_file(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///path`` URI (relative to the working directory unless absolute); None for other stores."""
-    return Path(uri[len(SQLITE):]).resolve() if uri.startswith(SQLITE) else None
+    """The database file of a ``sqlite:///path`` URI (relative to the working directory unless absolute); None for other
+    stores."""
+    return Path(uri[len(SQLITE) :]).resolve() if uri.startswith(SQLITE) else None
 
 
 class MLflowTracking:
@@ -65,7 +66,9 @@ class MLflowTracking:
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
         if importlib.util.find_spec("mlflow") is None:
-            raise TapelineError("the mlflow plugin needs mlflow: pip install 'tapeline[mlflow]' (or pip install mlflow)")
+            raise TapelineError(
+                "the mlflow plugin needs mlflow: pip install 'tapeline[mlflow]' (or pip install mlflow)"
+            )
         self.tracking_uri, self.experiment = tracking_uri, experiment
         self.client: MlflowClient | None = None  # None on workers other than the chief: only the chief logs
         self.run_id: str | None = None
@@ -101,9 +104,14 @@ class MLflowTracking:
                     artifacts = (database.parent / ARTIFACTS_DIR).as_uri() if database is not None else None
                     return client, client.create_experiment(name, artifact_location=artifacts)
         except (MlflowException, OSError) as error:
-            raise TapelineError(f"cannot open the MLflow tracking store {uri!r}: {str(error).splitlines()[0]}") from None
+            raise TapelineError(
+                f"cannot open the MLflow tracking store {uri!r}: {str(error).splitlines()[0]}"
+            ) from None
         if experiment.lifecycle_stage != "active":
-            raise TapelineError(f"MLflow experiment {name!r} is deleted in {uri!r}; restore it (mlflow experiments restore) or set the plugin's `experiment`")
+            raise TapelineError(
+                f"MLflow experiment {name!r} is deleted in {uri!r}; restore it (mlflow experiments restore) or set "
+                "the plugin's `experiment`"
+            )
         return client, experiment.experiment_id
 
     @hookimpl
@@ -121,16 +129,22 @@ class MLflowTracking:
             except MlflowException:  # no longer in the store: start a new MLflow run
                 pass
         name = f"{run.recipe.name}/{run.directory.name}"
-        mlflow_run = self.client.create_run(experiment_id, run_name=name, tags={"tapeline.run_directory": str(run.directory)})
+        mlflow_run = self.client.create_run(
+            experiment_id, run_name=name, tags={"tapeline.run_directory": str(run.directory)}
+        )
         self.run_id = mlflow_run.info.run_id
-        self.client.log_batch(self.run_id, params=[Param(key, str(value)) for key, value in recipe_params(run.recipe).items()])
+        self.client.log_batch(
+            self.run_id, params=[Param(key, str(value)) for key, value in recipe_params(run.recipe).items()]
+        )
 
     def log_metrics(self, values: dict[str, float], step: int) -> None:
         """`values` as metrics at `step`, in one request."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(key, float(value), now, step) for key, value in values.items()])
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(key, float(value), now, step) for key, value in values.items()]
+        )
 
     @hookimpl
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:

@@ -22,7 +22,8 @@ class Plots:
 
     ``learning_curves.png`` shows each metric per epoch for train, validation and test. With
     the report the evaluation plugin publishes (``run.reports["evaluation"]``):
-    ``confusion_matrix.png`` for classification and binary targets, ``residuals.png`` (predicted against true values) for regression targets; with
+    ``confusion_matrix.png`` for classification and binary targets, ``residuals.png`` (predicted against true values)
+    for regression targets; with
     several outputs one file per output (``confusion_matrix_<output>.png`` ...).
 
     Needs matplotlib: ``pip install 'tapeline[plots]'``.
@@ -33,7 +34,9 @@ class Plots:
 
     def __init__(self, dpi: int = 100) -> None:
         if importlib.util.find_spec("matplotlib") is None:
-            raise TapelineError("the plots plugin needs matplotlib: pip install 'tapeline[plots]' (or pip install matplotlib)")
+            raise TapelineError(
+                "the plots plugin needs matplotlib: pip install 'tapeline[plots]' (or pip install matplotlib)"
+            )
         self.dpi = dpi
 
     @hookimpl
@@ -58,7 +61,9 @@ class Plots:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
 
-        metrics = [key for key in history[0] if key != "epoch" and not key.startswith(("val_", "test_")) and key != "lr"]
+        metrics = [
+            key for key in history[0] if key != "epoch" and not key.startswith(("val_", "test_")) and key != "lr"
+        ]
         figure = Figure(figsize=(5 * len(metrics), 4), dpi=self.dpi, layout="constrained")
         epochs = [row["epoch"] for row in history]
         for axes, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
@@ -88,7 +93,9 @@ class Plots:
         peak = max(max(row) for row in matrix) or 1
         for i, row in enumerate(matrix):
             for j, count in enumerate(row):
-                axes.text(j, i, count, ha="center", va="center", fontsize=7, color="white" if count > peak / 2 else "black")
+                axes.text(
+                    j, i, count, ha="center", va="center", fontsize=7, color="white" if count > peak / 2 else "black"
+                )
         write_atomic(path, lambda temporary: figure.savefig(temporary, format="png"))
 
     def residuals(self, report: dict, split: str, path: Path) -> None:
@@ -103,6 +110,8 @@ class Plots:
             low, high = min(t + q), max(t + q)
             axes.plot([low, high], [low, high], color="grey", linewidth=1)
             scores = report["per_value"][column] if columns > 1 else report
-            axes.set(xlabel="true", ylabel="predicted", title=f"{split}: MAE {scores['mae']:.3g}, RMSE {scores['rmse']:.3g}")
+            axes.set(
+                xlabel="true", ylabel="predicted", title=f"{split}: MAE {scores['mae']:.3g}, RMSE {scores['rmse']:.3g}"
+            )
             axes.grid(alpha=0.3)
         write_atomic(path, lambda temporary: figure.savefig(temporary, format="png"))

@@ -44,7 +44,8 @@ def histogram(values: np.ndarray) -> np.ndarray:
 
 
 def write_hparams(run: RunContext) -> None:
-    """The HParams summary of `run`: its flattened recipe (``training.epochs`` ...) under the trial id ``<name>/<run folder>``.
+    """The HParams summary of `run`: its flattened recipe (``training.epochs`` ...) under the trial id ``<name>/<run
+    folder>``.
 
     TensorBoard's HParams tab shows each run's values beside the last value of its scalars, so
     runs of different recipes can be compared. Needs the tensorboard package; without it a
@@ -53,8 +54,11 @@ def write_hparams(run: RunContext) -> None:
     try:
         from tensorboard.plugins.hparams import api as hp
     except ImportError:
-        warnings.warn("the tensorboard plugin writes no HParams summary without the tensorboard package: "
-                      "pip install 'tapeline[tensorboard]' (or set `hparams: false`)", stacklevel=2)
+        warnings.warn(
+            "the tensorboard plugin writes no HParams summary without the tensorboard package: "
+            "pip install 'tapeline[tensorboard]' (or set `hparams: false`)",
+            stacklevel=2,
+        )
         return
     hp.hparams(recipe_params(run.recipe), trial_id=f"{run.recipe.name}/{run.directory.name}")
 
@@ -87,7 +91,7 @@ class TensorBoard:
     def tag(key: str) -> str:
         for prefix in ("val", "test"):
             if key.startswith(prefix + "_"):
-                return f"{prefix}/{key[len(prefix) + 1:]}"
+                return f"{prefix}/{key[len(prefix) + 1 :]}"
         return f"train/{key}"
 
     @hookimpl

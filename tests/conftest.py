@@ -58,7 +58,8 @@ def tiny_recipe(write_recipe: Callable[..., Path], tmp_path: Path) -> Callable[.
 
 @pytest.fixture(scope="module")
 def module_tiny_recipe(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """`tiny_recipe` for module-scoped fixtures that train once for several tests; runs go under <module folder>/runs."""
+    """`tiny_recipe` for module-scoped fixtures that train once for several tests; runs go under <module
+    folder>/runs."""
     folder = tmp_path_factory.mktemp("module")
 
     def write(extra: str = "", name: str = "recipe.yaml") -> Path:

@@ -20,7 +20,10 @@ def two_inputs(num_train: int = 96, num_test: int = 32, as_list: bool = False) -
 
     def split(n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         y = rng.integers(0, 4, n).astype(np.int32)
-        x = {"image": rng.random((n, 8, 8)).astype(np.float32) + y[:, None, None] * 0.1, "side": np.eye(4, 3, dtype=np.float32)[y]}
+        x = {
+            "image": rng.random((n, 8, 8)).astype(np.float32) + y[:, None, None] * 0.1,
+            "side": np.eye(4, 3, dtype=np.float32)[y],
+        }
         return (list(x.values()) if as_list else x), y
 
     (xa, ya), (xb, yb) = split(num_train), split(num_test)
@@ -31,7 +34,13 @@ def two_heads(input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
     """A network with a main and an auxiliary softmax head."""
     x = keras.Input(input_shape)
     h = keras.layers.Dense(8, activation="relu")(keras.layers.Flatten()(x))
-    return keras.Model(x, [keras.layers.Dense(num_classes, activation="softmax", name="main")(h), keras.layers.Dense(num_classes, activation="softmax", name="aux")(h)])
+    return keras.Model(
+        x,
+        [
+            keras.layers.Dense(num_classes, activation="softmax", name="main")(h),
+            keras.layers.Dense(num_classes, activation="softmax", name="aux")(h),
+        ],
+    )
 
 
 def tabular(task: str, num_train: int = 128, num_test: int = 64) -> Arrays:
@@ -42,8 +51,11 @@ def tabular(task: str, num_train: int = 128, num_test: int = 64) -> Arrays:
     def split(n: int) -> tuple[np.ndarray, object]:
         x = rng.normal(size=(n, 4)).astype(np.float32)
         score = x @ np.array([1.0, -2.0, 0.5, 1.5], np.float32)
-        labels = {"binary": (score > 0).astype(np.int32), "regression": score + rng.normal(0, 0.1, n).astype(np.float32),
-                  "named": {"kind": (score > 0).astype(np.int32) + (score > 2), "size": score.astype(np.float32)}}[task]
+        labels = {
+            "binary": (score > 0).astype(np.int32),
+            "regression": score + rng.normal(0, 0.1, n).astype(np.float32),
+            "named": {"kind": (score > 0).astype(np.int32) + (score > 2), "size": score.astype(np.float32)},
+        }[task]
         return x, labels
 
     (xa, ya), (xb, yb) = split(num_train), split(num_test)
@@ -64,7 +76,9 @@ class CountingTrainer(Trainer):
 
 def one_unit(input_shape: tuple[int, ...]) -> keras.Model:
     """One sigmoid unit, whatever the labels."""
-    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")])
+    return keras.Sequential(
+        [keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")]
+    )
 
 
 class NotATrainer:
@@ -107,9 +121,11 @@ BLOB_SPEC = {"x": {"dtype": "float32", "shape": [4]}, "label": {"dtype": "int64"
 
 
 def write_blobs(path: Path, count: int, seed: int) -> None:
-    """`count` examples of three overlapping Gaussian blobs (feature `x`, 4 float32; `label` 0..2; `BLOB_SPEC`) as one TFRecord file.
+    """`count` examples of three overlapping Gaussian blobs (feature `x`, 4 float32; `label` 0..2; `BLOB_SPEC`) as one
+    TFRecord file.
 
-    The best possible accuracy is about 0.9: models trained on different batches of them reach similar, imperfect scores."""
+    The best possible accuracy is about 0.9: models trained on different batches of them reach similar, imperfect
+    scores."""
     rng = np.random.default_rng(seed)
     centres = 2.5 * np.eye(3, 4, dtype=np.float32)
     labels = rng.integers(0, 3, count)

@@ -25,12 +25,14 @@ def build_subclassed(num_classes: int, width: int = 16) -> keras.Model:
 
 def small_cnn(input_shape, num_classes, width: int = 4) -> keras.Model:
     """The README's drop-in model: its last Dense has no dtype='float32'."""
-    return keras.Sequential([
-        keras.Input(input_shape),
-        keras.layers.Conv2D(width, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(num_classes, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Conv2D(width, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
 
 
 def failing_loss(y_true, y_pred):
@@ -41,5 +43,7 @@ def failing_loss(y_true, y_pred):
 def regularized(input_shape, num_classes) -> keras.Model:
     """A tiny network with an L2 weight penalty and an activity penalty (losses beyond the compiled loss)."""
     inputs = keras.Input(input_shape)
-    hidden = keras.layers.Dense(8, activation="relu", kernel_regularizer="l2", activity_regularizer="l2")(keras.layers.Flatten()(inputs))
+    hidden = keras.layers.Dense(8, activation="relu", kernel_regularizer="l2", activity_regularizer="l2")(
+        keras.layers.Flatten()(inputs)
+    )
     return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(hidden))

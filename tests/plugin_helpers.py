@@ -94,7 +94,8 @@ class Interrupter:
 
 
 class ExceptionRecorder:
-    """Appends a JSON line per on_exception call to `log`: the error's type and text, the run files present; with `fail`, then raises."""
+    """Appends a JSON line per on_exception call to `log`: the error's type and text, the run files present; with
+    `fail`, then raises."""
 
     def __init__(self, log: str, fail: bool = False) -> None:
         self.log, self.fail = Path(log), fail
@@ -103,7 +104,10 @@ class ExceptionRecorder:
     def on_exception(self, run: RunContext, error: BaseException) -> None:
         files = sorted(p.name for p in run.directory.iterdir())
         with open(self.log, "a") as stream:
-            stream.write(json.dumps({"type": type(error).__name__, "error": str(error), "files": files, "epoch": run.epoch}) + "\n")
+            stream.write(
+                json.dumps({"type": type(error).__name__, "error": str(error), "files": files, "epoch": run.epoch})
+                + "\n"
+            )
         if self.fail:
             raise ValueError("on_exception itself fails")
 
@@ -136,7 +140,8 @@ class KillAt:
 
 
 class CrashAtBatch:
-    """Raises RuntimeError after batch `batch` of epoch `epoch` (from 0) the first time only: it leaves the file `marker` behind."""
+    """Raises RuntimeError after batch `batch` of epoch `epoch` (from 0) the first time only: it leaves the file
+    `marker` behind."""
 
     def __init__(self, epoch: int, batch: int, marker: str) -> None:
         self.epoch, self.batch, self.marker = epoch, batch, Path(marker)
@@ -149,7 +154,8 @@ class CrashAtBatch:
 
 
 class PoisonAtBatch:
-    """Sets the network's first weight to NaN after batch `batch` of the first epoch (from 0), as a diverged step would."""
+    """Sets the network's first weight to NaN after batch `batch` of the first epoch (from 0), as a diverged step
+    would."""
 
     def __init__(self, batch: int) -> None:
         self.batch = batch

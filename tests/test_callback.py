@@ -72,21 +72,31 @@ def plugin(run, name):
 
 def test_hooks_fire_in_order_with_keyword_arguments(tiny_recipe):
     """A run calls begin/epoch/evaluation/end hooks in Keras's order, 0-based epochs."""
-    recipe = load_recipe(tiny_recipe(f"plugins: [\"{RECORDER}\"]\n"), ["dataset.validation_split=0.25"])
+    recipe = load_recipe(tiny_recipe(f'plugins: ["{RECORDER}"]\n'), ["dataset.validation_split=0.25"])
     run = train(recipe)
     names = [name for name, _ in plugin(run, RECORDER).calls]
-    assert names == ["on_train_begin", "on_epoch_begin", "on_evaluate_end", "on_epoch_end",
-                     "on_epoch_begin", "on_evaluate_end", "on_epoch_end", "on_train_end"]
+    assert names == [
+        "on_train_begin",
+        "on_epoch_begin",
+        "on_evaluate_end",
+        "on_epoch_end",
+        "on_epoch_begin",
+        "on_evaluate_end",
+        "on_epoch_end",
+        "on_train_end",
+    ]
     calls = plugin(run, RECORDER).calls
     assert calls[2][1] == {"split": "validation"} and calls[3][1]["epoch"] == 0
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(calls[3][1]["logs"])
 
 
 def test_plugin_stops_training_and_adds_logs_seen_later(tiny_recipe):
-    """A returned reason stops training; entries added to the logs reach plugins called later (recipe order) and the history."""
-    recipe = load_recipe(tiny_recipe(
-        f"plugins:\n  - {{name: '{RECORDER}', args: {{stop_at: 0, add: extra}}}}\n  - '{RECORDER}'\n"
-    ), ["training.epochs=4"])
+    """A returned reason stops training; entries added to the logs reach plugins called later (recipe order) and the
+    history."""
+    recipe = load_recipe(
+        tiny_recipe(f"plugins:\n  - {{name: '{RECORDER}', args: {{stop_at: 0, add: extra}}}}\n  - '{RECORDER}'\n"),
+        ["training.epochs=4"],
+    )
     run = train(recipe)
     first, later = plugin(run, RECORDER), plugin(run, f"{RECORDER}#1")
     assert "extra" in later.calls[2][1]["logs"] and "extra" not in first.calls[2][1]["logs"]
@@ -97,20 +107,20 @@ def test_plugin_stops_training_and_adds_logs_seen_later(tiny_recipe):
 
 def test_no_batch_work_without_batch_hooks(tiny_recipe, monkeypatch):
     """Without an on_batch_end plugin, the callback keeps Keras's no-op batch method and no batch hook is called."""
-    run = build_run(load_recipe(tiny_recipe(f"plugins: [\"{RECORDER}\"]\n")))
+    run = build_run(load_recipe(tiny_recipe(f'plugins: ["{RECORDER}"]\n')))
     callback = run.hooks.callback()
     assert type(callback) is HookCallback
     assert type(callback).on_train_batch_end is keras.callbacks.Callback.on_train_batch_end  # Keras skips it
     called = []
     real_call = Hooks.call
     monkeypatch.setattr(Hooks, "call", lambda self, hook, **kw: called.append(hook) or real_call(self, hook, **kw))
-    train(load_recipe(tiny_recipe(f"plugins: [\"{RECORDER}\"]\n")))
+    train(load_recipe(tiny_recipe(f'plugins: ["{RECORDER}"]\n')))
     assert "on_batch_end" not in called and called.count("on_epoch_end") == 2
 
 
 def test_batch_hook_sees_every_batch_and_can_stop(tiny_recipe):
     """on_batch_end gets every batch with float logs, and its reason stops training mid-epoch."""
-    run = train(load_recipe(tiny_recipe(f"plugins: [\"{BATCHES}\"]\n"), ["training.epochs=3"]))
+    run = train(load_recipe(tiny_recipe(f'plugins: ["{BATCHES}"]\n'), ["training.epochs=3"]))
     assert isinstance(run.hooks.callback(), BatchHookCallback)
     assert plugin(run, BATCHES).seen == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 0), (1, 1)]
     assert run.stop_reason == "enough batches"
@@ -118,7 +128,9 @@ def test_batch_hook_sees_every_batch_and_can_stop(tiny_recipe):
 
 def test_batch_indices_are_real_with_several_steps_per_call(tiny_recipe):
     """With 4 steps per call over 6 batches, on_batch_end sees batches 3 and 5 (Keras itself says 7)."""
-    run = train(load_recipe(tiny_recipe(f"plugins: [\"{BATCHES}\"]\n"), ["training.epochs=1", "training.steps_per_execution=4"]))
+    run = train(
+        load_recipe(tiny_recipe(f'plugins: ["{BATCHES}"]\n'), ["training.epochs=1", "training.steps_per_execution=4"])
+    )
     assert plugin(run, BATCHES).seen == [(0, 3), (0, 5)]
 
 
@@ -148,17 +160,29 @@ def test_keras_model_checkpoint_from_a_recipe_saves_the_network(tiny_recipe, tmp
 
     files = tmp_path / "files"
     checkpoint = "{name: 'keras.callbacks:ModelCheckpoint', args: {filepath: '%s'%s}}"
-    recipe = load_recipe(tiny_recipe(f"plugins: [{checkpoint % (files / 'm-{epoch}.keras', '')}, {checkpoint % (files / 'w-{epoch}.weights.h5', ', save_weights_only: true')}]\n"))
+    recipe = load_recipe(
+        tiny_recipe(
+            f"plugins: [{checkpoint % (files / 'm-{epoch}.keras', '')}, "
+            f"{checkpoint % (files / 'w-{epoch}.weights.h5', ', save_weights_only: true')}]\n"
+        )
+    )
     run = train(recipe)
     assert keras.saving.load_model(files / "m-2.keras").count_params() == run.trainer.network.count_params()
     assert evaluate_weights(recipe, files / "w-2.weights.h5") == pytest.approx(evaluate_weights(recipe, run.directory))
 
 
 def test_keras_backup_and_restore_continues_a_crashed_run(tiny_recipe, tmp_path):
-    """keras.callbacks.BackupAndRestore works as in Keras: a rerun after a crash starts at the backed-up epoch, with a warning."""
+    """keras.callbacks.BackupAndRestore works as in Keras: a rerun after a crash starts at the backed-up epoch, with a
+    warning."""
     backup = "{name: 'keras.callbacks:BackupAndRestore', args: {backup_dir: '%s'}}" % (tmp_path / "backup")
-    crashing = load_recipe(tiny_recipe(f"plugins: [{{name: 'plugin_helpers:Raiser', args: {{epoch: 1}}}}, {backup}]\n"), ["training.epochs=3"])
-    with pytest.warns(UserWarning, match="BackupAndRestore restores the network's weights and the epoch count, but not the optimizer's state"):
+    crashing = load_recipe(
+        tiny_recipe(f"plugins: [{{name: 'plugin_helpers:Raiser', args: {{epoch: 1}}}}, {backup}]\n"),
+        ["training.epochs=3"],
+    )
+    with pytest.warns(
+        UserWarning,
+        match="BackupAndRestore restores the network's weights and the epoch count, but not the optimizer's state",
+    ):
         with pytest.raises(TapelineError, match="boom at epoch 1"):
             train(crashing)
     with pytest.warns(UserWarning, match="BackupAndRestore"):
@@ -174,6 +198,9 @@ class RaisingKerasCallback(keras.callbacks.Callback):
 
 
 def test_a_failing_keras_callback_is_named_like_a_plugin(tiny_recipe):
-    """An exception in a recipe's Keras callback becomes `plugin '<module>:<Class>' failed in on_epoch_end: KeyError`."""
-    with pytest.raises(PluginError, match=r"plugin 'test_callback:RaisingKerasCallback' failed in on_epoch_end: KeyError: 'acc'"):
+    """An exception in a recipe's Keras callback becomes `plugin '<module>:<Class>' failed in on_epoch_end:
+    KeyError`."""
+    with pytest.raises(
+        PluginError, match=r"plugin 'test_callback:RaisingKerasCallback' failed in on_epoch_end: KeyError: 'acc'"
+    ):
         train(load_recipe(tiny_recipe("plugins: [test_callback:RaisingKerasCallback]\n")))

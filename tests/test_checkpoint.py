@@ -19,15 +19,27 @@ CHECKPOINT = "plugins:\n  - {name: checkpoint, args: {monitor: loss, keep_last: 
 
 
 def test_writes_best_last_and_keeps_k(tiny_recipe):
-    """last.keras every epoch, best.keras on improvement (a copy of the same file), the last K epoch files, and the state."""
+    """last.keras every epoch, best.keras on improvement (a copy of the same file), the last K epoch files, and the
+    state."""
     run = train(load_recipe(tiny_recipe(CHECKPOINT), ["training.epochs=3"]))
     folder = run.directory / "checkpoints"
-    assert sorted(p.name for p in folder.iterdir()) == ["best.keras", "epoch-002.keras", "epoch-003.keras", "last.keras"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "best.keras",
+        "epoch-002.keras",
+        "epoch-003.keras",
+        "last.keras",
+    ]
     last = keras.models.load_model(folder / "last.keras")
     for got, want in zip(last.get_weights(), run.trainer.network.get_weights()):
         np.testing.assert_array_equal(got, want)
-    assert run.history[-1]["loss"] < min(row["loss"] for row in run.history[:-1])  # so best.keras is the last epoch's network too
-    assert (folder / "best.keras").read_bytes() == (folder / "epoch-003.keras").read_bytes() == (folder / "last.keras").read_bytes()
+    assert run.history[-1]["loss"] < min(
+        row["loss"] for row in run.history[:-1]
+    )  # so best.keras is the last epoch's network too
+    assert (
+        (folder / "best.keras").read_bytes()
+        == (folder / "epoch-003.keras").read_bytes()
+        == (folder / "last.keras").read_bytes()
+    )
     progress = json.loads((run.directory / "state" / "progress.json").read_text())
     assert progress["epochs_done"] == 3 and progress["history"] == run.history
     assert progress["plugins"] == {"checkpoint": {"best": run.history[-1]["loss"]}}
@@ -67,7 +79,10 @@ def test_resume_needs_saved_state(tiny_recipe):
 
 def test_cli_resume_uses_the_runs_recipe(tiny_recipe, tmp_path, capsys):
     """`tapeline train --resume RUN_DIR --set training.epochs=N` needs no recipe argument."""
-    assert main(["train", str(tiny_recipe(CHECKPOINT)), "--output", str(tmp_path / "run"), "--set", "training.epochs=1"]) == 0
+    assert (
+        main(["train", str(tiny_recipe(CHECKPOINT)), "--output", str(tmp_path / "run"), "--set", "training.epochs=1"])
+        == 0
+    )
     assert main(["train", "--resume", str(tmp_path / "run"), "--set", "training.epochs=2"]) == 0
     assert [row["epoch"] for row in json.loads((tmp_path / "run" / "history.json").read_text())] == [1, 2]
     assert "  epochs: 2\n" in (tmp_path / "run" / "recipe.yaml").read_text()  # the saved recipe agrees with the history
@@ -76,7 +91,9 @@ def test_cli_resume_uses_the_runs_recipe(tiny_recipe, tmp_path, capsys):
 def test_failing_plugin_keeps_the_last_checkpoint_valid(tiny_recipe, capsys):
     """A plugin raising in epoch 2 stops the run naming it and the hook; epoch 1's checkpoint loads."""
     file = tiny_recipe(CHECKPOINT + "  - {name: 'plugin_helpers:Raiser', args: {epoch: 1}}\n")
-    with pytest.raises(PluginError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 1"):
+    with pytest.raises(
+        PluginError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 1"
+    ):
         train(load_recipe(file))
     code = main(["train", str(file), "--output", str(file.parent / "cli-run")])
     err = capsys.readouterr().err
@@ -92,15 +109,23 @@ def snapshot(directory: Path) -> dict[str, tuple[int, bytes]]:
 
 
 def test_resuming_a_finished_run_does_nothing_and_fewer_epochs_are_refused(tiny_recipe, tmp_path, capsys):
-    """--resume of a finished run says there is nothing to do (exit 0); fewer epochs than done exit 2; no file changes."""
+    """--resume of a finished run says there is nothing to do (exit 0); fewer epochs than done exit 2; no file
+    changes."""
     run_dir = tmp_path / "run"
     assert main(["train", str(tiny_recipe(CHECKPOINT)), "--output", str(run_dir)]) == 0
     before = snapshot(run_dir)
     capsys.readouterr()
     assert main(["train", "--resume", str(run_dir)]) == 0
-    assert capsys.readouterr().out == f"nothing to do: {run_dir} finished all 2 epochs; raise training.epochs above 2 (--set training.epochs=N) to train more\n"
+    assert (
+        capsys.readouterr().out
+        == f"nothing to do: {run_dir} finished all 2 epochs; raise training.epochs above 2 (--set training.epochs=N) "
+        "to train more\n"
+    )
     assert main(["train", "--resume", str(run_dir), "--set", "training.epochs=1"]) == 2
-    assert f"tapeline: error: cannot resume {run_dir} with training.epochs=1: it has done 2 epochs; ask for 2 or more" in capsys.readouterr().err
+    assert (
+        f"tapeline: error: cannot resume {run_dir} with training.epochs=1: it has done 2 epochs; ask for 2 or more"
+        in capsys.readouterr().err
+    )
     assert snapshot(run_dir) == before
 
 
@@ -116,12 +141,17 @@ def test_early_stopped_run_continues_only_with_more_epochs_and_a_new_patience(ti
     """An early-stopped run is finished until training.epochs is raised; it then gets `patience` epochs again."""
     file = tiny_recipe(
         "plugins:\n  - {name: 'plugin_helpers:Scripted', args: {values: [1, 1, 1, 1, 1, 1]}}\n"
-        "  - {name: early_stopping, args: {monitor: score, patience: 2}}\n  - {name: checkpoint, args: {monitor: null}}\n"
+        "  - {name: early_stopping, args: {monitor: score, patience: 2}}\n  - {name: checkpoint, args: {monitor: "
+        "null}}\n"
     )
     first = train(load_recipe(file, ["training.epochs=5"]))
     assert len(first.history) == 3 and first.stop_reason
     for epochs in ("5", "4"):
-        with pytest.raises(NothingToDo, match=r"nothing to do: .* stopped early after 3 of 5 epochs \(score did not improve for 2 epoch\(s\); best 1.0000 in epoch 1\); raise training.epochs above 5"):
+        with pytest.raises(
+            NothingToDo,
+            match=r"nothing to do: .* stopped early after 3 of 5 epochs \(score did not improve for 2 epoch\(s\); "
+            r"best 1.0000 in epoch 1\); raise training.epochs above 5",
+        ):
             train(load_recipe(file, [f"training.epochs={epochs}"]), first.directory, resume=True)
     resumed = train(load_recipe(file, ["training.epochs=6"]), first.directory, resume=True)
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4, 5]

@@ -45,7 +45,11 @@ def test_validate_show_and_list(capsys, tiny_recipe):
     code, out, _ = run_cli(capsys, "show", recipe, "--set", "training.epochs=9")
     assert code == 0 and "  epochs: 9\n" in out and "#   on_epoch_end: evaluation, console" in out
     code, out, _ = run_cli(capsys, "list", "models")
-    assert code == 0 and [line.split()[:2] for line in out.splitlines()] == [["fast_cnn", "built-in"], ["mlp", "built-in"], ["seed_cnn", "built-in"]]
+    assert code == 0 and [line.split()[:2] for line in out.splitlines()] == [
+        ["fast_cnn", "built-in"],
+        ["mlp", "built-in"],
+        ["seed_cnn", "built-in"],
+    ]
     code, out, _ = run_cli(capsys, "list", "plugins")
     assert code == 0 and "evaluation" in out and "console" in out
 
@@ -53,10 +57,16 @@ def test_validate_show_and_list(capsys, tiny_recipe):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "{recipe}", "--set", "training.epochs=five"], "`training.epochs` must be a positive integer (got 'five')"),
+        (
+            ["train", "{recipe}", "--set", "training.epochs=five"],
+            "`training.epochs` must be a positive integer (got 'five')",
+        ),
         (["validate", "{recipe}", "--set", "model=seed_cn"], "did you mean 'seed_cnn'?"),
         (["show", "{recipe}", "--set", "training.epoch=1"], "unknown key `training.epoch`"),
-        (["train", "{recipe}", "--set", "dataset.args.num_train=-1"], "`dataset.args` of dataset 'synthetic': `num_train` must be positive (got -1)"),
+        (
+            ["train", "{recipe}", "--set", "dataset.args.num_train=-1"],
+            "`dataset.args` of dataset 'synthetic': `num_train` must be positive (got -1)",
+        ),
         (["evaluate", "{recipe}", "--weights", "/nowhere"], "weights file '/nowhere' does not exist"),
         (["train", "missing.yaml"], "missing.yaml: cannot read recipe"),
     ],
@@ -89,7 +99,9 @@ def test_python_dash_m_framework(tmp_path):
     """`python -m framework` runs the same command line in a fresh process, with exit code 2 for bad input."""
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {epochs: 0}\n")
-    done = subprocess.run([sys.executable, "-m", "framework", "validate", str(recipe)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "framework", "validate", str(recipe)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2
     assert f"{recipe}:4: `training.epochs` must be a positive integer (got 0)" in done.stderr
     assert "Traceback" not in done.stderr
@@ -128,10 +140,12 @@ def test_importing_the_cli_and_hookimpl_starts_no_tensorflow():
     ],
 )
 def test_help_list_and_recipe_errors_start_no_tensorflow(tmp_path, argv, code, expected):
-    """--help, list, broken YAML, recipe mistakes and show of a recipe naming no Keras optimizer, loss or metric import no TensorFlow."""
+    """--help, list, broken YAML, recipe mistakes and show of a recipe naming no Keras optimizer, loss or metric import
+    no TensorFlow."""
     files = {
         "{bad}": "name: [x\n",
-        "{typo}": "name: x\ndataset: {name: synthetic, args: {num_train: 'ten'}}\nmodel: seed_cn\ntraining: {epoch: 3}\n",
+        "{typo}": "name: x\ndataset: {name: synthetic, args: {num_train: 'ten'}}\nmodel: seed_cn\ntraining: {epoch: "
+        "3}\n",
         "{plain}": "name: x\ndataset: synthetic\nmodel: mlp\nplugins: [console, early_stopping]\n",
     }
     for placeholder, text in files.items():
@@ -142,7 +156,9 @@ def test_help_list_and_recipe_errors_start_no_tensorflow(tmp_path, argv, code, e
     assert expected in done.stdout + done.stderr
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs apt-get install dataset-fashion-mnist")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs apt-get install dataset-fashion-mnist"
+)
 def test_validate_real_fashion_mnist(capsys):
     """The shipped Fashion-MNIST recipe loads the real files (60,000 + 10,000 images, 10% held out)."""
     code, out, _ = run_cli(capsys, "validate", "recipes/fashion_mnist.yaml")
@@ -158,7 +174,11 @@ FUZZ_BASE = {
     "optimizer": {"name": "adam", "args": {"learning_rate": 0.001}},
     "metrics": ["accuracy"],
     "training": {"epochs": 2, "batch_size": 16, "precision": "float32"},
-    "plugins": ["console", {"name": "early_stopping", "args": {"patience": 2}}, {"name": "checkpoint", "args": {"keep_last": 1}}],
+    "plugins": [
+        "console",
+        {"name": "early_stopping", "args": {"patience": 2}},
+        {"name": "checkpoint", "args": {"keep_last": 1}},
+    ],
 }
 ANY_VALUE = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats() | st.text(max_size=12),
@@ -192,7 +212,11 @@ def mutated_recipes(draw) -> str:
     text = yaml.safe_dump(data)
     if draw(st.booleans()):
         at = draw(st.integers(0, len(text)))
-        text = text[:at] + draw(st.text(alphabet=":-[]{}&*!|>'\"#%@ \n\t", max_size=4)) + text[at + draw(st.integers(0, 3)):]
+        text = (
+            text[:at]
+            + draw(st.text(alphabet=":-[]{}&*!|>'\"#%@ \n\t", max_size=4))
+            + text[at + draw(st.integers(0, 3)) :]
+        )
     return text
 
 

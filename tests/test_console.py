@@ -33,7 +33,7 @@ def test_progress_mode_draws_a_bar(tiny_recipe, capsys, monkeypatch):
     out = screen.file.getvalue()
     bar = re.search(r"epoch 2/2 .*? 6/6 .*?accuracy \d\.\d{4}  loss \d\.\d{4}  [\d,]+ samples/s", out)
     assert bar, out
-    assert re.search(r"epoch 2/2  accuracy \d\.\d{4}  loss \d\.\d{4}  \(\d+\.\d s", out[bar.end():])
+    assert re.search(r"epoch 2/2  accuracy \d\.\d{4}  loss \d\.\d{4}  \(\d+\.\d s", out[bar.end() :])
 
 
 def test_quiet_mode_prints_only_results(tiny_recipe, capsys):

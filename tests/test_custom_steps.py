@@ -25,12 +25,26 @@ def distill_module(tmp_path, monkeypatch):
 
 
 def test_the_documented_distiller_trains_and_resumes(tiny_recipe, distill_module, tmp_path):
-    """A teacher run's best.keras teaches a Distiller student, which resumes after a crash to the same history length."""
-    teacher = train(load_recipe(tiny_recipe("plugins: [checkpoint]\n"), ["training.epochs=1", "dataset.validation_split=0.25"]))
+    """A teacher run's best.keras teaches a Distiller student, which resumes after a crash to the same history
+    length."""
+    teacher = train(
+        load_recipe(tiny_recipe("plugins: [checkpoint]\n"), ["training.epochs=1", "dataset.validation_split=0.25"])
+    )
     best = teacher.directory / "checkpoints" / "best.keras"
-    student = [f"trainer={{name: 'distill:Distiller', args: {{teacher: '{best}', temperature: 2.0}}}}", "training.epochs=2"]
+    student = [
+        f"trainer={{name: 'distill:Distiller', args: {{teacher: '{best}', temperature: 2.0}}}}",
+        "training.epochs=2",
+    ]
     with pytest.raises(Exception, match="crash"):
-        train(load_recipe(tiny_recipe(f"plugins: [{{name: 'plugin_helpers:CrashOnce', args: {{epoch: 1, marker: '{tmp_path / 'marker'}'}}}}]\n"), student))
+        train(
+            load_recipe(
+                tiny_recipe(
+                    "plugins: [{name: 'plugin_helpers:CrashOnce', args: {epoch: 1, marker: "
+                    f"'{tmp_path / 'marker'}'}}}}]\n"
+                ),
+                student,
+            )
+        )
     crashed = next((tmp_path / "runs" / "tiny").glob("version_1"))
     run = train(load_recipe(crashed / "recipe.yaml"), directory=crashed, resume=True)
     assert type(run.trainer).__name__ == "Distiller" and [row["epoch"] for row in run.history] == [1, 2]

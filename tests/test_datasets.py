@@ -47,7 +47,9 @@ def test_truncated_idx_is_reported(tmp_path):
     """A truncated IDX file names the file and the sizes."""
     file = write_idx(tmp_path / "x-idx3-ubyte", np.zeros((3, 2, 2)), compress=False)
     file.write_bytes(file.read_bytes()[:-3])
-    with pytest.raises(DataError, match=r"x-idx3-ubyte' is truncated or corrupt: header says \(3, 2, 2\) \(28 bytes\), file has 25"):
+    with pytest.raises(
+        DataError, match=r"x-idx3-ubyte' is truncated or corrupt: header says \(3, 2, 2\) \(28 bytes\), file has 25"
+    ):
         read_idx(file)
 
 
@@ -72,7 +74,9 @@ def test_missing_idx_file_and_directory(tmp_path):
 def test_npz_reading_and_missing_keys(tmp_path):
     """A .npz file loads as stored (no added axis, no rescale); one without the four arrays lists what it has."""
     arrays = synthetic(num_train=8, num_test=4)
-    np.savez(tmp_path / "ok.npz", x_train=arrays.x_train, y_train=arrays.y_train, x_test=arrays.x_test, y_test=arrays.y_test)
+    np.savez(
+        tmp_path / "ok.npz", x_train=arrays.x_train, y_train=arrays.y_train, x_test=arrays.x_test, y_test=arrays.y_test
+    )
     read = datasets.npz(str(tmp_path / "ok.npz"))
     assert read.x_train.shape == (8, 28, 28, 1) and read.preprocess == []
     np.savez(tmp_path / "bad.npz", images=arrays.x_train)
@@ -92,7 +96,10 @@ def test_mnist_offline_says_how_to_provide_the_file(monkeypatch):
         raise Exception("URL fetch failure on https://example/mnist.npz: None -- Name or service not known")
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
-    with pytest.raises(DataError, match=r"(?s)cannot load mnist .*Name or service not known.*~/.keras/datasets/mnist.npz.*dataset.args.path"):
+    with pytest.raises(
+        DataError,
+        match=r"(?s)cannot load mnist .*Name or service not known.*~/.keras/datasets/mnist.npz.*dataset.args.path",
+    ):
         datasets.mnist()
 
 
@@ -108,11 +115,23 @@ def test_mnist_and_fashion_mnist_accept_a_path(tmp_path, monkeypatch):
 
 BAD_ARRAYS = {
     "empty split": (dict(x_train=np.zeros((0, 2, 2))), "the train split is empty"),
-    "length mismatch": (dict(y_train=np.zeros(3, int)), r"the train split's inputs and labels differ in length \(inputs: 4, labels: 3\)"),
-    "named input too short": (dict(x_train={"a": np.zeros((4, 2)), "b": np.zeros((3, 2))}, x_test={"a": np.zeros((2, 2)), "b": np.zeros((2, 2))}), r".*\(a: 4, b: 3, labels: 4\)"),
+    "length mismatch": (
+        dict(y_train=np.zeros(3, int)),
+        r"the train split's inputs and labels differ in length \(inputs: 4, labels: 3\)",
+    ),
+    "named input too short": (
+        dict(
+            x_train={"a": np.zeros((4, 2)), "b": np.zeros((3, 2))},
+            x_test={"a": np.zeros((2, 2)), "b": np.zeros((2, 2))},
+        ),
+        r".*\(a: 4, b: 3, labels: 4\)",
+    ),
     "shape mismatch": (dict(x_test=np.zeros((2, 3, 3))), r"train inputs have shapes \(2, 2\) but test inputs \(3, 3\)"),
     "label shape mismatch": (dict(y_test=np.zeros((2, 3))), r"train labels have shapes \(\) but test labels \(3,\)"),
-    "non-finite inputs": (dict(x_test=np.array([[[0.0, 1.0], [2.0, 3.0]], [[0.0, np.inf], [0.0, 0.0]]])), r"test inputs contain NaN or infinity \(first in sample 1\)"),
+    "non-finite inputs": (
+        dict(x_test=np.array([[[0.0, 1.0], [2.0, 3.0]], [[0.0, np.inf], [0.0, 0.0]]])),
+        r"test inputs contain NaN or infinity \(first in sample 1\)",
+    ),
     "text inputs": (dict(x_train=np.array(["a", "b", "c", "d"])), r"train inputs must be a numeric array"),
 }
 
@@ -120,7 +139,9 @@ BAD_ARRAYS = {
 @pytest.mark.parametrize("change, message", BAD_ARRAYS.values(), ids=BAD_ARRAYS.keys())
 def test_bad_arrays_are_rejected_before_training(change, message):
     """Arrays that cannot be trained on give a DataError naming the source."""
-    fields = dict(x_train=np.zeros((4, 2, 2)), y_train=np.array([0, 1, 0, 1]), x_test=np.zeros((2, 2, 2)), y_test=np.array([0, 1]))
+    fields = dict(
+        x_train=np.zeros((4, 2, 2)), y_train=np.array([0, 1, 0, 1]), x_test=np.zeros((2, 2, 2)), y_test=np.array([0, 1])
+    )
     arrays = Arrays(**{**fields, **change}, source="mine")
     with pytest.raises(DataError, match="mine: " + message):
         check_arrays(arrays)

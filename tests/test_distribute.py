@@ -24,7 +24,8 @@ from framework.training.run import build_data, steps_per_execution
 
 HERE = Path(__file__).parent
 # 245 samples: the last global batch of 21 splits unevenly (11 + 10) between two replicas;
-# 900 test samples: 29 batches of 32, so the final report computes its metrics traced (framework.training.reports.TRACE_AFTER).
+# 900 test samples: 29 batches of 32, so the final report computes its metrics traced
+# (framework.training.reports.TRACE_AFTER).
 RECIPE = """\
 name: spread
 seed: 11
@@ -78,7 +79,13 @@ def free_ports(count: int) -> list[int]:
 def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A one-process run with batch 32, the global batch of the distributed runs."""
     folder = tmp_path_factory.mktemp("single")
-    subprocess.run(tapeline("train", str(write(folder, 32, "{strategy: default}"))), cwd=HERE, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        tapeline("train", str(write(folder, 32, "{strategy: default}"))),
+        cwd=HERE,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return folder
 
 
@@ -101,14 +108,29 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single, tmp_path):
 
 
 def start_workers(recipe: Path, output: Path, scratch: Path, extra: list[list[str]]) -> list[subprocess.Popen]:
-    """Starts training `recipe` on one localhost worker per entry of `extra` (that worker's own extra arguments), temporary files in `scratch`."""
+    """Starts training `recipe` on one localhost worker per entry of `extra` (that worker's own extra arguments),
+    temporary files in `scratch`."""
     workers = ",".join(f"localhost:{port}" for port in free_ports(len(extra)))
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch)}
     return [
         subprocess.Popen(
-            tapeline("train", str(recipe), "--workers", workers, "--worker-index", str(index), "--output", str(output), *arguments),
-            cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            tapeline(
+                "train",
+                str(recipe),
+                "--workers",
+                workers,
+                "--worker-index",
+                str(index),
+                "--output",
+                str(output),
+                *arguments,
+            ),
+            cwd=HERE,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for index, arguments in enumerate(extra)
     ]
@@ -129,7 +151,8 @@ def finish_workers(processes: list[subprocess.Popen], timeout: float = 300) -> l
 
 @pytest.mark.slow
 def test_two_workers_train_identical_weights_matching_one_process(single, tmp_path):
-    """Two multi_worker processes on localhost end with identical weights, equal to one process on the same global batch."""
+    """Two multi_worker processes on localhost end with identical weights, equal to one process on the same global
+    batch."""
     recipe = write(tmp_path, 16, "{strategy: multi_worker}")
     scratch = tmp_path / "tmp"
     finish_workers(start_workers(recipe, tmp_path / "runs/spread/version_0", scratch, [[], []]))
@@ -146,7 +169,8 @@ SHARD_SIZES = [40, 24, 40, 30]
 SHARDED = """\
 name: sharded
 seed: 5
-dataset: {{name: tfrecord, args: {{train: '{folder}/all/part-*.tfrecord', validation: '{folder}/test.tfrecord', test: '{folder}/test.tfrecord', label: label, features: {spec}}}}}
+dataset: {{name: tfrecord, args: {{train: '{folder}/all/part-*.tfrecord', validation: '{folder}/test.tfrecord', test:
+'{folder}/test.tfrecord', label: label, features: {spec}}}}}
 model: {{name: mlp, args: {{units: [16]}}}}
 optimizer: {{name: adam, args: {{learning_rate: 0.01}}}}
 training: {{epochs: 5, batch_size: {batch_size}, output_dir: {output}/runs}}
@@ -157,10 +181,13 @@ plugins: [{{name: 'plugin_helpers:SaveWeights', args: {{folder: '{output}'}}}}]
 
 @pytest.mark.slow
 def test_two_workers_read_only_their_own_tfrecord_files_and_match_one_process(tmp_path):
-    """Two multi_worker workers train on their own TFRecord files only (the other's are corrupt on their disk), run equal steps from uneven shares, and validate like one process."""
+    """Two multi_worker workers train on their own TFRecord files only (the other's are corrupt on their disk), run
+    equal steps from uneven shares, and validate like one process."""
     for k, size in enumerate(SHARD_SIZES):
         write_blobs(tmp_path / "all" / f"part-{k}.tfrecord", size, seed=k)
-        for worker in range(2):  # each worker's folder: its own files, and the other's as corrupt files of the same names
+        for worker in range(
+            2
+        ):  # each worker's folder: its own files, and the other's as corrupt files of the same names
             mine = tmp_path / f"worker{worker}" / f"part-{k}.tfrecord"
             mine.parent.mkdir(exist_ok=True)
             mine.write_bytes((tmp_path / "all" / mine.name).read_bytes() if k % 2 == worker else b"not a TFRecord file")
@@ -169,11 +196,20 @@ def test_two_workers_read_only_their_own_tfrecord_files_and_match_one_process(tm
     def recipe(output: Path, batch_size: int, strategy: str) -> Path:
         output.mkdir()
         path = output / "recipe.yaml"
-        path.write_text(SHARDED.format(folder=tmp_path, spec=json.dumps(BLOB_SPEC), output=output, batch_size=batch_size, strategy=strategy))
+        path.write_text(
+            SHARDED.format(
+                folder=tmp_path, spec=json.dumps(BLOB_SPEC), output=output, batch_size=batch_size, strategy=strategy
+            )
+        )
         return path
 
     own_files = [[f"--set=dataset.args.train={tmp_path}/worker{index}/part-*.tfrecord"] for index in range(2)]
-    processes = start_workers(recipe(tmp_path / "workers", 8, "multi_worker"), tmp_path / "workers/runs/sharded/version_0", tmp_path / "tmp", own_files)
+    processes = start_workers(
+        recipe(tmp_path / "workers", 8, "multi_worker"),
+        tmp_path / "workers/runs/sharded/version_0",
+        tmp_path / "tmp",
+        own_files,
+    )
     assert main(["train", str(recipe(tmp_path / "single", 16, "default"))]) == 0  # meanwhile, one process on every file
     outputs = finish_workers(processes, timeout=240)  # a hang (workers running different steps) fails here
     for _, err in outputs:  # each worker counted its own files only: 80 and 54 samples
@@ -186,7 +222,10 @@ def test_two_workers_read_only_their_own_tfrecord_files_and_match_one_process(tm
     # 35 updates on other batches than the one process's 45, so the scores are close, not equal (measured: loss
     # 0.312 and accuracy 0.880 against 0.308 and 0.873). The tolerances are what an epoch of training still
     # changes at this point (the workers' loss fell by 0.03 in their last epoch); 0.03 accuracy is 9 samples.
-    workers, single = (json.loads(next((tmp_path / f"{folder}/runs").glob("sharded/version_*/history.json")).read_text())[-1] for folder in ("workers", "single"))
+    workers, single = (
+        json.loads(next((tmp_path / f"{folder}/runs").glob("sharded/version_*/history.json")).read_text())[-1]
+        for folder in ("workers", "single")
+    )
     assert single["val_accuracy"] > 0.85  # trained: chance is 1/3, the best possible about 0.9
     assert workers["val_accuracy"] == pytest.approx(single["val_accuracy"], abs=0.03)
     assert workers["val_loss"] == pytest.approx(single["val_loss"], abs=0.05)
@@ -196,7 +235,10 @@ def test_cluster_flags_write_tf_config(monkeypatch):
     """--workers/--worker-index become TF_CONFIG; bad addresses and indexes are refused."""
     monkeypatch.delenv("TF_CONFIG", raising=False)
     set_cluster("localhost:2001, 10.0.0.2:2002", 1)
-    assert json.loads(os.environ["TF_CONFIG"]) == {"cluster": {"worker": ["localhost:2001", "10.0.0.2:2002"]}, "task": {"type": "worker", "index": 1}}
+    assert json.loads(os.environ["TF_CONFIG"]) == {
+        "cluster": {"worker": ["localhost:2001", "10.0.0.2:2002"]},
+        "task": {"type": "worker", "index": 1},
+    }
     with pytest.raises(TapelineError, match=r"--workers must list host:port addresses .* \(got 'localhost'\)"):
         set_cluster("localhost,other:1", 0)
     with pytest.raises(TapelineError, match=r"--worker-index must be from 0 to 1 for 2 workers \(got 2\)"):
@@ -206,7 +248,9 @@ def test_cluster_flags_write_tf_config(monkeypatch):
 def test_workers_flag_needs_a_multi_worker_recipe(tiny_recipe, capsys):
     """--workers with the default strategy exits 2 naming the setting."""
     assert main(["train", str(tiny_recipe()), "--workers", "localhost:1,localhost:2"]) == 2
-    assert "--workers needs `distribute.strategy: multi_worker` in the recipe (got 'default')" in capsys.readouterr().err
+    assert (
+        "--workers needs `distribute.strategy: multi_worker` in the recipe (got 'default')" in capsys.readouterr().err
+    )
 
 
 def test_bad_tf_config_is_reported(tiny_recipe, monkeypatch, capsys):
@@ -218,7 +262,10 @@ def test_bad_tf_config_is_reported(tiny_recipe, monkeypatch, capsys):
 
 @pytest.mark.parametrize(
     ("strategy", "message"),
-    [("tpu", r"`distribute.strategy: tpu` is not available here: no TPU found"), ("parameter_server", r"use multi_worker")],
+    [
+        ("tpu", r"`distribute.strategy: tpu` is not available here: no TPU found"),
+        ("parameter_server", r"use multi_worker"),
+    ],
 )
 def test_strategies_that_cannot_run_here_say_so(strategy, message):
     """tpu and parameter_server fail with a clear message instead of a traceback."""
@@ -248,7 +295,9 @@ def test_global_batch_is_per_replica_batch_times_replicas(tiny_recipe):
 def test_several_steps_per_call_are_refused_on_several_replicas(tiny_recipe):
     """An explicit steps_per_execution above 1 with 2 replicas is a recipe error at its line; auto gives 1."""
     recipe = load_recipe(tiny_recipe("plugins: [evaluation]\n"), ["training.steps_per_execution=4"])
-    with pytest.raises(RecipeError, match=r"`training.steps_per_execution` must be 1 or 'auto' with 2 replicas \(got 4\)"):
+    with pytest.raises(
+        RecipeError, match=r"`training.steps_per_execution` must be 1 or 'auto' with 2 replicas \(got 4\)"
+    ):
         steps_per_execution(recipe, new_plugin_manager(), [], replicas=2)
     recipe.training.steps_per_execution = "auto"
     assert steps_per_execution(recipe, new_plugin_manager(), [], replicas=2) == 1

@@ -30,7 +30,11 @@ def run_dir(module_tiny_recipe):
 def named_run_dir(module_tiny_recipe):
     """A trained run with two named inputs ('image', 'side'), each behind its own adapted Normalization."""
     recipe = module_tiny_recipe("", name="named.yaml")
-    overrides = ["dataset={name: 'data_helpers:two_inputs', preprocess: [Normalization]}", "model={name: mlp, args: {units: [8]}}", "name=named"]
+    overrides = [
+        "dataset={name: 'data_helpers:two_inputs', preprocess: [Normalization]}",
+        "model={name: mlp, args: {units: [8]}}",
+        "name=named",
+    ]
     return train(load_recipe(recipe, overrides)).directory
 
 
@@ -44,7 +48,8 @@ def expected_outputs(directory, samples: int = 32) -> np.ndarray:
 
 
 def test_keras_and_savedmodel_round_trip_raw_inputs(run_dir, tmp_path):
-    """The .keras file and the SavedModel take raw uint8 images and give the trained network's outputs (max diff < 1e-4)."""
+    """The .keras file and the SavedModel take raw uint8 images and give the trained network's outputs (max diff <
+    1e-4)."""
     keras_report = export_run(run_dir, "keras", tmp_path / "model.keras")
     saved_report = export_run(run_dir, "savedmodel", tmp_path / "saved")
     assert keras_report.difference < 1e-4 and saved_report.difference < 1e-4 and keras_report.samples == 32
@@ -62,7 +67,9 @@ def test_the_command_prints_the_check_and_writes_the_default_path(run_dir, capsy
     assert main(["export", str(run_dir), "--samples", "8"]) == 0
     out = capsys.readouterr().out
     assert (run_dir / "export" / "model.keras").is_file()
-    assert "inputs: inputs uint8 (None, 8, 8, 1)" in out and "checked in Keras on 8 test samples: max |difference|" in out
+    assert (
+        "inputs: inputs uint8 (None, 8, 8, 1)" in out and "checked in Keras on 8 test samples: max |difference|" in out
+    )
 
 
 def test_litert_export_runs_in_the_litert_interpreter(run_dir, tmp_path):
@@ -73,7 +80,8 @@ def test_litert_export_runs_in_the_litert_interpreter(run_dir, tmp_path):
 
 
 def test_a_mixed_precision_run_goes_to_litert_computing_in_float32(module_tiny_recipe, tmp_path):
-    """A mixed_bfloat16 run (whose bfloat16 convolutions LiteRT cannot run) is exported in float32, within the half-precision tolerance."""
+    """A mixed_bfloat16 run (whose bfloat16 convolutions LiteRT cannot run) is exported in float32, within the
+    half-precision tolerance."""
     pytest.importorskip("ai_edge_litert.interpreter")
     recipe = load_recipe(module_tiny_recipe("", name="bf16.yaml"), ["training.precision=mixed_bfloat16", "name=bf16"])
     report = export_run(train(recipe).directory, "litert", tmp_path / "model.tflite")
@@ -81,7 +89,8 @@ def test_a_mixed_precision_run_goes_to_litert_computing_in_float32(module_tiny_r
 
 
 def test_onnx_export_of_named_inputs_runs_in_onnxruntime(named_run_dir, tmp_path):
-    """A run with two named, separately normalized inputs exports to ONNX with one input per name and matches the network."""
+    """A run with two named, separately normalized inputs exports to ONNX with one input per name and matches the
+    network."""
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("tf2onnx")
     report = export_run(named_run_dir, "onnx", tmp_path / "model.onnx")
@@ -93,12 +102,17 @@ def test_onnx_export_of_named_inputs_runs_in_onnxruntime(named_run_dir, tmp_path
 def test_savedmodel_of_named_inputs_takes_them_by_name(named_run_dir, tmp_path):
     """The SavedModel of a two-input run has a signature taking 'image' and 'side' and matches the network."""
     report = export_run(named_run_dir, "savedmodel", tmp_path / "saved")
-    assert report.difference < 1e-4 and sorted(report.inputs) == ["image float64 (None, 8, 8)", "side float32 (None, 3)"]
+    assert report.difference < 1e-4 and sorted(report.inputs) == [
+        "image float64 (None, 8, 8)",
+        "side float32 (None, 3)",
+    ]
     signature = tf.saved_model.load(str(report.path)).signatures["serving_default"]
     assert sorted(signature.structured_input_signature[1]) == ["image", "side"]
 
 
-@pytest.mark.parametrize(("format", "module"), [("onnx", "tf2onnx"), ("onnx", "onnxruntime"), ("litert", "ai_edge_litert.interpreter")])
+@pytest.mark.parametrize(
+    ("format", "module"), [("onnx", "tf2onnx"), ("onnx", "onnxruntime"), ("litert", "ai_edge_litert.interpreter")]
+)
 def test_a_missing_extra_is_exit_2_with_the_pip_command(run_dir, monkeypatch, capsys, format, module):
     """Without the format's packages the command stops before building anything, naming the extra to install."""
     monkeypatch.setitem(sys.modules, module, None)
@@ -117,15 +131,22 @@ def test_an_export_that_differs_fails_and_writes_nothing(run_dir, tmp_path, monk
 
 
 def test_bad_input_is_exit_2(run_dir, tmp_path, capsys):
-    """A run without weights, a folder that is no run, an unknown format and a .keras path without the suffix are exit 2."""
+    """A run without weights, a folder that is no run, an unknown format and a .keras path without the suffix are exit
+    2."""
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     shutil.copy(run_dir / "recipe.yaml", unfinished)
     cases = [
         (["export", str(unfinished)], "has no model.weights.h5"),
         (["export", str(tmp_path)], "is not a run directory (no recipe.yaml)"),
-        (["export", str(run_dir), "--output", str(tmp_path / "model.h5")], "--output for --format keras must end in .keras"),
-        (["export", str(run_dir), "--format", "litert", "--output", str(tmp_path / "model.lite")], "--output for --format litert must end in .tflite"),
+        (
+            ["export", str(run_dir), "--output", str(tmp_path / "model.h5")],
+            "--output for --format keras must end in .keras",
+        ),
+        (
+            ["export", str(run_dir), "--format", "litert", "--output", str(tmp_path / "model.lite")],
+            "--output for --format litert must end in .tflite",
+        ),
     ]
     for argv, message in cases:
         assert main(argv) == 2

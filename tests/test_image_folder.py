@@ -67,7 +67,10 @@ def test_training_files_follow_a_seeded_permutation(photos):
     assert other != first
 
 
-@pytest.mark.parametrize(("suffix", "mode", "channels"), [(".jpg", "rgb", 3), (".jpeg", "grayscale", 1), (".bmp", "rgba", 4), (".gif", "rgb", 3), (".PNG", "rgba", 4)])
+@pytest.mark.parametrize(
+    ("suffix", "mode", "channels"),
+    [(".jpg", "rgb", 3), (".jpeg", "grayscale", 1), (".bmp", "rgba", 4), (".gif", "rgb", 3), (".PNG", "rgba", 4)],
+)
 def test_formats_resize_and_color_modes(tmp_path, suffix, mode, channels):
     """JPEG, BMP, GIF and upper-case suffixes decode; images are resized; color modes give 1, 3 or 4 channels."""
     write_split(tmp_path / "train", {"a": 1, "b": 1}, suffix)
@@ -113,14 +116,20 @@ def test_missing_and_empty_folders(tmp_path, photos):
         image_folder(str(tmp_path / "flat"), str(photos / "test"), (6, 5))
     (photos / "train" / "emu").mkdir()
     (photos / "train" / "emu" / "readme.txt").write_text("")
-    with pytest.raises(DataError, match=r"class folder '.*train/emu' has no images \(looked for .jpg, .jpeg, .png, .bmp, .gif files\)"):
+    with pytest.raises(
+        DataError, match=r"class folder '.*train/emu' has no images \(looked for .jpg, .jpeg, .png, .bmp, .gif files\)"
+    ):
         image_folder(str(photos / "train"), str(photos / "test"), (6, 5))
 
 
 def test_splits_must_have_the_same_classes(photos):
     """A test or validation folder with other classes is refused, naming both folders and the difference."""
     write_split(photos / "validation", {"cat": 1, "emu": 1})
-    with pytest.raises(DataError, match=r"class folders of validation folder '.*validation' differ from those of train folder '.*train' \(missing dog; extra emu\)"):
+    with pytest.raises(
+        DataError,
+        match=r"class folders of validation folder '.*validation' differ from those of train folder '.*train' "
+        r"\(missing dog; extra emu\)",
+    ):
         image_folder(str(photos / "train"), str(photos / "test"), (6, 5), validation=str(photos / "validation"))
     write_split(photos / "test", {"bird": 1})
     with pytest.raises(DataError, match=r"test folder '.*test' differ.*\(extra bird\)"):
@@ -131,7 +140,11 @@ def test_corrupt_images_are_named_with_the_reason(photos):
     """`verify` decodes every file first and names each bad one with TensorFlow's reason."""
     (photos / "train" / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     (photos / "test" / "cat" / "empty.jpg").write_bytes(b"")
-    with pytest.raises(DataError, match=r"2 corrupt or unreadable images: '.*train/dog/broken.png' \(.*PNG.*\); '.*test/cat/empty.jpg' \(Input is empty.\)"):
+    with pytest.raises(
+        DataError,
+        match=r"2 corrupt or unreadable images: '.*train/dog/broken.png' \(.*PNG.*\); '.*test/cat/empty.jpg' \(Input "
+        r"is empty.\)",
+    ):
         image_folder(str(photos / "train"), str(photos / "test"), (6, 5))
     assert image_folder(str(photos / "train"), str(photos / "test"), (6, 5), verify=False).sizes["train"] == 6
 
@@ -140,17 +153,23 @@ def test_recipe_checks_the_arguments(photos, write_recipe):
     """Bad argument types and values are recipe errors at the dataset's line."""
     recipe = write_recipe(f"""\
         name: photos
-        dataset: {{name: image_folder, args: {{train: {photos / 'train'}, test: {photos / 'test'}, image_size: [6, 5], color_mode: rgbb}}}}
+        dataset: {{name: image_folder, args: {{train: {photos / "train"}, test: {photos / "test"}, image_size: [6, 5],
+        color_mode: rgbb}}}}
         model: mlp
         """)
-    with pytest.raises(RecipeError, match=r"`dataset.args.color_mode` must be one of 'rgb', 'grayscale', 'rgba' \(got 'rgbb'\)"):
+    with pytest.raises(
+        RecipeError, match=r"`dataset.args.color_mode` must be one of 'rgb', 'grayscale', 'rgba' \(got 'rgbb'\)"
+    ):
         load_recipe(recipe)
-    with pytest.raises(ValueError, match=r"`image_size` must be \[height, width\], two positive sizes \(got \(6, 5, 1\)\)"):
+    with pytest.raises(
+        ValueError, match=r"`image_size` must be \[height, width\], two positive sizes \(got \(6, 5, 1\)\)"
+    ):
         image_folder(str(photos / "train"), str(photos / "test"), (6, 5, 1))
 
 
 def test_a_shard_verifies_and_reads_only_its_own_images(photos):
-    """Shard(1, 2) keeps every second image of the seeded order, labels with them; the other worker's corrupt image is never opened."""
+    """Shard(1, 2) keeps every second image of the seeded order, labels with them; the other worker's corrupt image is
+    never opened."""
     train, test = str(photos / "train"), str(photos / "test")
     everything = image_folder(train, test, image_size=(6, 5), seed=3)
     Path(everything.files[0]).write_bytes(b"not an image")

@@ -1,4 +1,5 @@
-"""Tests for the package's architecture: its layers import only downwards, no import cycle, the plugin contract stands alone."""
+"""Tests for the package's architecture: its layers import only downwards, no import cycle, the plugin contract stands
+alone."""
 
 from __future__ import annotations
 
@@ -21,7 +22,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("plugins",),
 )
 CONTRACT = ("framework.hooks.specs", "framework.hooks.context")
-TRAINING_LOOP = ("framework.hooks.adapter", "framework.hooks.manager", "framework.model", "framework.build", "framework.training")
+TRAINING_LOOP = (
+    "framework.hooks.adapter",
+    "framework.hooks.manager",
+    "framework.model",
+    "framework.build",
+    "framework.training",
+)
 MAX_LINES = 400
 MAX_TOP_LEVEL_MODULES = 8
 
@@ -66,15 +73,21 @@ def graph(in_functions: bool = True) -> dict[str, set[str]]:
 
 def layer(module: str) -> int:
     """The index in `LAYERS` of the layer `module` belongs to (the longest matching prefix)."""
-    matches = [(len(prefix), index) for index, names in enumerate(LAYERS) for prefix in names
-               if module == prefix or module.startswith(prefix + ".")]
+    matches = [
+        (len(prefix), index)
+        for index, names in enumerate(LAYERS)
+        for prefix in names
+        if module == prefix or module.startswith(prefix + ".")
+    ]
     assert matches, f"{module} is in no layer of LAYERS"
     return max(matches)[1]
 
 
 def upward_edges(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
     """Every import (module, imported) whose imported module sits in a higher layer."""
-    return sorted((source, target) for source, targets in edges.items() for target in targets if layer(target) > layer(source))
+    return sorted(
+        (source, target) for source, targets in edges.items() for target in targets if layer(target) > layer(source)
+    )
 
 
 def cycles(edges: dict[str, set[str]]) -> list[set[str]]:
@@ -128,7 +141,8 @@ def test_there_is_no_import_cycle():
 
 def test_the_plugin_contract_imports_nothing_from_the_training_loop():
     """framework.hooks.specs and framework.hooks.context import no training-loop module, not even under TYPE_CHECKING,
-    and neither do the modules they import (at module level: an import inside a function runs only when it is called)."""
+    and neither do the modules they import (at module level: an import inside a function runs only when it is
+    called)."""
     edges = graph(in_functions=False)
     for module in CONTRACT:
         assert not {m for m in reachable(edges, module) if m.startswith(TRAINING_LOOP)}, module
@@ -137,7 +151,8 @@ def test_the_plugin_contract_imports_nothing_from_the_training_loop():
 def test_the_checks_find_planted_mistakes():
     """The layer check reports an upward import and the cycle finder a planted cycle; neither reports a clean chain."""
     assert upward_edges({"framework.recipe.loader": {"framework.training.run"}, "framework.training.run": set()}) == [
-        ("framework.recipe.loader", "framework.training.run")]
+        ("framework.recipe.loader", "framework.training.run")
+    ]
     assert upward_edges({"framework.training.run": {"framework.recipe.loader"}, "framework.recipe.loader": set()}) == []
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -151,7 +166,11 @@ def test_modules_stay_small_and_the_top_level_stays_short():
 
 
 def test_built_in_plugins_import_only_the_public_package():
-    """plugins/ imports `framework` itself (the plugin toolkit), never its sub-modules, as third-party plugins should."""
-    inner = {name: sorted(m for m in imports(file, set(modules())) if m.startswith("framework."))
-             for name, file in modules().items() if name.startswith("plugins")}
+    """plugins/ imports `framework` itself (the plugin toolkit), never its sub-modules, as third-party plugins
+    should."""
+    inner = {
+        name: sorted(m for m in imports(file, set(modules())) if m.startswith("framework."))
+        for name, file in modules().items()
+        if name.startswith("plugins")
+    }
     assert {name: found for name, found in inner.items() if found} == {}

@@ -13,7 +13,12 @@ from framework.recipe.json_schema import SchemaBuilder, recipe_schema
 
 jsonschema = pytest.importorskip("jsonschema")
 RECIPES = sorted(Path(__file__).parent.parent.glob("recipes/*.yaml"))
-GOOD = {"name": "x", "dataset": "synthetic", "model": {"name": "seed_cnn", "args": {"units": 8}}, "plugins": ["console"]}
+GOOD = {
+    "name": "x",
+    "dataset": "synthetic",
+    "model": {"name": "seed_cnn", "args": {"units": 8}},
+    "plugins": ["console"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,11 @@ def test_sections_carry_types_defaults_descriptions_and_names():
     """Each field has its type, default and spec doc; closed sections; registered names as an enum."""
     recipe = recipe_schema()["definitions"]["recipe"]
     epochs = recipe["properties"]["training"]["properties"]["epochs"]
-    assert epochs == {"type": "integer", "description": "Passes over the training data. Must be a positive integer.", "default": 5}
+    assert epochs == {
+        "type": "integer",
+        "description": "Passes over the training data. Must be a positive integer.",
+        "default": 5,
+    }
     assert recipe["properties"]["training"]["additionalProperties"] is False
     assert recipe["required"] == ["name", "dataset", "model"]
     name, section = recipe["properties"]["optimizer"]["anyOf"]

@@ -31,7 +31,9 @@ def test_bad_arguments():
 def test_sets_the_optimizer_rate_and_logs_it(tiny_recipe):
     """The optimizer's learning rate follows the schedule and each epoch logs `lr`."""
     plugins = "plugins: [{name: lr_schedule, args: {schedule: step, factor: 0.5, step_epochs: 1}}]\n"
-    run = train(load_recipe(tiny_recipe(plugins), ["training.epochs=3", "optimizer={name: adam, args: {learning_rate: 0.01}}"]))
+    run = train(
+        load_recipe(tiny_recipe(plugins), ["training.epochs=3", "optimizer={name: adam, args: {learning_rate: 0.01}}"])
+    )
     assert [round(row["lr"], 6) for row in run.history] == [0.01, 0.005, 0.0025]
 
 
@@ -39,7 +41,10 @@ def test_plateau_reduces_when_the_metric_stalls(tiny_recipe):
     """Reduce-on-plateau multiplies the rate by factor after `patience` epochs without improvement."""
     plugins = (
         "plugins:\n  - {name: 'plugin_helpers:Scripted', args: {values: [1, 1, 1, 0.5, 0.5, 0.5]}}\n"
-        "  - {name: lr_schedule, args: {schedule: plateau, monitor: score, patience: 2, factor: 0.1, min_lr: 0.00002}}\n"
+        "  - {name: lr_schedule, args: {schedule: plateau, monitor: score, patience: 2, factor: 0.1, min_lr: "
+        "0.00002}}\n"
     )
-    run = train(load_recipe(tiny_recipe(plugins), ["training.epochs=6", "optimizer={name: sgd, args: {learning_rate: 0.001}}"]))
+    run = train(
+        load_recipe(tiny_recipe(plugins), ["training.epochs=6", "optimizer={name: sgd, args: {learning_rate: 0.001}}"])
+    )
     assert [round(row["lr"], 7) for row in run.history] == [0.001, 0.001, 0.001, 0.0001, 0.0001, 0.0001]

@@ -23,19 +23,33 @@ def test_every_n_batches(tiny_recipe):
     logged = rows(run.directory / "batch_metrics.jsonl")
     assert [(r["epoch"], r["batch"]) for r in logged] == [(1, 2), (1, 4), (1, 6), (2, 2), (2, 4), (2, 6)]
     with open(run.directory / "batch_metrics.csv") as stream:
-        assert [(row["epoch"], row["batch"]) for row in csv.DictReader(stream)] == [(str(r["epoch"]), str(r["batch"])) for r in logged]
+        assert [(row["epoch"], row["batch"]) for row in csv.DictReader(stream)] == [
+            (str(r["epoch"]), str(r["batch"])) for r in logged
+        ]
     assert not (run.directory / "metrics.csv").exists()
 
 
 def test_without_batches_it_is_refused_pointing_at_the_history(tiny_recipe):
-    """every_n_batches: 0 (it used to mean rows per epoch) is a recipe error saying where those rows are now; bare, it logs every 50."""
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `plugins\[0\].args` of plugin 'metrics_log': `every_n_batches` must be a positive number of batches \(got 0\): metrics_log writes only per-batch rows; the rows per epoch are in history.csv and history.json"):
+    """every_n_batches: 0 (it used to mean rows per epoch) is a recipe error saying where those rows are now; bare, it
+    logs every 50."""
+    with pytest.raises(
+        RecipeError,
+        match=r"recipe.yaml:14: `plugins\[0\].args` of plugin 'metrics_log': `every_n_batches` must be a positive "
+        r"number of batches \(got 0\): metrics_log writes only per-batch rows; the rows per epoch are in "
+        r"history.csv and history.json",
+    ):
         build_run(load_recipe(tiny_recipe("plugins: [{name: metrics_log, args: {every_n_batches: 0}}]\n")))
-    assert build_run(load_recipe(tiny_recipe("plugins: [metrics_log]\n"))).plugins.get_plugin("metrics_log").every_n_batches == 50
+    assert (
+        build_run(load_recipe(tiny_recipe("plugins: [metrics_log]\n")))
+        .plugins.get_plugin("metrics_log")
+        .every_n_batches
+        == 50
+    )
 
 
 def test_history_has_every_entry_added_by_plugins_and_keras_callbacks(tiny_recipe):
-    """history.csv, the one writer of rows per epoch, holds the entries of plugins (test_*) and Keras callbacks (learning_rate)."""
+    """history.csv, the one writer of rows per epoch, holds the entries of plugins (test_*) and Keras callbacks
+    (learning_rate)."""
     plateau = "{name: 'keras.callbacks:ReduceLROnPlateau', args: {monitor: loss, patience: 1}}"
     run = train(load_recipe(tiny_recipe(f"plugins: [{{name: evaluation, args: {{every: 2}}}}, {plateau}]\n")))
     with open(run.directory / "history.csv") as stream:
@@ -45,7 +59,8 @@ def test_history_has_every_entry_added_by_plugins_and_keras_callbacks(tiny_recip
 
 
 def test_resume_appends_without_duplicates(tiny_recipe):
-    """A resumed run keeps the earlier epochs' rows, drops those of the epoch being redone and of a torn line, and appends."""
+    """A resumed run keeps the earlier epochs' rows, drops those of the epoch being redone and of a torn line, and
+    appends."""
     file = tiny_recipe("plugins: [{name: metrics_log, args: {every_n_batches: 3}}]\n")
     first = train(load_recipe(file, ["training.epochs=1"]))
     log = first.directory / "batch_metrics.jsonl"

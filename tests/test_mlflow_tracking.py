@@ -34,14 +34,21 @@ def the_run(client: MlflowClient, experiment: str):
 
 
 def test_logs_params_metrics_and_status_through_a_resume(tracked):
-    """Params are the flattened recipe, metrics each epoch's logs at step = epoch and the final test metrics; a resume continues the MLflow run."""
+    """Params are the flattened recipe, metrics each epoch's logs at step = epoch and the final test metrics; a resume
+    continues the MLflow run."""
     run, client = tracked
     mlflow_run = the_run(client, "tiny")
     params = mlflow_run.data.params
-    assert params["model.name"] == "seed_cnn" and params["dataset.args.shape.0"] == "8" and params["dataset.validation_split"] == "0.25"
+    assert (
+        params["model.name"] == "seed_cnn"
+        and params["dataset.args.shape.0"] == "8"
+        and params["dataset.validation_split"] == "0.25"
+    )
     assert params["plugins.2.name"] == "mlflow" and params["training.epochs"] == "1"  # as when the run began
     history = client.get_metric_history(mlflow_run.info.run_id, "val_loss")
-    assert [(m.step, m.value) for m in history] == [(row["epoch"], pytest.approx(row["val_loss"])) for row in run.history]
+    assert [(m.step, m.value) for m in history] == [
+        (row["epoch"], pytest.approx(row["val_loss"])) for row in run.history
+    ]
     evaluation = json.loads((run.directory / "evaluation.json").read_text())
     test = client.get_metric_history(mlflow_run.info.run_id, "test_accuracy")  # one per session
     assert [m.step for m in test] == [1, 2] and test[-1].value == pytest.approx(evaluation["accuracy"])
@@ -54,7 +61,14 @@ def test_logs_files_and_the_network_as_artifacts(tracked, tmp_path):
     run, client = tracked
     mlflow_run = the_run(client, "tiny")
     names = {info.path for info in client.list_artifacts(mlflow_run.info.run_id)}
-    assert names == {"confusion_matrix.png", "learning_curves.png", "evaluation.json", "history.json", "run.json", "model"}
+    assert names == {
+        "confusion_matrix.png",
+        "learning_curves.png",
+        "evaluation.json",
+        "history.json",
+        "run.json",
+        "model",
+    }
     assert mlflow_run.info.artifact_uri.startswith((run.directory.parents[1] / "mlartifacts").as_uri())
     [model] = client.list_artifacts(mlflow_run.info.run_id, "model")
     network = keras.saving.load_model(client.download_artifacts(mlflow_run.info.run_id, model.path, str(tmp_path)))
@@ -63,14 +77,17 @@ def test_logs_files_and_the_network_as_artifacts(tracked, tmp_path):
 
 
 def test_tracking_uri_and_experiment_args(tracked, tiny_recipe):
-    """An explicit SQLite URI and experiment: the experiment is created there, its artifacts beside the database file."""
+    """An explicit SQLite URI and experiment: the experiment is created there, its artifacts beside the database
+    file."""
     run, client = tracked
     database = run.directory.parents[1] / "mlflow.db"
     plugin = MLflowTracking(tracking_uri=f"sqlite:///{database}", experiment="other")
     opened, experiment_id = plugin.open_store(SimpleNamespace(recipe=load_recipe(tiny_recipe())))
     assert opened.tracking_uri == client.tracking_uri
     assert client.get_experiment(experiment_id).artifact_location == (database.parent / "mlartifacts").as_uri()
-    assert plugin.open_store(SimpleNamespace(recipe=load_recipe(tiny_recipe())))[1] == experiment_id  # found, not created again
+    assert (
+        plugin.open_store(SimpleNamespace(recipe=load_recipe(tiny_recipe())))[1] == experiment_id
+    )  # found, not created again
 
 
 def test_a_store_that_cannot_be_opened_is_reported(tiny_recipe):

@@ -11,7 +11,10 @@ from framework.model.networks import fast_cnn, mlp, seed_cnn
 def test_seed_cnn_is_the_tutorials_model():
     """seed_cnn is Conv2D(32,3) -> Conv2D(64,3) -> Flatten -> Dense(128) -> Dense(10, softmax)."""
     model = seed_cnn((28, 28, 1), 10)
-    kinds = [(type(layer).__name__, getattr(layer, "filters", None) or getattr(layer, "units", None)) for layer in model.layers]
+    kinds = [
+        (type(layer).__name__, getattr(layer, "filters", None) or getattr(layer, "units", None))
+        for layer in model.layers
+    ]
     assert kinds == [("Conv2D", 32), ("Conv2D", 64), ("Flatten", None), ("Dense", 128), ("Dense", 10)]
     assert model.layers[0].kernel_size == (3, 3) and model.layers[-1].activation is keras.activations.softmax
     assert model.count_params() == 4_738_826

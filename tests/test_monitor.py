@@ -23,7 +23,10 @@ def test_improvement_respects_min_delta_and_baseline():
 
 def test_missing_metric_and_bad_mode():
     """An absent metric lists the available ones; a bad mode is a ValueError."""
-    with pytest.raises(TapelineError, match="checkpoint: monitored metric 'val_loss' is not in the epoch logs; available: accuracy, loss"):
+    with pytest.raises(
+        TapelineError,
+        match="checkpoint: monitored metric 'val_loss' is not in the epoch logs; available: accuracy, loss",
+    ):
         Monitor("val_loss").value({"loss": 1.0, "accuracy": 0.5}, "checkpoint")
     with pytest.raises(ValueError, match="`mode` must be one of 'auto', 'min', 'max' \\(got 'up'\\)"):
         Monitor("loss", "up")

@@ -34,7 +34,9 @@ def test_stops_naming_epoch_and_batch(tiny_recipe, diverging, capsys):
     """The run fails at the first NaN loss, naming the epoch and batch; the CLI exits 1 without traceback."""
     overrides = [*diverging, "training.shuffle=false"]
     file = tiny_recipe("plugins: [nan_guard]\n")
-    with pytest.raises(PluginError, match=r"plugin 'nan_guard' failed in on_batch_end: TrainingFailed: loss is nan at epoch 1, batch 1"):
+    with pytest.raises(
+        PluginError, match=r"plugin 'nan_guard' failed in on_batch_end: TrainingFailed: loss is nan at epoch 1, batch 1"
+    ):
         train(load_recipe(file, overrides))
     code = main(["train", str(file), *[a for o in overrides for a in ("--set", o)]])
     err = capsys.readouterr().err

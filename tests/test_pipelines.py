@@ -30,9 +30,12 @@ def inputs(dataset: tf.data.Dataset) -> np.ndarray:
 
 
 def test_inputs_reach_the_model_unchanged_and_the_last_batch_is_kept():
-    """Without preprocessing, integer inputs keep their values and dtype (token ids, counts); the last partial batch stays."""
+    """Without preprocessing, integer inputs keep their values and dtype (token ids, counts); the last partial batch
+    stays."""
     tokens = np.arange(70 * 3, dtype=np.int32).reshape(70, 3) % 1000
-    data = make_pipelines(Arrays(tokens, np.arange(70) % 4, tokens[:10], np.arange(10) % 4, "tokens"), PipelineSettings(32, shuffle=False))
+    data = make_pipelines(
+        Arrays(tokens, np.arange(70) % 4, tokens[:10], np.arange(10) % 4, "tokens"), PipelineSettings(32, shuffle=False)
+    )
     batches = list(data.train.as_numpy_iterator())
     assert [len(y) for _, y in batches] == [32, 32, 6]
     assert batches[0][0].dtype == np.int32 and np.array_equal(np.concatenate([x for x, _ in batches]), tokens)
@@ -42,7 +45,9 @@ def test_inputs_reach_the_model_unchanged_and_the_last_batch_is_kept():
 def test_rescaling_preprocess_applies_to_every_split():
     """A Rescaling layer turns uint8 images into float32 in [0, 1] in train, validation and test."""
     arrays = synthetic(num_train=40, num_test=8, shape=(5, 5), num_classes=4)
-    data = make_pipelines(arrays, PipelineSettings(16, validation_split=0.25), [Layer(keras.layers.Rescaling(1 / 255, dtype="float32"))])
+    data = make_pipelines(
+        arrays, PipelineSettings(16, validation_split=0.25), [Layer(keras.layers.Rescaling(1 / 255, dtype="float32"))]
+    )
     for split in (data.train, data.validation, data.test):
         x = next(split.as_numpy_iterator())[0]
         assert x.dtype == np.float32 and x.shape[1:] == (5, 5, 1) and 0.0 <= x.min() and x.max() <= 1.0
@@ -52,7 +57,9 @@ def test_normalization_adapts_on_the_training_split_only():
     """An adapted Normalization layer learns the training inputs' mean and variance, not the test split's."""
     x_train, x_test = np.full((64, 2), 3.0, np.float32) + np.arange(64)[:, None] % 2, np.full((8, 2), 100.0, np.float32)
     arrays = Arrays(x_train, np.arange(64) % 2, x_test, np.arange(8) % 2, "table")
-    data = make_pipelines(arrays, PipelineSettings(16, shuffle=False), [Layer(keras.layers.Normalization(dtype="float32"), adapt=True)])
+    data = make_pipelines(
+        arrays, PipelineSettings(16, shuffle=False), [Layer(keras.layers.Normalization(dtype="float32"), adapt=True)]
+    )
     np.testing.assert_allclose(inputs(data.train).mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(inputs(data.test), (100.0 - 3.5) / 0.5, rtol=1e-4)
 
@@ -76,7 +83,10 @@ def test_named_inputs_and_labels_are_batched_by_name():
     batch_x, batch_y = next(data.train.as_numpy_iterator())
     assert batch_x["image"].shape == (8, 4, 4) and batch_x["side"].shape == (8, 3)
     assert batch_y["kind"].dtype == np.int32 and batch_y["size"].shape == (8, 1) and batch_y["size"].dtype == np.float32
-    assert [(t.name, t.task, t.units) for t in data.targets] == [("kind", "classification", 3), ("size", "regression", 1)]
+    assert [(t.name, t.task, t.units) for t in data.targets] == [
+        ("kind", "classification", 3),
+        ("size", "regression", 1),
+    ]
     assert data.input_shape == {"image": (4, 4), "side": (3,)}
 
 
@@ -90,7 +100,14 @@ def test_binary_labels_become_float_columns():
 
 def test_test_labels_are_checked_against_the_training_task():
     """A test class id beyond the dataset's class names is a DataError naming the test split."""
-    arrays = Arrays(np.zeros((4, 2)), np.array([0, 1, 2, 1]), np.zeros((2, 2)), np.array([0, 3]), "mine", class_names=["a", "b", "c"])
+    arrays = Arrays(
+        np.zeros((4, 2)),
+        np.array([0, 1, 2, 1]),
+        np.zeros((2, 2)),
+        np.array([0, 3]),
+        "mine",
+        class_names=["a", "b", "c"],
+    )
     with pytest.raises(DataError, match=r"mine: test: labels must be class ids 0..2 \(found 0..3\)"):
         make_pipelines(arrays, PipelineSettings(2))
 
@@ -148,9 +165,14 @@ def test_pipelines_have_autotune_off():
 
 def test_each_named_input_gets_its_own_preprocessing():
     """With named inputs, each input gets its own adapted copy of the preprocessing layers."""
-    x = {"small": np.arange(32, dtype=np.float32).reshape(16, 2), "large": 1000 + 10 * np.arange(16, dtype=np.float32)[:, None]}
+    x = {
+        "small": np.arange(32, dtype=np.float32).reshape(16, 2),
+        "large": 1000 + 10 * np.arange(16, dtype=np.float32)[:, None],
+    }
     layers = {name: [Layer(keras.layers.Normalization(dtype="float32"), adapt=True)] for name in x}
-    data = make_pipelines(Arrays(x, np.arange(16) % 2, x, np.arange(16) % 2, "two"), PipelineSettings(16, shuffle=False), layers)
+    data = make_pipelines(
+        Arrays(x, np.arange(16) % 2, x, np.arange(16) % 2, "two"), PipelineSettings(16, shuffle=False), layers
+    )
     batch = next(data.train.as_numpy_iterator())[0]
     for name in x:
         np.testing.assert_allclose(batch[name].mean(axis=0), 0.0, atol=1e-5)
@@ -178,8 +200,15 @@ def test_a_cached_stream_keeps_its_epoch_order(cache, tmp_path):
 
 def test_a_stream_of_known_size_knows_its_batches():
     """A DataModule that gives its sizes yields pipelines whose number of batches Keras can read."""
-    data = make_pipelines(module_of(synthetic(num_train=70, num_test=8), sizes={"train": 70, "test": 8}), PipelineSettings(32, seed=0, validation_split=0.2))
-    assert (int(data.train.cardinality()), int(data.validation.cardinality()), int(data.test.cardinality())) == (2, 1, 1)
+    data = make_pipelines(
+        module_of(synthetic(num_train=70, num_test=8), sizes={"train": 70, "test": 8}),
+        PipelineSettings(32, seed=0, validation_split=0.2),
+    )
+    assert (int(data.train.cardinality()), int(data.validation.cardinality()), int(data.test.cardinality())) == (
+        2,
+        1,
+        1,
+    )
 
 
 def test_a_stream_shuffles_under_any_global_seed():

@@ -30,4 +30,8 @@ def test_auto_precision_trains_and_is_recorded(tiny_recipe):
     """A run with precision auto trains under the policy this machine gets, which run.json records."""
     run = train(load_recipe(tiny_recipe(), ["training.precision=auto", "training.epochs=1"]))
     summary = json.loads((run.directory / "run.json").read_text())
-    assert summary["precision"] == resolve_precision("auto") and summary["precision"] in ("float32", "mixed_bfloat16", "mixed_float16")
+    assert summary["precision"] == resolve_precision("auto") and summary["precision"] in (
+        "float32",
+        "mixed_bfloat16",
+        "mixed_float16",
+    )

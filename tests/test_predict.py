@@ -34,25 +34,30 @@ def write_images(folder: Path, per_class: int, rng: np.random.Generator) -> None
 def train_recipe(folder: Path, name: str, dataset: str, model: str) -> tuple[Path, np.ndarray]:
     """Trains a 3-epoch recipe in `folder`; the run directory and the trained network's test-split probabilities."""
     recipe = folder / f"{name}.yaml"
-    recipe.write_text(textwrap.dedent(f"""\
+    recipe.write_text(
+        textwrap.dedent(f"""\
         name: {name}
         seed: 1
         dataset: {dataset}
         model: {model}
-        training: {{epochs: 3, batch_size: 8, output_dir: {folder / 'runs'}}}
-        """))
+        training: {{epochs: 3, batch_size: 8, output_dir: {folder / "runs"}}}
+        """)
+    )
     run = train(load_recipe(recipe))
     return run.directory, run.trainer.predict(run.data.test, verbose=0)
 
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, np.ndarray]:
-    """A run trained on an image_folder of 10x12 PNGs resized to 8x8: its directory, the test folder, the test probabilities."""
+    """A run trained on an image_folder of 10x12 PNGs resized to 8x8: its directory, the test folder, the test
+    probabilities."""
     folder = tmp_path_factory.mktemp("photos")
     rng = np.random.default_rng(0)
     write_images(folder / "train", 10, rng)
     write_images(folder / "test", 3, rng)
-    dataset = f"{{name: image_folder, args: {{train: {folder / 'train'}, test: {folder / 'test'}, image_size: [8, 8]}}}}"
+    dataset = (
+        f"{{name: image_folder, args: {{train: {folder / 'train'}, test: {folder / 'test'}, image_size: [8, 8]}}}}"
+    )
     directory, probabilities = train_recipe(folder, "photos", dataset, "{name: mlp, args: {units: [8]}}")
     return directory, folder / "test", probabilities
 
@@ -63,7 +68,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_a_folder_of_pngs_gets_the_trained_networks_classes(photos, tmp_path):
-    """Each PNG of the test folder, decoded and resized as in training, gets the class and probabilities the trained network gives it."""
+    """Each PNG of the test folder, decoded and resized as in training, gets the class and probabilities the trained
+    network gives it."""
     directory, test, probabilities = photos
     out = tmp_path / "predictions.csv"
     assert main(["predict", str(directory), str(test), "--output", str(out), "--batch-size", "4"]) == 0
@@ -75,7 +81,8 @@ def test_a_folder_of_pngs_gets_the_trained_networks_classes(photos, tmp_path):
 
 
 def test_unreadable_inputs_are_reported_and_the_rest_predicted(photos, tmp_path, capsys):
-    """A corrupt image and an .npz without `x` are listed with the reason on stderr (exit 1); images and a good .npz are predicted alike."""
+    """A corrupt image and an .npz without `x` are listed with the reason on stderr (exit 1); images and a good .npz are
+    predicted alike."""
     directory, test, probabilities = photos
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
@@ -104,14 +111,17 @@ def test_npz_arrays_of_the_wrong_shape_are_unreadable(photos, tmp_path, capsys):
 
 
 def test_csv_rows_are_encoded_like_the_training_file(tmp_path, capsys):
-    """A features-only CSV (columns reordered) is encoded like the csv dataset: the network's test probabilities; a broken CSV is reported."""
+    """A features-only CSV (columns reordered) is encoded like the csv dataset: the network's test probabilities; a
+    broken CSV is reported."""
     rng = np.random.default_rng(3)
 
     def table(path: Path, rows: int, label: bool = True) -> list[list[str]]:
         lines = []
         for _ in range(rows):
             size, color = rng.normal(), rng.choice(["red", "blue"])
-            lines.append([f"{size:.3f}", color, f"{rng.normal():.3f}"] + (["yes" if size > 0 else "no"] if label else []))
+            lines.append(
+                [f"{size:.3f}", color, f"{rng.normal():.3f}"] + (["yes" if size > 0 else "no"] if label else [])
+            )
         with path.open("w", newline="") as stream:
             csv.writer(stream).writerows([["size", "color", "noise"] + (["label"] if label else []), *lines])
         return lines
@@ -121,18 +131,30 @@ def test_csv_rows_are_encoded_like_the_training_file(tmp_path, capsys):
     with (tmp_path / "new.csv").open("w", newline="") as stream:  # no label, other column order
         csv.writer(stream).writerows([["noise", "color", "size"], *[[r[2], r[1], r[0]] for r in test_rows]])
     (tmp_path / "broken.csv").write_text("size,noise\n1.0,2.0\n")
-    dataset = f"{{name: csv, args: {{train: {tmp_path / 'train.csv'}, test: {tmp_path / 'test.csv'}, label: label, categorical: [color]}}}}"
+    dataset = (
+        f"{{name: csv, args: {{train: {tmp_path / 'train.csv'}, test: {tmp_path / 'test.csv'}, label: label, "
+        "categorical: [color]}}"
+    )
     directory, probabilities = train_recipe(tmp_path, "table", dataset, "{name: mlp, args: {units: [4]}}")
     out = tmp_path / "predictions.csv"
-    assert main(["predict", str(directory), str(tmp_path / "new.csv"), str(tmp_path / "broken.csv"), "--output", str(out)]) == 1
-    assert f"cannot read '{tmp_path / 'broken.csv'}': csv: '{tmp_path / 'broken.csv'}' has no column 'color'" in capsys.readouterr().err
+    assert (
+        main(["predict", str(directory), str(tmp_path / "new.csv"), str(tmp_path / "broken.csv"), "--output", str(out)])
+        == 1
+    )
+    assert (
+        f"cannot read '{tmp_path / 'broken.csv'}': csv: '{tmp_path / 'broken.csv'}' has no column 'color'"
+        in capsys.readouterr().err
+    )
     rows = read_csv(out)
     assert [row["input"] for row in rows] == [f"{tmp_path / 'new.csv'}[{i}]" for i in range(6)]
-    np.testing.assert_allclose([[float(row["probabilities.no"]), float(row["probabilities.yes"])] for row in rows], probabilities, atol=1e-6)
+    np.testing.assert_allclose(
+        [[float(row["probabilities.no"]), float(row["probabilities.yes"])] for row in rows], probabilities, atol=1e-6
+    )
 
 
 def test_bad_arguments_are_exit_2_before_anything_is_built(photos, tmp_path, capsys):
-    """A run without weights, a missing input, an input of unknown kind, an empty folder and an unknown --output suffix are exit 2."""
+    """A run without weights, a missing input, an input of unknown kind, an empty folder and an unknown --output suffix
+    are exit 2."""
     directory, test, _ = photos
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
@@ -155,9 +177,28 @@ def test_rows_per_task_and_per_output():
     """Binary, multilabel and regression outputs read as their task; several outputs nest by name; CSV flattens them."""
     binary = Target(None, "binary", 1, ["cat", "dog"])
     assert prediction_row("a.png", {"output": np.array([0.75], np.float32)}, {"output": binary}) == {
-        "input": "a.png", "class": "dog", "probabilities": {"cat": 0.25, "dog": 0.75}}
-    targets = {"tags": Target("tags", "multilabel", 3, ["red", "round", "big"]), "size": Target("size", "regression", 2)}
-    row = prediction_row("x.npz[0]", {"tags": np.array([0.9, 0.1, 0.6], np.float32), "size": np.array([1.5, -2.0], np.float32)}, targets)
-    assert row == {"input": "x.npz[0]", "tags": {"labels": ["red", "big"], "probabilities": {"red": 0.9, "round": 0.1, "big": 0.6}}, "size": {"values": [1.5, -2.0]}}
-    assert flatten(row) == {"input": "x.npz[0]", "tags.labels": "red;big", "tags.probabilities.red": 0.9, "tags.probabilities.round": 0.1,
-                            "tags.probabilities.big": 0.6, "size.values.0": 1.5, "size.values.1": -2.0}
+        "input": "a.png",
+        "class": "dog",
+        "probabilities": {"cat": 0.25, "dog": 0.75},
+    }
+    targets = {
+        "tags": Target("tags", "multilabel", 3, ["red", "round", "big"]),
+        "size": Target("size", "regression", 2),
+    }
+    row = prediction_row(
+        "x.npz[0]", {"tags": np.array([0.9, 0.1, 0.6], np.float32), "size": np.array([1.5, -2.0], np.float32)}, targets
+    )
+    assert row == {
+        "input": "x.npz[0]",
+        "tags": {"labels": ["red", "big"], "probabilities": {"red": 0.9, "round": 0.1, "big": 0.6}},
+        "size": {"values": [1.5, -2.0]},
+    }
+    assert flatten(row) == {
+        "input": "x.npz[0]",
+        "tags.labels": "red;big",
+        "tags.probabilities.red": 0.9,
+        "tags.probabilities.round": 0.1,
+        "tags.probabilities.big": 0.6,
+        "size.values.0": 1.5,
+        "size.values.1": -2.0,
+    }

@@ -20,7 +20,11 @@ from framework.training.run import build_run
 def test_a_loss_that_does_not_fit_the_labels_is_a_recipe_error_at_the_loss_line(tiny_recipe, tmp_path):
     """categorical_crossentropy on integer class ids is refused at the `loss:` line, before a run directory exists."""
     recipe = load_recipe(tiny_recipe("loss: categorical_crossentropy\n"))
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `loss` 'categorical_crossentropy' does not suit the labels: they are a classification target"):
+    with pytest.raises(
+        RecipeError,
+        match=r"recipe.yaml:14: `loss` 'categorical_crossentropy' does not suit the labels: they are a classification "
+        r"target",
+    ):
         train(recipe)
     assert not (tmp_path / "runs").exists()
 
@@ -28,19 +32,30 @@ def test_a_loss_that_does_not_fit_the_labels_is_a_recipe_error_at_the_loss_line(
 def test_metric_and_user_loss_errors_point_at_their_lines(tiny_recipe):
     """A failing Keras metric points at `metrics`, a failing loss from the user's module at `loss`."""
     recipe = load_recipe(tiny_recipe("metrics: [accuracy, {name: f1_score, args: {average: macro}}]\n"))
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `metrics`: the first training step fails: ValueError: FBetaScore expects 2D inputs"):
+    with pytest.raises(
+        RecipeError,
+        match=r"recipe.yaml:14: `metrics`: the first training step fails: ValueError: FBetaScore expects 2D inputs",
+    ):
         build_run(recipe).check_first_step()
     recipe = load_recipe(tiny_recipe("loss: model_helpers:failing_loss\n"))
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `loss`: the first training step fails: ValueError: this loss has a bug"):
+    with pytest.raises(
+        RecipeError, match=r"recipe.yaml:14: `loss`: the first training step fails: ValueError: this loss has a bug"
+    ):
         build_run(recipe).check_first_step()
 
 
 def test_errors_inside_compiled_steps_are_traced_to_their_component(tiny_recipe):
     """An error whose message holds TensorFlow's op-creation trace is blamed on the innermost known file."""
     recipe = load_recipe(tiny_recipe())
-    error = ValueError('Cast string to float is not supported\nThe op is created at:\nFile "/x/keras/src/backend/tensorflow/trainer.py", line 1, in fit\nFile "/x/keras/src/optimizers/adamw.py", line 9, in update')
+    error = ValueError(
+        "Cast string to float is not supported\nThe op is created at:\nFile "
+        '"/x/keras/src/backend/tensorflow/trainer.py", line 1, in fit\nFile "/x/keras/src/optimizers/adamw.py", line '
+        "9, in update"
+    )
     problem = blame(recipe, error)
-    assert problem.where.endswith("recipe.yaml:1") and problem.message.startswith("`optimizer`: the first training step fails: ValueError: Cast string to float")
+    assert problem.where.endswith("recipe.yaml:1") and problem.message.startswith(
+        "`optimizer`: the first training step fails: ValueError: Cast string to float"
+    )
     assert blame(recipe, RuntimeError("no trace")).message == "the first training step fails: RuntimeError: no trace"
 
 
@@ -75,21 +90,41 @@ training:
   class_weight: {class_weight}
   output_dir: {output_dir}
 """
-recipes = st.fixed_dictionaries({
-    "num_train": st.integers(4, 24),
-    "validation_split": st.sampled_from(["0.0", "0.25"]),
-    "model": st.sampled_from(["{name: mlp, args: {units: [4]}}", "{name: seed_cnn, args: {filters: [2], units: 4}}", "model_helpers:build_subclassed", "{name: 'model_helpers:small_cnn', args: {width: 2}}"]),
-    "optimizer": st.sampled_from(["adam", "sgd", "adamw", "rmsprop", "nadam", "adagrad"]),
-    "learning_rate": st.sampled_from(["1e-3", "0.01", "'0.01'", "5E-2", "1"]),
-    "extra": st.sampled_from(["", ", clipnorm: 1.0", ", weight_decay: 1e-4", ", epsilon: 1e-7", ", global_clipnorm: '1'"]),
-    "loss": st.sampled_from(["sparse_categorical_crossentropy", "categorical_crossentropy", "{name: sparse_categorical_crossentropy, args: {from_logits: yes}}", "binary_crossentropy"]),
-    "metrics": st.sampled_from(["[accuracy]", "[]", "[accuracy, sparse_top_k_categorical_accuracy]", "[sparse_categorical_accuracy]"]),
-    "batch_size": st.integers(1, 9),
-    "steps": st.sampled_from(["auto", "1", "3"]),
-    "jit": st.sampled_from(["optimizer", "false"]),
-    "precision": st.sampled_from(["float32", "mixed_bfloat16"]),
-    "class_weight": st.sampled_from(["null", "{2: 3}", "{0: 1e-1, '1': 2}", "{5: 1}"]),
-})
+recipes = st.fixed_dictionaries(
+    {
+        "num_train": st.integers(4, 24),
+        "validation_split": st.sampled_from(["0.0", "0.25"]),
+        "model": st.sampled_from(
+            [
+                "{name: mlp, args: {units: [4]}}",
+                "{name: seed_cnn, args: {filters: [2], units: 4}}",
+                "model_helpers:build_subclassed",
+                "{name: 'model_helpers:small_cnn', args: {width: 2}}",
+            ]
+        ),
+        "optimizer": st.sampled_from(["adam", "sgd", "adamw", "rmsprop", "nadam", "adagrad"]),
+        "learning_rate": st.sampled_from(["1e-3", "0.01", "'0.01'", "5E-2", "1"]),
+        "extra": st.sampled_from(
+            ["", ", clipnorm: 1.0", ", weight_decay: 1e-4", ", epsilon: 1e-7", ", global_clipnorm: '1'"]
+        ),
+        "loss": st.sampled_from(
+            [
+                "sparse_categorical_crossentropy",
+                "categorical_crossentropy",
+                "{name: sparse_categorical_crossentropy, args: {from_logits: yes}}",
+                "binary_crossentropy",
+            ]
+        ),
+        "metrics": st.sampled_from(
+            ["[accuracy]", "[]", "[accuracy, sparse_top_k_categorical_accuracy]", "[sparse_categorical_accuracy]"]
+        ),
+        "batch_size": st.integers(1, 9),
+        "steps": st.sampled_from(["auto", "1", "3"]),
+        "jit": st.sampled_from(["optimizer", "false"]),
+        "precision": st.sampled_from(["float32", "mixed_bfloat16"]),
+        "class_weight": st.sampled_from(["null", "{2: 3}", "{0: 1e-1, '1': 2}", "{5: 1}"]),
+    }
+)
 
 
 @settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

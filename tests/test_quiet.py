@@ -17,7 +17,9 @@ TF_LOG_LINE = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|WARNING:tensorflow",
 
 def tapeline(*argv: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run([sys.executable, "-m", "framework", *argv], capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *argv], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_cpp_log_lines_are_dropped_and_other_lines_kept(capfd):
@@ -37,7 +39,10 @@ def test_warnings_are_one_tapeline_line(capsys, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.warn("Early stopping conditioned on metric `val_loss`\n  which is not available.", UserWarning)
-    assert capsys.readouterr().err == "tapeline: warning: Early stopping conditioned on metric `val_loss` which is not available.\n"
+    assert (
+        capsys.readouterr().err
+        == "tapeline: warning: Early stopping conditioned on metric `val_loss` which is not available.\n"
+    )
 
 
 def test_train_prints_no_tensorflow_log_line(tiny_recipe, tmp_path):
@@ -52,7 +57,10 @@ def test_train_prints_no_tensorflow_log_line(tiny_recipe, tmp_path):
 @pytest.mark.parametrize("flags, level", [([], "3"), (["--verbose"], "None")])
 def test_verbose_leaves_tensorflow_logging_alone(flags, level):
     """Without --verbose the CLI sets TF_CPP_MIN_LOG_LEVEL=3 before TensorFlow starts; with it, nothing."""
-    script = f"import os\nfrom framework.cli import main\nmain({[*flags, 'list', 'plugins']!r})\nprint(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    script = (
+        "import os\nfrom framework.cli import "
+        f"main\nmain({[*flags, 'list', 'plugins']!r})\nprint(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == level

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
 from framework.cli import main
+from framework.recipe.schema import written_fields
 from framework.recipe.sections import (
     DatasetSection,
     DistributeSection,
@@ -36,16 +36,28 @@ def test_readme_plugin_and_model_work(tmp_path, monkeypatch, capsys, tiny_recipe
     (tmp_path / "nets.py").write_text(code_block("# nets.py"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    recipe = tiny_recipe(
-        "plugins: [console, {name: 'stop_at:StopAt', args: {target: 0.0}}]\n"
+    recipe = tiny_recipe("plugins: [console, {name: 'stop_at:StopAt', args: {target: 0.0}}]\n")
+    code = main(
+        [
+            "train",
+            str(recipe),
+            "--set",
+            "model={name: 'nets:small_cnn', args: {width: 4}}",
+            "--set",
+            "training.epochs=3",
+        ]
     )
-    code = main(["train", str(recipe), "--set", "model={name: 'nets:small_cnn', args: {width: 4}}", "--set", "training.epochs=3"])
     out = capsys.readouterr().out
     assert code == 0 and "stopped early: accuracy" in out and "reached 0.0 in epoch 1" in out
 
 
 def test_readme_documents_every_recipe_key():
     """Each recipe field appears in the README's recipe reference."""
-    for section, prefix in ((Recipe, ""), (DatasetSection, "dataset."), (TrainingSection, "training."), (DistributeSection, "distribute.")):
-        for field in dataclasses.fields(section):
+    for section, prefix in (
+        (Recipe, ""),
+        (DatasetSection, "dataset."),
+        (TrainingSection, "training."),
+        (DistributeSection, "distribute."),
+    ):
+        for field in written_fields(section):
             assert re.search(rf"`{prefix}{field.name}[`.]", README), f"{prefix}{field.name}"

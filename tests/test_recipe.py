@@ -30,7 +30,13 @@ def test_minimal_recipe_gets_defaults(write_recipe):
     assert recipe.model.name == "seed_cnn" and recipe.model.args == {}
     assert recipe.optimizer.name == "adam" and recipe.trainer.name == "default"
     assert (recipe.training.epochs, recipe.training.batch_size) == (5, 32)
-    assert (recipe.task, recipe.loss, recipe.metrics, recipe.dataset.preprocess, recipe.dataset.augment) == ("auto", None, None, None, [])
+    assert (recipe.task, recipe.loss, recipe.metrics, recipe.dataset.preprocess, recipe.dataset.augment) == (
+        "auto",
+        None,
+        None,
+        None,
+        [],
+    )
 
 
 def test_shipped_recipes_load():
@@ -56,11 +62,13 @@ BROKEN = {
     ),
     "bad checkpoint interval": (
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {checkpoint_every: 1.5 steps}\n",
-        r"recipe.yaml:4: `training.checkpoint_every` must be a positive integer of steps, 'N steps', 'M minutes' or null \(got '1.5 steps'\)",
+        r"recipe.yaml:4: `training.checkpoint_every` must be a positive integer of steps, 'N steps', 'M minutes' or "
+        r"null \(got '1.5 steps'\)",
     ),
     "bad model name": (
         "name: x\ndataset: synthetic\nmodel: seed_cn\n",
-        r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn .*did you mean 'seed_cnn'\?",
+        r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn .*did you mean "
+        r"'seed_cnn'\?",
     ),
     "bad dataset name": (
         "name: x\ndataset: {name: fashion}\nmodel: seed_cnn\n",
@@ -72,7 +80,8 @@ BROKEN = {
     ),
     "bad optimizer arg": (
         "name: x\ndataset: synthetic\nmodel: seed_cnn\noptimizer:\n  name: adam\n  args: {learning_rat: 0.1}\n",
-        r"recipe.yaml:6: unknown key `optimizer.args.learning_rat`; allowed: learning_rate, .*did you mean 'learning_rate'\?",
+        r"recipe.yaml:6: unknown key `optimizer.args.learning_rat`; allowed: learning_rate, .*did you mean "
+        r"'learning_rate'\?",
     ),
     "bad model arg type": (
         "name: x\ndataset: synthetic\nmodel:\n  name: seed_cnn\n  args:\n    units: lots\n",
@@ -108,7 +117,8 @@ BROKEN = {
     ),
     "bad precision": (
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {precision: float16}\n",
-        r"recipe.yaml:4: `training.precision` must be one of 'auto', 'float32', 'mixed_float16', 'mixed_bfloat16' \(got 'float16'\)",
+        r"recipe.yaml:4: `training.precision` must be one of 'auto', 'float32', 'mixed_float16', 'mixed_bfloat16' "
+        r"\(got 'float16'\)",
     ),
     "bad jit_compile": (
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {jit_compile: optimiser}\n",
@@ -140,7 +150,10 @@ def test_missing_file(tmp_path):
 
 def test_extends_merges_and_child_wins(write_recipe):
     """`extends:` merges mappings key by key; the child's values win, lists are replaced."""
-    write_recipe("name: base\ndataset: synthetic\nmodel: seed_cnn\ntraining: {epochs: 3, batch_size: 8}\nplugins: [console]\n", "base.yaml")
+    write_recipe(
+        "name: base\ndataset: synthetic\nmodel: seed_cnn\ntraining: {epochs: 3, batch_size: 8}\nplugins: [console]\n",
+        "base.yaml",
+    )
     recipe = load_recipe(write_recipe("extends: base.yaml\nname: child\ntraining: {epochs: 1}\nplugins: []\n"))
     assert (recipe.name, recipe.training.epochs, recipe.training.batch_size, recipe.plugins) == ("child", 1, 8, [])
 
@@ -182,7 +195,10 @@ def test_bad_override_syntax(write_recipe):
 def test_aliases_cannot_blow_up(write_recipe):
     """A 'billion laughs' recipe is refused quickly instead of expanding."""
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+        for i in range(1, 9)
+    ]
     with pytest.raises(RecipeError, match="too large or too deeply nested"):
         load_recipe(write_recipe("\n".join(lines) + "\n"))
 

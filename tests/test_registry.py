@@ -11,7 +11,11 @@ from framework.recipe.registry import LOSSES, METRICS, MODELS, OPTIMIZERS, impor
 
 def test_unknown_name_lists_registered_names_and_suggests():
     """An unknown name is a LookupError listing the registered names with a suggestion."""
-    with pytest.raises(LookupError, match=r"unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn \(or a 'package.module:attribute' path\); did you mean 'seed_cnn'\?"):
+    with pytest.raises(
+        LookupError,
+        match=r"unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn \(or a 'package.module:attribute' "
+        r"path\); did you mean 'seed_cnn'\?",
+    ):
         MODELS.get("seed_cn")
 
 
@@ -39,7 +43,11 @@ def test_register_model_adds_a_name(monkeypatch):
         """A tiny network."""
 
     entry = MODELS.get("tiny_net")
-    assert entry.target is tiny_net and entry.source == "registered by test_registry" and entry.summary == "A tiny network."
+    assert (
+        entry.target is tiny_net
+        and entry.source == "registered by test_registry"
+        and entry.summary == "A tiny network."
+    )
 
 
 def test_keras_catalogs_use_keras_names():

@@ -15,11 +15,20 @@ from framework.training.run import build_run
 
 
 def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
-    """A run writes the resolved recipe, the history, the final weights, the summary, its resumable state and the evaluation."""
+    """A run writes the resolved recipe, the history, the final weights, the summary, its resumable state and the
+    evaluation."""
     run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n")))
     assert run.directory == tmp_path / "runs" / "tiny" / "version_0"
     files = sorted(p.name for p in run.directory.iterdir())
-    assert files == ["evaluation.json", "history.csv", "history.json", "model.weights.h5", "recipe.yaml", "run.json", "state"]
+    assert files == [
+        "evaluation.json",
+        "history.csv",
+        "history.json",
+        "model.weights.h5",
+        "recipe.yaml",
+        "run.json",
+        "state",
+    ]
     history = json.loads((run.directory / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2] and {"loss", "accuracy"} <= set(history[0])
     assert (run.directory / "history.csv").read_text().splitlines()[0] == "epoch,accuracy,loss"
@@ -45,7 +54,9 @@ def test_evaluate_weights_matches_the_evaluation_plugin(tiny_recipe):
     run = train(recipe)
     written = json.loads((run.directory / "evaluation.json").read_text())
     again = evaluate_weights(recipe, run.directory)
-    assert again["accuracy"] == pytest.approx(written["accuracy"]) and again["loss"] == pytest.approx(written["loss"], rel=1e-5)
+    assert again["accuracy"] == pytest.approx(written["accuracy"]) and again["loss"] == pytest.approx(
+        written["loss"], rel=1e-5
+    )
 
 
 def test_evaluate_weights_errors(tiny_recipe, tmp_path):
@@ -75,7 +86,9 @@ def test_model_must_return_a_keras_model(tiny_recipe):
 def test_plugin_argument_errors_point_at_the_recipe(tiny_recipe):
     """A plugin rejecting an argument value is reported at its recipe line."""
     recipe = load_recipe(tiny_recipe("plugins:\n  - name: evaluation\n    args: {every: -1}\n"))
-    with pytest.raises(TapelineError, match=r"recipe.yaml:16: `plugins\[0\].args` of plugin 'evaluation': `every` must be 0"):
+    with pytest.raises(
+        TapelineError, match=r"recipe.yaml:16: `plugins\[0\].args` of plugin 'evaluation': `every` must be 0"
+    ):
         build_run(recipe)
 
 
@@ -127,13 +140,19 @@ def test_output_directory_that_is_not_a_run_is_never_replaced(tiny_recipe, tmp_p
 
 def test_dataset_must_return_arrays(tiny_recipe):
     """A dataset builder returning something else is reported by name."""
-    with pytest.raises(TapelineError, match="dataset 'builtins:list' returned list, not framework.Arrays or framework.DataModule"):
+    with pytest.raises(
+        TapelineError, match="dataset 'builtins:list' returned list, not framework.Arrays or framework.DataModule"
+    ):
         build_run(load_recipe(tiny_recipe(), ["dataset={name: 'builtins:list'}"]))
 
 
 def test_loss_and_metric_by_import_path(tiny_recipe):
     """Loss and metric functions named by import path are used as they are."""
-    overrides = ["loss=keras.losses:sparse_categorical_crossentropy", "metrics=['keras.metrics:sparse_categorical_accuracy']", "training.epochs=1"]
+    overrides = [
+        "loss=keras.losses:sparse_categorical_crossentropy",
+        "metrics=['keras.metrics:sparse_categorical_accuracy']",
+        "training.epochs=1",
+    ]
     run = train(load_recipe(tiny_recipe(), overrides))
     assert {"loss", "sparse_categorical_accuracy"} <= set(run.history[0])
 
@@ -161,17 +180,25 @@ def test_subclassed_model_validates_trains_evaluates_and_resumes(tiny_recipe, ca
     assert run.trainer.network.built and run.trainer.network.count_params() > 0
     done = train(load_recipe(file, overrides))
     written = json.loads((done.directory / "evaluation.json").read_text())
-    assert evaluate_weights(load_recipe(file, overrides), done.directory)["loss"] == pytest.approx(written["loss"], rel=1e-5)
-    resumed = train(load_recipe(file, ["model=model_helpers:build_subclassed", "training.epochs=2"]), done.directory, resume=True)
+    assert evaluate_weights(load_recipe(file, overrides), done.directory)["loss"] == pytest.approx(
+        written["loss"], rel=1e-5
+    )
+    resumed = train(
+        load_recipe(file, ["model=model_helpers:build_subclassed", "training.epochs=2"]), done.directory, resume=True
+    )
     assert [row["epoch"] for row in resumed.history] == [1, 2]
     assert "parameters" in capsys.readouterr().out
 
 
 def test_salvage_never_hides_the_failure(tiny_recipe, monkeypatch):
     """When keeping the weights fails too, the run's own error still reaches the caller."""
-    monkeypatch.setattr("keras.Model.save_weights", lambda *args, **kwargs: (_ for _ in ()).throw(ValueError("cannot save")))
+    monkeypatch.setattr(
+        "keras.Model.save_weights", lambda *args, **kwargs: (_ for _ in ()).throw(ValueError("cannot save"))
+    )
     recipe = load_recipe(tiny_recipe("plugins: [{name: 'plugin_helpers:Raiser', args: {epoch: 0}}]\n"))
-    with pytest.raises(TapelineError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 0"):
+    with pytest.raises(
+        TapelineError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 0"
+    ):
         train(recipe)
 
 
@@ -187,21 +214,34 @@ def test_class_weight_errors(tiny_recipe, tmp_path):
     """Class ids outside the data, and class weights with sample weights from the data, are recipe errors."""
     file = tiny_recipe()
     file.write_text(file.read_text() + "  class_weight: {3: 1.0, 7: 2.0}\n")  # inside `training:`
-    with pytest.raises(RecipeError, match=r"recipe.yaml:14: `training.class_weight` names class ids \[3, 7\]; the data has classes 0..2"):
+    with pytest.raises(
+        RecipeError,
+        match=r"recipe.yaml:14: `training.class_weight` names class ids \[3, 7\]; the data has classes 0..2",
+    ):
         build_run(load_recipe(file))
     with pytest.raises(RecipeError, match=r"`training.class_weight` keys must be integers \(got 'a'\)"):
         load_recipe(tiny_recipe(), ["training.class_weight={a: 1.0}"])
     assert load_recipe(tiny_recipe(), ["training.class_weight.2=5.0"]).training.class_weight == {2: 5.0}
     data = write_weighted_npz(tmp_path, np.ones(40))
     with pytest.raises(RecipeError, match="cannot be used with a dataset that gives sample weights"):
-        build_run(load_recipe(tiny_recipe(), ["training.class_weight={0: 2.0}", f"dataset={{name: npz, args: {{path: {data}}}}}"]))
+        build_run(
+            load_recipe(
+                tiny_recipe(), ["training.class_weight={0: 2.0}", f"dataset={{name: npz, args: {{path: {data}}}}}"]
+            )
+        )
 
 
 def write_weighted_npz(tmp_path, weights: np.ndarray) -> str:
     rng = np.random.default_rng(0)
     file = tmp_path / "weighted.npz"
-    np.savez(file, x_train=rng.random((40, 8, 8, 1)).astype("float32"), y_train=rng.integers(0, 3, 40), x_test=rng.random((8, 8, 8, 1)).astype("float32"),
-             y_test=rng.integers(0, 3, 8), sample_weight_train=weights)
+    np.savez(
+        file,
+        x_train=rng.random((40, 8, 8, 1)).astype("float32"),
+        y_train=rng.integers(0, 3, 40),
+        x_test=rng.random((8, 8, 8, 1)).astype("float32"),
+        y_test=rng.integers(0, 3, 8),
+        sample_weight_train=weights,
+    )
     return str(file)
 
 
@@ -216,15 +256,21 @@ def test_sample_weights_from_the_data_weigh_the_loss(tiny_recipe, tmp_path):
 
 
 def test_mixed_float16_outputs_float32_for_any_network(tiny_recipe):
-    """Under mixed_float16 a network whose last layer is float16 still gives float32 to the loss, metrics and predict."""
-    run = train(load_recipe(tiny_recipe(), ["model=model_helpers:small_cnn", "training.precision=mixed_float16", "training.epochs=1"]))
+    """Under mixed_float16 a network whose last layer is float16 still gives float32 to the loss, metrics and
+    predict."""
+    run = train(
+        load_recipe(
+            tiny_recipe(), ["model=model_helpers:small_cnn", "training.precision=mixed_float16", "training.epochs=1"]
+        )
+    )
     images = next(iter(run.data.test))[0][:2]
     assert run.trainer.network(images).dtype == "float16" and run.trainer.predict(images, verbose=0).dtype == np.float32
     assert np.isfinite(run.history[0]["loss"])
 
 
 def test_a_run_leaves_the_process_settings_as_it_found_them(tiny_recipe):
-    """After a run (finished or failed), the dtype policy, op determinism and random states are the ones found before it."""
+    """After a run (finished or failed), the dtype policy, op determinism and random states are the ones found before
+    it."""
     import random
 
     import keras
@@ -235,9 +281,16 @@ def test_a_run_leaves_the_process_settings_as_it_found_them(tiny_recipe):
     random.seed(11), np.random.seed(11)
     expected = random.random(), np.random.rand()
     random.seed(11), np.random.seed(11)
-    train(load_recipe(tiny_recipe(), ["training.precision=mixed_bfloat16", "training.epochs=1", "training.deterministic=true"]))
+    train(
+        load_recipe(
+            tiny_recipe(), ["training.precision=mixed_bfloat16", "training.epochs=1", "training.deterministic=true"]
+        )
+    )
     assert keras.mixed_precision.global_policy().name == "float32" and not config.is_op_determinism_enabled()
-    assert (random.random(), np.random.rand()) == expected and context.global_seed() == tf_seed  # the run had reseeded all three
+    assert (
+        random.random(),
+        np.random.rand(),
+    ) == expected and context.global_seed() == tf_seed  # the run had reseeded all three
     with pytest.raises(RecipeError):
         train(load_recipe(tiny_recipe(), ["training.precision=mixed_float16", "loss=categorical_crossentropy"]))
     assert keras.mixed_precision.global_policy().name == "float32"
@@ -248,13 +301,16 @@ def exceptions_logged(log):
 
 
 def test_a_plugin_failing_in_on_train_end_leaves_the_run_files_and_exits_1(tiny_recipe, tmp_path, capsys):
-    """A plugin raising in on_train_end: exit 1 naming plugin and hook; weights, history and run.json ("failed") are written,
+    """A plugin raising in on_train_end: exit 1 naming plugin and hook; weights, history and run.json ("failed") are
+    written,
     then on_exception is called once with the error; --resume completes the run."""
     from framework.cli import main
 
     log = tmp_path / "exceptions.jsonl"
-    file = tiny_recipe(f"plugins: [{{name: 'plugin_helpers:RaiseAtTrainEnd', args: {{marker: '{tmp_path / 'raised'}'}}}}, "
-                       f"{{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{log}'}}}}]\n")
+    file = tiny_recipe(
+        f"plugins: [{{name: 'plugin_helpers:RaiseAtTrainEnd', args: {{marker: '{tmp_path / 'raised'}'}}}}, "
+        f"{{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{log}'}}}}]\n"
+    )
     run_dir = tmp_path / "run"
     assert main(["train", str(file), "--output", str(run_dir)]) == 1
     message = "plugin 'plugin_helpers:RaiseAtTrainEnd' failed in on_train_end: RuntimeError: boom at the end"
@@ -267,14 +323,17 @@ def test_a_plugin_failing_in_on_train_end_leaves_the_run_files_and_exits_1(tiny_
     (called,) = exceptions_logged(log)
     assert called["type"] == "PluginError" and called["error"] == message
     assert {"model.weights.h5", "run.json", "history.json"} <= set(called["files"])
-    assert main(["train", "--resume", str(run_dir)]) == 0  # a failed run has not ended: no epoch to train, on_train_end again
+    assert (
+        main(["train", "--resume", str(run_dir)]) == 0
+    )  # a failed run has not ended: no epoch to train, on_train_end again
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1, 2]
     assert len(exceptions_logged(log)) == 1
 
 
 def test_on_exception_runs_once_per_plugin_and_its_own_failure_never_hides_the_error(tiny_recipe, tmp_path, capsys):
-    """A plugin failing mid-training: every on_exception is called once, after the history, run.json and interrupted weights
+    """A plugin failing mid-training: every on_exception is called once, after the history, run.json and interrupted
+    weights
     are written; one raising in on_exception is reported on stderr and the run's own error is raised."""
     from framework.errors import PluginError
 
@@ -284,13 +343,20 @@ def test_on_exception_runs_once_per_plugin_and_its_own_failure_never_hides_the_e
         f"  - {{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{first}', fail: true}}}}\n"
         f"  - {{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{second}'}}}}\n"
     )
-    with pytest.raises(PluginError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 1"):
+    with pytest.raises(
+        PluginError, match="plugin 'plugin_helpers:Raiser' failed in on_epoch_end: RuntimeError: boom at epoch 1"
+    ):
         train(load_recipe(file))
-    assert "tapeline: warning: plugin 'plugin_helpers:ExceptionRecorder' failed in on_exception: ValueError: on_exception itself fails" in capsys.readouterr().err
+    assert (
+        "tapeline: warning: plugin 'plugin_helpers:ExceptionRecorder' failed in on_exception: ValueError: "
+        "on_exception itself fails" in capsys.readouterr().err
+    )
     for log in (first, second):
         (called,) = exceptions_logged(log)
         assert (called["type"], called["epoch"]) == ("PluginError", 1)
-        assert {"interrupted.weights.h5", "run.json", "history.json"} <= set(called["files"]) and "model.weights.h5" not in called["files"]
+        assert {"interrupted.weights.h5", "run.json", "history.json"} <= set(
+            called["files"]
+        ) and "model.weights.h5" not in called["files"]
     run_dir = tmp_path / "runs" / "tiny" / "version_0"
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
     assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1]
@@ -299,7 +365,9 @@ def test_on_exception_runs_once_per_plugin_and_its_own_failure_never_hides_the_e
 def test_ctrl_c_writes_a_failed_summary_and_calls_on_exception(tiny_recipe, tmp_path):
     """KeyboardInterrupt in a hook is raised as it is, after run.json ("failed", KeyboardInterrupt) and on_exception."""
     log = tmp_path / "exceptions.jsonl"
-    file = tiny_recipe(f"plugins: [plugin_helpers:Interrupter, {{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{log}'}}}}]\n")
+    file = tiny_recipe(
+        f"plugins: [plugin_helpers:Interrupter, {{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{log}'}}}}]\n"
+    )
     with pytest.raises(KeyboardInterrupt):
         train(load_recipe(file))
     assert [called["type"] for called in exceptions_logged(log)] == ["KeyboardInterrupt"]
@@ -308,7 +376,8 @@ def test_ctrl_c_writes_a_failed_summary_and_calls_on_exception(tiny_recipe, tmp_
 
 
 def test_an_unexpected_error_in_training_exits_1_with_a_message(tiny_recipe, tmp_path, monkeypatch, capsys):
-    """An exception inside fit that is no plugin's (here TensorFlow running out of memory) is TrainingFailed: exit 1, traceback and message."""
+    """An exception inside fit that is no plugin's (here TensorFlow running out of memory) is TrainingFailed: exit 1,
+    traceback and message."""
     import tensorflow as tf
 
     from framework.cli import main
@@ -321,5 +390,8 @@ def test_an_unexpected_error_in_training_exits_1_with_a_message(tiny_recipe, tmp
     assert main(["train", str(tiny_recipe()), "--output", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err
-    assert err.rstrip().endswith("tapeline: error: training failed in epoch 1: ResourceExhaustedError: OOM when allocating tensor with shape [4096, 4096]")
+    assert err.rstrip().endswith(
+        "tapeline: error: training failed in epoch 1: ResourceExhaustedError: OOM when allocating tensor with shape "
+        "[4096, 4096]"
+    )
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"

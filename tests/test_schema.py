@@ -106,14 +106,17 @@ def test_signature_of_class_with_kwargs_includes_bases():
 
 
 def test_unannotated_arguments_take_their_default_type():
-    """Without annotations a numeric default refuses strings (lists pass, as Keras takes some), a boolean default takes booleans."""
+    """Without annotations a numeric default refuses strings (lists pass, as Keras takes some), a boolean default takes
+    booleans."""
 
     def build(rate=0, scale=1.0, flag=False, anything=None) -> None:
         """A builder without annotations, like Keras's own classes."""
 
     checker = Checker(lambda path: dotted(path))
     checked = checker.arguments({"rate": [10, 20], "scale": 2, "flag": True, "anything": [1]}, build, ("args",))
-    assert checked == {"rate": [10, 20], "scale": 2.0, "flag": True, "anything": [1]} and isinstance(checked["scale"], float)
+    assert checked == {"rate": [10, 20], "scale": 2.0, "flag": True, "anything": [1]} and isinstance(
+        checked["scale"], float
+    )
     assert checker.arguments({"rate": "0.5", "flag": "yes", "anything": "3"}, build, ("args",)) is INVALID
     assert [p.message for p in checker.problems] == [
         "`args.rate` must be a number (got '0.5', a string: write numbers without quotes)",
@@ -125,13 +128,23 @@ def test_unannotated_arguments_take_their_default_type():
 def test_typed_mappings_check_keys_and_values():
     """dict[int, float] takes integer keys (digit strings too) and number values."""
     assert check({0: 1, "3": 2.5}, dict[int, float]) == ({0: 1.0, 3: 2.5}, [])
-    assert check({"zero": 1.0}, dict[int, float]) == (INVALID, ["f.yaml:s.zero: `s` keys must be integers (got 'zero')"])
+    assert check({"zero": 1.0}, dict[int, float]) == (
+        INVALID,
+        ["f.yaml:s.zero: `s` keys must be integers (got 'zero')"],
+    )
     assert check({1: "x"}, dict[int, float]) == (INVALID, ["f.yaml:s[1]: `s[1]` must be a number (got 'x')"])
-    assert check({"a": 1.0, 2: "y"}, dict[int, float] | None)[1] == ["f.yaml:s.a: `s` keys must be integers (got 'a')", "f.yaml:s[2]: `s[2]` must be a number (got 'y')"]
+    assert check({"a": 1.0, 2: "y"}, dict[int, float] | None)[1] == [
+        "f.yaml:s.a: `s` keys must be integers (got 'a')",
+        "f.yaml:s[2]: `s[2]` must be a number (got 'y')",
+    ]
 
 
 def test_yaml11_words_are_explained_where_they_were_spelled():
     """A boolean that YAML 1.1 made of a word gets the word and how to quote it."""
     checker = Checker(lambda path: dotted(path), {("s",): "off"})
     assert checker.value(False, str, ("s",)) is INVALID
-    assert checker.problems[0].message == "`s` must be a string (got false: YAML reads the unquoted word 'off' as false; write it in quotes ('off') for the string)"
+    assert (
+        checker.problems[0].message
+        == "`s` must be a string (got false: YAML reads the unquoted word 'off' as false; write it in quotes ('off') "
+        "for the string)"
+    )

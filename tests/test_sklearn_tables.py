@@ -40,13 +40,25 @@ def test_bad_arguments():
     """Bad fractions and split_targets on one-target tables are explained."""
     with pytest.raises(ValueError, match=r"`test_fraction` must be between 0 and 1 \(got 1.0\)"):
         sklearn("wine", test_fraction=1.0)
-    with pytest.raises(ValueError, match=r"`split_targets` must be false for 'diabetes', which has one target \(only linnerud has several\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`split_targets` must be false for 'diabetes', which has one target \(only linnerud has several\)",
+    ):
         sklearn("diabetes", split_targets=True)
 
 
 def test_feature_patterns_make_named_inputs():
-    """`inputs` groups features by pattern into named inputs; a pattern matching nothing is a DataError listing the features."""
+    """`inputs` groups features by pattern into named inputs; a pattern matching nothing is a DataError listing the
+    features."""
     arrays = sklearn("breast_cancer", inputs={"mean": ["mean *"], "worst": ["worst *"]})
-    assert set(arrays.x_train) == {"mean", "worst"} and arrays.x_train["mean"].shape[1] == 10 and arrays.x_test["worst"].shape[1] == 10
-    with pytest.raises(DataError, match=r"sklearn iris: the patterns of inputs \['petals'\] match no feature; the features are: sepal length \(cm\)"):
+    assert (
+        set(arrays.x_train) == {"mean", "worst"}
+        and arrays.x_train["mean"].shape[1] == 10
+        and arrays.x_test["worst"].shape[1] == 10
+    )
+    with pytest.raises(
+        DataError,
+        match=r"sklearn iris: the patterns of inputs \['petals'\] match no feature; the features are: sepal length "
+        r"\(cm\)",
+    ):
         sklearn("iris", inputs={"petals": ["petals *"], "other": ["*"]})

@@ -34,7 +34,8 @@ plugins:
   - {name: metrics_log, args: {every_n_batches: 1}}
 """
 # Where each kill leaves the saved state (epochs done, steps done): epoch 1 has 16 batches, the state is saved every 3
-# steps of the run (after steps 2, 5, 8, 11 and 14 of epoch 1) and at epoch ends; a kill at a batch comes before its save.
+# steps of the run (after steps 2, 5, 8, 11 and 14 of epoch 1) and at epoch ends; a kill at a batch comes before its
+# save.
 # The last kill comes inside the next state write (after step 14), which is left unfinished.
 KILL_POINTS = {"1:1": (1, 0), "1:4": (1, 2), "1:8": (1, 8), "1:11": (1, 11), "save:1": (1, 11)}
 
@@ -57,7 +58,8 @@ def final_weights(run_dir: Path) -> list[np.ndarray]:
 
 @pytest.mark.slow
 def test_sigkilled_runs_resume_mid_epoch_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    """A deterministic run on a streamed dataset, SIGKILLed at points spread over an epoch (the last inside a state write)
+    """A deterministic run on a streamed dataset, SIGKILLed at points spread over an epoch (the last inside a state
+    write)
     and resumed after each kill, ends bit-identical (weights, history, per-batch metrics) to the uninterrupted run."""
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
     recipe = tmp_path / "killable.yaml"
@@ -65,21 +67,30 @@ def test_sigkilled_runs_resume_mid_epoch_to_the_uninterrupted_result(tmp_path, m
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     subprocess.run(tapeline("train", str(recipe), "--output", str(whole)), check=True, capture_output=True, timeout=300)
     for index, point in enumerate(KILL_POINTS):
-        command = tapeline("train", "--resume", str(cut)) if index else tapeline("train", str(recipe), "--output", str(cut))
-        killed = subprocess.run(command, env={**os.environ, "KILL_AT": point}, capture_output=True, text=True, timeout=300)
+        command = (
+            tapeline("train", "--resume", str(cut)) if index else tapeline("train", str(recipe), "--output", str(cut))
+        )
+        killed = subprocess.run(
+            command, env={**os.environ, "KILL_AT": point}, capture_output=True, text=True, timeout=300
+        )
         assert killed.returncode == -signal.SIGKILL, f"not killed at {point}: {killed.stderr[-2000:]}"
         assert progress(cut) == KILL_POINTS[point], point
     assert any(cut.glob(".state.*"))  # the write cut short is left behind; the state before it is used
     resumed = subprocess.run(tapeline("train", "--resume", str(cut)), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    for name in ("history.json", "batch_metrics.jsonl"):  # the running metrics of every batch too, with real batch indices
+    for name in (
+        "history.json",
+        "batch_metrics.jsonl",
+    ):  # the running metrics of every batch too, with real batch indices
         assert (cut / name).read_text() == (whole / name).read_text(), name
     for got, want in zip(final_weights(cut), final_weights(whole), strict=True):
         np.testing.assert_array_equal(got, want)
 
 
 def test_a_run_failing_inside_an_epoch_resumes_from_there_on_arrays(tiny_recipe, tmp_path):
-    """In-memory arrays: a run failing after batch 3 of epoch 2 resumes at its step-2 state to the uninterrupted result."""
+    """In-memory arrays: a run failing after batch 3 of epoch 2 resumes at its step-2 state to the uninterrupted
+    result."""
+
     def run_with(marker: Path) -> Path:
         crash = f"{{name: 'plugin_helpers:CrashAtBatch', args: {{epoch: 1, batch: 3, marker: '{marker}'}}}}"
         return tiny_recipe(f"plugins: [{crash}]\n")
@@ -98,7 +109,9 @@ def test_a_run_failing_inside_an_epoch_resumes_from_there_on_arrays(tiny_recipe,
 
 def test_torn_state_write_falls_back_to_the_previous_state(tiny_recipe, monkeypatch):
     """A crash between the renames of a state write leaves the previous state, which resume uses."""
-    run = train(load_recipe(tiny_recipe("plugins: [{name: checkpoint, args: {monitor: null}}]\n"), ["training.epochs=1"]))
+    run = train(
+        load_recipe(tiny_recipe("plugins: [{name: checkpoint, args: {monitor: null}}]\n"), ["training.epochs=1"])
+    )
     real_rename = Path.rename
 
     def crash_on_second_rename(self, target):
@@ -114,7 +127,9 @@ def test_torn_state_write_falls_back_to_the_previous_state(tiny_recipe, monkeypa
     fresh = build_run(run.recipe)
     fresh.check_first_step()  # as `start` does: the compiled metrics, saved with the state, are built by a step
     assert restore_state(fresh.trainer, run.directory)["epochs_done"] == 1
-    save_state(run.directory, run.trainer, run.progress.state_dict(2) | {"plugins": {}})  # the next save keeps state.old until the new state is in place
+    save_state(
+        run.directory, run.trainer, run.progress.state_dict(2) | {"plugins": {}}
+    )  # the next save keeps state.old until the new state is in place
     assert sorted(p.name for p in run.directory.iterdir() if "state" in p.name) == ["state"]
     assert restore_state(fresh.trainer, run.directory)["epochs_done"] == 2
 
@@ -132,7 +147,11 @@ def test_disk_full_stops_with_a_message_and_keeps_the_last_checkpoint(tiny_recip
 
     monkeypatch.setattr(keras.Model, "save", save_once)
     file = tiny_recipe("plugins: [{name: checkpoint, args: {monitor: null}}]\n")
-    with pytest.raises(PluginError, match=r"plugin 'checkpoint' failed in on_epoch_end: TrainingFailed: cannot write '.*last.keras': No space left on device") as caught:
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'checkpoint' failed in on_epoch_end: TrainingFailed: cannot write '.*last.keras': No space "
+        r"left on device",
+    ) as caught:
         train(load_recipe(file))
     assert caught.value.exit_code == 1 and not caught.value.show_traceback
     monkeypatch.undo()
@@ -160,8 +179,11 @@ def test_a_run_without_the_checkpoint_plugin_resumes(tiny_recipe):
 
 
 def test_what_keras_callbacks_change_is_recorded_and_resumed(tiny_recipe):
-    """ReduceLROnPlateau's learning_rate enters the history, and the rate it reduced last is the one a resume starts from."""
-    plateau = "{name: 'keras.callbacks:ReduceLROnPlateau', args: {monitor: loss, factor: 0.5, patience: 0, min_delta: 100}}"
+    """ReduceLROnPlateau's learning_rate enters the history, and the rate it reduced last is the one a resume starts
+    from."""
+    plateau = (
+        "{name: 'keras.callbacks:ReduceLROnPlateau', args: {monitor: loss, factor: 0.5, patience: 0, min_delta: 100}}"
+    )
     file = tiny_recipe(f"optimizer: {{name: adam, args: {{learning_rate: 0.01}}}}\nplugins: [{plateau}]\n")
     done = train(load_recipe(file, ["training.epochs=3"]))
     assert [round(row["learning_rate"], 6) for row in done.history] == [0.01, 0.01, 0.005]  # the rate each epoch ran at
@@ -171,9 +193,15 @@ def test_what_keras_callbacks_change_is_recorded_and_resumed(tiny_recipe):
 
 
 def test_checkpoint_every_never_saves_diverged_weights(tiny_recipe):
-    """Inside an epoch, saves are skipped while the weights are not finite, so the last state stays resumable until nan_guard stops the run at the epoch end."""
-    file = tiny_recipe("plugins: [{name: nan_guard, args: {every_batch: false}}, {name: 'plugin_helpers:PoisonAtBatch', args: {batch: 2}}]\n")
-    with pytest.warns(UserWarning, match=r"weights are not finite at epoch 1, step 3: checkpoint_every keeps the last saved state"):
+    """Inside an epoch, saves are skipped while the weights are not finite, so the last state stays resumable until
+    nan_guard stops the run at the epoch end."""
+    file = tiny_recipe(
+        "plugins: [{name: nan_guard, args: {every_batch: false}}, {name: 'plugin_helpers:PoisonAtBatch', args: "
+        "{batch: 2}}]\n"
+    )
+    with pytest.warns(
+        UserWarning, match=r"weights are not finite at epoch 1, step 3: checkpoint_every keeps the last saved state"
+    ):
         with pytest.raises(PluginError, match=r"loss is nan at the end of epoch 1; stopping \(nan_guard\)"):
             train(load_recipe(file, ["training.checkpoint_every=1", "training.epochs=1"]))
     directory = file.parent / "runs" / "tiny" / "version_0"
@@ -189,18 +217,32 @@ def build_and_restore(recipe, directory):
     return start(recipe, directory, overwrite=False, resume=True)
 
 
-@pytest.mark.parametrize(("every", "saves"), [(3, [(0, 4), (1, 0), (1, 4), (2, 0)]), ("0.00001 minutes", [(0, 2), (0, 4), (1, 0), (1, 2), (1, 4), (2, 0)])])
+@pytest.mark.parametrize(
+    ("every", "saves"),
+    [(3, [(0, 4), (1, 0), (1, 4), (2, 0)]), ("0.00001 minutes", [(0, 2), (0, 4), (1, 0), (1, 2), (1, 4), (2, 0)])],
+)
 def test_checkpoint_every_saves_inside_epochs_between_compiled_calls(tiny_recipe, monkeypatch, every, saves):
-    """`training.checkpoint_every` saves between compiled calls, at the first boundary at or past each mark (6 steps per epoch, calls of 2)."""
+    """`training.checkpoint_every` saves between compiled calls, at the first boundary at or past each mark (6 steps per
+    epoch, calls of 2)."""
     import framework.training.callbacks
     import framework.training.state
 
     written = []
     real_save = framework.training.state.save_state
-    monkeypatch.setattr(framework.training.callbacks, "save_state", lambda directory, trainer, progress: written.append((progress["epochs_done"], progress["steps_done"])) or real_save(directory, trainer, progress))
+    monkeypatch.setattr(
+        framework.training.callbacks,
+        "save_state",
+        lambda directory, trainer, progress: (
+            written.append((progress["epochs_done"], progress["steps_done"])) or real_save(directory, trainer, progress)
+        ),
+    )
     run = train(load_recipe(tiny_recipe(), [f"training.checkpoint_every={every!r}", "training.steps_per_execution=2"]))
     assert written == saves
 
-    save_state(run.directory, run.trainer, run.progress.state_dict(1, 4) | {"plugins": {}})  # as if killed inside epoch 2
-    with pytest.raises(TapelineError, match=r"training.epochs=1: it has done 1 epochs and 4 steps of epoch 2; ask for 2 or more"):
+    save_state(
+        run.directory, run.trainer, run.progress.state_dict(1, 4) | {"plugins": {}}
+    )  # as if killed inside epoch 2
+    with pytest.raises(
+        TapelineError, match=r"training.epochs=1: it has done 1 epochs and 4 steps of epoch 2; ask for 2 or more"
+    ):
         check_resumable(load_recipe(run.directory / "recipe.yaml", ["training.epochs=1"]), run.directory)

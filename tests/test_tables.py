@@ -48,7 +48,11 @@ def test_features_are_normalized_and_one_hot_on_the_training_file(tables):
     np.testing.assert_allclose(x[:, 0], (sizes - sizes.mean()) / sizes.std(), rtol=1e-5)
     np.testing.assert_allclose(x[:, 3:].sum(axis=1), 1)
     assert x[:, 3].sum() == 0  # no unknown colour in training
-    np.testing.assert_allclose(test[0][0][:3], (np.array([1.5, 15, 1]) - [2.5, 25, 2]) / np.array([sizes.std(), 10 * sizes.std(), sizes.std()]), rtol=1e-5)
+    np.testing.assert_allclose(
+        test[0][0][:3],
+        (np.array([1.5, 15, 1]) - [2.5, 25, 2]) / np.array([sizes.std(), 10 * sizes.std(), sizes.std()]),
+        rtol=1e-5,
+    )
     assert test[0][0][3] == 1  # purple is unknown
 
 
@@ -71,7 +75,13 @@ def test_validation_file_and_delimiter(tables):
     (tables / "train.csv").write_text("a;y\n1;0.5\n2;1.5\n")
     (tables / "val.csv").write_text("y;a\n3;0\n")
     (tables / "test.csv").write_text("a;y\n4;1\n")
-    data = csv(str(tables / "train.csv"), str(tables / "test.csv"), label="y", validation=str(tables / "val.csv"), delimiter=";")
+    data = csv(
+        str(tables / "train.csv"),
+        str(tables / "test.csv"),
+        label="y",
+        validation=str(tables / "val.csv"),
+        delimiter=";",
+    )
     assert data.sizes == {"train": 2, "validation": 1, "test": 1}
     [(x, y)] = list(data.validation.as_numpy_iterator())
     assert y == pytest.approx(3.0) and x[0] == pytest.approx(-3.0)
@@ -97,7 +107,11 @@ def test_missing_empty_and_short_files(tables):
 
 def test_missing_column_names_the_file_and_its_columns(tables):
     """A missing column is named with the file's columns and a did-you-mean."""
-    with pytest.raises(DataError, match=r"csv: '.*train.csv' has no column 'knd'; its columns: size, colour, weight, kind, price; did you mean 'kind'\?"):
+    with pytest.raises(
+        DataError,
+        match=r"csv: '.*train.csv' has no column 'knd'; its columns: size, colour, weight, kind, price; did you mean "
+        r"'kind'\?",
+    ):
         csv(str(tables / "train.csv"), str(tables / "test.csv"), label="knd")
     (tables / "test.csv").write_text("size,colour,kind,price\n1,red,cat,2\n")
     with pytest.raises(DataError, match=r"'.*test.csv' has no column 'weight'"):
@@ -106,7 +120,11 @@ def test_missing_column_names_the_file_and_its_columns(tables):
 
 def test_non_numeric_values_name_file_line_column_and_value(tables):
     """Text in a numeric column names file:line, column and value, and hints at `categorical`."""
-    with pytest.raises(DataError, match=r"csv: .*train.csv:2: column 'colour' holds 'red', not a number; if the column holds categories, list it under `categorical`"):
+    with pytest.raises(
+        DataError,
+        match=r"csv: .*train.csv:2: column 'colour' holds 'red', not a number; if the column holds categories, list "
+        r"it under `categorical`",
+    ):
         csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind")
     (tables / "test.csv").write_text("size,colour,weight,kind,price\n1,red,,cat,nan\n")
     with pytest.raises(DataError, match=r"test.csv:2: column 'weight' holds '', not a number"):
@@ -116,24 +134,34 @@ def test_non_numeric_values_name_file_line_column_and_value(tables):
 def test_labels_must_match_the_training_file(tables):
     """Test labels of another kind, or classes the training file lacks, are refused at file:line."""
     (tables / "test.csv").write_text("size,colour,weight,kind,price\n1,red,10,owl,1\n")
-    with pytest.raises(DataError, match=r"test.csv:2: label column 'kind' holds 'owl', which is not one of the training file's classes \(cat, dog, emu\)"):
+    with pytest.raises(
+        DataError,
+        match=r"test.csv:2: label column 'kind' holds 'owl', which is not one of the training file's classes \(cat, "
+        r"dog, emu\)",
+    ):
         csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"])
     (tables / "train.csv").write_text("a,y\n1,0\n2,1\n")
     (tables / "test.csv").write_text("a,y\n1,0.5\n")
-    with pytest.raises(DataError, match=r"label column 'y' holds '0.5', but the training file's labels there are integer class ids"):
+    with pytest.raises(
+        DataError, match=r"label column 'y' holds '0.5', but the training file's labels there are integer class ids"
+    ):
         csv(str(tables / "train.csv"), str(tables / "test.csv"), label="y")
 
 
 def test_bad_arguments(tables):
     """Argument mistakes are ValueErrors (reported at the recipe's line)."""
     train, test = str(tables / "train.csv"), str(tables / "test.csv")
-    with pytest.raises(ValueError, match=r"`categorical` must be feature or label columns \(size, kind\) \(got \['colour'\]\)"):
+    with pytest.raises(
+        ValueError, match=r"`categorical` must be feature or label columns \(size, kind\) \(got \['colour'\]\)"
+    ):
         csv(train, test, label="kind", features=["size"], categorical=["colour"])
     with pytest.raises(ValueError, match=r"`features` must be a non-empty list of columns that are not labels"):
         csv(train, test, label="kind", features=["kind"])
     with pytest.raises(ValueError, match=r"`delimiter` must be one character \(got ';;'\)"):
         csv(train, test, label="kind", delimiter=";;")
-    with pytest.raises(ValueError, match=r"`label` must be a column name or a list of different column names \(got \[\]\)"):
+    with pytest.raises(
+        ValueError, match=r"`label` must be a column name or a list of different column names \(got \[\]\)"
+    ):
         csv(train, test, label=[])
 
 

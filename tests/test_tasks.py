@@ -21,20 +21,28 @@ from framework.errors import DataError
     ],
 )
 def test_task_inference(labels, task):
-    """Integer ids mean classification, 0/1 integer columns multilabel, real values regression; real 0/1 is ambiguous."""
+    """Integer ids mean classification, 0/1 integer columns multilabel, real values regression; real 0/1 is
+    ambiguous."""
     assert infer_task(labels) == task
 
 
 def test_targets_know_their_units_and_heads():
     """A target gives the output layer's size and activation for its task."""
-    assert (check_target(np.array([0, 3, 1]), "auto", None, None, "d").units, check_target(np.array([0, 3]), "auto", None, None, "d").activation) == (4, "softmax")
+    assert (
+        check_target(np.array([0, 3, 1]), "auto", None, None, "d").units,
+        check_target(np.array([0, 3]), "auto", None, None, "d").activation,
+    ) == (4, "softmax")
     binary = check_target(np.array([0.0, 1.0]), "binary", "out", None, "d")
     assert (binary.units, binary.activation, binary.name, binary.class_names) == (1, "sigmoid", "out", ["0", "1"])
     assert check_target(np.zeros((5, 3)), "regression", None, None, "d").units == 3
 
 
 BAD_LABELS = {
-    "real values for classification": (np.array([0.2, 1.5]), "classification", r"d: labels are real values \(0.2, 1.5\), not class ids: .* set `task: regression`"),
+    "real values for classification": (
+        np.array([0.2, 1.5]),
+        "classification",
+        r"d: labels are real values \(0.2, 1.5\), not class ids: .* set `task: regression`",
+    ),
     "negative class id": (np.array([0, -1]), "auto", r"d: labels must be class ids 0..0 \(found -1..0\)"),
     "beyond the class names": (np.array([0, 1, 5]), "classification", r"labels must be class ids 0..2 \(found 0..5\)"),
     "one class": (np.array([0, 0]), "auto", r"hold a single class \(0\); classification needs at least 2"),
@@ -43,7 +51,11 @@ BAD_LABELS = {
     "ambiguous": (np.array([0.0, 1.0]), "auto", r"may be binary, multilabel or regression targets: set `task`"),
     "non-finite regression": (np.array([0.5, np.nan]), "regression", r"labels contain NaN or infinity"),
     "text labels": (np.array(["a", "b"]), "auto", r"labels must be numbers \(got dtype <U1\)"),
-    "columns for classification": (np.array([[0, 1], [1, 0]]), "classification", r"one class id per sample .* set `task: multilabel`"),
+    "columns for classification": (
+        np.array([[0, 1], [1, 0]]),
+        "classification",
+        r"one class id per sample .* set `task: multilabel`",
+    ),
 }
 
 
@@ -51,11 +63,19 @@ BAD_LABELS = {
 def test_labels_that_do_not_fit_the_task(labels, task, message):
     """Labels that cannot be the task's are a DataError saying why and what to set."""
     with pytest.raises(DataError, match=message):
-        check_target(labels, task, None, ["a", "b", "c"] if "class names" in message or task == "classification" and len(labels) == 3 else None, "d")
+        check_target(
+            labels,
+            task,
+            None,
+            ["a", "b", "c"] if "class names" in message or task == "classification" and len(labels) == 3 else None,
+            "d",
+        )
 
 
 def test_loss_fits_task():
     """Known Keras losses fit their tasks only; custom losses are not judged."""
-    assert loss_fits("sparse_categorical_crossentropy", "classification") and not loss_fits("sparse_categorical_crossentropy", "regression")
+    assert loss_fits("sparse_categorical_crossentropy", "classification") and not loss_fits(
+        "sparse_categorical_crossentropy", "regression"
+    )
     assert loss_fits("binary_crossentropy", "multilabel") and not loss_fits("mean_squared_error", "binary")
     assert loss_fits("my_package.losses:focal", "regression")

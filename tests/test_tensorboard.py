@@ -18,7 +18,13 @@ from plugins.tensorboard import write_hparams
 def read_events(run_directory: Path) -> list[tuple[str, int, str, bytes, tf.Tensor]]:
     """(tag, step, plugin name, plugin content, tensor) of every summary value in the run's event files."""
     return [
-        (value.tag, event.step, value.metadata.plugin_data.plugin_name, value.metadata.plugin_data.content, value.tensor)
+        (
+            value.tag,
+            event.step,
+            value.metadata.plugin_data.plugin_name,
+            value.metadata.plugin_data.content,
+            value.tensor,
+        )
         for events in sorted((run_directory / "tensorboard").glob("events.out.tfevents.*"))
         for event in tf.compat.v1.train.summary_iterator(str(events))
         for value in event.summary.value
@@ -42,19 +48,31 @@ def test_writes_scalars_histograms_and_recipe_without_tensorboard(tiny_recipe):
 
 
 def test_writes_hparams_and_final_test_metrics(tiny_recipe):
-    """The HParams plugin data holds the flattened recipe under the run's trial id; the final test metrics are scalars at the last step."""
+    """The HParams plugin data holds the flattened recipe under the run's trial id; the final test metrics are scalars
+    at the last step."""
     run = train(load_recipe(tiny_recipe("plugins: [evaluation, tensorboard]\n")))
     events = read_events(run.directory)
-    [content] = [content for tag, _, plugin, content, _ in events if plugin == "hparams" and tag == "_hparams_/session_start_info"]
+    [content] = [
+        content
+        for tag, _, plugin, content, _ in events
+        if plugin == "hparams" and tag == "_hparams_/session_start_info"
+    ]
     start = HParamsPluginData.FromString(content).session_start_info
     assert start.group_name == f"tiny/{run.directory.name}"
     hparams = start.hparams
     assert hparams["training.epochs"].number_value == 2 and hparams["model.name"].string_value == "seed_cnn"
     assert hparams["dataset.args.shape.1"].number_value == 8 and hparams["training.shuffle"].bool_value is True
-    assert hparams["plugins.1.name"].string_value == "tensorboard" and "dataset.limit" not in hparams  # nulls are left out
-    test = {tag: (step, float(tf.make_ndarray(tensor))) for tag, step, _, _, tensor in events if tag.startswith("test/")}
+    assert (
+        hparams["plugins.1.name"].string_value == "tensorboard" and "dataset.limit" not in hparams
+    )  # nulls are left out
+    test = {
+        tag: (step, float(tf.make_ndarray(tensor))) for tag, step, _, _, tensor in events if tag.startswith("test/")
+    }
     evaluation = run.plugins.get_plugin("tensorboard").test
-    assert test == {"test/loss": (2, pytest.approx(evaluation["loss"])), "test/accuracy": (2, pytest.approx(evaluation["accuracy"]))}
+    assert test == {
+        "test/loss": (2, pytest.approx(evaluation["loss"])),
+        "test/accuracy": (2, pytest.approx(evaluation["accuracy"])),
+    }
 
 
 def test_hparams_without_the_tensorboard_package_warn(monkeypatch):

@@ -23,8 +23,15 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
         VERSION = tensorflow_datasets.core.Version("1.0.0")
 
         def _info(self) -> tensorflow_datasets.core.DatasetInfo:
-            features = {"image": tensorflow_datasets.features.Image(shape=(4, 4, 1)), "label": tensorflow_datasets.features.ClassLabel(names=["even", "odd"])}
-            return tensorflow_datasets.core.DatasetInfo(builder=self, features=tensorflow_datasets.features.FeaturesDict(features), supervised_keys=("image", "label"))
+            features = {
+                "image": tensorflow_datasets.features.Image(shape=(4, 4, 1)),
+                "label": tensorflow_datasets.features.ClassLabel(names=["even", "odd"]),
+            }
+            return tensorflow_datasets.core.DatasetInfo(
+                builder=self,
+                features=tensorflow_datasets.features.FeaturesDict(features),
+                supervised_keys=("image", "label"),
+            )
 
         def _split_generators(self, dl_manager: object) -> dict:
             return {"train": self._generate_examples(6), "test": self._generate_examples(2)}
@@ -57,16 +64,28 @@ def test_prepared_dataset_with_splits_class_names_and_sizes(prepared):
 
 def test_unprepared_unknown_and_bad_splits_say_what_to_do(prepared, tmp_path):
     """An unprepared dataset says how to prepare it; unknown names and splits are named."""
-    with pytest.raises(DataError, match=r"dataset 'mnist' is not prepared in '.*' \(nothing is downloaded at run time\). On a machine with internet access run `pip install 'tapeline\[tfds\]' && tfds build mnist --data_dir DIR`, then copy DIR/mnist to '.*/mnist'"):
+    with pytest.raises(
+        DataError,
+        match=r"dataset 'mnist' is not prepared in '.*' \(nothing is downloaded at run time\). On a machine with "
+        r"internet access run `pip install 'tapeline\[tfds\]' && tfds build mnist --data_dir DIR`, then copy "
+        r"DIR/mnist to '.*/mnist'",
+    ):
         tfds("mnist", str(tmp_path))
-    with pytest.raises(DataError, match=r"tfds: unknown dataset 'mnits' \(not a TFDS dataset, nor prepared in '.*'\); did you mean 'mnist'\?"):
+    with pytest.raises(
+        DataError,
+        match=r"tfds: unknown dataset 'mnits' \(not a TFDS dataset, nor prepared in '.*'\); did you mean 'mnist'\?",
+    ):
         tfds("mnits", str(tmp_path))
-    with pytest.raises(DataError, match=r"tfds: dataset 'tapeline_tiny' has no split 'tran': .* \(its splits: train, test\)"):
+    with pytest.raises(
+        DataError, match=r"tfds: dataset 'tapeline_tiny' has no split 'tran': .* \(its splits: train, test\)"
+    ):
         tfds("tapeline_tiny", str(prepared), train="tran")
 
 
 def test_missing_tensorflow_datasets(monkeypatch):
     """Without the extra installed, the message says how to install it."""
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
-    with pytest.raises(DataError, match=r"the `tfds` dataset needs TensorFlow Datasets: pip install 'tapeline\[tfds\]'"):
+    with pytest.raises(
+        DataError, match=r"the `tfds` dataset needs TensorFlow Datasets: pip install 'tapeline\[tfds\]'"
+    ):
         tfds("mnist", "/data")

@@ -46,7 +46,13 @@ def test_several_inputs_and_targets_and_compression(tmp_path):
     spec = {**SPEC, "weight": Feature("float32"), "extra": Feature("int64", [1])}
     with tf.io.TFRecordWriter(str(tmp_path / "test.tfrecord.gz"), "GZIP") as writer:
         writer.write(example(pixels=floats(5, 6), label=ints(3), weight=floats(0.5), extra=ints(9)))
-    data = tfrecord(str(tmp_path / "test.tfrecord.gz"), str(tmp_path / "test.tfrecord.gz"), spec, ["label", "weight"], compression="gzip")
+    data = tfrecord(
+        str(tmp_path / "test.tfrecord.gz"),
+        str(tmp_path / "test.tfrecord.gz"),
+        spec,
+        ["label", "weight"],
+        compression="gzip",
+    )
     [(x, y)] = list(data.test.as_numpy_iterator())
     assert set(x) == {"pixels", "extra"} and x["extra"].tolist() == [9]
     assert y == {"label": 3, "weight": pytest.approx(0.5)}
@@ -76,7 +82,9 @@ def test_no_file_empty_files_and_bad_records_are_named(tmp_path):
         tfrecord(str(tmp_path / "train" / "part-1.tfrecord"), test, SPEC, "label")
     assert tfrecord(str(tmp_path / "train" / "*"), test, SPEC, "label").sizes["train"] == 2  # an empty shard is fine
     wrong = {"pixels": {"dtype": "float32", "shape": [3]}, "label": {"dtype": "int64"}}
-    with pytest.raises(DataError, match=r"1 unreadable file: '.*part-0.tfrecord' \(Key: pixels.  Can't parse serialized Example"):
+    with pytest.raises(
+        DataError, match=r"1 unreadable file: '.*part-0.tfrecord' \(Key: pixels.  Can't parse serialized Example"
+    ):
         tfrecord(test, test, wrong, "label")
     with pytest.raises(DataError, match=r"Feature: colour \(data type: int64\) is required but could not be found"):
         tfrecord(test, test, {**SPEC, "colour": {"dtype": "int64"}}, "label")
@@ -85,14 +93,34 @@ def test_no_file_empty_files_and_bad_records_are_named(tmp_path):
         tfrecord(str(tmp_path / "damaged.tfrecord"), test, SPEC, "label")
 
 
-@pytest.mark.parametrize(("spec", "label", "message"), [
-    ({}, "label", r"`features` must be at least one feature"),
-    (SPEC, "lable", r"`label` must be one or more of the features \(pixels, label\) \(got \['lable'\]\)"),
-    ({"label": {"dtype": "int64"}}, "label", r"`features` must be more than the labels: at least one feature is the input \(got 'label'\)"),
-    ({**SPEC, "name": {"dtype": "string"}}, "name", r"`label` must be int64 or float32 features, not string ones \(got \['name'\]\)"),
-    ({**SPEC, "x": {"dtype": "float32", "shape": [-1]}}, "label", r"`features.x.shape` must be a list of sizes of 0 or more \(got \[-1\]\)"),
-    ({**SPEC, "x": {"dtype": "int64", "image": [2, 2, 1]}}, "label", r"`features.x.image` must be \[height, width, channels\] \(channels 1, 3 or 4\), on a string feature of shape \[\]"),
-])
+@pytest.mark.parametrize(
+    ("spec", "label", "message"),
+    [
+        ({}, "label", r"`features` must be at least one feature"),
+        (SPEC, "lable", r"`label` must be one or more of the features \(pixels, label\) \(got \['lable'\]\)"),
+        (
+            {"label": {"dtype": "int64"}},
+            "label",
+            r"`features` must be more than the labels: at least one feature is the input \(got 'label'\)",
+        ),
+        (
+            {**SPEC, "name": {"dtype": "string"}},
+            "name",
+            r"`label` must be int64 or float32 features, not string ones \(got \['name'\]\)",
+        ),
+        (
+            {**SPEC, "x": {"dtype": "float32", "shape": [-1]}},
+            "label",
+            r"`features.x.shape` must be a list of sizes of 0 or more \(got \[-1\]\)",
+        ),
+        (
+            {**SPEC, "x": {"dtype": "int64", "image": [2, 2, 1]}},
+            "label",
+            r"`features.x.image` must be \[height, width, channels\] \(channels 1, 3 or 4\), on a string feature of "
+            r"shape \[\]",
+        ),
+    ],
+)
 def test_bad_specs(tmp_path, spec, label, message):
     """Spec mistakes are ValueErrors naming the key (reported at the recipe's dataset line)."""
     with pytest.raises(ValueError, match=message):
@@ -114,12 +142,18 @@ def test_recipe_checks_feature_dtypes(write_recipe):
               label: {dtype: int64, shap: []}
         model: mlp
         """)
-    with pytest.raises(RecipeError, match=r"(?s)recipe.yaml:9: `dataset.args.features.pixels.dtype` must be one of 'float32', 'int64', 'string' \(got 'float64'\).*recipe.yaml:10: unknown key `dataset.args.features.label.shap`; allowed: dtype, shape, image; did you mean 'shape'\?"):
+    with pytest.raises(
+        RecipeError,
+        match=r"(?s)recipe.yaml:9: `dataset.args.features.pixels.dtype` must be one of 'float32', 'int64', 'string' "
+        r"\(got 'float64'\).*recipe.yaml:10: unknown key `dataset.args.features.label.shap`; allowed: dtype, "
+        r"shape, image; did you mean 'shape'\?",
+    ):
         load_recipe(recipe)
 
 
 def test_a_shard_reads_and_counts_only_its_own_files(tmp_path):
-    """With Shard(1, 2) only files 1 and 3 are opened (0 and 2 are corrupt); with fewer files than workers, all, with a warning."""
+    """With Shard(1, 2) only files 1 and 3 are opened (0 and 2 are corrupt); with fewer files than workers, all, with a
+    warning."""
     write_shards(tmp_path / "train", [2, 3, 1, 4])
     for k in (0, 2):
         (tmp_path / "train" / f"part-{k}.tfrecord").write_bytes(b"not a TFRecord file")
@@ -130,11 +164,17 @@ def test_a_shard_reads_and_counts_only_its_own_files(tmp_path):
     assert sorted(int(y) for _, y in data.train.as_numpy_iterator()) == [10, 11, 12, 30, 31, 32, 33]
     with pytest.raises(DataError, match=r"tfrecord: 2 unreadable files: '.*part-0.tfrecord'"):
         tfrecord(pattern, test, SPEC, "label")  # without the shard, the corrupt files are read
-    with pytest.warns(UserWarning, match=r"tfrecord: train pattern '.*part-1.tfrecord' has 1 file\(s\) for 2 workers: every worker reads all of them"):
+    with pytest.warns(
+        UserWarning,
+        match=r"tfrecord: train pattern '.*part-1.tfrecord' has 1 file\(s\) for 2 workers: every worker reads all of "
+        r"them",
+    ):
         whole = tfrecord(test, test, SPEC, "label", shard=Shard(0, 2))
     assert whole.shard is None and whole.sizes["train"] == 3
     write_shards(tmp_path / "empty", [2, 0])
-    with pytest.raises(DataError, match=r"tfrecord: the 1 file\(s\) matching '.*empty/\*' that worker 1 of 2 reads hold no records"):
+    with pytest.raises(
+        DataError, match=r"tfrecord: the 1 file\(s\) matching '.*empty/\*' that worker 1 of 2 reads hold no records"
+    ):
         tfrecord(str(tmp_path / "empty" / "*"), test, SPEC, "label", shard=Shard(1, 2))
 
 
@@ -142,8 +182,12 @@ def test_a_recipe_cannot_set_the_shard(write_recipe):
     """`shard` comes from the run, never from the recipe's args."""
     recipe = write_recipe("""\
         name: records
-        dataset: {name: tfrecord, args: {train: a, test: b, label: label, features: {x: {dtype: float32}, label: {dtype: int64}}, shard: 1}}
+        dataset: {name: tfrecord, args: {train: a, test: b, label: label, features: {x: {dtype: float32}, label: {dtype:
+        int64}}, shard: 1}}
         model: mlp
         """)
-    with pytest.raises(RecipeError, match=r"unknown key `dataset.args.shard`; allowed: train, test, features, label, validation, compression"):
+    with pytest.raises(
+        RecipeError,
+        match=r"unknown key `dataset.args.shard`; allowed: train, test, features, label, validation, compression",
+    ):
         load_recipe(recipe)

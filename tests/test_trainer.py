@@ -15,7 +15,11 @@ def tiny_network(seed: int = 0, regularize: bool = False) -> keras.Model:
     keras.utils.set_random_seed(seed)
     regularizer = keras.regularizers.L2(0.01) if regularize else None
     return keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(5, activation="relu", kernel_regularizer=regularizer), keras.layers.Dense(3, activation="softmax")]
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(5, activation="relu", kernel_regularizer=regularizer),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
     )
 
 
@@ -26,13 +30,16 @@ def batch(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 def compiled(network: keras.Model, **kwargs) -> Trainer:
     trainer = Trainer(network)
-    trainer.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"], **kwargs)
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"], **kwargs
+    )
     return trainer
 
 
 @pytest.mark.parametrize("regularize, jit_optimizer", [(False, False), (True, False), (False, True)])
 def test_train_step_matches_hand_written_tape_step(regularize, jit_optimizer):
-    """One Trainer step (optimizer in XLA or not) updates weights like the tutorial's tape step, regularization included."""
+    """One Trainer step (optimizer in XLA or not) updates weights like the tutorial's tape step, regularization
+    included."""
     x, y = batch()
     trainer = Trainer(tiny_network(regularize=regularize), jit_optimizer=jit_optimizer)
     trainer.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
@@ -102,7 +109,9 @@ def test_saving_the_trainer_saves_the_network(tmp_path):
     trainer.save(tmp_path / "model.keras")
     trainer.save_weights(tmp_path / "model.weights.h5")
     expected = trainer.predict(x, verbose=0)
-    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras").predict(x, verbose=0), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.saving.load_model(tmp_path / "model.keras").predict(x, verbose=0), expected, rtol=1e-6
+    )
     plain = tiny_network()
     plain.load_weights(tmp_path / "model.weights.h5")
     np.testing.assert_allclose(plain.predict(x, verbose=0), expected, rtol=1e-6)

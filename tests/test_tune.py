@@ -1,4 +1,5 @@
-"""Tests for `tapeline tune`: the search section's checks, a study of run directories, resume after SIGKILL, shared storage."""
+"""Tests for `tapeline tune`: the search section's checks, a study of run directories, resume after SIGKILL, shared
+storage."""
 
 from __future__ import annotations
 
@@ -24,7 +25,16 @@ search:
   space:
     optimizer.args.learning_rate: {log_uniform: [1.0e-3, 1.0e-1]}
 """
-FAST = ["--set", "training.epochs=1", "--set", "dataset.validation_split=0.25", "--set", "training.jit_compile=false", "--set", "model={name: mlp, args: {units: [8]}}"]
+FAST = [
+    "--set",
+    "training.epochs=1",
+    "--set",
+    "dataset.validation_split=0.25",
+    "--set",
+    "training.jit_compile=false",
+    "--set",
+    "model={name: mlp, args: {units: [8]}}",
+]
 
 
 def run_cli(capsys, *argv: object) -> tuple[int, str, str]:
@@ -36,7 +46,14 @@ def run_cli(capsys, *argv: object) -> tuple[int, str, str]:
 def tapeline(*argv: object) -> subprocess.Popen:
     """`tapeline ARGV` in a new process (stdout and stderr to a pipe)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "framework", *map(str, argv)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "framework", *map(str, argv)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def study_trials(url: str, name: str = "tiny") -> list[optuna.trial.FrozenTrial]:
@@ -46,17 +63,25 @@ def study_trials(url: str, name: str = "tiny") -> list[optuna.trial.FrozenTrial]
 @pytest.mark.parametrize(
     "space, message",
     [
-        ("optimizer.args.learning_rte: {log_uniform: [1.0e-4, 1.0e-2]}", "unknown key `optimizer.args.learning_rte`; allowed: learning_rate"),
+        (
+            "optimizer.args.learning_rte: {log_uniform: [1.0e-4, 1.0e-2]}",
+            "unknown key `optimizer.args.learning_rte`; allowed: learning_rate",
+        ),
         ("training.epochs: {int: [0, 3]}", "`training.epochs` must be a positive integer (got 0) (search value 0)"),
         ("model.args.units: {int: [8, 3]}", "`search.space.model.args.units`: `int` needs low < high (got [8, 3])"),
         ("optimizer.args.learning_rate: {log_uniform: [0, 0.1]}", "`log_uniform` needs low > 0"),
         ("training.batch_size: {choice: []}", "`choice` needs a non-empty list of values (got [])"),
-        ("optimizer.args.learning_rate: {log_unifrom: [1.0e-4, 1.0e-2]}", "unknown distribution 'log_unifrom'; distributions: choice, int, log_uniform, uniform; did you mean 'log_uniform'?"),
+        (
+            "optimizer.args.learning_rate: {log_unifrom: [1.0e-4, 1.0e-2]}",
+            "unknown distribution 'log_unifrom'; distributions: choice, int, log_uniform, uniform; did you mean "
+            "'log_uniform'?",
+        ),
         ("training.batch_size: {uniform: [8, 32], step: 8}", "`step` goes with `int` only (got it with `uniform`)"),
     ],
 )
 def test_search_space_mistakes_exit_2_at_their_line(capsys, tiny_recipe, space, message):
-    """Unknown recipe keys, values the recipe refuses and invalid distributions exit 2 before any trial, at the search line."""
+    """Unknown recipe keys, values the recipe refuses and invalid distributions exit 2 before any trial, at the search
+    line."""
     recipe = tiny_recipe(f"optimizer: adam\nsearch:\n  space:\n    {space}\n")
     line = recipe.read_text().splitlines().index(f"    {space}") + 1
     code, out, err = run_cli(capsys, "tune", recipe, *FAST)
@@ -68,14 +93,27 @@ def test_search_space_mistakes_exit_2_at_their_line(capsys, tiny_recipe, space, 
     "extra, argv, message",
     [
         ("", FAST, "`tapeline tune` needs a `search:` section"),
-        (SEARCH + "  trails: 3\n", FAST, "unknown key `search.trails`; allowed: space, metric, direction, trials, timeout; did you mean 'trials'?"),
-        (SEARCH, ["--set", "training.epochs=1"], "`search.metric` is 'val_loss', but the recipe holds out no validation data"),
-        (SEARCH, [*FAST, "--storage", "nonsense://x"], "cannot open study 'tiny' in storage 'nonsense://x': NoSuchModuleError"),
+        (
+            SEARCH + "  trails: 3\n",
+            FAST,
+            "unknown key `search.trails`; allowed: space, metric, direction, trials, timeout; did you mean 'trials'?",
+        ),
+        (
+            SEARCH,
+            ["--set", "training.epochs=1"],
+            "`search.metric` is 'val_loss', but the recipe holds out no validation data",
+        ),
+        (
+            SEARCH,
+            [*FAST, "--storage", "nonsense://x"],
+            "cannot open study 'tiny' in storage 'nonsense://x': NoSuchModuleError",
+        ),
         (SEARCH, [*FAST, "--trials", "0"], "--trials and --timeout must be positive (got --trials 0"),
     ],
 )
 def test_bad_search_settings_and_storage_exit_2(capsys, tiny_recipe, extra, argv, message):
-    """A missing or misspelled search section, an unreportable metric, a storage that cannot be opened: exit 2, nothing written."""
+    """A missing or misspelled search section, an unreportable metric, a storage that cannot be opened: exit 2, nothing
+    written."""
     recipe = tiny_recipe(extra)
     code, _, err = run_cli(capsys, "tune", recipe, *argv)
     assert code == 2 and message in err and "Traceback" not in err
@@ -93,7 +131,8 @@ class PruneTrial(optuna.pruners.BasePruner):
 
 
 def test_a_study_writes_trial_runs_a_table_plots_and_a_best_recipe(capsys, monkeypatch, tiny_recipe, tmp_path):
-    """Three trials are three run directories (one pruned); the best recipe is complete and validates; resuming has nothing to do."""
+    """Three trials are three run directories (one pruned); the best recipe is complete and validates; resuming has
+    nothing to do."""
     monkeypatch.setattr(optuna.pruners, "MedianPruner", lambda: PruneTrial(1))
     recipe = tiny_recipe(SEARCH)
     code, out, err = run_cli(capsys, "tune", recipe, *FAST)
@@ -106,7 +145,10 @@ def test_a_study_writes_trial_runs_a_table_plots_and_a_best_recipe(capsys, monke
     trials = study_trials(f"sqlite:///{directory / 'study.db'}")
     best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
     text = (directory / BEST_RECIPE).read_text()
-    assert f"trial {best.number}" in text.splitlines()[0] and f"learning_rate: {best.params['optimizer.args.learning_rate']}" in text
+    assert (
+        f"trial {best.number}" in text.splitlines()[0]
+        and f"learning_rate: {best.params['optimizer.args.learning_rate']}" in text
+    )
     assert "search" not in text and "tune_trial" not in text
     assert run_cli(capsys, "validate", directory / BEST_RECIPE)[0] == 0
     code, out, _ = run_cli(capsys, "tune", "--resume", directory)
@@ -115,7 +157,8 @@ def test_a_study_writes_trial_runs_a_table_plots_and_a_best_recipe(capsys, monke
 
 @pytest.mark.slow
 def test_a_sweep_killed_with_sigkill_resumes_without_repeating_trials(capsys, tiny_recipe, tmp_path):
-    """SIGKILL during the second of 2 trials: --resume marks it FAIL and runs its values again as trial 2; trial 0 is not repeated."""
+    """SIGKILL during the second of 2 trials: --resume marks it FAIL and runs its values again as trial 2; trial 0 is
+    not repeated."""
     directory = tmp_path / "sweep"
     process = tapeline("tune", tiny_recipe(SEARCH), *FAST, "--trials", 2, "--output", directory)
     deadline = time.monotonic() + 120
@@ -136,7 +179,8 @@ def test_a_sweep_killed_with_sigkill_resumes_without_repeating_trials(capsys, ti
 
 @pytest.mark.slow
 def test_two_processes_on_one_storage_share_one_study(capsys, tiny_recipe, tmp_path):
-    """This process and another, each `tapeline tune --trials 2` on one --storage URL at once, run 4 trials of one study."""
+    """This process and another, each `tapeline tune --trials 2` on one --storage URL at once, run 4 trials of one
+    study."""
     recipe, url = tiny_recipe(SEARCH), f"sqlite:///{tmp_path / 'shared.db'}"
     other = tapeline("tune", recipe, *FAST, "--trials", 2, "--storage", url, "--output", tmp_path / "a")
     started = next((line for line in other.stdout if "planned trials to run" in line), "")

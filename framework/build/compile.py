@@ -1,4 +1,5 @@
-"""From a checked recipe and a built network to the compiled Trainer: optimizer, loss, loss weights, metrics, class weights."""
+"""From a checked recipe and a built network to the compiled Trainer: optimizer, loss, loss weights, metrics, class
+weights."""
 
 from __future__ import annotations
 
@@ -47,7 +48,11 @@ def _per_output(recipe: Recipe, key: str, value: Any, data: Pipelines) -> dict[s
     unknown = [k for k in value if k not in names]
     if unknown or None in names:
         outputs = "one unnamed output" if None in names else f"outputs {names}"
-        raise recipe_error(recipe, (key, unknown[0]) if unknown else (key,), f"`{key}` names outputs {unknown or list(value)}, but the model has {outputs}")
+        raise recipe_error(
+            recipe,
+            (key, unknown[0]) if unknown else (key,),
+            f"`{key}` names outputs {unknown or list(value)}, but the model has {outputs}",
+        )
     missing = [n for n in names if n not in value]
     if missing and key == "loss":
         raise recipe_error(recipe, (key,), f"`loss` gives no loss for outputs {missing}; give one per output: {names}")
@@ -59,7 +64,8 @@ def _structure(data: Pipelines, per_target: dict[str | None, Any]) -> Any:
 
 
 def build_loss(recipe: Recipe, data: Pipelines) -> Any:
-    """The loss for ``compile``: the recipe's (one, or one per output) or each task's default, checked to suit the task."""
+    """The loss for ``compile``: the recipe's (one, or one per output) or each task's default, checked to suit the
+    task."""
     if recipe.loss is None:
         return _structure(data, {t.name: DEFAULT_LOSSES[t.task] for t in data.targets})
     paths = _per_output(recipe, "loss", recipe.loss, data)
@@ -67,8 +73,12 @@ def build_loss(recipe: Recipe, data: Pipelines) -> Any:
         name = value_at(recipe, paths[target.name]).name
         if not loss_fits(name, target.task):
             where = paths[target.name]
-            raise recipe_error(recipe, where, f"`{dotted(where)}` {name!r} does not suit the {target.label}: they are a {target.task} target; "
-                               f"the default for {target.task} is {DEFAULT_LOSSES[target.task]!r} (or set `task`)")
+            raise recipe_error(
+                recipe,
+                where,
+                f"`{dotted(where)}` {name!r} does not suit the {target.label}: they are a {target.task} target; "
+                f"the default for {target.task} is {DEFAULT_LOSSES[target.task]!r} (or set `task`)",
+            )
     return _structure(data, {t.name: keras_object(recipe, LOSSES, paths[t.name]) for t in data.targets})
 
 
@@ -77,8 +87,16 @@ def build_metrics(recipe: Recipe, data: Pipelines) -> Any:
     if recipe.metrics is None:
         return _structure(data, {t.name: list(DEFAULT_METRICS[t.task]) for t in data.targets})
     paths = _per_output(recipe, "metrics", recipe.metrics, data)
-    return _structure(data, {t.name: [keras_object(recipe, METRICS, (*paths[t.name], i)) for i in range(len(value_at(recipe, paths[t.name])))]
-                             for t in data.targets if t.name in paths})
+    return _structure(
+        data,
+        {
+            t.name: [
+                keras_object(recipe, METRICS, (*paths[t.name], i)) for i in range(len(value_at(recipe, paths[t.name])))
+            ]
+            for t in data.targets
+            if t.name in paths
+        },
+    )
 
 
 def build_loss_weights(recipe: Recipe, data: Pipelines) -> dict[str, float] | None:
@@ -97,22 +115,39 @@ def class_weights(recipe: Recipe, data: Pipelines) -> dict[int, float] | None:
     where = ("training", "class_weight")
     target = data.targets[0]
     if len(data.targets) > 1 or target.task not in ("classification", "binary"):
-        raise recipe_error(recipe, where, f"`{dotted(where)}` needs one classification or binary target (the labels are {', '.join(t.task for t in data.targets)}); use sample weights")
+        raise recipe_error(
+            recipe,
+            where,
+            f"`{dotted(where)}` needs one classification or binary target (the labels are "
+            f"{', '.join(t.task for t in data.targets)}); use sample weights",
+        )
     classes = target.units if target.task == "classification" else 2
     outside = sorted(k for k in weights if not 0 <= k < classes)
     if outside:
-        raise recipe_error(recipe, where, f"`{dotted(where)}` names class ids {outside}; the data has classes 0..{classes - 1}")
+        raise recipe_error(
+            recipe, where, f"`{dotted(where)}` names class ids {outside}; the data has classes 0..{classes - 1}"
+        )
     if data.weighted:
-        raise recipe_error(recipe, where, f"`{dotted(where)}` cannot be used with a dataset that gives sample weights ({recipe.dataset.name!r}); as in Keras, use one or the other")
+        raise recipe_error(
+            recipe,
+            where,
+            f"`{dotted(where)}` cannot be used with a dataset that gives sample weights ({recipe.dataset.name!r}); as "
+            "in Keras, use one or the other",
+        )
     return {c: float(weights.get(c, 1.0)) for c in range(classes)}
 
 
 def compile_trainer(recipe: Recipe, network: keras.Model, data: Pipelines, steps: int) -> Trainer:
-    """A compiled Trainer (the recipe's class) around `network`: optimizer, loss, loss weights, metrics, `steps` per call."""
+    """A compiled Trainer (the recipe's class) around `network`: optimizer, loss, loss weights, metrics, `steps` per
+    call."""
     jit = recipe.training.jit_compile
     trainer = build_component(recipe, TRAINERS, ("trainer",), network=network, jit_optimizer=jit == "optimizer")
     if not isinstance(trainer, Trainer):
-        raise recipe_error(recipe, ("trainer",), f"trainer {recipe.trainer.name!r} is a {type(trainer).__name__}, not a subclass of framework.Trainer")
+        raise recipe_error(
+            recipe,
+            ("trainer",),
+            f"trainer {recipe.trainer.name!r} is a {type(trainer).__name__}, not a subclass of framework.Trainer",
+        )
     trainer.compile(
         optimizer=build_component(recipe, OPTIMIZERS, ("optimizer",)),
         loss=build_loss(recipe, data),

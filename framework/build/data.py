@@ -1,4 +1,5 @@
-"""From a checked recipe to the data pipelines: the dataset builder's splits with the recipe's preprocessing and augmentation layers."""
+"""From a checked recipe to the data pipelines: the dataset builder's splits with the recipe's preprocessing and
+augmentation layers."""
 
 from __future__ import annotations
 
@@ -27,21 +28,37 @@ def build_layers(recipe: Recipe, key: str, defaults: list[dict[str, Any]]) -> li
     written = getattr(recipe.dataset, key)
     if written is None:
         layers = [Component(d["name"], d.get("args", {})) for d in defaults]
-        holder = replace(recipe, dataset=replace(recipe.dataset, **{key: layers}), origins=Origins(default=recipe.locate(("dataset",))))
+        holder = replace(
+            recipe,
+            dataset=replace(recipe.dataset, **{key: layers}),
+            origins=Origins(default=recipe.locate(("dataset",))),
+        )
     else:
         holder = recipe
     layers = getattr(holder.dataset, key)
-    return [Layer(build_component(holder, PREPROCESSING, ("dataset", key, i), dtype="float32"), adapts(c)) for i, c in enumerate(layers)]
+    return [
+        Layer(build_component(holder, PREPROCESSING, ("dataset", key, i), dtype="float32"), adapts(c))
+        for i, c in enumerate(layers)
+    ]
 
 
 def adapts(component: Component) -> bool:
-    """Whether the preprocessing layer `component` is adapted on the training inputs (a Normalization without its mean ...)."""
-    return hasattr(PREPROCESSING.get(component.name).target, "adapt") and not set(STATEFUL_LAYER_ARGS) & set(component.args)
+    """Whether the preprocessing layer `component` is adapted on the training inputs (a Normalization without its mean
+    ...)."""
+    return hasattr(PREPROCESSING.get(component.name).target, "adapt") and not set(STATEFUL_LAYER_ARGS) & set(
+        component.args
+    )
 
 
 def adapted_layers(recipe: Recipe) -> list[str]:
-    """The recipe's own `dataset.preprocess` and `dataset.augment` layers that adapt on the training inputs, as ``preprocess[0] (Normalization)``."""
-    return [f"{key}[{i}] ({c.name})" for key in ("preprocess", "augment") for i, c in enumerate(getattr(recipe.dataset, key) or []) if adapts(c)]
+    """The recipe's own `dataset.preprocess` and `dataset.augment` layers that adapt on the training inputs, as
+    ``preprocess[0] (Normalization)``."""
+    return [
+        f"{key}[{i}] ({c.name})"
+        for key in ("preprocess", "augment")
+        for i, c in enumerate(getattr(recipe.dataset, key) or [])
+        if adapts(c)
+    ]
 
 
 def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strategy | None = None) -> Pipelines:
@@ -60,7 +77,10 @@ def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strate
 def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Pipelines:
     source = build_component(recipe, DATASETS, ("dataset",), shard=shard)
     if not isinstance(source, (Arrays, DataModule)):
-        raise TapelineError(f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.Arrays or framework.DataModule")
+        raise TapelineError(
+            f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.Arrays or "
+            "framework.DataModule"
+        )
     inputs = source.x_train if isinstance(source, Arrays) else source.train.element_spec[0]
 
     def layers(key: str, defaults: list[dict[str, Any]]) -> Any:
@@ -71,5 +91,13 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Pipelines
         return build_layers(recipe, key, defaults)
 
     section, training = recipe.dataset, recipe.training
-    settings = PipelineSettings(training.batch_size * replicas, training.shuffle, recipe.seed, section.validation_split, section.limit, recipe.task, section.cache)
+    settings = PipelineSettings(
+        training.batch_size * replicas,
+        training.shuffle,
+        recipe.seed,
+        section.validation_split,
+        section.limit,
+        recipe.task,
+        section.cache,
+    )
     return make_pipelines(source, settings, layers("preprocess", source.preprocess), layers("augment", []))

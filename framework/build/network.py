@@ -23,7 +23,12 @@ from framework.recipe.registry import (
 from framework.recipe.schema import signature_parameters
 from framework.recipe.sections import Recipe
 
-UNITS = {"classification": "one per class", "binary": "one 0/1 value", "multilabel": "one per label", "regression": "one per target value"}
+UNITS = {
+    "classification": "one per class",
+    "binary": "one 0/1 value",
+    "multilabel": "one per label",
+    "regression": "one per target value",
+}
 
 
 def build_network(recipe: Recipe, data: Pipelines) -> tuple[keras.Model, Pipelines]:
@@ -46,16 +51,27 @@ def build_network(recipe: Recipe, data: Pipelines) -> tuple[keras.Model, Pipelin
     builder = MODELS.get(recipe.model.name).target
     if "num_classes" not in injected and "num_classes" in _required(builder) and "num_classes" not in recipe.model.args:
         task = target.task if target else "several outputs"
-        raise recipe_error(recipe, ("model",), f"model {recipe.model.name!r} needs `num_classes`, but the labels are not one classification target ({task}); use a builder taking `num_outputs`/`output_activation`")
+        raise recipe_error(
+            recipe,
+            ("model",),
+            f"model {recipe.model.name!r} needs `num_classes`, but the labels are not one classification target "
+            f"({task}); use a builder taking `num_outputs`/`output_activation`",
+        )
     network = build_component(recipe, MODELS, ("model",), **injected)
     if not isinstance(network, keras.Model):
         raise TapelineError(f"model {recipe.model.name!r} returned {type(network).__name__}, not a keras.Model")
     inputs = data.train.element_spec[0]
     try:
-        outputs = network(tf.nest.map_structure(lambda s: tf.zeros([d or 1 for d in s.shape], s.dtype), inputs), training=False)
+        outputs = network(
+            tf.nest.map_structure(lambda s: tf.zeros([d or 1 for d in s.shape], s.dtype), inputs), training=False
+        )
     except Exception as error:  # whatever the user's call() raises
         shapes = ", ".join(f"{tuple(s.shape[1:])} {s.dtype.name}" for s in tf.nest.flatten(inputs))
-        raise recipe_error(recipe, ("model",), f"model {recipe.model.name!r} cannot be called on the data's inputs {shapes}: {error_summary(error)}") from None
+        raise recipe_error(
+            recipe,
+            ("model",),
+            f"model {recipe.model.name!r} cannot be called on the data's inputs {shapes}: {error_summary(error)}",
+        ) from None
     return network, match_outputs(recipe, network, outputs, data)
 
 
@@ -83,13 +99,22 @@ def match_outputs(recipe: Recipe, network: keras.Model, outputs: Any, data: Pipe
     named = [t.name for t in data.targets if t.name is not None]
     model = f"model {recipe.model.name!r}"
     if names is None and named:
-        raise recipe_error(recipe, ("model",), f"{model} has one output, but the data has labels for outputs {named}: name the model's outputs after them")
+        raise recipe_error(
+            recipe,
+            ("model",),
+            f"{model} has one output, but the data has labels for outputs {named}: name the model's outputs after them",
+        )
     if names is not None and not named:
         target = data.targets[0]
         data = data.map_labels(lambda y: {name: y for name in names})
         data = replace(data, targets=[replace(target, name=name) for name in names])
     elif names is not None and set(names) != set(named):
-        raise recipe_error(recipe, ("model",), f"{model} has outputs {names}, but the data has labels for {named}; each output needs labels of the same name")
+        raise recipe_error(
+            recipe,
+            ("model",),
+            f"{model} has outputs {names}, but the data has labels for {named}; each output needs labels of the same "
+            "name",
+        )
     flat = outputs if isinstance(outputs, dict) else dict(zip(names, outputs)) if names else {None: outputs}
     for target in data.targets:
         _check_units(recipe, model, flat[target.name], target)
@@ -101,5 +126,14 @@ def _check_units(recipe: Recipe, model: str, output: tf.Tensor, target: Target) 
     if units == target.units and (output.shape.rank > 1 or target.task != "classification"):
         return
     where = "" if target.name is None else f" (output {target.name!r})"
-    hint = "; for one sigmoid unit and 0/1 labels set `task: binary`" if target.task == "classification" and units == 1 else ""
-    raise recipe_error(recipe, ("model",), f"{model} outputs {units} value(s) per sample{where}, but its {target.task} labels need {target.units} ({UNITS[target.task]}){hint}")
+    hint = (
+        "; for one sigmoid unit and 0/1 labels set `task: binary`"
+        if target.task == "classification" and units == 1
+        else ""
+    )
+    raise recipe_error(
+        recipe,
+        ("model",),
+        f"{model} outputs {units} value(s) per sample{where}, but its {target.task} labels need {target.units} "
+        f"({UNITS[target.task]}){hint}",
+    )

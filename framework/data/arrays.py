@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     pass
 
 
-Structure = Union[np.ndarray, dict[str, np.ndarray], list[np.ndarray], tuple[np.ndarray, ...]]
+Structure = np.ndarray | dict[str, np.ndarray] | list[np.ndarray] | tuple[np.ndarray, ...]
 
 
 @dataclass
@@ -69,22 +69,35 @@ def check_arrays(arrays: Arrays) -> None:
         if 0 in counts:
             raise DataError(f"{where}: the {split} split is empty")
         if len(counts) > 1:
-            sizes = ", ".join(f"{name or kind}: {len(a)}" for kind, group in (("inputs", x), ("labels", y)) for name, a in group)
-            raise DataError(f"{where}: the {split} split's inputs and labels differ in length ({sizes}); each needs one entry per sample")
+            sizes = ", ".join(
+                f"{name or kind}: {len(a)}" for kind, group in (("inputs", x), ("labels", y)) for name, a in group
+            )
+            raise DataError(
+                f"{where}: the {split} split's inputs and labels differ in length ({sizes}); each needs one entry per "
+                "sample"
+            )
         for name, a in x:
             what = f"{split} inputs" + (f" {name!r}" if name else "")
-            if a.ndim < 1 or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating) or a.dtype == bool):
-                raise DataError(f"{where}: {what} must be a numeric array with a sample axis (got {a.dtype} with shape {a.shape})")
+            if a.ndim < 1 or not (
+                np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating) or a.dtype == bool
+            ):
+                raise DataError(
+                    f"{where}: {what} must be a numeric array with a sample axis (got {a.dtype} with shape {a.shape})"
+                )
             if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
                 bad = int(np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))[0])
                 raise DataError(f"{where}: {what} contain NaN or infinity (first in sample {bad})")
-        check_sample_weights(getattr(arrays, f"sample_weight_{split}"), counts.pop(), f"{where}: {split} sample weights")
+        check_sample_weights(
+            getattr(arrays, f"sample_weight_{split}"), counts.pop(), f"{where}: {split} sample weights"
+        )
     for kind in ("x", "y"):
         train, test = leaves(getattr(arrays, f"{kind}_train")), leaves(getattr(arrays, f"{kind}_test"))
         shapes = ([(n, a.shape[1:]) for n, a in train], [(n, a.shape[1:]) for n, a in test])
         if shapes[0] != shapes[1]:
             what = "inputs" if kind == "x" else "labels"
-            raise DataError(f"{where}: train {what} have shapes {_shapes(shapes[0])} but test {what} {_shapes(shapes[1])}")
+            raise DataError(
+                f"{where}: train {what} have shapes {_shapes(shapes[0])} but test {what} {_shapes(shapes[1])}"
+            )
 
 
 def _shapes(named: list[tuple[str | None, tuple[int, ...]]]) -> str:
@@ -96,6 +109,12 @@ def check_sample_weights(weights: np.ndarray | None, samples: int, what: str) ->
     if weights is None:
         return
     if weights.shape != (samples,) or not np.issubdtype(weights.dtype, np.number):
-        raise DataError(f"{what} must be numbers of shape ({samples},), one per sample (got {weights.dtype} with shape {weights.shape})")
+        raise DataError(
+            f"{what} must be numbers of shape ({samples},), one per sample (got {weights.dtype} with shape "
+            f"{weights.shape})"
+        )
     if not np.isfinite(weights).all() or (weights < 0).any():
-        raise DataError(f"{what} must be finite and 0 or more (first bad in sample {int(np.flatnonzero(~(weights >= 0) | ~np.isfinite(weights))[0])})")
+        raise DataError(
+            f"{what} must be finite and 0 or more (first bad in sample "
+            f"{int(np.flatnonzero(~(weights >= 0) | ~np.isfinite(weights))[0])})"
+        )

@@ -1,7 +1,8 @@
 """Built-in datasets: readers returning `Arrays` (NumPy train and test splits), and their checks.
 
 A dataset builder returns `Arrays` (or a `framework.data.module.DataModule` for data read from
-files); `check_arrays` checks them, and `framework.pipelines` turns them into `tf.data` pipelines. Every file problem is a `DataError` raised before training
+files); `check_arrays` checks them, and `framework.pipelines` turns them into `tf.data` pipelines. Every file problem is
+a `DataError` raised before training
 starts. This module needs only NumPy, so recipes are checked without starting TensorFlow.
 """
 
@@ -26,7 +27,14 @@ if TYPE_CHECKING:
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE = Path.home() / ".keras" / "datasets"
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_DTYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 IDX_SPLITS = {"x_train": "train-images", "y_train": "train-labels", "x_test": "t10k-images", "y_test": "t10k-labels"}
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 NPZ_WEIGHT_KEYS = ("sample_weight_train", "sample_weight_test")
@@ -47,7 +55,10 @@ def read_idx(file: Path) -> np.ndarray:
     dtype = np.dtype(IDX_DTYPES[raw[2]])
     expected = header + dtype.itemsize * int(np.prod(shape))
     if len(raw) != expected:
-        raise DataError(f"IDX file '{file}' is truncated or corrupt: header says {shape} ({expected:,} bytes), file has {len(raw):,} bytes")
+        raise DataError(
+            f"IDX file '{file}' is truncated or corrupt: header says {shape} ({expected:,} bytes), file has "
+            f"{len(raw):,} bytes"
+        )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -114,13 +125,15 @@ def mnist(path: str | None = None) -> Arrays:
     """
     if path:
         return as_images(read_path(path, "mnist"))
-    return as_images(keras_download(
-        "mnist",
-        "MNIST is downloaded once into ~/.keras/datasets/mnist.npz. Offline, copy mnist.npz there "
-        "from a machine where `python -c 'import keras; keras.datasets.mnist.load_data()'` worked, "
-        "or give the file or a directory of the four IDX files in the recipe: "
-        "`dataset: {name: mnist, args: {path: /data/mnist.npz}}` (or `--set dataset.args.path=...`).",
-    ))
+    return as_images(
+        keras_download(
+            "mnist",
+            "MNIST is downloaded once into ~/.keras/datasets/mnist.npz. Offline, copy mnist.npz there "
+            "from a machine where `python -c 'import keras; keras.datasets.mnist.load_data()'` worked, "
+            "or give the file or a directory of the four IDX files in the recipe: "
+            "`dataset: {name: mnist, args: {path: /data/mnist.npz}}` (or `--set dataset.args.path=...`).",
+        )
+    )
 
 
 def fashion_mnist(path: str | None = None) -> Arrays:
@@ -139,7 +152,18 @@ def fashion_mnist(path: str | None = None) -> Arrays:
             "or set `dataset.args.path` to a directory of the IDX files or a .npz file.",
         )
     arrays = as_images(arrays)
-    arrays.class_names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    arrays.class_names = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ]
     return arrays
 
 
@@ -188,7 +212,9 @@ def synthetic(
         return (images * 255).astype(np.uint8), labels.astype(np.int32)
 
     (x_train, y_train), (x_test, y_test) = split(num_train), split(num_test)
-    arrays = Arrays(x_train, y_train, x_test, y_test, source="synthetic", class_names=[str(c) for c in range(num_classes)])
+    arrays = Arrays(
+        x_train, y_train, x_test, y_test, source="synthetic", class_names=[str(c) for c in range(num_classes)]
+    )
     return as_images(arrays) if len(shape) == 2 else dataclasses.replace(arrays, preprocess=RESCALE)
 
 
@@ -201,6 +227,14 @@ def builtins() -> dict[str, Callable[..., Arrays | DataModule]]:
     from framework.data.tfrecord import tfrecord
 
     return {
-        "mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "npz": npz, "synthetic": synthetic,
-        "image_folder": image_folder, "csv": csv, "tfrecord": tfrecord, "sklearn": sklearn, "tfds": tfds,
+        "mnist": mnist,
+        "fashion_mnist": fashion_mnist,
+        "idx": idx,
+        "npz": npz,
+        "synthetic": synthetic,
+        "image_folder": image_folder,
+        "csv": csv,
+        "tfrecord": tfrecord,
+        "sklearn": sklearn,
+        "tfds": tfds,
     }

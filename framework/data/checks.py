@@ -33,7 +33,9 @@ def tf_reason(error: Exception) -> str:
     return TF_FRAMING.sub("", text).strip() or type(error).__name__
 
 
-def check_all(items: Sequence[str], check: Callable[[tf.Tensor], tf.Tensor]) -> tuple[dict[int, np.ndarray], list[tuple[str, str]]]:
+def check_all(
+    items: Sequence[str], check: Callable[[tf.Tensor], tf.Tensor]
+) -> tuple[dict[int, np.ndarray], list[tuple[str, str]]]:
     """`check(item)` for every item in one parallel ``tf.data`` pass.
 
     Args:
@@ -48,7 +50,9 @@ def check_all(items: Sequence[str], check: Callable[[tf.Tensor], tf.Tensor]) -> 
     """
     import tensorflow as tf
 
-    indices = tf.data.Dataset.from_tensor_slices((tf.range(len(items), dtype=tf.int64), tf.constant(list(items), tf.string)))
+    indices = tf.data.Dataset.from_tensor_slices(
+        (tf.range(len(items), dtype=tf.int64), tf.constant(list(items), tf.string))
+    )
     checked = indices.map(lambda i, item: (i, check(item)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     options = tf.data.Options()
     options.autotune.enabled = False  # no wait for the autotune thread when the pass ends

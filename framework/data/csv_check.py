@@ -19,7 +19,9 @@ from framework.recipe.schema import suggest
 
 MAX_CLASSES = 10_000  # different values a label column of class names may hold
 INTEGER = re.compile(r"\s*[+-]?\d+\s*")
-NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")  # what both Python and tf.data read as a finite float
+NUMBER = re.compile(
+    r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
+)  # what both Python and tf.data read as a finite float
 INT32_MAX = 2**31 - 1
 
 
@@ -66,17 +68,24 @@ class LabelColumn:
         if len(self.values) <= MAX_CLASSES:
             self.values.add(value)
         elif self.kind == "string":
-            raise DataError(f"{where}: label column '{self.name}' holds more than {MAX_CLASSES:,} different class names")
+            raise DataError(
+                f"{where}: label column '{self.name}' holds more than {MAX_CLASSES:,} different class names"
+            )
 
     def problem(self, value: str) -> str | None:
         """Why `value` (from a validation or test file) is not a label of the kind learnt, or None."""
         if self.kind == "int" and not is_integer(value):
-            return f"label column '{self.name}' holds {value!r}, but the training file's labels there are integer class ids"
+            return (
+                f"label column '{self.name}' holds {value!r}, but the training file's labels there are integer class "
+                "ids"
+            )
         if self.kind == "float" and not is_number(value):
             return f"label column '{self.name}' holds {value!r}, not a number"
         if self.kind == "string" and value not in self.values:
             names = ", ".join(self.classes[:20]) + (" ..." if len(self.values) > 20 else "")
-            return f"label column '{self.name}' holds {value!r}, which is not one of the training file's classes ({names})"
+            return (
+                f"label column '{self.name}' holds {value!r}, which is not one of the training file's classes ({names})"
+            )
         return None
 
 
@@ -103,7 +112,9 @@ def read_header(path: Path, delimiter: str) -> list[str]:
     return header
 
 
-def scan(path: Path, delimiter: str, numeric: list[str], labels: list[LabelColumn], others: list[str], learn: bool) -> CsvFile:
+def scan(
+    path: Path, delimiter: str, numeric: list[str], labels: list[LabelColumn], others: list[str], learn: bool
+) -> CsvFile:
     """Checks every row of `path`: `DataError` at ``file:line`` for the first bad one.
 
     `numeric` columns must hold finite numbers; `others` (categorical features) just exist;
@@ -120,7 +131,10 @@ def scan(path: Path, delimiter: str, numeric: list[str], labels: list[LabelColum
         for row in reader:
             where = f"{path}:{reader.line_num}"
             if len(row) != len(header):
-                raise DataError(f"csv: {where}: {'an empty line' if not row else f'{len(row)} fields'}, but the header has {len(header)} columns")
+                raise DataError(
+                    f"csv: {where}: {'an empty line' if not row else f'{len(row)} fields'}, but the header has "
+                    f"{len(header)} columns"
+                )
             for index, name in numeric_at:
                 if not is_number(row[index]):
                     raise DataError(
@@ -141,4 +155,6 @@ def scan(path: Path, delimiter: str, numeric: list[str], labels: list[LabelColum
 def _require_columns(path: Path, header: list[str], needed: list[str]) -> None:
     for name in needed:
         if name not in header:
-            raise DataError(f"csv: '{path}' has no column '{name}'; its columns: {', '.join(header)}" + suggest(name, header))
+            raise DataError(
+                f"csv: '{path}' has no column '{name}'; its columns: {', '.join(header)}" + suggest(name, header)
+            )

@@ -62,7 +62,9 @@ def image_folder(
             images, the class folders of `test` or `validation` differ from those of
             `train`, or (with `verify`) an image cannot be decoded.
     """
-    require(image_size=(image_size, len(image_size) == 2 and min(image_size) >= 1, "[height, width], two positive sizes"))
+    require(
+        image_size=(image_size, len(image_size) == 2 and min(image_size) >= 1, "[height, width], two positive sizes")
+    )
     class_names, train_files, train_labels = _list_folder(Path(train).expanduser())
     order = np.random.default_rng(seed).permutation(len(train_files))
     train_files, train_labels = [train_files[i] for i in order], train_labels[order]
@@ -96,13 +98,20 @@ def _list_folder(folder: Path) -> tuple[list[str], list[str], np.ndarray]:
         raise DataError(f"image_folder: '{folder}' is not a folder")
     classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     if not classes:
-        raise DataError(f"image_folder: '{folder}' has no class sub-folders (expected one folder per class holding its images)")
+        raise DataError(
+            f"image_folder: '{folder}' has no class sub-folders (expected one folder per class holding its images)"
+        )
     files: list[str] = []
     labels: list[int] = []
     for label, name in enumerate(classes):
-        images = sorted(str(p) for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        images = sorted(
+            str(p) for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
         if not images:
-            raise DataError(f"image_folder: class folder '{folder / name}' has no images (looked for {', '.join(IMAGE_SUFFIXES)} files)")
+            raise DataError(
+                f"image_folder: class folder '{folder / name}' has no images (looked for {', '.join(IMAGE_SUFFIXES)} "
+                "files)"
+            )
         files += images
         labels += [label] * len(images)
     return classes, files, np.array(labels, np.int32)
@@ -145,7 +154,9 @@ def load_image(path: tf.Tensor, size: tuple[int, int], channels: int, interpolat
     return tf.ensure_shape(tf.cast(image, tf.float32), (*size, channels))
 
 
-def _loader(size: tuple[int, int], channels: int, interpolation: str) -> Callable[[list[str], np.ndarray], tf.data.Dataset]:
+def _loader(
+    size: tuple[int, int], channels: int, interpolation: str
+) -> Callable[[list[str], np.ndarray], tf.data.Dataset]:
     """A function turning file names and labels into a dataset of decoded, resized images and labels."""
     import tensorflow as tf
 

@@ -42,7 +42,8 @@ def usable_shard(shard: Shard | None, files: int, what: str) -> Shard | None:
     if shard is not None and files < shard.count:
         warnings.warn(
             f"{what} has {files} file(s) for {shard.count} workers: every worker reads all of them and keeps "
-            f"its share of each batch (data sharding); split the data into {shard.count} or more files to shard it by file",
+            f"its share of each batch (data sharding); split the data into {shard.count} or more files to shard it by "
+            "file",
             stacklevel=2,
         )
         return None
@@ -99,5 +100,6 @@ class DataModule:
 
     @classmethod
     def from_splits(cls, datasets: dict[str, tf.data.Dataset], **fields: Any) -> DataModule:
-        """A DataModule from ``{"train": ..., "test": ..., "validation": ...}`` (validation optional) and its other fields."""
+        """A DataModule from ``{"train": ..., "test": ..., "validation": ...}`` (validation optional) and its other
+        fields."""
         return cls(train=datasets["train"], test=datasets["test"], validation=datasets.get("validation"), **fields)

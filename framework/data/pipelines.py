@@ -17,20 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from framework.data.arrays import Arrays, check_arrays, leaves, take
 from framework.data.module import DataModule, Shard
-from framework.data.tasks import Target, check_target
+from framework.data.tasks import Target, resolve_targets
 from framework.errors import DataError
 
 PREFETCH_BATCHES = 2
 LABEL_SAMPLE = 4096  # labels of a streamed dataset read to check them against the task
 Transform = Callable[[Any], Any]
-Layers = Union[list["Layer"], dict[str, list["Layer"]], tuple[list["Layer"], ...]]
+Layers = list["Layer"] | dict[str, list["Layer"]] | tuple[list["Layer"], ...]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,9 @@ def epoch_order(count: int, seed: int, epoch: tf.Variable) -> tf.data.Dataset:
 
     def permutation(_: tf.Tensor) -> tf.data.Dataset:
         key = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
-        return tf.data.Dataset.from_tensor_slices(tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key))
+        return tf.data.Dataset.from_tensor_slices(
+            tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
+        )
 
     return tf.data.Dataset.from_tensors(0).flat_map(permutation).apply(tf.data.experimental.assert_cardinality(count))
 
@@ -131,19 +133,29 @@ def epoch_shuffle(dataset: tf.data.Dataset, buffer: int, seed: int, epoch: tf.Va
         # Python, which fails for a tensor when the graph seed is 0 (a recipe's `seed: 0`). This traced
         # function's graph gets a fixed seed of its own, so the order depends only on (seed, epoch).
         tf.compat.v1.get_default_graph().seed = 1
-        return dataset.shuffle(buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + epoch.read_value(), reshuffle_each_iteration=False)
+        return dataset.shuffle(
+            buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + epoch.read_value(), reshuffle_each_iteration=False
+        )
 
     return tf.data.Dataset.from_tensors(0).flat_map(shuffled)
 
 
-def array_batches(x: Any, y: Any, weights: np.ndarray | None, batch_size: int, order: tf.data.Dataset | None = None) -> tf.data.Dataset:
+def array_batches(
+    x: Any, y: Any, weights: np.ndarray | None, batch_size: int, order: tf.data.Dataset | None = None
+) -> tf.data.Dataset:
     """Batches gathered from in-memory arrays in `order` (default: as stored); the last partial batch is kept."""
     tensors = tf.nest.map_structure(tf.constant, (x, y) if weights is None else (x, y, weights.astype(np.float32)))
     order = order if order is not None else tf.data.Dataset.range(len(leaves(x)[0][1]))
     return order.batch(batch_size).map(lambda rows: tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors))
 
 
-def finish(batches: tf.data.Dataset, targets: list[Target], preprocess: Transform | None, augment: Transform | None, own: bool = False) -> tf.data.Dataset:
+def finish(
+    batches: tf.data.Dataset,
+    targets: list[Target],
+    preprocess: Transform | None,
+    augment: Transform | None,
+    own: bool = False,
+) -> tf.data.Dataset:
     """Labels cast for their loss, then `preprocess` and `augment` on the inputs, prefetched.
 
     tf.data's autotuner is off: destroying an iterator (every epoch does) otherwise waits for
@@ -179,36 +191,9 @@ def cast_labels(y: Any, targets: list[Target]) -> Any:
     return {k: cast(k, v) for k, v in y.items()} if isinstance(y, dict) else cast(None, y)
 
 
-def resolve_targets(y_train: Any, y_test: Any, task: str | dict[str, str], class_names: list[str] | None, source: str) -> list[Target]:
-    """One `Target` per label array, its task inferred or taken from `task`, test labels checked against it."""
-    named = dict(leaves(y_train)) if isinstance(y_train, dict) else {None: np.asarray(y_train)}
-    tests = dict(leaves(y_test)) if isinstance(y_test, dict) else {None: np.asarray(y_test)}
-    if isinstance(task, dict):
-        unknown = sorted(set(task) - set(named))
-        if unknown:
-            raise DataError(f"{source}: `task` names outputs {unknown}; the data's labels are {sorted(map(str, named))}")
-    targets = []
-    for name, labels in named.items():
-        wanted = task.get(name, "auto") if isinstance(task, dict) else task
-        names = class_names or _ids(labels, tests.get(name), wanted)
-        target = check_target(labels, wanted, name, names, f"{source}: train")
-        if name in tests:
-            ids = target.class_names or ([str(c) for c in range(target.units)] if target.task == "classification" else None)
-            check_target(tests[name], target.task, name, ids, f"{source}: test")
-        targets.append(target)
-    return targets
-
-
-def _ids(train: np.ndarray, test: np.ndarray | None, task: str) -> list[str] | None:
-    """Class names ``'0'..'K-1'`` for integer class ids of unnamed classes, K counting train and test ids."""
-    integers = np.issubdtype(train.dtype, np.integer) and (train.ndim == 1 or train.shape[1:] == (1,))
-    if task not in ("auto", "classification") or not integers or train.size == 0:
-        return None
-    top = max(int(train.max()), int(test.max()) if test is not None and test.size else 0)
-    return [str(c) for c in range(top + 1)] if top >= 0 else None
-
-
-def from_arrays(arrays: Arrays, settings: PipelineSettings, epoch: tf.Variable, seed: int) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
+def from_arrays(
+    arrays: Arrays, settings: PipelineSettings, epoch: tf.Variable, seed: int
+) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
     """Batched splits of in-memory arrays (validation: the last samples, as in Keras), their targets and sizes."""
     check_arrays(arrays)
     rows = slice(None, settings.limit)
@@ -217,15 +202,30 @@ def from_arrays(arrays: Arrays, settings: PipelineSettings, epoch: tf.Variable, 
     count = len(leaves(x)[0][1])
     held_out = int(count * settings.validation_split)
     if settings.validation_split and not 0 < held_out < count:
-        raise DataError(f"{arrays.source}: validation_split {settings.validation_split} leaves {held_out} of {count} samples for validation")
+        raise DataError(
+            f"{arrays.source}: validation_split {settings.validation_split} leaves {held_out} of {count} samples for "
+            "validation"
+        )
     cut = count - held_out
-    targets = resolve_targets(take(y, slice(None, cut)), arrays.y_test, settings.task, arrays.class_names, arrays.source)
+    targets = resolve_targets(
+        take(y, slice(None, cut)), arrays.y_test, settings.task, arrays.class_names, arrays.source
+    )
     head, tail = slice(None, cut), slice(cut, None)
     batch = settings.batch_size
     splits = {
-        "train": array_batches(take(x, head), take(y, head), None if w is None else w[head], batch, epoch_order(cut, seed, epoch) if settings.shuffle else None),
-        "validation": array_batches(take(x, tail), take(y, tail), None if w is None else w[tail], batch) if held_out else None,
-        "test": array_batches(take(arrays.x_test, slice(None)), take(arrays.y_test, slice(None)), arrays.sample_weight_test, batch),
+        "train": array_batches(
+            take(x, head),
+            take(y, head),
+            None if w is None else w[head],
+            batch,
+            epoch_order(cut, seed, epoch) if settings.shuffle else None,
+        ),
+        "validation": array_batches(take(x, tail), take(y, tail), None if w is None else w[tail], batch)
+        if held_out
+        else None,
+        "test": array_batches(
+            take(arrays.x_test, slice(None)), take(arrays.y_test, slice(None)), arrays.sample_weight_test, batch
+        ),
     }
     return splits, targets, {"train": cut, "validation": held_out, "test": len(leaves(arrays.x_test)[0][1])}
 
@@ -237,7 +237,8 @@ def label_sample(dataset: tf.data.Dataset, count: int = LABEL_SAMPLE) -> Any:
 
 
 def cached(dataset: tf.data.Dataset, cache: str, split: str) -> tf.data.Dataset:
-    """`dataset` kept after its first full pass: ``"memory"``, or files ``<cache>.<split>*`` (tf.data's cache); ``"none"``: as it is.
+    """`dataset` kept after its first full pass: ``"memory"``, or files ``<cache>.<split>*`` (tf.data's cache);
+    ``"none"``: as it is.
 
     The cache sits before the shuffle, so the order of each epoch does not change.
     """
@@ -246,7 +247,9 @@ def cached(dataset: tf.data.Dataset, cache: str, split: str) -> tf.data.Dataset:
     return dataset.cache() if cache == "memory" else dataset.cache(f"{cache}.{split}")
 
 
-def from_module(module: DataModule, settings: PipelineSettings, epoch: tf.Variable, seed: int) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
+def from_module(
+    module: DataModule, settings: PipelineSettings, epoch: tf.Variable, seed: int
+) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
     """Batched splits of a streamed `DataModule`, their targets (checked on the first labels) and known sizes.
 
     A training split holding only this worker's files (`DataModule.shard`) is batched by this
@@ -258,11 +261,16 @@ def from_module(module: DataModule, settings: PipelineSettings, epoch: tf.Variab
         sizes["train"] = min(settings.limit, sizes.get("train", settings.limit))
     if validation is None and settings.validation_split:
         if "train" not in sizes:
-            raise DataError(f"{module.source}: `dataset.validation_split` needs the training split's size, which the dataset does not give; give it a validation split")
+            raise DataError(
+                f"{module.source}: `dataset.validation_split` needs the training split's size, which the dataset does "
+                "not give; give it a validation split"
+            )
         held_out = int(sizes["train"] * settings.validation_split)
         cut = sizes["train"] - held_out
         train, validation, sizes["train"], sizes["validation"] = train.take(cut), train.skip(cut), cut, held_out
-    targets = resolve_targets(label_sample(train), label_sample(module.test), settings.task, module.class_names, module.source)
+    targets = resolve_targets(
+        label_sample(train), label_sample(module.test), settings.task, module.class_names, module.source
+    )
     shard = module.shard
     train = cached(train, settings.cache, "train" if shard is None else f"train-worker{shard.index}")
     validation = None if validation is None else cached(validation, settings.cache, "validation")
@@ -270,12 +278,22 @@ def from_module(module: DataModule, settings: PipelineSettings, epoch: tf.Variab
         train = epoch_shuffle(train, module.shuffle_buffer, seed, epoch)
 
     def batched(dataset: tf.data.Dataset | None, split: str) -> tf.data.Dataset | None:
-        if dataset is not None and split in sizes:  # a known size: Keras knows the steps (progress bars, no end-of-data warning)
+        if (
+            dataset is not None and split in sizes
+        ):  # a known size: Keras knows the steps (progress bars, no end-of-data warning)
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(sizes[split]))
         own = split == "train" and shard is not None
-        return None if dataset is None else dataset.batch(settings.batch_size // shard.count if own else settings.batch_size)
+        return (
+            None
+            if dataset is None
+            else dataset.batch(settings.batch_size // shard.count if own else settings.batch_size)
+        )
 
-    splits = {"train": batched(train, "train"), "validation": batched(validation, "validation"), "test": batched(module.test, "test")}
+    splits = {
+        "train": batched(train, "train"),
+        "validation": batched(validation, "validation"),
+        "test": batched(module.test, "test"),
+    }
     return splits, targets, sizes
 
 
@@ -304,7 +322,9 @@ def chain_each(layers: Layers, train: tf.data.Dataset) -> Transform | None:
     if isinstance(layers, list):
         return chain(layers, inputs)
     keys = list(layers) if isinstance(layers, dict) else list(range(len(layers)))
-    steps = {key: chain(layers[key], inputs.map(lambda *x, key=key: (x[0] if len(x) == 1 else x)[key])) for key in keys}  # tf.data spreads tuples over arguments
+    steps = {
+        key: chain(layers[key], inputs.map(lambda *x, key=key: (x[0] if len(x) == 1 else x)[key])) for key in keys
+    }  # tf.data spreads tuples over arguments
     if all(step is None for step in steps.values()):
         return None
 
@@ -317,13 +337,16 @@ def chain_each(layers: Layers, train: tf.data.Dataset) -> Transform | None:
 
 @dataclass(frozen=True)
 class Layer:
-    """A Keras preprocessing layer and whether to `adapt` it on the training inputs (Normalization without a mean ...)."""
+    """A Keras preprocessing layer and whether to `adapt` it on the training inputs (Normalization without a mean
+    ...)."""
 
     keras_layer: Any
     adapt: bool = False
 
 
-def make_pipelines(source: Arrays | DataModule, settings: PipelineSettings, preprocess: Layers = (), augment: Layers = ()) -> Pipelines:
+def make_pipelines(
+    source: Arrays | DataModule, settings: PipelineSettings, preprocess: Layers = (), augment: Layers = ()
+) -> Pipelines:
     """Checked, batched, preprocessed pipelines for training (shuffled, augmented), validation and test.
 
     `preprocess` and `augment` are lists of layers, or for several inputs a dict (or tuple) of
@@ -339,7 +362,9 @@ def make_pipelines(source: Arrays | DataModule, settings: PipelineSettings, prep
     shard = None if isinstance(source, Arrays) else source.shard
     preprocess_layers = preprocess if isinstance(preprocess, (dict, tuple)) else list(preprocess)
     preprocess = chain_each(preprocess_layers, splits["train"])
-    preprocessed = splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest))
+    preprocessed = (
+        splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest))
+    )
     augment = chain_each(augment if isinstance(augment, (dict, tuple)) else list(augment), preprocessed)
     return Pipelines(
         train=finish(splits["train"], targets, preprocess, augment, own=shard is not None),

@@ -59,7 +59,10 @@ def offered_shard(recipe: Recipe, strategy: tf.distribute.Strategy | None, adapt
     index, workers = worker_place(strategy)
     reason = unshardable(recipe, strategy.num_replicas_in_sync // workers, adapted)
     if reason:
-        warnings.warn(f"dataset {recipe.dataset.name!r}: every worker reads all training files (data sharding), because {reason}", stacklevel=2)
+        warnings.warn(
+            f"dataset {recipe.dataset.name!r}: every worker reads all training files (data sharding), because {reason}",
+            stacklevel=2,
+        )
         return None
     return Shard(index, workers)
 
@@ -68,9 +71,15 @@ def unshardable(recipe: Recipe, replicas_per_worker: int, adapted: list[str]) ->
     """Why the training split cannot be read worker by worker, or None."""
     section = recipe.dataset
     if replicas_per_worker > 1:
-        return f"each worker has {replicas_per_worker} replicas: Keras 3.15 counts a per-worker dataset's steps per replica batch, so file sharding needs one replica per worker"
+        return (
+            f"each worker has {replicas_per_worker} replicas: Keras 3.15 counts a per-worker dataset's steps per "
+            "replica batch, so file sharding needs one replica per worker"
+        )
     if section.validation_split:
-        return f"`dataset.validation_split: {section.validation_split}` holds out the last samples of the whole training split (give the dataset validation files instead)"
+        return (
+            f"`dataset.validation_split: {section.validation_split}` holds out the last samples of the whole training "
+            "split (give the dataset validation files instead)"
+        )
     if section.limit:
         return f"`dataset.limit: {section.limit}` takes the first samples of the whole training split"
     if adapted:
@@ -112,10 +121,16 @@ def agree(data: Pipelines, table: np.ndarray) -> Pipelines:
     """
     failed = [int(i) for i in np.flatnonzero(table[:, 0] < 0)]
     if failed:
-        raise DataError(f"{data.source}: worker(s) {failed} could not read their training data (their own output says why); every worker stops")
+        raise DataError(
+            f"{data.source}: worker(s) {failed} could not read their training data (their own output says why); every "
+            "worker stops"
+        )
     if len(set(table[:, 2].tolist())) > 1:
-        raise DataError(f"{data.source}: the workers' training files give different numbers of output units per worker ({table[:, 2].tolist()}); "
-                        "every worker needs the same classes in its files (or give the test split every class)")
+        raise DataError(
+            f"{data.source}: the workers' training files give different numbers of output units per worker "
+            f"({table[:, 2].tolist()}); "
+            "every worker needs the same classes in its files (or give the test split every class)"
+        )
     if data.shard is None:
         return data
     steps = int(table[:, 0].min())
@@ -124,15 +139,21 @@ def agree(data: Pipelines, table: np.ndarray) -> Pipelines:
     left = int(table[:, 1].sum() - used.sum())
     if left:
         warnings.warn(
-            f"{data.source}: the workers' files hold {table[:, 1].tolist()} training samples; each epoch every worker runs "
-            f"{steps} steps of {batch} (what the smallest share fills), leaving out {left} of {int(table[:, 1].sum())} samples, "
+            f"{data.source}: the workers' files hold {table[:, 1].tolist()} training samples; each epoch every worker "
+            "runs "
+            f"{steps} steps of {batch} (what the smallest share fills), leaving out {left} of "
+            f"{int(table[:, 1].sum())} samples, "
             "a different subset each epoch (spread the samples evenly over the files to use them all)",
             stacklevel=2,
         )
-    return replace(data, train=data.train.take(steps), train_steps=steps, sizes={**data.sizes, "train": int(used.sum())})
+    return replace(
+        data, train=data.train.take(steps), train_steps=steps, sizes={**data.sizes, "train": int(used.sum())}
+    )
 
 
-def training_input(dataset: tf.data.Dataset, data: Pipelines, strategy: tf.distribute.Strategy, class_weight: dict[int, float] | None) -> tuple[Any, dict[int, float] | None]:
+def training_input(
+    dataset: tf.data.Dataset, data: Pipelines, strategy: tf.distribute.Strategy, class_weight: dict[int, float] | None
+) -> tuple[Any, dict[int, float] | None]:
     """What ``fit`` trains on for `dataset` (`data.train`, or the rest of an epoch), and the class weights to give it.
 
     `dataset` itself, unless it is this worker's own share: then a dataset distributed with

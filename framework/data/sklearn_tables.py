@@ -49,7 +49,11 @@ def sklearn(
     """
     require(
         test_fraction=(test_fraction, 0 < test_fraction < 1, "between 0 and 1"),
-        split_targets=(split_targets, not split_targets or name == "linnerud", f"false for {name!r}, which has one target (only linnerud has several)"),
+        split_targets=(
+            split_targets,
+            not split_targets or name == "linnerud",
+            f"false for {name!r}, which has one target (only linnerud has several)",
+        ),
     )
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
@@ -58,14 +62,19 @@ def sklearn(
     x = np.asarray(table.data, np.float32)
     classification = name not in REGRESSION
     y = np.asarray(table.target, np.int32 if classification else np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y if classification else None)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_fraction, random_state=seed, stratify=y if classification else None
+    )
     if split_targets:
         y_train, y_test = ({target: y[:, i] for i, target in enumerate(table.target_names)} for y in (y_train, y_test))
     if inputs:
         columns = feature_groups([str(f) for f in table.feature_names], inputs, name)
         x_train, x_test = ({group: x[:, index] for group, index in columns.items()} for x in (x_train, x_test))
     return Arrays(
-        x_train, y_train, x_test, y_test,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
         source=f"sklearn {name}",
         class_names=[str(c) for c in table.target_names] if classification else None,
     )
@@ -82,5 +91,7 @@ def feature_groups(features: list[str], inputs: dict[str, list[str]], table: str
             columns[group].append(index)
     empty = [g for g, index in columns.items() if not index]
     if empty:
-        raise DataError(f"sklearn {table}: the patterns of inputs {empty} match no feature; the features are: {', '.join(features)}")
+        raise DataError(
+            f"sklearn {table}: the patterns of inputs {empty} match no feature; the features are: {', '.join(features)}"
+        )
     return columns

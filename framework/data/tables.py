@@ -59,7 +59,11 @@ def csv(
     categorical = list(categorical or [])
     columns = [LabelColumn(name, name in categorical) for name in labels]
     paths = {"train": train, "validation": validation, "test": test}
-    files = {split: scan(Path(p).expanduser(), delimiter, numeric, columns, text, split == "train") for split, p in paths.items() if p is not None}
+    files = {
+        split: scan(Path(p).expanduser(), delimiter, numeric, columns, text, split == "train")
+        for split, p in paths.items()
+        if p is not None
+    }
     read = _reader(numeric, text, columns, delimiter)
     rows = {split: read(file) for split, file in files.items()}
     encode = _encoder(rows["train"], numeric, text)
@@ -73,24 +77,46 @@ def csv(
     )
 
 
-def _columns(train: str, label: str | list[str], features: list[str] | None, categorical: list[str] | None, delimiter: str) -> tuple[list[str], list[str], list[str]]:
+def _columns(
+    train: str, label: str | list[str], features: list[str] | None, categorical: list[str] | None, delimiter: str
+) -> tuple[list[str], list[str], list[str]]:
     """The label columns, numeric features and categorical features, checked (see `csv`)."""
     labels = [label] if isinstance(label, str) else list(label)
     categorical = list(categorical or [])
     require(
-        label=(label, bool(labels) and len(set(labels)) == len(labels), "a column name or a list of different column names"),
+        label=(
+            label,
+            bool(labels) and len(set(labels)) == len(labels),
+            "a column name or a list of different column names",
+        ),
         delimiter=(delimiter, len(delimiter) == 1, "one character"),
     )
-    features = list(features) if features is not None else [c for c in read_header(Path(train).expanduser(), delimiter) if c not in labels]
+    features = (
+        list(features)
+        if features is not None
+        else [c for c in read_header(Path(train).expanduser(), delimiter) if c not in labels]
+    )
     require(
-        features=(features, bool(features) and not set(features) & set(labels), "a non-empty list of columns that are not labels"),
-        categorical=(categorical, set(categorical) <= set(features) | set(labels), f"feature or label columns ({', '.join(features + labels)})"),
+        features=(
+            features,
+            bool(features) and not set(features) & set(labels),
+            "a non-empty list of columns that are not labels",
+        ),
+        categorical=(
+            categorical,
+            set(categorical) <= set(features) | set(labels),
+            f"feature or label columns ({', '.join(features + labels)})",
+        ),
     )
     return labels, [c for c in features if c not in categorical], [c for c in features if c in categorical]
 
 
 def feature_reader(
-    train: str, label: str | list[str], features: list[str] | None = None, categorical: list[str] | None = None, delimiter: str = ","
+    train: str,
+    label: str | list[str],
+    features: list[str] | None = None,
+    categorical: list[str] | None = None,
+    delimiter: str = ",",
 ) -> Callable[[str], tf.data.Dataset]:
     """For predicting with a run trained on `csv`: reads other CSV files' features as `csv` gives them to the model.
 
@@ -105,28 +131,43 @@ def feature_reader(
     encode = _encoder(read(scan(Path(train).expanduser(), delimiter, numeric, [], text, False)), numeric, text)
 
     def features_of(path: str) -> tf.data.Dataset:
-        return read(scan(Path(path).expanduser(), delimiter, numeric, [], text, False)).batch(ROWS_PER_STEP).map(encode).unbatch()
+        return (
+            read(scan(Path(path).expanduser(), delimiter, numeric, [], text, False))
+            .batch(ROWS_PER_STEP)
+            .map(encode)
+            .unbatch()
+        )
 
     return features_of
 
 
-def _reader(numeric: list[str], text: list[str], labels: list[LabelColumn], delimiter: str) -> Callable[[CsvFile], tf.data.Dataset]:
+def _reader(
+    numeric: list[str], text: list[str], labels: list[LabelColumn], delimiter: str
+) -> Callable[[CsvFile], tf.data.Dataset]:
     """A function reading a checked file's needed columns as dicts of scalars, by column name."""
     import tensorflow as tf
 
     kinds = {"int": tf.int32, "float": tf.float32, "string": tf.string}
-    dtypes = {**dict.fromkeys(numeric, tf.float32), **dict.fromkeys(text, tf.string), **{c.name: kinds[c.kind] for c in labels}}
+    dtypes = {
+        **dict.fromkeys(numeric, tf.float32),
+        **dict.fromkeys(text, tf.string),
+        **{c.name: kinds[c.kind] for c in labels},
+    }
 
     def read(file: CsvFile) -> tf.data.Dataset:
         at = sorted(file.header.index(name) for name in dtypes)
         names = [file.header[i] for i in at]
-        rows = tf.data.experimental.CsvDataset(str(file.path), [dtypes[n] for n in names], header=True, field_delim=delimiter, select_cols=at)
+        rows = tf.data.experimental.CsvDataset(
+            str(file.path), [dtypes[n] for n in names], header=True, field_delim=delimiter, select_cols=at
+        )
         return rows.map(lambda *values: dict(zip(names, values)))
 
     return read
 
 
-def _encoder(train: tf.data.Dataset, numeric: list[str], text: list[str]) -> Callable[[dict[str, tf.Tensor]], tf.Tensor]:
+def _encoder(
+    train: tf.data.Dataset, numeric: list[str], text: list[str]
+) -> Callable[[dict[str, tf.Tensor]], tf.Tensor]:
     """Keras layers adapted on the training rows: batches of rows -> float32 feature vectors.
 
     One `Normalization` for all numeric columns (one pass over the file) and a one-hot
@@ -136,7 +177,9 @@ def _encoder(train: tf.data.Dataset, numeric: list[str], text: list[str]) -> Cal
     import tensorflow as tf
 
     batches = train.batch(ROWS_PER_STEP)
-    normalization = keras.layers.Normalization(axis=-1, dtype="float32")  # float32 under any global mixed-precision policy
+    normalization = keras.layers.Normalization(
+        axis=-1, dtype="float32"
+    )  # float32 under any global mixed-precision policy
     if numeric:
         normalization.adapt(batches.map(lambda rows: tf.stack([rows[c] for c in numeric], axis=-1)))
     lookups = {c: keras.layers.StringLookup(output_mode="one_hot") for c in text}
@@ -156,7 +199,9 @@ def _targets(labels: list[LabelColumn]) -> Callable[[dict[str, tf.Tensor]], tf.T
     import keras
     import tensorflow as tf
 
-    lookups = {c.name: keras.layers.StringLookup(vocabulary=c.classes, num_oov_indices=0) for c in labels if c.kind == "string"}
+    lookups = {
+        c.name: keras.layers.StringLookup(vocabulary=c.classes, num_oov_indices=0) for c in labels if c.kind == "string"
+    }
 
     def target(rows: dict[str, tf.Tensor], name: str) -> tf.Tensor:
         return tf.cast(lookups[name](rows[name]), tf.int32) if name in lookups else rows[name]
@@ -171,5 +216,7 @@ def _targets(labels: list[LabelColumn]) -> Callable[[dict[str, tf.Tensor]], tf.T
 def _encoded(rows: tf.data.Dataset, encode: Callable, targets: Callable) -> tf.data.Dataset:
     import tensorflow as tf
 
-    batches = rows.batch(ROWS_PER_STEP).map(lambda batch: (encode(batch), targets(batch)), num_parallel_calls=tf.data.AUTOTUNE)
+    batches = rows.batch(ROWS_PER_STEP).map(
+        lambda batch: (encode(batch), targets(batch)), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return batches.unbatch()

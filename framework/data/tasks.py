@@ -9,9 +9,11 @@ trained. This module needs only NumPy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from framework.data.arrays import leaves
 from framework.errors import DataError
 
 TASKS = ("classification", "binary", "multilabel", "regression")
@@ -114,12 +116,15 @@ def check_target(y: np.ndarray, task: str, name: str | None, class_names: list[s
         task = infer_task(y)
         if task is None:
             raise DataError(
-                f"{where}: {what} ({y.dtype}, shape {y.shape[1:]}, values {_sample(y)}) may be binary, multilabel or regression "
+                f"{where}: {what} ({y.dtype}, shape {y.shape[1:]}, values {_sample(y)}) may be binary, multilabel or "
+                "regression "
                 f"targets: set `task` in the recipe to one of {', '.join(TASKS[1:])}"
             )
     if y.dtype != bool and np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
         raise DataError(f"{where}: {what} contain NaN or infinity")
-    return {"classification": _classes, "binary": _binary, "multilabel": _multilabel, "regression": _values}[task](y, name, class_names, f"{where}: {what}")
+    return {"classification": _classes, "binary": _binary, "multilabel": _multilabel, "regression": _values}[task](
+        y, name, class_names, f"{where}: {what}"
+    )
 
 
 def _sample(y: np.ndarray) -> str:
@@ -128,9 +133,15 @@ def _sample(y: np.ndarray) -> str:
 
 def _classes(y: np.ndarray, name: str | None, class_names: list[str] | None, what: str) -> Target:
     if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
-        raise DataError(f"{what} must be one class id per sample for classification (got shape {y.shape[1:]}); for several 0/1 labels per sample set `task: multilabel`")
+        raise DataError(
+            f"{what} must be one class id per sample for classification (got shape {y.shape[1:]}); for several 0/1 "
+            "labels per sample set `task: multilabel`"
+        )
     if np.issubdtype(y.dtype, np.floating) and (y != np.round(y)).any():
-        raise DataError(f"{what} are real values ({_sample(y)}), not class ids: classification needs integers 0..classes-1; for real-valued targets set `task: regression`")
+        raise DataError(
+            f"{what} are real values ({_sample(y)}), not class ids: classification needs integers 0..classes-1; for "
+            "real-valued targets set `task: regression`"
+        )
     count = len(class_names) if class_names else int(y.max()) + 1
     if y.min() < 0 or y.max() >= count:
         raise DataError(f"{what} must be class ids 0..{count - 1} (found {int(y.min())}..{int(y.max())})")
@@ -153,17 +164,57 @@ def _binary(y: np.ndarray, name: str | None, class_names: list[str] | None, what
 
 def _multilabel(y: np.ndarray, name: str | None, class_names: list[str] | None, what: str) -> Target:
     if y.ndim != 2:
-        raise DataError(f"{what} must be a 0/1 column per label, shape (samples, labels), for task 'multilabel' (got shape {y.shape})")
+        raise DataError(
+            f"{what} must be a 0/1 column per label, shape (samples, labels), for task 'multilabel' (got shape "
+            f"{y.shape})"
+        )
     _zero_one(y, what, "multilabel")
     return Target(name, "multilabel", y.shape[1], class_names)
 
 
 def _values(y: np.ndarray, name: str | None, class_names: list[str] | None, what: str) -> Target:
     if y.ndim > 2:
-        raise DataError(f"{what} must be one value or a row of values per sample for regression (got shape {y.shape[1:]})")
+        raise DataError(
+            f"{what} must be one value or a row of values per sample for regression (got shape {y.shape[1:]})"
+        )
     return Target(name, "regression", 1 if y.ndim == 1 else y.shape[1])
 
 
 def loss_fits(loss: str, task: str) -> bool:
     """Whether the Keras loss named `loss` suits `task` (unknown and custom losses always do)."""
     return task in LOSS_TASKS.get(loss, TASKS)
+
+
+def resolve_targets(
+    y_train: Any, y_test: Any, task: str | dict[str, str], class_names: list[str] | None, source: str
+) -> list[Target]:
+    """One `Target` per label array, its task inferred or taken from `task`, test labels checked against it."""
+    named = dict(leaves(y_train)) if isinstance(y_train, dict) else {None: np.asarray(y_train)}
+    tests = dict(leaves(y_test)) if isinstance(y_test, dict) else {None: np.asarray(y_test)}
+    if isinstance(task, dict):
+        unknown = sorted(set(task) - set(named))
+        if unknown:
+            raise DataError(
+                f"{source}: `task` names outputs {unknown}; the data's labels are {sorted(map(str, named))}"
+            )
+    targets = []
+    for name, labels in named.items():
+        wanted = task.get(name, "auto") if isinstance(task, dict) else task
+        names = class_names or _ids(labels, tests.get(name), wanted)
+        target = check_target(labels, wanted, name, names, f"{source}: train")
+        if name in tests:
+            ids = target.class_names or (
+                [str(c) for c in range(target.units)] if target.task == "classification" else None
+            )
+            check_target(tests[name], target.task, name, ids, f"{source}: test")
+        targets.append(target)
+    return targets
+
+
+def _ids(train: np.ndarray, test: np.ndarray | None, task: str) -> list[str] | None:
+    """Class names ``'0'..'K-1'`` for integer class ids of unnamed classes, K counting train and test ids."""
+    integers = np.issubdtype(train.dtype, np.integer) and (train.ndim == 1 or train.shape[1:] == (1,))
+    if task not in ("auto", "classification") or not integers or train.size == 0:
+        return None
+    top = max(int(train.max()), int(test.max()) if test is not None and test.size else 0)
+    return [str(c) for c in range(top + 1)] if top >= 0 else None

@@ -19,7 +19,9 @@ TFDS_MISSING = "the `tfds` dataset needs TensorFlow Datasets: pip install 'tapel
 RESCALE_TO_UNIT = [{"name": "Rescaling", "args": {"scale": 1 / 255}}]
 
 
-def tfds(name: str, data_dir: str, train: str = "train", test: str = "test", validation: str | None = None) -> DataModule:
+def tfds(
+    name: str, data_dir: str, train: str = "train", test: str = "test", validation: str | None = None
+) -> DataModule:
     """A TensorFlow Datasets dataset by name (``mnist``, ``cifar10``, ``mnist:3.0.1``), read from `data_dir`.
 
     Args:
@@ -69,15 +71,22 @@ def _builder(tensorflow_datasets: ModuleType, name: str, data_dir: str) -> Datas
         builder = tensorflow_datasets.builder(name, data_dir=data_dir)
     except tensorflow_datasets.core.registered.DatasetNotFoundError:
         known = tensorflow_datasets.list_builders()
-        raise DataError(f"tfds: unknown dataset {name!r} (not a TFDS dataset, nor prepared in '{data_dir}'){suggest(name.split('/')[0].split(':')[0], known)}") from None
+        raise DataError(
+            f"tfds: unknown dataset {name!r} (not a TFDS dataset, nor prepared in "
+            f"'{data_dir}'){suggest(name.split('/')[0].split(':')[0], known)}"
+        ) from None
     if not builder.is_prepared():
         raise DataError(
             f"tfds: dataset {name!r} is not prepared in '{data_dir}' (nothing is downloaded at run time). "
-            f"On a machine with internet access run `pip install 'tapeline[tfds]' && tfds build {name} --data_dir DIR`, "
+            f"On a machine with internet access run `pip install 'tapeline[tfds]' && tfds build {name} --data_dir "
+            "DIR`, "
             f"then copy DIR/{builder.name} to '{data_dir}/{builder.name}'"
         )
     if not builder.info.supervised_keys:
-        raise DataError(f"tfds: dataset {name!r} has no supervised (input, label) pairs (its features: {', '.join(builder.info.features)})")
+        raise DataError(
+            f"tfds: dataset {name!r} has no supervised (input, label) pairs (its features: "
+            f"{', '.join(builder.info.features)})"
+        )
     return builder
 
 
@@ -87,5 +96,7 @@ def _split(builder: DatasetBuilder, split: str, name: str) -> tuple[tf.data.Data
         size = builder.info.splits[split].num_examples
         dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
     except (KeyError, ValueError) as error:
-        raise DataError(f"tfds: dataset {name!r} has no split {split!r}: {error} (its splits: {', '.join(builder.info.splits)})") from None
+        raise DataError(
+            f"tfds: dataset {name!r} has no split {split!r}: {error} (its splits: {', '.join(builder.info.splits)})"
+        ) from None
     return dataset, size

@@ -83,7 +83,9 @@ def tfrecord(
     described = {split: f"'{pattern}'" for split, pattern in patterns.items()}
     if shard is not None:
         described["train"] += f" that worker {shard.index} of {shard.count} reads"
-    sizes = {split: _count_and_check(names, parse, compression_type, described[split]) for split, names in files.items()}
+    sizes = {
+        split: _count_and_check(names, parse, compression_type, described[split]) for split, names in files.items()
+    }
     datasets = {split: _read(names, parse, compression_type) for split, names in files.items()}
     return DataModule.from_splits(
         datasets,
@@ -106,11 +108,27 @@ def _check_spec(specs: dict[str, Feature], labels: list[str]) -> None:
     )
     for name, spec in specs.items():
         image = spec.image
-        require(**{
-            f"features.{name}.shape": (spec.shape, all(size >= 0 for size in spec.shape), "a list of sizes of 0 or more"),
-            f"features.{name}.image": (image, image is None or (spec.dtype == "string" and not spec.shape and len(image) == 3 and min(image) >= 1 and image[2] in (1, 3, 4)),
-                                       "[height, width, channels] (channels 1, 3 or 4), on a string feature of shape []"),
-        })
+        require(
+            **{
+                f"features.{name}.shape": (
+                    spec.shape,
+                    all(size >= 0 for size in spec.shape),
+                    "a list of sizes of 0 or more",
+                ),
+                f"features.{name}.image": (
+                    image,
+                    image is None
+                    or (
+                        spec.dtype == "string"
+                        and not spec.shape
+                        and len(image) == 3
+                        and min(image) >= 1
+                        and image[2] in (1, 3, 4)
+                    ),
+                    "[height, width, channels] (channels 1, 3 or 4), on a string feature of shape []",
+                ),
+            }
+        )
 
 
 def _match(pattern: str) -> list[str]:
@@ -154,7 +172,10 @@ def _records(files: tf.data.Dataset, compression_type: str) -> tf.data.Dataset:
 
     return files.interleave(
         lambda file: tf.data.TFRecordDataset(file, compression_type),
-        cycle_length=FILES_READ_AT_ONCE, block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+        cycle_length=FILES_READ_AT_ONCE,
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
     )
 
 

@@ -89,11 +89,16 @@ class Hooks:
         arguments = {"trainer": self.context.trainer, "run": self.context, "error": error}
         for impl in reversed(self.plugins.hook.on_exception.get_hookimpls()):  # pluggy's calling order
             try:
-                impl.function(*(arguments[name] for name in impl.argnames),
-                              **{name: arguments[name] for name in impl.kwargnames if name in arguments})
+                impl.function(
+                    *(arguments[name] for name in impl.argnames),
+                    **{name: arguments[name] for name in impl.kwargnames if name in arguments},
+                )
             except Exception as raised:
                 name = self.plugins.get_name(impl.plugin)
-                print(f"tapeline: warning: plugin {name!r} failed in on_exception: {error_summary(raised)}", file=sys.stderr)
+                print(
+                    f"tapeline: warning: plugin {name!r} failed in on_exception: {error_summary(raised)}",
+                    file=sys.stderr,
+                )
 
     def stop_if_asked(self, trainer: keras.Model, reasons: list[str | None]) -> None:
         """Stops training with the first reason asked for (``run.request_stop``, then the hooks' returns),
@@ -139,8 +144,11 @@ class BatchHookCallback(HookCallback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Keras 3.15 reports the last step of a compiled call as `first + steps_per_execution - 1`,
-        # past the epoch's end on its last call (2, 5, 8 for 8 batches in calls of 3); a resumed epoch starts at its saved step
+        # past the epoch's end on its last call (2, 5, 8 for 8 batches in calls of 3); a resumed epoch starts at its
+        # saved step
         progress, steps = self.hooks.progress, self.hooks.steps_per_epoch
         batch += progress.first_step(progress.epoch)
         batch = batch if steps is None else min(batch, steps - 1)
-        self.hooks.stop_if_asked(self.model, self.hooks.call("on_batch_end", epoch=progress.epoch, batch=batch, logs=logs))
+        self.hooks.stop_if_asked(
+            self.model, self.hooks.call("on_batch_end", epoch=progress.epoch, batch=batch, logs=logs)
+        )

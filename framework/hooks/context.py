@@ -94,7 +94,9 @@ class RunContext:
         object.__setattr__(self, "_run", run)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        hint = SET_HINTS.get(name, "plugins change a run only through run.request_stop, run.publish and the epoch's `logs`")
+        hint = SET_HINTS.get(
+            name, "plugins change a run only through run.request_stop, run.publish and the epoch's `logs`"
+        )
         raise AttributeError(f"{READ_ONLY}: {name!r} cannot be set; {hint}")
 
     def __delattr__(self, name: str) -> None:
@@ -119,7 +121,8 @@ class RunContext:
 
     @property
     def data(self) -> Pipelines:
-        """The data pipelines and what is known about them (``train``, ``validation``, ``test``, ``sizes``, ``batch_size`` ...)."""
+        """The data pipelines and what is known about them (``train``, ``validation``, ``test``, ``sizes``,
+        ``batch_size`` ...)."""
         return self._run.data
 
     @property
@@ -150,7 +153,8 @@ class RunContext:
 
     @property
     def epoch(self) -> int | None:
-        """The index (from 0) of the epoch running or just ended; None before the first epoch and in ``on_train_end``."""
+        """The index (from 0) of the epoch running or just ended; None before the first epoch and in
+        ``on_train_end``."""
         return self._run.progress.epoch
 
     @property
@@ -184,7 +188,8 @@ class RunContext:
         self._run.progress.request_stop(reason)
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
-        """Metrics of the current weights on ``"test"`` or ``"validation"`` (``{"loss": ..., "accuracy": ...}``); fires ``on_evaluate_end``.
+        """Metrics of the current weights on ``"test"`` or ``"validation"`` (``{"loss": ..., "accuracy": ...}``); fires
+        ``on_evaluate_end``.
 
         Raises `framework.errors.TapelineError` when the recipe has no such split.
         """
@@ -202,7 +207,8 @@ class RunContext:
         return self._run.predict(split)
 
     def publish(self, name: str, report: dict[str, Any]) -> None:
-        """Makes `report` (a copy) available to plugins called later as ``run.reports[name]``; a later publish replaces it.
+        """Makes `report` (a copy) available to plugins called later as ``run.reports[name]``; a later publish replaces
+        it.
 
         Raises `ValueError` for an empty name and `TypeError` when `report` is not a dict.
         """
@@ -211,4 +217,3 @@ class RunContext:
         if not isinstance(report, dict):
             raise TypeError(f"run.publish({name!r}, ...) needs a dict report (got {type(report).__name__})")
         self._run.reports[name] = copy.deepcopy(report)
-

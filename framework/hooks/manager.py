@@ -34,8 +34,11 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return manager
 
 
-def load_plugins(recipe: Recipe, extra: Sequence[object] = ()) -> tuple[pluggy.PluginManager, list[keras.callbacks.Callback]]:
-    """The recipe's plugins in a manager (called in recipe order, after the plugins each names in ``after``), and its Keras callbacks.
+def load_plugins(
+    recipe: Recipe, extra: Sequence[object] = ()
+) -> tuple[pluggy.PluginManager, list[keras.callbacks.Callback]]:
+    """The recipe's plugins in a manager (called in recipe order, after the plugins each names in ``after``), and its
+    Keras callbacks.
 
     `extra` plugin objects (from Python: `tapeline tune`'s trial reporter) are called after the
     recipe's, under their class names; they are not written into the run's recipe.
@@ -55,7 +58,9 @@ def load_plugins(recipe: Recipe, extra: Sequence[object] = ()) -> tuple[pluggy.P
             problems += error.problems
             continue
         if not is_keras_callback(plugin):
-            problems += [Problem(recipe.locate(("plugins", i)), message) for message in plugin_problems(component.name, plugin)]
+            problems += [
+                Problem(recipe.locate(("plugins", i)), message) for message in plugin_problems(component.name, plugin)
+            ]
         built.append((i, component.name, plugin))
     if problems:
         raise RecipeError(problems)
@@ -96,18 +101,28 @@ def hook_arguments(hook: str) -> list[str]:
 
 
 def plugin_problems(name: str, plugin: Any) -> list[str]:
-    """What is wrong with a plugin's hooks: unknown hooks or arguments, ``on_*`` methods without `hookimpl`, no hook at all.
+    """What is wrong with a plugin's hooks: unknown hooks or arguments, ``on_*`` methods without `hookimpl`, no hook at
+    all.
 
     A plugin whose hooks are all enabled per instance (``optional_hooks``, see `enable_batch_hook`) may have none.
     """
     # only what is callable without running it: a property is not evaluated (it may need the run)
-    methods = {attr: getattr(plugin, attr) for attr in dir(plugin) if not attr.startswith("__") and callable(inspect.getattr_static(plugin, attr))}
+    methods = {
+        attr: getattr(plugin, attr)
+        for attr in dir(plugin)
+        if not attr.startswith("__") and callable(inspect.getattr_static(plugin, attr))
+    }
     hooks = {attr: method for attr, method in methods.items() if hook_options(method) is not None}
-    undecorated = [attr for attr, method in methods.items() if attr.startswith("on_") and callable(method) and attr not in hooks]
+    undecorated = [
+        attr for attr, method in methods.items() if attr.startswith("on_") and callable(method) and attr not in hooks
+    ]
     problems = [problem for attr, method in hooks.items() for problem in hook_problems(attr, method)]
     problems += [undecorated_problem(attr) for attr in undecorated]
     if not hooks and not problems and not getattr(plugin, "optional_hooks", ()):
-        problems.append(f"implements no Tapeline hook; hooks: {', '.join(HOOKS)}; name a method after a hook and add {HOOKIMPL_HINT}")
+        problems.append(
+            f"implements no Tapeline hook; hooks: {', '.join(HOOKS)}; name a method after a hook and add "
+            f"{HOOKIMPL_HINT}"
+        )
     return [f"plugin {name!r} {problem}" for problem in problems]
 
 
@@ -118,22 +133,33 @@ def hook_problems(attr: str, method: Callable[..., Any]) -> list[str]:
         return [f"implements unknown hook {hook!r}; hooks: {', '.join(HOOKS)}{suggest(hook, HOOKS)}"]
     given = hook_arguments(hook)
     wanted = inspect.signature(method).parameters.values()
-    unknown = [p.name for p in wanted if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in given]
-    return [f"has method {attr!r} with unknown argument {arg!r}; {hook} passes {', '.join(given)}{suggest(arg, given)}" for arg in unknown]
+    unknown = [
+        p.name
+        for p in wanted
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in given
+    ]
+    return [
+        f"has method {attr!r} with unknown argument {arg!r}; {hook} passes {', '.join(given)}{suggest(arg, given)}"
+        for arg in unknown
+    ]
 
 
 def undecorated_problem(attr: str) -> str:
     """The problem with an ``on_*`` method that lacks `hookimpl`: it is never called."""
     if attr in HOOKS:
         return f"has method {attr!r} without `@hookimpl`, so Tapeline never calls it; add {HOOKIMPL_HINT}"
-    return f"has method {attr!r} without `@hookimpl`, and no hook has that name; name it after a hook and add {HOOKIMPL_HINT}; hooks: {', '.join(HOOKS)}{suggest(attr, HOOKS)}"
+    return (
+        f"has method {attr!r} without `@hookimpl`, and no hook has that name; name it after a hook and add "
+        f"{HOOKIMPL_HINT}; hooks: {', '.join(HOOKS)}{suggest(attr, HOOKS)}"
+    )
 
 
 def enable_batch_hook(plugin: Any, method: Callable[..., str | None], **options: bool) -> None:
     """Makes `method` the plugin's ``on_batch_end`` hook, for plugins needing batches only in some modes.
 
     `method` takes any of the hook's arguments by name, like a hook. Call this from ``__init__``;
-    a plugin that never calls it implements no batch hook, so its runs do no per-batch work. Declare it in the class: ``optional_hooks = ("on_batch_end",)``.
+    a plugin that never calls it implements no batch hook, so its runs do no per-batch work. Declare it in the class:
+    ``optional_hooks = ("on_batch_end",)``.
     `options` are `hookimpl`'s (``tryfirst=True`` ...).
     """
 
@@ -154,7 +180,9 @@ def needs_every_batch(manager: pluggy.PluginManager, keras_callbacks: list[keras
     """Whether a plugin implements ``on_batch_end`` or a Keras callback overrides a training-batch method."""
     import keras
 
-    overrides = (getattr(type(c), m) is not getattr(keras.callbacks.Callback, m) for c in keras_callbacks for m in BATCH_METHODS)
+    overrides = (
+        getattr(type(c), m) is not getattr(keras.callbacks.Callback, m) for c in keras_callbacks for m in BATCH_METHODS
+    )
     return bool(manager.hook.on_batch_end.get_hookimpls()) or any(overrides)
 
 
@@ -204,7 +232,8 @@ def plugin_states(manager: pluggy.PluginManager) -> dict[str, dict[str, Any]]:
 
 
 def load_plugin_states(manager: pluggy.PluginManager, states: dict[str, dict[str, Any]]) -> None:
-    """Gives each `StatefulPlugin` its saved state (when resuming); states of plugins no longer in the recipe are ignored."""
+    """Gives each `StatefulPlugin` its saved state (when resuming); states of plugins no longer in the recipe are
+    ignored."""
     plugins = stateful_plugins(manager)
     for name, state in states.items():
         if name in plugins:

@@ -24,8 +24,17 @@ class Monitor:
     value by more than `min_delta`; `baseline` is the value to beat at first.
     """
 
-    def __init__(self, metric: str, mode: Literal["auto", "min", "max"] = "auto", min_delta: float = 0.0, baseline: float | None = None) -> None:
-        require(mode=(mode, mode in ("auto", "min", "max"), "one of 'auto', 'min', 'max'"), min_delta=(min_delta, min_delta >= 0, "zero or positive"))
+    def __init__(
+        self,
+        metric: str,
+        mode: Literal["auto", "min", "max"] = "auto",
+        min_delta: float = 0.0,
+        baseline: float | None = None,
+    ) -> None:
+        require(
+            mode=(mode, mode in ("auto", "min", "max"), "one of 'auto', 'min', 'max'"),
+            min_delta=(min_delta, min_delta >= 0, "zero or positive"),
+        )
         self.metric = metric
         self.mode = mode if mode != "auto" else "max" if any(m in metric.lower() for m in MAXIMIZED) else "min"
         self.min_delta = min_delta

@@ -1,4 +1,5 @@
-"""The order plugins are called in: recipe order, except that a plugin comes after the plugins its class names in ``after``.
+"""The order plugins are called in: recipe order, except that a plugin comes after the plugins its class names in
+``after``.
 
 ``after = ("evaluation",)`` on a plugin class means: when a plugin named ``evaluation`` is in
 the recipe, call its hooks first. A name is a plugin's recipe name (``evaluation``,
@@ -31,7 +32,7 @@ def declared_after(plugin: Any) -> tuple[str, ...]:
     """The plugin's ``after`` names; `ValueError` unless it is a tuple or list of strings."""
     after = getattr(plugin, "after", ())
     if not isinstance(after, (tuple, list)) or not all(isinstance(n, str) for n in after):
-        raise ValueError(f"has `after = {after!r}`; it must be a tuple of plugin names, e.g. `after = (\"evaluation\",)`")
+        raise ValueError(f'has `after = {after!r}`; it must be a tuple of plugin names, e.g. `after = ("evaluation",)`')
     return tuple(after)
 
 
@@ -51,10 +52,18 @@ def resolve_order(recipe: Recipe, plugins: list[Loaded]) -> list[Loaded]:
         except ValueError as error:
             problems.append(Problem(recipe.locate(("plugins", index)), f"plugin {name!r} {error}"))
             continue
-        unknown = [n for n in after if n not in known and ":" not in n]  # an import path is a plugin when the recipe names it
-        problems += [Problem(recipe.locate(("plugins", index)), unknown_message(name, n, sorted(known))) for n in unknown]
+        unknown = [
+            n for n in after if n not in known and ":" not in n
+        ]  # an import path is a plugin when the recipe names it
+        problems += [
+            Problem(recipe.locate(("plugins", index)), unknown_message(name, n, sorted(known))) for n in unknown
+        ]
         own = identities(name, plugin)
-        graph[position] = {other for other, (_, o_name, o_plugin) in enumerate(plugins) if set(after) & identities(o_name, o_plugin) and not own & identities(o_name, o_plugin)}
+        graph[position] = {
+            other
+            for other, (_, o_name, o_plugin) in enumerate(plugins)
+            if set(after) & identities(o_name, o_plugin) and not own & identities(o_name, o_plugin)
+        }
     if problems:
         raise RecipeError(problems)
     return [plugins[position] for position in stable_topological_order(recipe, plugins, graph)]
@@ -62,11 +71,15 @@ def resolve_order(recipe: Recipe, plugins: list[Loaded]) -> list[Loaded]:
 
 def unknown_message(name: str, unknown: str, known: list[str]) -> str:
     """The problem with plugin `name` naming `unknown` in ``after``, with the plugin names and a "did you mean"."""
-    return f"plugin {name!r} has `after` naming {unknown!r}, which is no plugin; plugins: {', '.join(known)}{suggest(unknown, known)}"
+    return (
+        f"plugin {name!r} has `after` naming {unknown!r}, which is no plugin; plugins: "
+        f"{', '.join(known)}{suggest(unknown, known)}"
+    )
 
 
 def stable_topological_order(recipe: Recipe, plugins: list[Loaded], graph: dict[int, set[int]]) -> list[int]:
-    """Positions in `graph` (position -> positions it comes after), each as early in recipe order as its ``after`` allows."""
+    """Positions in `graph` (position -> positions it comes after), each as early in recipe order as its ``after``
+    allows."""
     sorter = graphlib.TopologicalSorter(graph)
     try:
         sorter.prepare()
@@ -74,7 +87,15 @@ def stable_topological_order(recipe: Recipe, plugins: list[Loaded], graph: dict[
         cycle = [plugins[position] for position in reversed(error.args[1])]
         chain = " after ".join(repr(name) for _, name, _ in cycle)
         where = recipe.locate(("plugins", cycle[0][0]))
-        raise RecipeError([Problem(where, f"plugin {cycle[0][1]!r} has `after` in a cycle: {chain}; remove one of these names from an `after`")]) from None
+        raise RecipeError(
+            [
+                Problem(
+                    where,
+                    f"plugin {cycle[0][1]!r} has `after` in a cycle: {chain}; remove one of these names from an "
+                    "`after`",
+                )
+            ]
+        ) from None
     ready: list[int] = []
     order: list[int] = []
     while sorter.is_active():
@@ -89,8 +110,10 @@ def warn_about_order(name: str, plugin: Any) -> None:
     order = getattr(plugin, "order", None)
     if isinstance(order, int) and not isinstance(order, bool):
         warnings.warn(
-            f"plugin {name!r} sets `order = {order}`, which Tapeline no longer reads: plugins are called in recipe order, "
-            f"after the plugins their class names in `after` (e.g. `after = (\"evaluation\",)`); see docs/plugins.md, Ordering",
+            f"plugin {name!r} sets `order = {order}`, which Tapeline no longer reads: plugins are called in recipe "
+            "order, "
+            'after the plugins their class names in `after` (e.g. `after = ("evaluation",)`); see docs/plugins.md, '
+            "Ordering",
             FutureWarning,
             stacklevel=2,
         )

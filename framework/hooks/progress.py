@@ -57,7 +57,8 @@ class Progress:
         return {"epochs_done": epochs_done, "steps_done": steps_done, "history": self.history}
 
     def first_step(self, epoch: int) -> int:
-        """The step at which `epoch` starts in this session: `initial_step` for the epoch a resumed run continues, else 0."""
+        """The step at which `epoch` starts in this session: `initial_step` for the epoch a resumed run continues, else
+        0."""
         return self.initial_step if epoch == self.initial_epoch else 0
 
     def record_epoch(self, epoch: int, logs: dict[str, float]) -> None:

@@ -12,13 +12,13 @@ inside each builder, so recipes naming these models are checked without starting
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported by each builder: listing and checking models starts no TensorFlow
     import keras
 
 
-Shape = tuple[Union[int, None], ...]
+Shape = tuple[int | None, ...]
 
 
 def head(units: int, activation: str, name: str | None = None) -> keras.layers.Layer:
@@ -42,7 +42,13 @@ def seed_cnn(
 
     convs = [keras.layers.Conv2D(f, kernel_size, activation=activation) for f in filters]
     return keras.Sequential(
-        [keras.Input(shape=input_shape), *convs, keras.layers.Flatten(), keras.layers.Dense(units, activation=activation), head(num_outputs, output_activation)],
+        [
+            keras.Input(shape=input_shape),
+            *convs,
+            keras.layers.Flatten(),
+            keras.layers.Dense(units, activation=activation),
+            head(num_outputs, output_activation),
+        ],
         name="seed_cnn",
     )
 
@@ -67,7 +73,12 @@ def fast_cnn(
 
     blocks: list[keras.layers.Layer] = [keras.layers.RandomFlip("horizontal")] if flip else []
     for width in filters:
-        blocks += [keras.layers.Conv2D(width, 3, padding="same", use_bias=False), keras.layers.MaxPooling2D(), keras.layers.BatchNormalization(), keras.layers.ReLU()]
+        blocks += [
+            keras.layers.Conv2D(width, 3, padding="same", use_bias=False),
+            keras.layers.MaxPooling2D(),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+        ]
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
@@ -101,7 +112,10 @@ def mlp(
         inputs = [keras.Input(shape) for shape in input_shape]
     else:
         inputs = keras.Input(input_shape)
-    flat = [keras.layers.Flatten()(i) for i in (inputs.values() if isinstance(inputs, dict) else inputs if isinstance(inputs, list) else [inputs])]
+    flat = [
+        keras.layers.Flatten()(i)
+        for i in (inputs.values() if isinstance(inputs, dict) else inputs if isinstance(inputs, list) else [inputs])
+    ]
     hidden = flat[0] if len(flat) == 1 else keras.layers.Concatenate()(flat)
     for width in units:
         hidden = keras.layers.Dense(width, activation=activation)(hidden)

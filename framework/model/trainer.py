@@ -98,7 +98,9 @@ class Trainer(OwnBatchBuild, keras.Model):
         if not self.optimizer.built:  # create the slots while tracing the step, not inside XLA
             self.optimizer.build(self.trainable_variables)
         if self._xla_update is None:
-            self._xla_update = tf.function(lambda grads: self.optimizer.apply(grads, self.trainable_variables), jit_compile=True)
+            self._xla_update = tf.function(
+                lambda grads: self.optimizer.apply(grads, self.trainable_variables), jit_compile=True
+            )
         self._xla_update(gradients)
 
     def test_step(self, data: Any) -> dict[str, Any]:
@@ -109,7 +111,8 @@ class Trainer(OwnBatchBuild, keras.Model):
         return self.update_metrics(x, y, y_pred, sample_weight, loss)
 
     def predict_step(self, data: Any) -> Any:
-        """The network's output for a batch; inside `predict_with_labels`, ``(output, y)`` or ``(output, y, sample_weight)``."""
+        """The network's output for a batch; inside `predict_with_labels`, ``(output, y)`` or ``(output, y,
+        sample_weight)``."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
         if not self._with_labels:

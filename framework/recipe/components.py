@@ -1,4 +1,5 @@
-"""Recipe components: the parts of a recipe chosen by name (dataset, model, optimizer, loss, metrics, plugins, trainer), checked against their registries and called with their args."""
+"""Recipe components: the parts of a recipe chosen by name (dataset, model, optimizer, loss, metrics, plugins, trainer),
+checked against their registries and called with their args."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def components(value: Any, path: Path) -> list[tuple[Path, Component]]:
     return [found for key, item in items for found in components(item, (*path, key))]
 
 
-def check_component(checker: Checker, registry: Registry, component: Component, path: Path, injected: tuple = ()) -> None:
+def check_component(
+    checker: Checker, registry: Registry, component: Component, path: Path, injected: tuple = ()
+) -> None:
     """Records a problem when `component` names nothing in `registry`, else checks and converts its args."""
     try:
         entry = registry.get(component.name)
@@ -85,10 +88,14 @@ def build_component(recipe: Recipe, registry: Registry, path: Path, **injected: 
     target = registry.get(component.name).target
     accepted = signature_parameters(target) or {}
     try:
-        return target(**component.args, **{k: v for k, v in injected.items() if k in accepted and k not in component.args})
+        return target(
+            **component.args, **{k: v for k, v in injected.items() if k in accepted and k not in component.args}
+        )
     except (ValueError, TypeError) as error:
         where = (*path, "args")
-        raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` of {registry.kind} {component.name!r}: {error}")]) from None
+        raise RecipeError(
+            [Problem(recipe.locate(where), f"`{dotted(where)}` of {registry.kind} {component.name!r}: {error}")]
+        ) from None
 
 
 def check_sections(document: Document, checker: Checker) -> dict[str, Any]:

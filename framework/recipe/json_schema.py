@@ -50,7 +50,10 @@ def recipe_schema() -> dict[str, Any]:
 def with_search(builder: SchemaBuilder) -> dict[str, Any]:
     """The recipe's schema with the ``search:`` section that `tapeline tune` reads (see framework/search_space.py)."""
     schema = builder.dataclass(Recipe)
-    schema["properties"][SEARCH] = {**builder.dataclass(SearchSection), "description": "What `tapeline tune` searches (docs/tuning.md); other commands do not read it."}
+    schema["properties"][SEARCH] = {
+        **builder.dataclass(SearchSection),
+        "description": "What `tapeline tune` searches (docs/tuning.md); other commands do not read it.",
+    }
     return schema
 
 
@@ -74,9 +77,16 @@ class SchemaBuilder:
         for fld in written_fields(cls):
             section_names = self.names.get(fld.name if cls is Recipe else f"{cls.__name__}.{fld.name}", names)
             is_name = fld.name == getattr(cls, "SHORTHAND", None)
-            schema = self.name(section_names) if is_name and section_names else self.type(hints[fld.name], section_names)
+            schema = (
+                self.name(section_names) if is_name and section_names else self.type(hints[fld.name], section_names)
+            )
             properties[fld.name] = {**schema, **field_documentation(fld, hints[fld.name])}
-        schema = {"type": "object", "description": cls.__doc__ or "", "properties": properties, "additionalProperties": False}
+        schema = {
+            "type": "object",
+            "description": cls.__doc__ or "",
+            "properties": properties,
+            "additionalProperties": False,
+        }
         required = [f.name for f in written_fields(cls) if not has_default(f)]
         if required and self.required:
             schema["required"] = required

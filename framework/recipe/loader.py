@@ -44,7 +44,13 @@ def _merge(base: Document, child: Document) -> Document:
     replaced = [p for p in child.origin if not isinstance(value_at(child.data, p), dict)]
     origin = {p: w for p, w in base.origin.items() if not any(p[: len(r)] == r for r in replaced)}
     origin.update(child.origin)
-    return Document(merge(base.data, child.data), origin, child.default_where, {**base.spelled, **child.spelled}, base.problems + child.problems)
+    return Document(
+        merge(base.data, child.data),
+        origin,
+        child.default_where,
+        {**base.spelled, **child.spelled},
+        base.problems + child.problems,
+    )
 
 
 def load_document(file: FilePath, _seen: tuple[FilePath, ...] = ()) -> Document:
@@ -59,10 +65,14 @@ def load_document(file: FilePath, _seen: tuple[FilePath, ...] = ()) -> Document:
     if parent is None:
         return document
     if not isinstance(parent, str):
-        raise RecipeError([Problem(document.locate(("extends",)), f"`extends` must be a path to a recipe (got {quote(parent)})")])
+        raise RecipeError(
+            [Problem(document.locate(("extends",)), f"`extends` must be a path to a recipe (got {quote(parent)})")]
+        )
     base_file = file.parent / parent
     if not base_file.is_file():
-        raise RecipeError([Problem(document.locate(("extends",)), f"`extends` names a missing file: {str(base_file)!r}")])
+        raise RecipeError(
+            [Problem(document.locate(("extends",)), f"`extends` names a missing file: {str(base_file)!r}")]
+        )
     return _merge(load_document(base_file, (*_seen, resolved)), document)
 
 
@@ -86,7 +96,11 @@ def apply_overrides(document: Document, overrides: list[str]) -> list[Problem]:
             continue
         document.spelled.update(spelled)
         _default_component(document.data, path)
-        failure = "`extends` cannot be overridden; edit the recipe file" if path[0] == "extends" else _set_path(document.data, path, value)
+        failure = (
+            "`extends` cannot be overridden; edit the recipe file"
+            if path[0] == "extends"
+            else _set_path(document.data, path, value)
+        )
         if failure:
             problems.append(Problem(where, failure))
         else:
@@ -98,7 +112,9 @@ def apply_overrides(document: Document, overrides: list[str]) -> list[Problem]:
 def _default_component(data: dict[str, Any], path: Path) -> None:
     """Writes out a default component the recipe left out (``optimizer: adam``) before `path` sets
     one of its args, so that ``--set optimizer.args.learning_rate=0.01`` tunes the default optimizer."""
-    defaults = {f.name: f.default_factory for f in dataclasses.fields(Recipe) if f.default_factory is not dataclasses.MISSING}
+    defaults = {
+        f.name: f.default_factory for f in dataclasses.fields(Recipe) if f.default_factory is not dataclasses.MISSING
+    }
     section = path[0]
     if len(path) > 1 and path[1] != Component.SHORTHAND and data.get(section) is None and section in defaults:
         default = defaults[section]()
@@ -115,7 +131,9 @@ def _holds(data: Any, key: str | int, last: bool) -> bool:
     """
     if isinstance(data, list):
         return isinstance(key, int) and key < len(data)
-    return isinstance(data, dict) and (not isinstance(key, int) or last or (bool(data) and all(isinstance(k, int) for k in data)))
+    return isinstance(data, dict) and (
+        not isinstance(key, int) or last or (bool(data) and all(isinstance(k, int) for k in data))
+    )
 
 
 def _set_path(data: Any, path: Path, value: Any) -> str | None:
@@ -165,8 +183,11 @@ def plain(value: Any) -> Any:
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
-    """The resolved recipe as plain data (``extends`` dropped: everything is inlined; ``search`` dropped: only `tapeline tune` reads it)."""
-    return {f.name: plain(getattr(recipe, f.name)) for f in written_fields(Recipe) if f.name not in ("extends", "search")}
+    """The resolved recipe as plain data (``extends`` dropped: everything is inlined; ``search`` dropped: only `tapeline
+    tune` reads it)."""
+    return {
+        f.name: plain(getattr(recipe, f.name)) for f in written_fields(Recipe) if f.name not in ("extends", "search")
+    }
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:

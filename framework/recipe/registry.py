@@ -85,7 +85,9 @@ class Registry:
         entry = self._load().get(name)
         if entry is None:
             raise RegistryError(self.unknown_message(name))
-        if not callable(entry.target) and hasattr(entry.target, "load"):  # an entry point not loaded yet (any importlib_metadata's)
+        if not callable(entry.target) and hasattr(
+            entry.target, "load"
+        ):  # an entry point not loaded yet (any importlib_metadata's)
             entry = Entry(name, import_path(entry.target.value), entry.source)
             self._load()[name] = entry
         return entry
@@ -149,7 +151,9 @@ def keras_preprocessing_layers() -> dict[str, type]:
 
     from framework.runtime.compat import is_preprocessing_layer
 
-    layers = {name: cls for name, cls in vars(keras.layers).items() if isinstance(cls, type) and is_preprocessing_layer(cls)}
+    layers = {
+        name: cls for name, cls in vars(keras.layers).items() if isinstance(cls, type) and is_preprocessing_layer(cls)
+    }
     layers.pop("Pipeline", None)  # a recipe's list is already a pipeline
     return dict(sorted(layers.items()))
 

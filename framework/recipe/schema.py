@@ -28,7 +28,9 @@ def spec(doc: str, *, expect: str | None = None, valid: Callable[[Any], bool] | 
     return {"doc": doc, "expect": expect, "valid": valid}
 
 
-INTERNAL = {"internal": True}  # field metadata: set by Tapeline, never written in a recipe (not checked, not in the schema)
+INTERNAL = {
+    "internal": True
+}  # field metadata: set by Tapeline, never written in a recipe (not checked, not in the schema)
 
 
 def written_fields(cls: type) -> list[dataclasses.Field]:
@@ -178,8 +180,11 @@ class Checker:
 
     def _bad_choice(self, path: Path, value: Any, choices: Sequence[Any]) -> object:
         words = ", ".join(quote(c) for c in choices)
-        return self.fail(path, f"`{dotted(path)}` must be one of {words} (got {self.got(path, value)})"
-                         + suggest(value, [str(c) for c in choices]))
+        return self.fail(
+            path,
+            f"`{dotted(path)}` must be one of {words} (got {self.got(path, value)})"
+            + suggest(value, [str(c) for c in choices]),
+        )
 
     def _union(self, value: Any, targs: tuple, path: Path, expect: str) -> Any:
         if value is None and type(None) in targs:
@@ -213,7 +218,9 @@ class Checker:
             if key_type is int and isinstance(key, str) and key.isdigit():
                 key = int(key)
             if key_type is not Any and (not isinstance(key, key_type) or isinstance(key, bool)):
-                result[key] = self.fail((*path, key), f"`{dotted(path)}` keys must be {_plural(describe(key_type))} (got {quote(key)})")
+                result[key] = self.fail(
+                    (*path, key), f"`{dotted(path)}` keys must be {_plural(describe(key_type))} (got {quote(key)})"
+                )
             else:
                 result[key] = self.value(item, value_type, (*path, key))
         return INVALID if INVALID in result.values() else result
@@ -264,7 +271,9 @@ class Checker:
         for name in allowed:
             param = params[name]
             if name in args:
-                checked[name] = self._argument(args[name], hints.get(name, param.annotation), param.default, (*path, name))
+                checked[name] = self._argument(
+                    args[name], hints.get(name, param.annotation), param.default, (*path, name)
+                )
             elif param.default is inspect.Parameter.empty:
                 checked[name] = self.fail(path, f"missing required key `{dotted((*path, name))}`")
         if INVALID in checked.values() or any(k not in allowed for k in args):
@@ -329,7 +338,9 @@ def _type_hints(target: Callable) -> dict[str, Any]:
     hints = {}
     for name, annotation in getattr(function, "__annotations__", {}).items():
         try:
-            hints[name] = eval(annotation, getattr(function, "__globals__", {})) if isinstance(annotation, str) else annotation  # noqa: S307 (annotations, as get_type_hints does)
+            hints[name] = (
+                eval(annotation, getattr(function, "__globals__", {})) if isinstance(annotation, str) else annotation
+            )  # noqa: S307 (annotations, as get_type_hints does)
         except Exception:
             continue
     return hints

@@ -49,12 +49,25 @@ class SearchSection:
     """The ``search:`` section as written: the space and how trials are judged and counted."""
 
     space: dict[str, Any] = field(metadata=spec("Dotted recipe keys (as for --set) to distributions: " + EXAMPLE + "."))
-    metric: str = field(default="val_loss", metadata=spec("The epoch-log entry a trial is judged by (its best epoch counts)."))
-    direction: Literal["minimize", "maximize"] = field(default="minimize", metadata=spec("Whether a lower or a higher metric is better."))
-    trials: int = field(default=10, metadata=spec("Trials a `tapeline tune` adds to the study.", expect="a positive integer", valid=lambda v: v > 0))
+    metric: str = field(
+        default="val_loss", metadata=spec("The epoch-log entry a trial is judged by (its best epoch counts).")
+    )
+    direction: Literal["minimize", "maximize"] = field(
+        default="minimize", metadata=spec("Whether a lower or a higher metric is better.")
+    )
+    trials: int = field(
+        default=10,
+        metadata=spec(
+            "Trials a `tapeline tune` adds to the study.", expect="a positive integer", valid=lambda v: v > 0
+        ),
+    )
     timeout: float | None = field(
         default=None,
-        metadata=spec("Seconds after which no new trial starts.", expect="a positive number of seconds or null", valid=lambda v: v is None or v > 0),
+        metadata=spec(
+            "Seconds after which no new trial starts.",
+            expect="a positive number of seconds or null",
+            valid=lambda v: v is None or v > 0,
+        ),
     )
 
 
@@ -115,7 +128,9 @@ def check_search(document: Document, data: Any, problems: list[Problem] = ()) ->
         recipe, found = parse_recipe(copy.deepcopy(document), list(problems)), []
     except RecipeError as error:
         recipe, found = None, error.problems
-    found += checker.problems + _candidate_problems(document, parameters, {p.message for p in found} | {p.message for p in checker.problems})
+    found += checker.problems + _candidate_problems(
+        document, parameters, {p.message for p in found} | {p.message for p in checker.problems}
+    )
     if section is not None and recipe is not None:
         found += _metric_problems(document, section.metric, recipe)
     if found:
@@ -126,14 +141,23 @@ def check_search(document: Document, data: Any, problems: list[Problem] = ()) ->
 def _read_section(checker: Checker, document: Document, data: Any) -> tuple[SearchSection | None, list[Parameter]]:
     """The section's settings (None if invalid) and its valid parameters, after recording every problem."""
     if data is None:
-        checker.problems.append(Problem(document.default_where, "`tapeline tune` needs a `search:` section with a `space:` mapping dotted keys "
-                                                                "to distributions, like {optimizer.args.learning_rate: {log_uniform: [0.0001, 0.01]}}"))
+        checker.problems.append(
+            Problem(
+                document.default_where,
+                "`tapeline tune` needs a `search:` section with a `space:` mapping dotted keys "
+                "to distributions, like {optimizer.args.learning_rate: {log_uniform: [0.0001, 0.01]}}",
+            )
+        )
         return None, []
     section = checker.dataclass(data, SearchSection, (SEARCH,))
     space = data.get("space") if isinstance(data, dict) else None
     if space == {}:
-        checker.fail((SEARCH, "space"), "`search.space` is empty; name at least one dotted recipe key with a distribution")
-    parameters = [read_parameter(checker, key, value) for key, value in space.items()] if isinstance(space, dict) else []
+        checker.fail(
+            (SEARCH, "space"), "`search.space` is empty; name at least one dotted recipe key with a distribution"
+        )
+    parameters = (
+        [read_parameter(checker, key, value) for key, value in space.items()] if isinstance(space, dict) else []
+    )
     return (None if section is INVALID else section), [p for p in parameters if p is not None]
 
 
@@ -141,7 +165,10 @@ def read_parameter(checker: Checker, key: Any, value: Any) -> Parameter | None:
     """One ``space`` entry checked (None after recording its problems)."""
     path = (SEARCH, "space", key)
     if not isinstance(key, str) or not key or "" in key.split("."):
-        checker.fail(path, f"`search.space` keys must be dotted recipe keys like 'optimizer.args.learning_rate' (got {quote(key)})")
+        checker.fail(
+            path,
+            f"`search.space` keys must be dotted recipe keys like 'optimizer.args.learning_rate' (got {quote(key)})",
+        )
         return None
     where = f"`{dotted(path)}`"
     names = [name for name in value if name != "step"] if isinstance(value, dict) else []
@@ -151,12 +178,18 @@ def read_parameter(checker: Checker, key: Any, value: Any) -> Parameter | None:
         return None
     kind = names[0]
     if kind not in DISTRIBUTIONS:
-        checker.fail((*path, kind), f"{where}: unknown distribution {quote(kind)}; distributions: {', '.join(DISTRIBUTIONS)}" + suggest(str(kind), DISTRIBUTIONS))
+        checker.fail(
+            (*path, kind),
+            f"{where}: unknown distribution {quote(kind)}; distributions: {', '.join(DISTRIBUTIONS)}"
+            + suggest(str(kind), DISTRIBUTIONS),
+        )
         return None
     if "step" in value and kind != "int":
         checker.fail((*path, "step"), f"{where}: `step` goes with `int` only (got it with `{kind}`)")
         return None
-    problem = _choice_problem(value[kind]) if kind == "choice" else _range_problem(kind, value[kind], value.get("step", 1))
+    problem = (
+        _choice_problem(value[kind]) if kind == "choice" else _range_problem(kind, value[kind], value.get("step", 1))
+    )
     if problem:
         checker.fail((*path, kind), f"{where}: {problem}")
         return None
@@ -172,7 +205,10 @@ def _choice_problem(values: Any) -> str | None:
         return f"`choice` needs a non-empty list of values (got {quote(values)})"
     odd = [v for v in values if not isinstance(v, CHOICE_TYPES)]
     if odd:
-        return f"`choice` values must be strings, numbers, true/false or null (got {quote(odd[0])}); search over a list or mapping by naming its items' keys"
+        return (
+            f"`choice` values must be strings, numbers, true/false or null (got {quote(odd[0])}); search over a list "
+            "or mapping by naming its items' keys"
+        )
     return None
 
 
@@ -180,17 +216,26 @@ def _range_problem(kind: str, bounds: Any, step: Any) -> str | None:
     """Why `bounds` (and `step`) cannot define a ``uniform``, ``log_uniform`` or ``int`` range, or None."""
     number = int if kind == "int" else (int, float)
     words = "integers" if kind == "int" else "numbers"
-    if not isinstance(bounds, list) or len(bounds) != 2 or not all(isinstance(b, number) and not isinstance(b, bool) and math.isfinite(b) for b in bounds):
+    if (
+        not isinstance(bounds, list)
+        or len(bounds) != 2
+        or not all(isinstance(b, number) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+    ):
         return f"`{kind}` needs [low, high], two finite {words} (got {quote(bounds)})"
     low, high = bounds
     if low >= high:
         return f"`{kind}` needs low < high (got [{low}, {high}])"
     if kind == "log_uniform" and low <= 0:
-        return f"`log_uniform` needs low > 0, it draws the logarithm uniformly (got [{low}, {high}]); use `uniform` to include {low}"
+        return (
+            f"`log_uniform` needs low > 0, it draws the logarithm uniformly (got [{low}, {high}]); "
+            f"use `uniform` to include {low}"
+        )
     if kind == "int" and (not isinstance(step, int) or isinstance(step, bool) or step <= 0):
         return f"`step` must be a positive integer (got {quote(step)})"
     if kind == "int" and (high - low) % step:
-        return f"`int` range [{low}, {high}] is not a whole number of steps of {step}; make high - low a multiple of step"
+        return (
+            f"`int` range [{low}, {high}] is not a whole number of steps of {step}; make high - low a multiple of step"
+        )
     return None
 
 
@@ -206,7 +251,8 @@ def apply_values(document: Document, values: dict[str, Any]) -> Recipe:
 
 
 def _candidate_problems(document: Document, parameters: list[Parameter], known: set[str]) -> list[Problem]:
-    """What goes wrong when each parameter's candidates are applied, at the parameter's line (`known` messages left out)."""
+    """What goes wrong when each parameter's candidates are applied, at the parameter's line (`known` messages left
+    out)."""
     found = []
     for parameter in parameters:
         where = document.locate((SEARCH, "space", parameter.key))
@@ -223,7 +269,14 @@ def _candidate_problems(document: Document, parameters: list[Parameter], known: 
 def _metric_problems(document: Document, metric: str, recipe: Recipe) -> list[Problem]:
     """A ``val_*`` metric without validation data can never be reported."""
     if metric.startswith("val_") and recipe.dataset.validation_split == 0:
-        where = document.locate((SEARCH, "metric")) if (SEARCH, "metric") in document.origin else document.locate((SEARCH,))
-        return [Problem(where, f"`search.metric` is {metric!r}, but the recipe holds out no validation data; "
-                               "set `dataset.validation_split` (e.g. 0.1) or search on a training metric such as 'loss'")]
+        where = (
+            document.locate((SEARCH, "metric")) if (SEARCH, "metric") in document.origin else document.locate((SEARCH,))
+        )
+        return [
+            Problem(
+                where,
+                f"`search.metric` is {metric!r}, but the recipe holds out no validation data; "
+                "set `dataset.validation_split` (e.g. 0.1) or search on a training metric such as 'loss'",
+            )
+        ]
     return []

@@ -12,10 +12,21 @@ from typing import Any, Literal
 
 from framework.recipe.schema import INTERNAL, Origins, Path, spec
 
-INJECTED_ARGS = ("input_shape", "num_classes", "num_outputs", "output_activation", "outputs")  # models get these from the data
+INJECTED_ARGS = (
+    "input_shape",
+    "num_classes",
+    "num_outputs",
+    "output_activation",
+    "outputs",
+)  # models get these from the data
 TRAINER_ARGS = ("network", "jit_optimizer")  # a Trainer class gets these from the run
 DATASET_ARGS = ("shard",)  # a dataset builder gets this worker's file shard from the run (multi_worker)
-STATEFUL_LAYER_ARGS = ("mean", "variance", "bin_boundaries", "vocabulary")  # preprocessing layers given these are not adapted
+STATEFUL_LAYER_ARGS = (
+    "mean",
+    "variance",
+    "bin_boundaries",
+    "vocabulary",
+)  # preprocessing layers given these are not adapted
 AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
 INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(steps?|minutes?)\s*$")
 
@@ -64,12 +75,17 @@ class DatasetSection(Component):
     )
     limit: int | None = field(
         default=None,
-        metadata=spec("Use only the first N training samples (quick checks, benchmarks).", expect="a positive integer or null", valid=lambda v: v is None or v > 0),
+        metadata=spec(
+            "Use only the first N training samples (quick checks, benchmarks).",
+            expect="a positive integer or null",
+            valid=lambda v: v is None or v > 0,
+        ),
     )
     cache: str = field(
         default="none",
         metadata=spec(
-            "Keep a streamed dataset's decoded samples after the first epoch: 'none', 'memory' (RAM grows with the data), "
+            "Keep a streamed dataset's decoded samples after the first epoch: 'none', 'memory' (RAM grows with the "
+            "data), "
             "or a file path prefix (tf.data's cache files, on disk). In-memory arrays need none.",
             expect="'none', 'memory' or a file path prefix",
             valid=lambda v: bool(v),
@@ -80,13 +96,17 @@ class DatasetSection(Component):
         metadata=spec(
             "Keras preprocessing layers applied to the inputs of every split, in order: "
             "[{name: Rescaling, args: {scale: 0.00392}}, Normalization, ...]. A layer that learns from data "
-            "(Normalization without mean/variance ...) is adapted on the training split only; with several inputs each gets its own copy. "
+            "(Normalization without mean/variance ...) is adapted on the training split only; with several inputs "
+            "each gets its own copy. "
             "null: the dataset's documented default (the image datasets rescale pixels by 1/255); []: none."
         ),
     )
     augment: list[Component] = field(
         default_factory=list,
-        metadata=spec("Keras preprocessing layers applied to training batches only, after `preprocess`: RandomFlip, RandomRotation, RandAugment ..."),
+        metadata=spec(
+            "Keras preprocessing layers applied to training batches only, after `preprocess`: RandomFlip, "
+            "RandomRotation, RandAugment ..."
+        ),
     )
 
 
@@ -94,8 +114,13 @@ class DatasetSection(Component):
 class TrainingSection:
     """How to train."""
 
-    epochs: int = field(default=5, metadata=spec("Passes over the training data.", expect="a positive integer", valid=_positive))
-    batch_size: int = field(default=32, metadata=spec("Samples per step (per replica when distributed).", expect="a positive integer", valid=_positive))
+    epochs: int = field(
+        default=5, metadata=spec("Passes over the training data.", expect="a positive integer", valid=_positive)
+    )
+    batch_size: int = field(
+        default=32,
+        metadata=spec("Samples per step (per replica when distributed).", expect="a positive integer", valid=_positive),
+    )
     shuffle: bool = field(default=True, metadata=spec("Reshuffle the training data every epoch."))
     steps_per_execution: int | Literal["auto"] = field(
         default="auto",
@@ -109,7 +134,8 @@ class TrainingSection:
     jit_compile: bool | Literal["optimizer"] = field(
         default="optimizer",
         metadata=spec(
-            "Compile the whole step with XLA (true), only the optimizer's update ('optimizer': fuses Adam's many small ops; "
+            "Compile the whole step with XLA (true), only the optimizer's update ('optimizer': fuses Adam's many "
+            "small ops; "
             "one device only), or nothing (false).",
             expect="true, false or 'optimizer'",
         ),
@@ -124,7 +150,8 @@ class TrainingSection:
     class_weight: dict[int, float] | None = field(
         default=None,
         metadata=spec(
-            "Loss weight per class id, as in Keras's `fit(class_weight=...)`: {0: 1.0, 3: 5.0}; classes not listed weigh 1.",
+            "Loss weight per class id, as in Keras's `fit(class_weight=...)`: {0: 1.0, 3: 5.0}; classes not listed "
+            "weigh 1.",
             expect="a mapping from class id (0, 1, ...) to a weight of 0 or more, or null",
             valid=lambda v: v is None or all(0 <= w < float("inf") for w in v.values()),
         ),
@@ -133,9 +160,12 @@ class TrainingSection:
     checkpoint_every: int | str | None = field(
         default=None,
         metadata=spec(
-            "Also save the resumable state inside epochs: every N steps (500 or '500 steps') or every M minutes ('30 minutes'), "
-            "between compiled calls, at the first call boundary at or past each mark. The state is always saved at epoch ends; "
-            "`--resume` continues from the newest one at the step it was saved. A save is skipped, with a warning, while the weights are not finite.",
+            "Also save the resumable state inside epochs: every N steps (500 or '500 steps') or every M minutes ('30 "
+            "minutes'), "
+            "between compiled calls, at the first call boundary at or past each mark. The state is always saved at "
+            "epoch ends; "
+            "`--resume` continues from the newest one at the step it was saved. A save is skipped, with a warning, "
+            "while the weights are not finite.",
             expect="a positive integer of steps, 'N steps', 'M minutes' or null",
             valid=lambda v: v is None or parse_interval(v) is not None,
         ),
@@ -154,10 +184,14 @@ class DistributeSection:
 
     strategy: Literal["default", "mirrored", "multi_worker", "parameter_server", "tpu"] = field(
         default="default",
-        metadata=spec("'default' (one device), 'mirrored' (the devices of this machine), 'multi_worker' (a cluster from TF_CONFIG or --workers)."),
+        metadata=spec(
+            "'default' (one device), 'mirrored' (the devices of this machine), 'multi_worker' (a cluster from "
+            "TF_CONFIG or --workers)."
+        ),
     )
     devices: list[str] | None = field(
-        default=None, metadata=spec("Devices for 'mirrored', e.g. ['/gpu:0', '/gpu:1']; null: every GPU, else every logical CPU.")
+        default=None,
+        metadata=spec("Devices for 'mirrored', e.g. ['/gpu:0', '/gpu:1']; null: every GPU, else every logical CPU."),
     )
     cpu_devices: int | None = field(
         default=None,
@@ -168,7 +202,8 @@ class DistributeSection:
         ),
     )
     communication: Literal["auto", "ring", "nccl"] = field(
-        default="auto", metadata=spec("Collective implementation between the workers of 'multi_worker' (nccl: GPUs only).")
+        default="auto",
+        metadata=spec("Collective implementation between the workers of 'multi_worker' (nccl: GPUs only)."),
     )
 
 
@@ -181,10 +216,17 @@ class Recipe:
     model: Component = field(metadata=spec("The network: a registered model or 'module:callable'."))
     seed: int | None = field(
         default=None,
-        metadata=spec("Seed for Python, NumPy, TensorFlow and shuffling.", expect="an integer from 0 to 4294967295 or null", valid=lambda v: v is None or 0 <= v < 2**32),
+        metadata=spec(
+            "Seed for Python, NumPy, TensorFlow and shuffling.",
+            expect="an integer from 0 to 4294967295 or null",
+            valid=lambda v: v is None or 0 <= v < 2**32,
+        ),
     )
     optimizer: Component = field(default_factory=lambda: Component("adam"), metadata=spec("A Keras optimizer."))
-    task: Literal["auto", "classification", "binary", "multilabel", "regression"] | dict[str, Literal["auto", "classification", "binary", "multilabel", "regression"]] = field(
+    task: (
+        Literal["auto", "classification", "binary", "multilabel", "regression"]
+        | dict[str, Literal["auto", "classification", "binary", "multilabel", "regression"]]
+    ) = field(
         default="auto",
         metadata=spec(
             "What the labels are: class ids (classification), one 0/1 value (binary), several 0/1 values (multilabel) "
@@ -194,26 +236,44 @@ class Recipe:
     )
     loss: Component | dict[str, Component] | None = field(
         default=None,
-        metadata=spec("A Keras loss, or one per output name; null: the task's default (sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error)."),
+        metadata=spec(
+            "A Keras loss, or one per output name; null: the task's default (sparse_categorical_crossentropy, "
+            "binary_crossentropy, mean_squared_error)."
+        ),
     )
     loss_weights: dict[str, float] | None = field(
         default=None,
-        metadata=spec("Weight of each output's loss in the total, by output name (several outputs).", expect="a mapping from output name to a number, or null"),
+        metadata=spec(
+            "Weight of each output's loss in the total, by output name (several outputs).",
+            expect="a mapping from output name to a number, or null",
+        ),
     )
     metrics: list[Component] | dict[str, list[Component]] | None = field(
         default=None,
-        metadata=spec("Keras metrics, or a list per output name; null: the task's defaults (accuracy; accuracy and auc; mean_absolute_error and root_mean_squared_error)."),
+        metadata=spec(
+            "Keras metrics, or a list per output name; null: the task's defaults (accuracy; accuracy and auc; "
+            "mean_absolute_error and root_mean_squared_error)."
+        ),
     )
     trainer: Component = field(
         default_factory=lambda: Component("default"),
-        metadata=spec("The Trainer class: 'default' (framework.Trainer) or 'package.module:Class', a subclass with its own train_step."),
+        metadata=spec(
+            "The Trainer class: 'default' (framework.Trainer) or 'package.module:Class', a subclass with its own "
+            "train_step."
+        ),
     )
     training: TrainingSection = field(default_factory=TrainingSection, metadata=spec("The training section."))
     distribute: DistributeSection = field(default_factory=DistributeSection, metadata=spec("The distribution section."))
     plugins: list[Component] = field(default_factory=list, metadata=spec("Plugins, called in this order."))
-    extends: str | None = field(default=None, metadata=spec("A recipe this one builds on (path relative to this file)."))
+    extends: str | None = field(
+        default=None, metadata=spec("A recipe this one builds on (path relative to this file).")
+    )
     search: dict[str, Any] | None = field(
-        default=None, metadata=spec("What `tapeline tune` searches (space, metric, direction, trials; see docs/tuning.md); other commands do not read it.")
+        default=None,
+        metadata=spec(
+            "What `tapeline tune` searches (space, metric, direction, trials; see docs/tuning.md); other commands do "
+            "not read it."
+        ),
     )
 
     origins: Origins = field(default_factory=Origins, repr=False, compare=False, metadata=INTERNAL)

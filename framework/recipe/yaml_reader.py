@@ -113,7 +113,13 @@ class _Reader:
         """Counts a node read (aliases and merge keys included) against the limits on size and depth."""
         self.nodes += 1
         if self.nodes > MAX_YAML_NODES or len(path) > MAX_YAML_DEPTH:
-            raise RecipeError([Problem(self.where(node), "recipe is too large or too deeply nested (aliases and merge keys included)")])
+            raise RecipeError(
+                [
+                    Problem(
+                        self.where(node), "recipe is too large or too deeply nested (aliases and merge keys included)"
+                    )
+                ]
+            )
 
     def read(self, node: yaml.Node, path: Path) -> Any:
         self.count(node, path)
@@ -127,7 +133,9 @@ class _Reader:
                 return self.scalar(node, path)
         except yaml.constructor.ConstructorError:
             pass
-        self.fail(node, f"`{dotted(path) or 'recipe'}`: YAML tag {node.tag!r} is not allowed; recipes hold plain data only")
+        self.fail(
+            node, f"`{dotted(path) or 'recipe'}`: YAML tag {node.tag!r} is not allowed; recipes hold plain data only"
+        )
         return None
 
     def scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
@@ -161,7 +169,11 @@ class _Reader:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         if all(isinstance(s, yaml.MappingNode) for s in sources):
             return sources
-        self.fail(node, f"`{dotted(path) or 'recipe'}`: a merge key `<<` takes a mapping or a list of mappings (like `<<: *defaults`)")
+        self.fail(
+            node,
+            f"`{dotted(path) or 'recipe'}`: a merge key `<<` takes a mapping or a list of mappings (like `<<: "
+            "*defaults`)",
+        )
         return []
 
     def key(self, node: yaml.Node, path: Path) -> str | int | None:
@@ -196,7 +208,9 @@ def read_yaml(file: FilePath) -> Document:
     except yaml.YAMLError as error:
         raise RecipeError([Problem(str(file), f"invalid YAML: {error}")]) from None
     if root is None or not isinstance(root, yaml.MappingNode):
-        raise RecipeError([Problem(str(file), "a recipe must be a YAML mapping of sections (name:, dataset:, model: ...)")])
+        raise RecipeError(
+            [Problem(str(file), "a recipe must be a YAML mapping of sections (name:, dataset:, model: ...)")]
+        )
     try:
         data = reader.read(root, ())
     except RecursionError:  # merge keys chained thousands deep

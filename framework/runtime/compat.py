@@ -57,7 +57,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     (TF_CONFIG, "enable_op_determinism"),
     (TF_CONFIG, "disable_op_determinism"),
     (KERAS_TF_TRAINER, "TensorFlowTrainer._maybe_symbolic_build"),
-    ("tensorflow.python.distribute.collective_all_reduce_strategy", "CollectiveAllReduceExtended._in_multi_worker_mode"),
+    (
+        "tensorflow.python.distribute.collective_all_reduce_strategy",
+        "CollectiveAllReduceExtended._in_multi_worker_mode",
+    ),
 )
 
 
@@ -126,7 +129,8 @@ def is_preprocessing_layer(cls: type) -> bool:
 
 
 def keras_seed_settings() -> dict[str, Any]:
-    """Keras's global seed settings (what `keras.utils.set_random_seed` sets), to put back with `set_keras_seed_settings`."""
+    """Keras's global seed settings (what `keras.utils.set_random_seed` sets), to put back with
+    `set_keras_seed_settings`."""
     get = private(KERAS_GLOBAL_STATE, "get_global_attribute")
     return {name: get(name) for name in keras_seed_names()}
 

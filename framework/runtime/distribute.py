@@ -36,7 +36,9 @@ def set_cluster(workers: str, index: int) -> None:
     if bad:
         raise TapelineError(f"--workers must list host:port addresses separated by commas (got {bad[0]!r})")
     if not 0 <= index < len(addresses):
-        raise TapelineError(f"--worker-index must be from 0 to {len(addresses) - 1} for {len(addresses)} workers (got {index})")
+        raise TapelineError(
+            f"--worker-index must be from 0 to {len(addresses) - 1} for {len(addresses)} workers (got {index})"
+        )
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
 
 
@@ -49,8 +51,14 @@ def check_tf_config() -> None:
         config = json.loads(text)
     except json.JSONDecodeError as error:
         raise TapelineError(f"environment variable TF_CONFIG is not valid JSON ({error}): {text!r}") from None
-    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict) or not isinstance(config.get("task"), dict):
-        raise TapelineError(f"environment variable TF_CONFIG must be a JSON object with 'cluster' and 'task' objects (got {text!r})")
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get("cluster"), dict)
+        or not isinstance(config.get("task"), dict)
+    ):
+        raise TapelineError(
+            f"environment variable TF_CONFIG must be a JSON object with 'cluster' and 'task' objects (got {text!r})"
+        )
 
 
 def split_cpu(count: int) -> None:
@@ -115,13 +123,16 @@ class Worker(NamedTuple):
 
 
 def worker_role(strategy: tf.distribute.Strategy) -> Worker:
-    """This worker's place: the chief is task 'chief', or worker 0 in a cluster without one; `Worker(0, True)` on one machine."""
+    """This worker's place: the chief is task 'chief', or worker 0 in a cluster without one; `Worker(0, True)` on one
+    machine."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not is_multi_worker(strategy):
         return Worker(0, True)
     index = resolver.task_id or 0
     has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return Worker(index, resolver.task_type == "chief" or (resolver.task_type == "worker" and index == 0 and not has_chief))
+    return Worker(
+        index, resolver.task_type == "chief" or (resolver.task_type == "worker" and index == 0 and not has_chief)
+    )
 
 
 def worker_place(strategy: tf.distribute.Strategy) -> tuple[int, int]:

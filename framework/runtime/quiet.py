@@ -109,7 +109,12 @@ def show_warnings_briefly() -> None:
 
 
 def _show_warning(
-    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: TextIO | None = None, line: str | None = None
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
 ) -> None:
     text = " ".join(str(message).split())
     print(f"tapeline: warning: {text}", file=file or sys.stderr)

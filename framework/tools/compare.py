@@ -14,7 +14,8 @@ MATPLOTLIB_MISSING = "tapeline compare needs matplotlib: pip install 'tapeline[p
 
 
 def run_histories(runs: list[Path], metrics: list[str]) -> dict[Path, list[dict[str, float]]]:
-    """Each run's history rows; `TapelineError` for a folder that is no run, an unreadable or empty history, or a missing metric."""
+    """Each run's history rows; `TapelineError` for a folder that is no run, an unreadable or empty history, or a
+    missing metric."""
     histories = {}
     for run in runs:
         if not (run / RECIPE_FILE).is_file():
@@ -28,7 +29,9 @@ def run_histories(runs: list[Path], metrics: list[str]) -> dict[Path, list[dict[
         known = sorted({key for row in history for key in row if key != "epoch"})
         for metric in metrics:
             if metric not in known:
-                raise TapelineError(f"run '{run}' has no metric {metric!r} in its history; its metrics: {', '.join(known)}")
+                raise TapelineError(
+                    f"run '{run}' has no metric {metric!r} in its history; its metrics: {', '.join(known)}"
+                )
         histories[run] = history
     return histories
 
@@ -50,11 +53,16 @@ def compare_runs(runs: list[Path], metrics: list[str], output: Path, dpi: int = 
     formats = figure.canvas.get_supported_filetypes()
     image_format = output.suffix[1:].lower()
     if image_format not in formats:
-        raise TapelineError(f"--output '{output}': matplotlib cannot write {output.suffix or 'files without a suffix'!r}; use one of {', '.join('.' + f for f in sorted(formats))}")
+        raise TapelineError(
+            f"--output '{output}': matplotlib cannot write {output.suffix or 'files without a suffix'!r}; use one of "
+            f"{', '.join('.' + f for f in sorted(formats))}"
+        )
     for axes, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
         for run, history in histories.items():
             rows = [row for row in history if metric in row]
-            axes.plot([row["epoch"] for row in rows], [row[metric] for row in rows], marker="o", markersize=3, label=str(run))
+            axes.plot(
+                [row["epoch"] for row in rows], [row[metric] for row in rows], marker="o", markersize=3, label=str(run)
+            )
         axes.set(title=metric, xlabel="epoch", ylabel=metric)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)

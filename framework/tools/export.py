@@ -41,8 +41,14 @@ FORMATS = ("keras", "savedmodel", "litert", "onnx")
 DEFAULT_PATHS = {"keras": "model.keras", "savedmodel": "saved_model", "litert": "model.tflite", "onnx": "model.onnx"}
 SUFFIXES = {"keras": ".keras", "litert": ".tflite"}  # Keras refuses other file names for these
 RUNTIMES = {"keras": "Keras", "savedmodel": "TensorFlow", "litert": "the LiteRT interpreter", "onnx": "onnxruntime"}
-EXTRAS = {"litert": ("ai_edge_litert.interpreter",), "onnx": ("tf2onnx", "onnxruntime")}  # modules each format's extra installs
-FLOAT32_ONLY = ("litert", "onnx")  # their CPU runtimes lack half-precision convolutions: mixed-precision runs are exported computing in float32
+EXTRAS = {
+    "litert": ("ai_edge_litert.interpreter",),
+    "onnx": ("tf2onnx", "onnxruntime"),
+}  # modules each format's extra installs
+FLOAT32_ONLY = (
+    "litert",
+    "onnx",
+)  # their CPU runtimes lack half-precision convolutions: mixed-precision runs are exported computing in float32
 TOLERANCE = 1e-4  # float32 runs
 HALF_TOLERANCE = 2e-2  # mixed_float16 / mixed_bfloat16 runs: about 3 significant digits
 DEFAULT_SAMPLES = 64
@@ -73,7 +79,10 @@ def require_extra(format: str) -> None:
         try:
             importlib.import_module(module)
         except ImportError as error:
-            raise TapelineError(f"--format {format} needs the '{format}' extra ({error_summary(error)}): pip install 'tapeline[{format}]'") from None
+            raise TapelineError(
+                f"--format {format} needs the '{format}' extra ({error_summary(error)}): pip install "
+                f"'tapeline[{format}]'"
+            ) from None
 
 
 def default_tolerance(policy: str) -> float:
@@ -104,10 +113,24 @@ def write_onnx(model: keras.Model, path: Path) -> None:
     """
     with tempfile.TemporaryDirectory(prefix="tapeline-savedmodel-") as folder:
         write_savedmodel(model, Path(folder))
-        command = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", folder, "--signature_def", "serving_default", "--output", str(path)]
-        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=False)
+        command = [
+            sys.executable,
+            "-m",
+            "tf2onnx.convert",
+            "--saved-model",
+            folder,
+            "--signature_def",
+            "serving_default",
+            "--output",
+            str(path),
+        ]
+        done = subprocess.run(
+            command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=False
+        )
     if done.returncode != 0 or not path.is_file():
-        lines = [line for line in done.stderr.splitlines() if "ERROR" in line or "Error" in line] or done.stderr.splitlines()[-3:]
+        lines = [
+            line for line in done.stderr.splitlines() if "ERROR" in line or "Error" in line
+        ] or done.stderr.splitlines()[-3:]
         raise ExportCheckFailed(f"tf2onnx could not convert the model (exit {done.returncode}): {' / '.join(lines)}")
 
 
@@ -125,7 +148,9 @@ def run_savedmodel(path: Path, inputs: dict[str, np.ndarray], structure: Any) ->
     import tensorflow as tf
 
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    return by_output({name: value.numpy() for name, value in signature(**{k: tf.constant(v) for k, v in inputs.items()}).items()})
+    return by_output(
+        {name: value.numpy() for name, value in signature(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+    )
 
 
 def run_litert(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
@@ -152,9 +177,17 @@ def by_output(outputs: dict[str, Any]) -> dict[str, np.ndarray]:
     return {name.split(":")[0]: np.asarray(value, np.float32) for name, value in outputs.items()}
 
 
-WRITERS: dict[str, Callable[[Any, Path], None]] = {"keras": write_keras, "savedmodel": write_savedmodel, "litert": write_litert, "onnx": write_onnx}
+WRITERS: dict[str, Callable[[Any, Path], None]] = {
+    "keras": write_keras,
+    "savedmodel": write_savedmodel,
+    "litert": write_litert,
+    "onnx": write_onnx,
+}
 RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray], Any], dict[str, np.ndarray]]] = {
-    "keras": run_keras, "savedmodel": run_savedmodel, "litert": run_litert, "onnx": run_onnx,
+    "keras": run_keras,
+    "savedmodel": run_savedmodel,
+    "litert": run_litert,
+    "onnx": run_onnx,
 }
 
 
@@ -164,7 +197,9 @@ def max_difference(expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) 
         raise ExportCheckFailed(f"the exported model's outputs are {sorted(got)}, the network's {sorted(expected)}")
     for name, value in expected.items():
         if got[name].shape != value.shape:
-            raise ExportCheckFailed(f"output {name!r} of the exported model has shape {got[name].shape}, the network's {value.shape}")
+            raise ExportCheckFailed(
+                f"output {name!r} of the exported model has shape {got[name].shape}, the network's {value.shape}"
+            )
     return max(float(np.max(np.abs(got[name] - value), initial=0.0)) for name, value in expected.items())
 
 
@@ -181,15 +216,24 @@ def describe_inputs(model: keras.Model) -> list[str]:
 
 
 def describe_outputs(trained: Trained, outputs: dict[str, np.ndarray]) -> list[str]:
-    """``name float32 (None, 10): probabilities of 10 classes`` for each output (what its values mean, from the run's targets)."""
+    """``name float32 (None, 10): probabilities of 10 classes`` for each output (what its values mean, from the run's
+    targets)."""
     targets = {target.name or "output": target for target in trained.run.data.targets}
-    meaning = {"classification": "probabilities of {units} classes", "binary": "probability of class 1", "multilabel": "probabilities of {units} labels",
-               "regression": "{units} predicted value(s)"}
-    return [f"{name} float32 {(None, *value.shape[1:])}: {meaning[targets[name].task].format(units=targets[name].units)}" for name, value in outputs.items()]
+    meaning = {
+        "classification": "probabilities of {units} classes",
+        "binary": "probability of class 1",
+        "multilabel": "probabilities of {units} labels",
+        "regression": "{units} predicted value(s)",
+    }
+    return [
+        f"{name} float32 {(None, *value.shape[1:])}: {meaning[targets[name].task].format(units=targets[name].units)}"
+        for name, value in outputs.items()
+    ]
 
 
 def output_path(directory: Path, format: str, output: Path | None) -> Path:
-    """`output`, or ``<run>/export/<default name>``; `TapelineError` for a path without the suffix Keras insists on (`SUFFIXES`)."""
+    """`output`, or ``<run>/export/<default name>``; `TapelineError` for a path without the suffix Keras insists on
+    (`SUFFIXES`)."""
     path = output if output is not None else directory / "export" / DEFAULT_PATHS[format]
     if format in SUFFIXES and path.suffix != SUFFIXES[format]:
         raise TapelineError(f"--output for --format {format} must end in {SUFFIXES[format]} (got '{path}')")
@@ -203,7 +247,13 @@ def place(staged: Path, path: Path) -> None:
     os.replace(staged, path)
 
 
-def export_run(directory: Path, format: str, output: Path | None = None, samples: int = DEFAULT_SAMPLES, tolerance: float | None = None) -> ExportReport:
+def export_run(
+    directory: Path,
+    format: str,
+    output: Path | None = None,
+    samples: int = DEFAULT_SAMPLES,
+    tolerance: float | None = None,
+) -> ExportReport:
     """Exports the run in `directory` as `format` and checks it on `samples` raw test samples.
 
     A mixed-precision run is exported as trained for ``keras`` and ``savedmodel``, and
@@ -231,10 +281,19 @@ def export_run(directory: Path, format: str, output: Path | None = None, samples
     model = raw_model(trained)
     difference = write_checked(format, model, path, named_inputs(trained, raw), expected, tolerance)
     count = len(next(iter(expected.values())))
-    return ExportReport(path, format, count, difference, tolerance, describe_inputs(model), describe_outputs(trained, expected))
+    return ExportReport(
+        path, format, count, difference, tolerance, describe_inputs(model), describe_outputs(trained, expected)
+    )
 
 
-def write_checked(format: str, model: keras.Model, path: Path, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray], tolerance: float) -> float:
+def write_checked(
+    format: str,
+    model: keras.Model,
+    path: Path,
+    inputs: dict[str, np.ndarray],
+    expected: dict[str, np.ndarray],
+    tolerance: float,
+) -> float:
     """Writes `model` as `format` to a staging path, runs it on `inputs` in its runtime and, when its
     outputs are within `tolerance` of `expected`, moves it onto `path`; returns the max difference.
 
@@ -249,25 +308,36 @@ def write_checked(format: str, model: keras.Model, path: Path, inputs: dict[str,
         except TapelineError:
             raise
         except Exception as error:  # a converter refusing the model (an op it lacks ...)
-            raise ExportCheckFailed(f"the model could not be converted to {format}: {error_summary(error)}; nothing was written") from None
+            raise ExportCheckFailed(
+                f"the model could not be converted to {format}: {error_summary(error)}; nothing was written"
+            ) from None
         try:
             got = RUNNERS[format](staged, inputs, model.input)
         except Exception as error:
-            raise ExportCheckFailed(f"the {format} export does not run in {RUNTIMES[format]}: {error_summary(error)}; nothing was written") from None
+            raise ExportCheckFailed(
+                f"the {format} export does not run in {RUNTIMES[format]}: {error_summary(error)}; nothing was written"
+            ) from None
         difference = max_difference(expected, got)
         if not difference <= tolerance:
             samples = len(next(iter(expected.values())))
-            raise ExportCheckFailed(f"the {format} export differs from the trained network by up to {difference:.3g} on {samples} test samples "
-                                    f"(tolerance {tolerance:g}); nothing was written")
+            raise ExportCheckFailed(
+                f"the {format} export differs from the trained network by up to {difference:.3g} on {samples} test "
+                "samples "
+                f"(tolerance {tolerance:g}); nothing was written"
+            )
         place(staged, path)
     return difference
 
 
 def export_command(run: Path, format: str, output: Path | None, samples: int, tolerance: float | None) -> int:
-    """``tapeline export RUN [--format F] [--output PATH] [--samples N] [--tolerance T]``: prints what was written and the check."""
+    """``tapeline export RUN [--format F] [--output PATH] [--samples N] [--tolerance T]``: prints what was written and
+    the check."""
     report = export_run(run, format, output, samples, tolerance)
     print(f"exported {run} as {report.format} to {report.path}")
     print(f"  inputs: {'; '.join(report.inputs)}")
     print(f"  outputs: {'; '.join(report.outputs)}")
-    print(f"checked in {RUNTIMES[report.format]} on {report.samples} test samples: max |difference| {report.difference:.3g} (tolerance {report.tolerance:g})")
+    print(
+        f"checked in {RUNTIMES[report.format]} on {report.samples} test samples: max |difference| "
+        f"{report.difference:.3g} (tolerance {report.tolerance:g})"
+    )
     return 0

@@ -55,7 +55,8 @@ class Trained:
         return SINGLE_INPUT
 
     def specs(self) -> Any:
-        """Per-sample `tf.TensorSpec` (shape without the batch axis, dtype) of each raw input, in the inputs' structure."""
+        """Per-sample `tf.TensorSpec` (shape without the batch axis, dtype) of each raw input, in the inputs'
+        structure."""
         import tensorflow as tf
 
         raw = raw_inputs(self.source)
@@ -70,14 +71,18 @@ def raw_inputs(source: Arrays | DataModule) -> Any:
 
 
 def read_run_directory(directory: Path) -> Path:
-    """`directory`'s weights file, after checking it is a run directory; `TapelineError` (exit 2) when it is not or has no weights."""
+    """`directory`'s weights file, after checking it is a run directory; `TapelineError` (exit 2) when it is not or has
+    no weights."""
     if not directory.is_dir():
         raise TapelineError(f"run directory '{directory}' does not exist")
     if not (directory / RECIPE_FILE).is_file():
         raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
-        raise TapelineError(f"run '{directory}' has no {WEIGHTS_FILE}: it did not finish training (resume it with `tapeline train --resume {directory}`)")
+        raise TapelineError(
+            f"run '{directory}' has no {WEIGHTS_FILE}: it did not finish training (resume it with `tapeline train "
+            f"--resume {directory}`)"
+        )
     return weights
 
 
@@ -105,7 +110,9 @@ def load_trained(directory: Path, precision: str | None = None) -> Trained:
     try:
         run.trainer.network.load_weights(weights)
     except (ValueError, OSError) as error:
-        raise TapelineError(f"cannot load '{weights}' into model {recipe.model.name!r}: {error_summary(error)}") from None
+        raise TapelineError(
+            f"cannot load '{weights}' into model {recipe.model.name!r}: {error_summary(error)}"
+        ) from None
     return Trained(run, build_component(recipe, DATASETS, ("dataset",)), directory)
 
 
@@ -141,13 +148,22 @@ def raw_model(trained: Trained) -> keras.Model:
 
     from framework.build.network import output_names
 
-    inputs = tf.nest.map_structure(lambda spec, name: keras.Input(tuple(spec.shape), dtype=spec.dtype.name, name=name), trained.specs(), trained.names, check_types=False)
+    inputs = tf.nest.map_structure(
+        lambda spec, name: keras.Input(tuple(spec.shape), dtype=spec.dtype.name, name=name),
+        trained.specs(),
+        trained.names,
+        check_types=False,
+    )
     network = trained.run.trainer.network
-    outputs = network(preprocess(trained.run.data.preprocess, list(inputs) if isinstance(inputs, tuple) else inputs), training=False)
+    outputs = network(
+        preprocess(trained.run.data.preprocess, list(inputs) if isinstance(inputs, tuple) else inputs), training=False
+    )
     if isinstance(outputs, (list, tuple)):
         outputs = dict(zip(output_names(network, outputs), outputs))
     outputs = tf.nest.map_structure(lambda t: t if t.dtype == "float32" else keras.ops.cast(t, "float32"), outputs)
-    return keras.Model(list(inputs) if isinstance(inputs, tuple) else inputs, outputs, name=f"{network.name}_with_preprocessing")
+    return keras.Model(
+        list(inputs) if isinstance(inputs, tuple) else inputs, outputs, name=f"{network.name}_with_preprocessing"
+    )
 
 
 def check_samples(trained: Trained, count: int) -> tuple[Any, Any]:
@@ -164,7 +180,9 @@ def check_samples(trained: Trained, count: int) -> tuple[Any, Any]:
         raw = take(trained.source.x_test, slice(None, count))
     else:
         raw = next(trained.source.test.map(lambda x, *rest: x).take(count).batch(count).as_numpy_iterator())
-    preprocessed = next(trained.run.data.test.unbatch().map(lambda x, *rest: x).take(count).batch(count).as_numpy_iterator())
+    preprocessed = next(
+        trained.run.data.test.unbatch().map(lambda x, *rest: x).take(count).batch(count).as_numpy_iterator()
+    )
     return raw, tf.nest.map_structure(np.asarray, preprocessed)
 
 

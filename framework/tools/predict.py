@@ -67,7 +67,13 @@ def sort_inputs(paths: list[Path]) -> Inputs:
     inputs = Inputs()
     for path in paths:
         if path.is_dir():
-            images = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.relative_to(path).parts[0].startswith("."))
+            images = sorted(
+                str(p)
+                for p in path.rglob("*")
+                if p.suffix.lower() in IMAGE_SUFFIXES
+                and p.is_file()
+                and not p.relative_to(path).parts[0].startswith(".")
+            )
             if not images:
                 raise TapelineError(f"input folder '{path}' holds no images ({', '.join(IMAGE_SUFFIXES)} files)")
             inputs.images += images
@@ -78,20 +84,32 @@ def sort_inputs(paths: list[Path]) -> Inputs:
         elif path.suffix.lower() in (".csv", ".npz"):
             (inputs.tables if path.suffix.lower() == ".csv" else inputs.arrays).append(str(path))
         else:
-            raise TapelineError(f"input '{path}' is of no known kind (got suffix {path.suffix!r}); give image files ({', '.join(IMAGE_SUFFIXES)}) or folders, .csv or .npz files")
+            raise TapelineError(
+                f"input '{path}' is of no known kind (got suffix {path.suffix!r}); give image files "
+                f"({', '.join(IMAGE_SUFFIXES)}) or folders, .csv or .npz files"
+            )
     return inputs
 
 
 def image_reader(trained: Trained, files: list[str]) -> Reader:
-    """Image files decoded and resized like the run's images (size, channels, interpolation), as the raw input's dtype."""
+    """Image files decoded and resized like the run's images (size, channels, interpolation), as the raw input's
+    dtype."""
     import tensorflow as tf
 
     from framework.data.checks import failure_reason
     from framework.data.image_folder import load_image
 
     spec = trained.specs()
-    if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 3 or spec.shape[-1] not in (1, 3, 4) or None in spec.shape:
-        raise TapelineError(f"run '{trained.directory}' takes inputs {describe_specs(trained)}, not one image (height, width, channels): give .npz or .csv files")
+    if (
+        not isinstance(spec, tf.TensorSpec)
+        or spec.shape.rank != 3
+        or spec.shape[-1] not in (1, 3, 4)
+        or None in spec.shape
+    ):
+        raise TapelineError(
+            f"run '{trained.directory}' takes inputs {describe_specs(trained)}, not one image (height, width, "
+            "channels): give .npz or .csv files"
+        )
     dataset = trained.run.recipe.dataset
     interpolation = dataset.args.get("interpolation", "bilinear") if dataset.name == "image_folder" else "bilinear"
     size, channels = tuple(spec.shape[:2]), spec.shape[-1]
@@ -102,7 +120,9 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
 
     def samples() -> tf.data.Dataset:
         paths = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string))
-        return paths.map(lambda path: (path, load(path)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+        return paths.map(
+            lambda path: (path, load(path)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        ).ignore_errors()
 
     def unread(seen: set[str]) -> list[Failure]:
         return [(file, failure_reason(load, file)) for file in files if file not in seen]
@@ -111,14 +131,18 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
 
 
 def table_reader(trained: Trained, file: str) -> Reader:
-    """A CSV file's rows encoded as the run's `csv` dataset encodes its features; ids ``file[row]`` (0-based data rows)."""
+    """A CSV file's rows encoded as the run's `csv` dataset encodes its features; ids ``file[row]`` (0-based data
+    rows)."""
     import tensorflow as tf
 
     from framework.data.tables import feature_reader
 
     recipe = trained.run.recipe
     if recipe.dataset.name != "csv":
-        raise TapelineError(f"CSV input '{file}' needs a run trained on the csv dataset (run '{trained.directory}' read {recipe.dataset.name!r}); give .npz files")
+        raise TapelineError(
+            f"CSV input '{file}' needs a run trained on the csv dataset (run '{trained.directory}' read "
+            f"{recipe.dataset.name!r}); give .npz files"
+        )
     read = feature_reader(**{k: v for k, v in recipe.dataset.args.items() if k not in ("test", "validation")})
 
     def samples() -> tf.data.Dataset:
@@ -141,7 +165,8 @@ def array_reader(trained: Trained, file: str) -> Reader:
 
 
 def npz_inputs(trained: Trained, file: str) -> Any:
-    """The raw inputs stored in `file`, in the run's input structure and dtypes; `DataError` naming what does not fit."""
+    """The raw inputs stored in `file`, in the run's input structure and dtypes; `DataError` naming what does not
+    fit."""
     import tensorflow as tf
 
     try:
@@ -156,13 +181,20 @@ def npz_inputs(trained: Trained, file: str) -> Any:
         if key is None:
             raise DataError(f"holds no {' or '.join(keys)} array (it has {', '.join(stored) or 'nothing'})")
         value = stored[key]
-        if not spec.shape.is_compatible_with(value.shape[1:]) or not np.can_cast(value.dtype, spec.dtype.as_numpy_dtype, "same_kind"):
-            raise DataError(f"array {key!r} is {value.dtype} {value.shape}; the run takes {spec.dtype.name} (samples, {', '.join(map(str, spec.shape))})")
+        if not spec.shape.is_compatible_with(value.shape[1:]) or not np.can_cast(
+            value.dtype, spec.dtype.as_numpy_dtype, "same_kind"
+        ):
+            raise DataError(
+                f"array {key!r} is {value.dtype} {value.shape}; the run takes {spec.dtype.name} (samples, "
+                f"{', '.join(map(str, spec.shape))})"
+            )
         return value.astype(spec.dtype.as_numpy_dtype)
 
     arrays = tf.nest.map_structure(array, trained.specs(), trained.names)
     if len({len(a) for a in tf.nest.flatten(arrays)}) > 1:
-        raise DataError(f"its input arrays differ in length ({', '.join(str(len(a)) for a in tf.nest.flatten(arrays))})")
+        raise DataError(
+            f"its input arrays differ in length ({', '.join(str(len(a)) for a in tf.nest.flatten(arrays))})"
+        )
     return tuple(arrays) if isinstance(arrays, list) else arrays
 
 
@@ -195,19 +227,24 @@ def meaning(target: Target, values: np.ndarray) -> dict[str, Any]:
         p = np.float32(values[0])
         return {"class": names[int(p >= 0.5)], "probabilities": {names[0]: number(1 - p), names[1]: number(p)}}
     if target.task == "multilabel":
-        return {"labels": [n for n, p in zip(names, values) if p >= 0.5], "probabilities": {n: number(p) for n, p in zip(names, values)}}
+        return {
+            "labels": [n for n, p in zip(names, values) if p >= 0.5],
+            "probabilities": {n: number(p) for n, p in zip(names, values)},
+        }
     return {"value": number(values[0])} if target.units == 1 else {"values": [number(v) for v in values]}
 
 
 def prediction_row(sample: str, outputs: dict[str, np.ndarray], targets: dict[str, Target]) -> dict[str, Any]:
-    """``{"input": sample, ...meaning}`` for one output, or ``{"input": sample, <output>: meaning, ...}`` for several."""
+    """``{"input": sample, ...meaning}`` for one output, or ``{"input": sample, <output>: meaning, ...}`` for
+    several."""
     if list(outputs) == ["output"]:
         return {"input": sample, **meaning(targets["output"], outputs["output"])}
     return {"input": sample, **{name: meaning(targets[name], value) for name, value in outputs.items()}}
 
 
 def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A row as CSV columns: nested keys joined by dots, lists of numbers one column each, lists of names joined by ';'."""
+    """A row as CSV columns: nested keys joined by dots, lists of numbers one column each, lists of names joined by
+    ';'."""
     flat: dict[str, Any] = {}
     for key, value in row.items():
         name = f"{prefix}{key}"
@@ -246,7 +283,9 @@ def readers(trained: Trained, inputs: Inputs) -> Iterator[Reader]:
         yield array_reader(trained, file)
 
 
-def predict_into(write: Callable[[dict[str, Any]], None], trained: Trained, inputs: Inputs, batch_size: int) -> tuple[int, list[Failure]]:
+def predict_into(
+    write: Callable[[dict[str, Any]], None], trained: Trained, inputs: Inputs, batch_size: int
+) -> tuple[int, list[Failure]]:
     """Predicts every readable sample of `inputs` in batches of `batch_size`, writing a row each.
 
     Returns:
@@ -271,8 +310,11 @@ def predict_into(write: Callable[[dict[str, Any]], None], trained: Trained, inpu
     return count, failures
 
 
-def predict_run(directory: Path, paths: list[Path], output: Path | None = None, batch_size: int = 64) -> tuple[int, list[Failure]]:
-    """Predicts `paths` with the run in `directory`, writing rows to `output` (``.csv``/``.jsonl``, atomically) or CSV to stdout.
+def predict_run(
+    directory: Path, paths: list[Path], output: Path | None = None, batch_size: int = 64
+) -> tuple[int, list[Failure]]:
+    """Predicts `paths` with the run in `directory`, writing rows to `output` (``.csv``/``.jsonl``, atomically) or CSV
+    to stdout.
 
     Raises:
         TapelineError: no run or weights in `directory`, a missing input, an input of unknown kind,

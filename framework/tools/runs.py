@@ -86,13 +86,16 @@ def read_history(directory: Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     rows = read_json(path)
-    if not isinstance(rows, list) or not all(isinstance(row, dict) and isinstance(row.get("epoch"), int) for row in rows):
+    if not isinstance(rows, list) or not all(
+        isinstance(row, dict) and isinstance(row.get("epoch"), int) for row in rows
+    ):
         raise UnreadableRunFile(f"{path.name} is not a list of epoch rows with an 'epoch' number each")
     return rows
 
 
 def final_test_metrics(directory: Path) -> dict[str, float]:
-    """The final test metrics in ``evaluation.json`` as ``{"test_loss": ..., "test_accuracy": ...}``; empty without the file.
+    """The final test metrics in ``evaluation.json`` as ``{"test_loss": ..., "test_accuracy": ...}``; empty without the
+    file.
 
     These are its top-level numbers: the compiled metrics and the task report's overall scores
     (``macro_f1``, ``roc_auc``, ``r2`` ...), not per-class or per-output details.
@@ -103,7 +106,9 @@ def final_test_metrics(directory: Path) -> dict[str, float]:
     report = read_json(path)
     if not isinstance(report, dict):
         raise UnreadableRunFile(f"{path.name} is not a mapping (got {type(report).__name__})")
-    numbers = {key: value for key, value in report.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    numbers = {
+        key: value for key, value in report.items() if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
     return {f"test_{key}": float(value) for key, value in numbers.items() if key not in NOT_METRICS}
 
 
@@ -162,10 +167,16 @@ def find_runs(root: Path) -> list[RunRecord]:
     `TapelineError` when `root` is not a directory or holds no run.
     """
     if not root.is_dir():
-        raise TapelineError(f"runs directory '{root}' does not exist" if not root.exists() else f"'{root}' is a file, not a directory of runs")
+        raise TapelineError(
+            f"runs directory '{root}' does not exist"
+            if not root.exists()
+            else f"'{root}' is a file, not a directory of runs"
+        )
     directories = sorted({path.parent for path in root.rglob(RECIPE_FILE) if not (path.parent / TUNE_FILE).is_file()})
     if not directories:
-        raise TapelineError(f"no runs under '{root}' (a run directory holds {RECIPE_FILE}); train one with `tapeline train RECIPE`")
+        raise TapelineError(
+            f"no runs under '{root}' (a run directory holds {RECIPE_FILE}); train one with `tapeline train RECIPE`"
+        )
     return [read_run(directory, root) for directory in directories]
 
 
@@ -173,11 +184,14 @@ def check_metric(records: list[RunRecord], metric: str, option: str) -> None:
     """`TapelineError` listing the metrics there are unless some run has `metric`."""
     known = set().union(*(record.metrics() for record in records))
     if metric not in known:
-        raise TapelineError(f"{option} {metric!r}: no run has this metric; metrics: {', '.join(sorted(known)) or 'none'}")
+        raise TapelineError(
+            f"{option} {metric!r}: no run has this metric; metrics: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 def sort_runs(records: list[RunRecord], metric: str) -> list[RunRecord]:
-    """`records` best first by `metric` (its final test value for ``test_*`` from evaluation, else its best epoch); runs without it last."""
+    """`records` best first by `metric` (its final test value for ``test_*`` from evaluation, else its best epoch); runs
+    without it last."""
 
     sign = -1 if Monitor(metric).mode == "max" else 1
 
@@ -196,10 +210,17 @@ def number(value: float | None) -> float | None:
 def run_json(record: RunRecord, metric: str) -> dict[str, Any]:
     """One run as plain data for ``--json``."""
     return {
-        "path": str(record.path), "name": record.name, "version": record.path.name, "status": record.status,
-        "epochs": len(record.history), "planned_epochs": record.planned, "metric": metric,
-        "best": number(record.best(metric)), "final": number(record.final(metric)),
-        "test": {key: number(value) for key, value in record.test.items()}, "seconds": record.seconds,
+        "path": str(record.path),
+        "name": record.name,
+        "version": record.path.name,
+        "status": record.status,
+        "epochs": len(record.history),
+        "planned_epochs": record.planned,
+        "metric": metric,
+        "best": number(record.best(metric)),
+        "final": number(record.final(metric)),
+        "test": {key: number(value) for key, value in record.test.items()},
+        "seconds": record.seconds,
     }
 
 
@@ -208,7 +229,13 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     minutes, rest = divmod(round(seconds), 60)
-    return f"{seconds:.1f} s" if seconds < 60 else f"{minutes}m {rest:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
+    return (
+        f"{seconds:.1f} s"
+        if seconds < 60
+        else f"{minutes}m {rest:02d}s"
+        if minutes < 60
+        else f"{minutes // 60}h {minutes % 60:02d}m"
+    )
 
 
 STATUS_STYLES = {"finished": "green", "stopped": "yellow", "failed": "red", "unreadable": "red"}
@@ -229,8 +256,13 @@ def runs_table(records: list[RunRecord], metric: str) -> Any:
         style = STATUS_STYLES.get(record.status.split()[0], "")
         values = [record.best(metric), record.final(metric), *(record.test.get(name) for name in tests)]
         epochs = f"{len(record.history)}/{record.planned if record.planned is not None else '?'}"
-        table.add_row(record.label, f"[{style}]{record.status}[/{style}]" if style else record.status, epochs,
-                      *("" if v is None else f"{v:.4f}" for v in values), duration(record.seconds))
+        table.add_row(
+            record.label,
+            f"[{style}]{record.status}[/{style}]" if style else record.status,
+            epochs,
+            *("" if v is None else f"{v:.4f}" for v in values),
+            duration(record.seconds),
+        )
     return table
 
 

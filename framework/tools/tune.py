@@ -58,8 +58,6 @@ SQLITE_TIMEOUT_S = 60  # how long a write waits for another process's
 OPEN_ATTEMPTS = 4
 
 
-
-
 @dataclass(frozen=True)
 class TuneRequest:
     """What ``tapeline tune`` is asked to do (its command line).
@@ -86,7 +84,8 @@ class TuneRequest:
 
 
 def load_sweep(file: Path, overrides: list[str]) -> tuple[Document, Recipe, Search, Any]:
-    """The base recipe document (search section removed), the checked recipe and search, and the search section's data."""
+    """The base recipe document (search section removed), the checked recipe and search, and the search section's
+    data."""
     document = load_document(file)
     problems = document.problems + apply_overrides(document, overrides)
     data = split_search(document)
@@ -120,16 +119,25 @@ def claim_directory(directory: Path, files: dict[str, str]) -> bool:
 
 
 def place_sweep(recipe: Recipe, files: dict[str, str], output: Path | None) -> Path:
-    """The tune directory: a new ``<output_dir>/<name>/tune_<N>``, or `output` (created, or joined when it holds this sweep)."""
+    """The tune directory: a new ``<output_dir>/<name>/tune_<N>``, or `output` (created, or joined when it holds this
+    sweep)."""
     if output is None:
         parent = Path(recipe.training.output_dir) / recipe.name
         return next(d for d in (parent / f"tune_{n}" for n in range(10**6)) if claim_directory(d, files))
     if claim_directory(output, files):
         return output
     if not (output / TUNE_FILE).is_file():
-        raise TapelineError(f"output directory '{output}' is not empty and holds no tune; choose another --output, or --resume a tune directory")
-    if (output / RECIPE_FILE).read_text() != files[RECIPE_FILE] or json.loads((output / TUNE_FILE).read_text()) != json.loads(files[TUNE_FILE]):
-        raise TapelineError(f"'{output}' holds a tune of another recipe, search, --storage or --study; choose another --output, or --resume it as it is")
+        raise TapelineError(
+            f"output directory '{output}' is not empty and holds no tune; choose another --output, or --resume a tune "
+            "directory"
+        )
+    if (output / RECIPE_FILE).read_text() != files[RECIPE_FILE] or json.loads(
+        (output / TUNE_FILE).read_text()
+    ) != json.loads(files[TUNE_FILE]):
+        raise TapelineError(
+            f"'{output}' holds a tune of another recipe, search, --storage or --study; choose another --output, or "
+            "--resume it as it is"
+        )
     print(f"joining the tune in {output}")
     return output
 
@@ -148,29 +156,53 @@ def storage_url(directory: Path, storage: str | None) -> str:
 
 
 def open_study(url: str, name: str, search: Search) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
-    """The study `name` in the storage at `url`, created or loaded; `TapelineError` when it cannot be opened or searches another space."""
+    """The study `name` in the storage at `url`, created or loaded; `TapelineError` when it cannot be opened or searches
+    another space."""
     import optuna
     import sqlalchemy.exc
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # Tapeline prints each trial itself
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {})
-            study = optuna.create_study(storage=storage, study_name=name, direction=search.direction, load_if_exists=True, pruner=optuna.pruners.MedianPruner())
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {}
+            )
+            study = optuna.create_study(
+                storage=storage,
+                study_name=name,
+                direction=search.direction,
+                load_if_exists=True,
+                pruner=optuna.pruners.MedianPruner(),
+            )
             break
         except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-            if isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError)) and attempt + 1 < OPEN_ATTEMPTS:
-                time.sleep(0.5)  # processes creating one database at once collide on its tables: the next try finds them made
+            if (
+                isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError))
+                and attempt + 1 < OPEN_ATTEMPTS
+            ):
+                time.sleep(
+                    0.5
+                )  # processes creating one database at once collide on its tables: the next try finds them made
                 continue
-            raise TapelineError(f"cannot open study {name!r} in storage {url!r}: {error_summary(error)}; --storage takes a SQLAlchemy database URL "
-                                "such as sqlite:///path/study.db or postgresql://user:password@host/database") from None
-    identity = json.loads(json.dumps({"space": [asdict(p) for p in search.parameters], "metric": search.metric, "direction": search.direction}))
+            raise TapelineError(
+                f"cannot open study {name!r} in storage {url!r}: {error_summary(error)}; --storage takes a SQLAlchemy "
+                "database URL "
+                "such as sqlite:///path/study.db or postgresql://user:password@host/database"
+            ) from None
+    identity = json.loads(
+        json.dumps(
+            {"space": [asdict(p) for p in search.parameters], "metric": search.metric, "direction": search.direction}
+        )
+    )
     known = study.user_attrs.get("search")
     if known is None:
         study.set_user_attr("search", identity)
     elif known != identity:
         differ = ", ".join(f"`search.{key}`" for key in identity if known.get(key) != identity[key])
-        raise TapelineError(f"study {name!r} in {url!r} was made for another search (different {differ}); name another study with --study NAME")
+        raise TapelineError(
+            f"study {name!r} in {url!r} was made for another search (different {differ}); name another study with "
+            "--study NAME"
+        )
     return study, storage
 
 
@@ -180,7 +212,10 @@ def remaining(study: optuna.Study) -> tuple[int, int]:
 
     planned = sum(v for k, v in study.user_attrs.items() if k.startswith(PLANNED))
     counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    taken = sum(t.state in counted or (t.state == TrialState.FAIL and "error" in t.user_attrs) for t in study.get_trials(deepcopy=False))
+    taken = sum(
+        t.state in counted or (t.state == TrialState.FAIL and "error" in t.user_attrs)
+        for t in study.get_trials(deepcopy=False)
+    )
     return planned - taken, planned
 
 
@@ -198,7 +233,8 @@ def is_dead(process: Any) -> bool:
 
 
 def recover(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
-    """Marks trials left RUNNING by dead processes of this machine FAIL, and queues the values of unfinished trials once more."""
+    """Marks trials left RUNNING by dead processes of this machine FAIL, and queues the values of unfinished trials once
+    more."""
     import optuna
     from optuna.trial import TrialState
 
@@ -206,7 +242,9 @@ def recover(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if is_dead(trial.user_attrs.get("run")):
             try:
-                storage.set_trial_state_values(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number), TrialState.FAIL)
+                storage.set_trial_state_values(
+                    storage.get_trial_id_from_study_id_trial_number(study_id, trial.number), TrialState.FAIL
+                )
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another process marked it
     trials = study.get_trials(deepcopy=False)
@@ -245,8 +283,10 @@ def new_sweep(request: TuneRequest) -> tuple[Sweep, optuna.Study, optuna.storage
     document, recipe, search, data = load_sweep(request.recipe, request.overrides)
     name = request.study or recipe.name
     opened = open_study(request.storage, name, search) if request.storage else None
-    files = {RECIPE_FILE: yaml.safe_dump({**recipe_to_dict(recipe), SEARCH: data}, sort_keys=False),
-             TUNE_FILE: json.dumps({"storage": request.storage, "study": name}, indent=1) + "\n"}
+    files = {
+        RECIPE_FILE: yaml.safe_dump({**recipe_to_dict(recipe), SEARCH: data}, sort_keys=False),
+        TUNE_FILE: json.dumps({"storage": request.storage, "study": name}, indent=1) + "\n",
+    }
     directory = place_sweep(recipe, files, request.output)
     sweep = Sweep(directory, document, search, storage_url(directory, request.storage), name)
     return sweep, *(opened or open_study(sweep.storage, name, search))
@@ -257,9 +297,14 @@ def tune_command(request: TuneRequest) -> int:
     if importlib.util.find_spec("optuna") is None:
         raise TapelineError("tapeline tune needs Optuna: pip install 'tapeline[tune]' (or pip install optuna)")
     if (request.trials is not None and request.trials <= 0) or (request.timeout is not None and request.timeout <= 0):
-        raise TapelineError(f"--trials and --timeout must be positive (got --trials {request.trials}, --timeout {request.timeout})")
+        raise TapelineError(
+            f"--trials and --timeout must be positive (got --trials {request.trials}, --timeout {request.timeout})"
+        )
     if request.resume and (request.recipe or request.overrides or request.storage or request.study or request.output):
-        raise TapelineError("--resume DIR takes the recipe, --set values, storage and study saved in DIR; only --trials and --timeout may be given")
+        raise TapelineError(
+            "--resume DIR takes the recipe, --set values, storage and study saved in DIR; only --trials and --timeout "
+            "may be given"
+        )
     if not request.resume and not request.recipe:
         raise TapelineError("tune needs a RECIPE with a `search:` section, or --resume TUNE_DIR")
     sweep, study, storage = resumed_sweep(request.resume) if request.resume else new_sweep(request)
@@ -268,7 +313,14 @@ def tune_command(request: TuneRequest) -> int:
     recover(study, storage)
     left, planned = remaining(study)
     if request.resume and left <= 0:
-        raise NothingToDo(f"nothing to do: study {sweep.study_name!r} has run its {planned} planned trials; --resume {sweep.directory} --trials N runs N more")
-    print(f"study {sweep.study_name!r} in {sweep.storage}: {left} of {planned} planned trials to run; trials go to {sweep.directory}", flush=True)
+        raise NothingToDo(
+            f"nothing to do: study {sweep.study_name!r} has run its {planned} planned trials; --resume "
+            f"{sweep.directory} --trials N runs N more"
+        )
+    print(
+        f"study {sweep.study_name!r} in {sweep.storage}: {left} of {planned} planned trials to run; trials go to "
+        f"{sweep.directory}",
+        flush=True,
+    )
     run_trials(sweep, study, storage, request.timeout or sweep.search.timeout)
     return report(study, sweep.document, sweep.search, sweep.directory)

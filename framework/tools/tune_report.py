@@ -36,7 +36,10 @@ def report(study: optuna.Study, document: Document, search: Search, directory: P
     if not complete:
         raise TrainingFailed(f"no trial of study {study.study_name!r} completed, so there is no best recipe")
     best = study.best_trial
-    header = f"# best of study {study.study_name!r}: trial {best.number} ({best.user_attrs['run']['directory']}), {search.metric} {best.value:.6g}\n"
+    header = (
+        f"# best of study {study.study_name!r}: trial {best.number} ({best.user_attrs['run']['directory']}), "
+        f"{search.metric} {best.value:.6g}\n"
+    )
     write_text(directory / BEST_RECIPE, header + recipe_to_yaml(apply_values(document, best.params)))
     print(f"best: trial {best.number}, {search.metric} {best.value:.4g} ({format_params(best.params)})")
     print(f"wrote {directory / BEST_RECIPE}" + "".join(f", {name}" for name in written))
@@ -59,19 +62,31 @@ def print_table(study: optuna.Study, search: Search) -> None:
     from rich.table import Table
 
     trials = study.get_trials(deepcopy=False)
-    counts = ", ".join(f"{sum(t.state == s for t in trials)} {s.name.lower()}" for s in sorted({t.state for t in trials}, key=lambda s: s.value))
-    print(f"study {study.study_name!r}: {len(trials)} trial{'s' * (len(trials) != 1)} ({counts}), {search.direction} {search.metric}")
+    counts = ", ".join(
+        f"{sum(t.state == s for t in trials)} {s.name.lower()}"
+        for s in sorted({t.state for t in trials}, key=lambda s: s.value)
+    )
+    print(
+        f"study {study.study_name!r}: {len(trials)} trial{'s' * (len(trials) != 1)} ({counts}), {search.direction} "
+        f"{search.metric}"
+    )
     table = Table()
     for column in ["trial", "state", search.metric, *(p.key for p in search.parameters)]:
         table.add_column(column, justify="right" if column != "state" else "left")
     for trial in trials:
         value = format_value(trial.value) if trial.value is not None and math.isfinite(trial.value) else ""
-        table.add_row(str(trial.number), trial.state.name.lower(), value, *(format_value(trial.params[p.key]) if p.key in trial.params else "" for p in search.parameters))
+        table.add_row(
+            str(trial.number),
+            trial.state.name.lower(),
+            value,
+            *(format_value(trial.params[p.key]) if p.key in trial.params else "" for p in search.parameters),
+        )
     Console(highlight=False).print(table)
 
 
 def write_plots(study: optuna.Study, metric: str, directory: Path, complete: int) -> list[str]:
-    """Writes the optimization history and (with 2 or more complete trials) the parameter importances; returns the files written.
+    """Writes the optimization history and (with 2 or more complete trials) the parameter importances; returns the files
+    written.
 
     Prints why a plot is left out: matplotlib missing (the ``plots`` extra) or too few trials.
     """

@@ -25,7 +25,8 @@ HOST = socket.gethostname()
 
 @dataclass
 class Sweep:
-    """What the trials of one tune directory train: the base recipe (as a document, to set trial values in) and its search."""
+    """What the trials of one tune directory train: the base recipe (as a document, to set trial values in) and its
+    search."""
 
     directory: Path
     document: Document
@@ -45,7 +46,10 @@ class TrialReporter:
     @hookimpl(trylast=True)  # after the plugins that add entries to the epoch logs
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> str | None:
         if self.metric not in logs:
-            raise TapelineError(f"`search.metric` {self.metric!r} is not in the epoch logs; they hold {', '.join(logs)}{suggest(self.metric, list(logs))}")
+            raise TapelineError(
+                f"`search.metric` {self.metric!r} is not in the epoch logs; they hold "
+                f"{', '.join(logs)}{suggest(self.metric, list(logs))}"
+            )
         value = float(logs[self.metric])
         self.values.append(value)
         if math.isfinite(value):
@@ -67,7 +71,8 @@ class TrialReporter:
 
 
 def train_trial(recipe: Recipe, directory: Path, reporter: TrialReporter) -> None:
-    """Trains `recipe` into `directory` with `reporter` as an extra, last plugin, then frees what Keras kept of the run."""
+    """Trains `recipe` into `directory` with `reporter` as an extra, last plugin, then frees what Keras kept of the
+    run."""
     import keras
 
     from framework.training.lifecycle import train
@@ -100,4 +105,7 @@ def objective(sweep: Sweep) -> Any:
 def announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Prints how a trial ended."""
     outcome = f"{trial.value:.4g}" if trial.value is not None else trial.user_attrs.get("error", "")
-    print(f"trial {trial.number} {trial.state.name.lower()}: {study.user_attrs['search']['metric']} {outcome}".rstrip(), flush=True)
+    print(
+        f"trial {trial.number} {trial.state.name.lower()}: {study.user_attrs['search']['metric']} {outcome}".rstrip(),
+        flush=True,
+    )

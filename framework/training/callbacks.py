@@ -73,10 +73,13 @@ class EpochRecorder(keras.callbacks.Callback):
         self.save(epoch + 1, 0)
 
     def save(self, epochs_done: int, steps_done: int) -> None:
-        """Saves the resumable state at this position (when the run has a directory); `TrainingFailed` if it cannot be written."""
+        """Saves the resumable state at this position (when the run has a directory); `TrainingFailed` if it cannot be
+        written."""
         recording = self.recording
         if recording.directory is not None:
-            state = recording.progress.state_dict(epochs_done, steps_done) | {"plugins": plugin_states(recording.plugins)}
+            state = recording.progress.state_dict(epochs_done, steps_done) | {
+                "plugins": plugin_states(recording.plugins)
+            }
             save_state(recording.directory, self.model, state)
 
 
@@ -118,7 +121,11 @@ class StepCheckpointer(EpochRecorder):
         if not any_worker(self.recording.strategy, not finite_weights(self.model)):
             return True
         epoch = self.recording.progress.epoch
-        warnings.warn(f"the weights are not finite at epoch {epoch + 1}, step {done}: checkpoint_every keeps the last saved state", stacklevel=2)
+        warnings.warn(
+            f"the weights are not finite at epoch {epoch + 1}, step {done}: checkpoint_every keeps the last saved "
+            "state",
+            stacklevel=2,
+        )
         return False
 
     def restart_interval(self) -> None:
@@ -139,5 +146,6 @@ class StepCheckpointer(EpochRecorder):
 
 
 def recorder(recording: Recording, interval: tuple[str, float] | None) -> EpochRecorder:
-    """The core's last callback: a `StepCheckpointer` for `interval` (unit, every; `training.checkpoint_every`), else an `EpochRecorder`."""
+    """The core's last callback: a `StepCheckpointer` for `interval` (unit, every; `training.checkpoint_every`), else an
+    `EpochRecorder`."""
     return EpochRecorder(recording) if interval is None else StepCheckpointer(recording, *interval)

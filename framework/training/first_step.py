@@ -55,8 +55,13 @@ KERAS_AREAS: tuple[tuple[Path, str], ...] = (
 )
 
 
-def check_first_step(recipe: Recipe, trainer: Trainer, data: Pipelines, class_weight: dict[int, float] | None,
-                     strategy: tf.distribute.Strategy) -> None:
+def check_first_step(
+    recipe: Recipe,
+    trainer: Trainer,
+    data: Pipelines,
+    class_weight: dict[int, float] | None,
+    strategy: tf.distribute.Strategy,
+) -> None:
     """One training step and one evaluation batch of `trainer` on `data`, undone afterwards.
 
     Args:
@@ -71,7 +76,9 @@ def check_first_step(recipe: Recipe, trainer: Trainer, data: Pipelines, class_we
     """
     with strategy.scope():
         trainer.optimizer.build(trainer.trainable_variables)
-    variables = list({id(v): v for v in (*trainer.network.variables, *trainer.variables, *trainer.optimizer.variables)}.values())
+    variables = list(
+        {id(v): v for v in (*trainer.network.variables, *trainer.variables, *trainer.optimizer.variables)}.values()
+    )
     saved = [variable.numpy() for variable in variables]
     try:
         with _full_tracebacks():
@@ -125,8 +132,17 @@ def _owner(recipe: Recipe, file: str) -> Path | None:
 
 def _components(recipe: Recipe) -> list[tuple[Path, Registry]]:
     """Every component of the recipe that a failing step can come from, with its registry."""
-    sections = (("model", MODELS), ("trainer", TRAINERS), ("loss", LOSSES), ("metrics", METRICS), ("optimizer", OPTIMIZERS), ("dataset", DATASETS))
-    return [(path, registry) for key, registry in sections for path, _ in components(getattr(recipe, key) or [], (key,))]
+    sections = (
+        ("model", MODELS),
+        ("trainer", TRAINERS),
+        ("loss", LOSSES),
+        ("metrics", METRICS),
+        ("optimizer", OPTIMIZERS),
+        ("dataset", DATASETS),
+    )
+    return [
+        (path, registry) for key, registry in sections for path, _ in components(getattr(recipe, key) or [], (key,))
+    ]
 
 
 def _source_file(registry: Registry, name: str) -> str | None:

@@ -43,7 +43,8 @@ from framework.training.state import restore_state
 
 
 def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool, plugins: Sequence[object] = ()) -> Run:
-    """A built run in its directory, its first step tried: fresh, or with the saved state and history of a run to resume.
+    """A built run in its directory, its first step tried: fresh, or with the saved state and history of a run to
+    resume.
 
     Raises:
         TapelineError: the recipe cannot resume `directory` (`check_resumable`), or the
@@ -61,7 +62,11 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
     progress = run.progress
     if resume:
         if run.keras_callbacks:
-            warnings.warn("the recipe's Keras callbacks start afresh on --resume: their own counters (ReduceLROnPlateau's patience ...) are not saved", stacklevel=2)
+            warnings.warn(
+                "the recipe's Keras callbacks start afresh on --resume: their own counters (ReduceLROnPlateau's "
+                "patience ...) are not saved",
+                stacklevel=2,
+            )
         state = restore_state(run.trainer, directory)
         progress = Progress.resumed(state, [variable.numpy() for variable in run.trainer.metrics_variables])
         load_plugin_states(run.plugins, state["plugins"])
@@ -72,7 +77,13 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
 
 
 @restores_process_settings
-def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False, resume: bool = False, plugins: Sequence[object] = ()) -> Run:
+def train(
+    recipe: Recipe,
+    directory: Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    plugins: Sequence[object] = (),
+) -> Run:
     """Trains `recipe` and writes its run directory: recipe, history, final weights, summary.
 
     The lifecycle: build and check (`start`; with `resume`, load the saved state) → ``fit`` →
@@ -125,7 +136,8 @@ def train(recipe: Recipe, directory: Path | None = None, overwrite: bool = False
 
 
 def fit(run: Run) -> None:
-    """Runs Keras's ``fit`` from where the run is to `training.epochs`, with the plugins' hooks and the recipe's Keras callbacks.
+    """Runs Keras's ``fit`` from where the run is to `training.epochs`, with the plugins' hooks and the recipe's Keras
+    callbacks.
 
     A run resumed mid-epoch first trains the rest of that epoch as a ``fit`` call of its own,
     on the epoch's batches after the saved step (they are read and skipped: the order depends
@@ -133,7 +145,11 @@ def fit(run: Run) -> None:
     recipe's Keras callbacks see two ``on_train_begin``/``on_train_end`` pairs.
     """
     recording = Recording(run.directory, run.progress, run.plugins, run.data.epoch, run.strategy)
-    callbacks = [run.hooks.callback(), *run.keras_callbacks, recorder(recording, parse_interval(run.recipe.training.checkpoint_every))]
+    callbacks = [
+        run.hooks.callback(),
+        *run.keras_callbacks,
+        recorder(recording, parse_interval(run.recipe.training.checkpoint_every)),
+    ]
     progress = run.progress
     epochs, first_whole = run.recipe.training.epochs, progress.initial_epoch + bool(progress.initial_step)
     progress.training = True
@@ -149,9 +165,13 @@ def fit(run: Run) -> None:
     progress.epoch = None
 
 
-def fit_epochs(run: Run, dataset: tf.data.Dataset, first: int, end: int, callbacks: list[keras.callbacks.Callback]) -> None:
+def fit_epochs(
+    run: Run, dataset: tf.data.Dataset, first: int, end: int, callbacks: list[keras.callbacks.Callback]
+) -> None:
     """Keras's ``fit`` on `dataset` (the training split, or its rest) for epochs `first` to `end` - 1 (from 0)."""
-    train, class_weight = training_input(dataset, run.data, run.strategy, run.class_weight)  # a worker's own files: given to it alone
+    train, class_weight = training_input(
+        dataset, run.data, run.strategy, run.class_weight
+    )  # a worker's own files: given to it alone
     run.trainer.fit(
         train,
         epochs=end,

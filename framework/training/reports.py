@@ -28,7 +28,9 @@ POINTS = 2000  # (true, predicted) pairs kept for residual plots
 TRACE_AFTER = 25
 
 
-def prediction_metrics(trainer: Any, predictions: Any, labels: Any, sample_weights: Any, batch_size: int) -> dict[str, float]:
+def prediction_metrics(
+    trainer: Any, predictions: Any, labels: Any, sample_weights: Any, batch_size: int
+) -> dict[str, float]:
     """The Trainer's compiled loss and metrics of `predictions` against `labels`, batch by batch as its ``test_step``
     computes them (the same formulas on the same outputs: equal to ``evaluate`` up to float rounding).
 
@@ -40,28 +42,39 @@ def prediction_metrics(trainer: Any, predictions: Any, labels: Any, sample_weigh
         trainer.update_metrics(p, y, p, w, trainer.compute_loss(y=y, y_pred=p, sample_weight=w, training=False))
 
     trainer.reset_metrics()
-    parts = tuple(tf.nest.map_structure(np.asarray, part) for part in (predictions, labels, sample_weights) if part is not None)
-    parts = tuple(tuple(part) if isinstance(part, list) else part for part in parts)  # tf.data would stack a list of outputs
+    parts = tuple(
+        tf.nest.map_structure(np.asarray, part) for part in (predictions, labels, sample_weights) if part is not None
+    )
+    parts = tuple(
+        tuple(part) if isinstance(part, list) else part for part in parts
+    )  # tf.data would stack a list of outputs
     batches = tf.data.Dataset.from_tensor_slices(parts).batch(batch_size)
     if len(batches) > TRACE_AFTER:
         update = tf.function(update, reduce_retracing=True)  # traced once, or twice with a smaller last batch
     for batch in batches:
         update(*(*batch, None)[:3])
-    return {name: float(value) for name, value in sorted(trainer.get_metrics_result().items())}  # sorted, as Keras's evaluate
+    return {
+        name: float(value) for name, value in sorted(trainer.get_metrics_result().items())
+    }  # sorted, as Keras's evaluate
 
 
 def one_pass(trainer: Any) -> bool:
     """Whether `prediction_metrics` gives what ``evaluate`` would: the Trainer computes loss and metrics as
     `framework.Trainer` does (a subclass may override ``test_step``, ``predict_step``, ``compute_loss`` or
-    ``update_metrics``), and the network adds no losses of its own (regularization), which exist only in a forward pass."""
+    ``update_metrics``), and the network adds no losses of its own (regularization), which exist only in a
+    forward pass."""
     from framework.model.trainer import Trainer
 
-    stock = all(getattr(type(trainer), name) is getattr(Trainer, name) for name in ("test_step", "predict_step", "compute_loss", "update_metrics"))
+    stock = all(
+        getattr(type(trainer), name) is getattr(Trainer, name)
+        for name in ("test_step", "predict_step", "compute_loss", "update_metrics")
+    )
     return stock and not trainer.network.losses
 
 
 def predict_split(trainer: Any, dataset: tf.data.Dataset, batch_size: int) -> Predictions:
-    """`Predictions` of `dataset` from one ``predict`` pass that also returns the labels (`Trainer.predict_with_labels`)."""
+    """`Predictions` of `dataset` from one ``predict`` pass that also returns the labels
+    (`Trainer.predict_with_labels`)."""
     predictions, labels, weights = trainer.predict_with_labels(dataset)
     return Predictions(predictions, labels, prediction_metrics(trainer, predictions, labels, weights, batch_size))
 
@@ -72,7 +85,10 @@ def per_class(y: np.ndarray, decided: np.ndarray, names: list[str]) -> dict[str,
 
     labels = list(range(len(names))) if y.ndim == 1 else None
     precision, recall, f1, support = precision_recall_fscore_support(y, decided, labels=labels, zero_division=0)
-    return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)} for name, p, r, f, s in zip(names, precision, recall, f1, support)}
+    return {
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(names, precision, recall, f1, support)
+    }
 
 
 def classes_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
@@ -91,7 +107,10 @@ def classes_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, An
         "confusion_matrix": confusion_matrix(y, decided, labels=list(range(len(names)))).tolist(),
     }
     if target.task == "binary":
-        report |= {"threshold": THRESHOLD, "roc_auc": float(roc_auc_score(y, p.reshape(len(p)))) if len(set(y)) == 2 else None}
+        report |= {
+            "threshold": THRESHOLD,
+            "roc_auc": float(roc_auc_score(y, p.reshape(len(p)))) if len(set(y)) == 2 else None,
+        }
     return report
 
 
@@ -118,7 +137,11 @@ def regression_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str,
     y, p = y.reshape(len(y), -1), p.reshape(len(p), -1)
 
     def scores(t: np.ndarray, q: np.ndarray) -> dict[str, float]:
-        return {"mae": float(mean_absolute_error(t, q)), "rmse": float(np.sqrt(mean_squared_error(t, q))), "r2": float(r2_score(t, q)) if len(t) > 1 else None}
+        return {
+            "mae": float(mean_absolute_error(t, q)),
+            "rmse": float(np.sqrt(mean_squared_error(t, q))),
+            "r2": float(r2_score(t, q)) if len(t) > 1 else None,
+        }
 
     report = {"task": "regression", **scores(y, p)}
     if y.shape[1] > 1:
@@ -127,7 +150,12 @@ def regression_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str,
     return report
 
 
-REPORTS = {"classification": classes_report, "binary": classes_report, "multilabel": multilabel_report, "regression": regression_report}
+REPORTS = {
+    "classification": classes_report,
+    "binary": classes_report,
+    "multilabel": multilabel_report,
+    "regression": regression_report,
+}
 
 
 def evaluation_report(data: Pipelines, split: str, result: Predictions) -> dict[str, Any]:
@@ -136,7 +164,10 @@ def evaluation_report(data: Pipelines, split: str, result: Predictions) -> dict[
     y, p = result.labels, result.predictions
     if isinstance(p, (list, tuple)):  # a network with a list of outputs, labels keyed by output name
         p = dict(zip([t.name for t in data.targets], p))
-    reports = {t.name: REPORTS[t.task](t, y[t.name] if t.name is not None else y, p[t.name] if t.name is not None else p) for t in data.targets}
+    reports = {
+        t.name: REPORTS[t.task](t, y[t.name] if t.name is not None else y, p[t.name] if t.name is not None else p)
+        for t in data.targets
+    }
     if list(reports) == [None]:
         return {"split": split, **result.metrics, **reports[None]}
     return {"split": split, **result.metrics, "outputs": reports}

@@ -38,9 +38,14 @@ def summary(run: Run, started: float, error: BaseException | None = None) -> dic
     """
     outcome = {"status": "failed", "error": error_summary(error)} if error is not None else {"status": "completed"}
     return outcome | {
-        "epochs": len(run.progress.history), "stop_reason": run.progress.stop_reason, "seconds": time.perf_counter() - started,
-        "samples": run.data.sizes, "strategy": run.recipe.distribute.strategy, "replicas": run.strategy.num_replicas_in_sync,
-        "global_batch_size": run.data.batch_size, "precision": keras.mixed_precision.global_policy().name,
+        "epochs": len(run.progress.history),
+        "stop_reason": run.progress.stop_reason,
+        "seconds": time.perf_counter() - started,
+        "samples": run.data.sizes,
+        "strategy": run.recipe.distribute.strategy,
+        "replicas": run.strategy.num_replicas_in_sync,
+        "global_batch_size": run.data.batch_size,
+        "precision": keras.mixed_precision.global_policy().name,
     }
 
 
@@ -53,7 +58,8 @@ def save_results(run: Run, started: float) -> None:
 
 
 def keep_interrupted_weights(run: Run) -> None:
-    """Writes the network's weights as ``interrupted.weights.h5`` if finite (for inspection: resuming uses the saved state)."""
+    """Writes the network's weights as ``interrupted.weights.h5`` if finite (for inspection: resuming uses the saved
+    state)."""
     if finite_weights(run.trainer.network):
         write_atomic(run.directory / INTERRUPTED_FILE, run.trainer.network.save_weights)
 

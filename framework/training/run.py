@@ -77,7 +77,9 @@ class Run:
     def __post_init__(self) -> None:
         context = RunContext(self)
         object.__setattr__(self, "context", context)  # frozen: set once, here
-        object.__setattr__(self, "hooks", Hooks(self.plugins, context, self.progress, self.strategy, self.data.steps_per_epoch))
+        object.__setattr__(
+            self, "hooks", Hooks(self.plugins, context, self.progress, self.strategy, self.data.steps_per_epoch)
+        )
 
     @property
     def worker_index(self) -> int:
@@ -113,7 +115,9 @@ class Run:
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """Metrics of the current weights on ``"test"`` or ``"validation"``; fires ``on_evaluate_end``."""
-        return self.trainer.evaluate(self.split(split), callbacks=[self.hooks.callback(split)], verbose=0, return_dict=True)
+        return self.trainer.evaluate(
+            self.split(split), callbacks=[self.hooks.callback(split)], verbose=0, return_dict=True
+        )
 
     def predict(self, split: str = "test") -> Predictions:
         """Outputs, labels and metrics of the current weights on `split`; fires ``on_evaluate_end``.
@@ -148,7 +152,9 @@ def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
     return strategy
 
 
-def steps_per_execution(recipe: Recipe, plugins: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback], replicas: int) -> int:
+def steps_per_execution(
+    recipe: Recipe, plugins: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback], replicas: int
+) -> int:
     """The recipe's steps per compiled call; ``auto`` runs several unless a hook needs every batch.
 
     Keras 3.15 cannot run several steps per call on several replicas (its step loop fails under
@@ -159,7 +165,15 @@ def steps_per_execution(recipe: Recipe, plugins: pluggy.PluginManager, keras_cal
         return 1 if replicas > 1 or needs_every_batch(plugins, keras_callbacks) else AUTO_STEPS_PER_EXECUTION
     if steps > 1 and replicas > 1:
         where = ("training", "steps_per_execution")
-        raise RecipeError([Problem(recipe.locate(where), f"`{dotted(where)}` must be 1 or 'auto' with {replicas} replicas (got {steps}): Keras 3.15 runs one step per call when distributed")])
+        raise RecipeError(
+            [
+                Problem(
+                    recipe.locate(where),
+                    f"`{dotted(where)}` must be 1 or 'auto' with {replicas} replicas (got {steps}): Keras 3.15 runs "
+                    "one step per call when distributed",
+                )
+            ]
+        )
     return steps
 
 
@@ -174,9 +188,12 @@ def warn_about_keras_callbacks(callbacks: list[keras.callbacks.Callback]) -> Non
 
 
 def build_run(recipe: Recipe, directory: Path | None = None, plugins: Sequence[object] = ()) -> Run:
-    """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written); `plugins`: extra plugin objects."""
+    """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written); `plugins`: extra plugin
+    objects."""
     strategy = configure_tensorflow(recipe)
-    plugins, keras_callbacks = load_plugins(recipe, plugins)  # cheap, so their argument errors come before the data loads
+    plugins, keras_callbacks = load_plugins(
+        recipe, plugins
+    )  # cheap, so their argument errors come before the data loads
     warn_about_keras_callbacks(keras_callbacks)
     data = build_data(recipe, strategy.num_replicas_in_sync, strategy)
     steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
@@ -184,4 +201,6 @@ def build_run(recipe: Recipe, directory: Path | None = None, plugins: Sequence[o
         network, data = build_network(recipe, data)
         weights = class_weights(recipe, data)
         trainer = compile_trainer(recipe, network, data, steps)
-    return Run(recipe, data, trainer, plugins, strategy, worker_role(strategy), tuple(keras_callbacks), weights, directory)
+    return Run(
+        recipe, data, trainer, plugins, strategy, worker_role(strategy), tuple(keras_callbacks), weights, directory
+    )

@@ -42,9 +42,14 @@ def prepare_directory(directory: Path, overwrite: bool) -> Path:
         raise TapelineError(f"output directory '{directory}' is a file")
     if directory.is_dir() and any(directory.iterdir()):
         if not (directory / RECIPE_FILE).is_file():
-            raise TapelineError(f"output directory '{directory}' is not empty and holds no run; choose another --output")
+            raise TapelineError(
+                f"output directory '{directory}' is not empty and holds no run; choose another --output"
+            )
         if not overwrite:
-            raise TapelineError(f"output directory '{directory}' already holds a run; pass --overwrite to replace it, or --resume to continue it")
+            raise TapelineError(
+                f"output directory '{directory}' already holds a run; pass --overwrite to replace it, or --resume to "
+                "continue it"
+            )
         shutil.rmtree(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -71,8 +76,13 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
     training = replace(recipe.training, epochs=saved_epochs, checkpoint_every=saved_training.checkpoint_every)
     wanted = recipe_to_yaml(replace(recipe, training=training))
     if wanted != saved:
-        diff = difflib.unified_diff(saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm="")
-        raise TapelineError("cannot resume: the recipe differs from the run's (only training.epochs and training.checkpoint_every may change):\n" + "\n".join(diff))
+        diff = difflib.unified_diff(
+            saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm=""
+        )
+        raise TapelineError(
+            "cannot resume: the recipe differs from the run's (only training.epochs and training.checkpoint_every may "
+            "change):\n" + "\n".join(diff)
+        )
     check_epochs_left(directory, recipe.training.epochs, saved_epochs)
 
 
@@ -82,13 +92,23 @@ def check_epochs_left(directory: Path, epochs: int, saved_epochs: int) -> None:
     done, steps = progress["epochs_done"], progress["steps_done"]
     if epochs < done + bool(steps):
         started = f" and {steps} steps of epoch {done + 1}" if steps else ""
-        raise TapelineError(f"cannot resume {directory} with training.epochs={epochs}: it has done {done} epochs{started}; ask for {done + bool(steps)} or more")
+        raise TapelineError(
+            f"cannot resume {directory} with training.epochs={epochs}: it has done {done} epochs{started}; ask for "
+            f"{done + bool(steps)} or more"
+        )
     summary = run_summary(directory)
     if summary.get("status") == "failed" or summary.get("epochs") != done or epochs > saved_epochs:
         return  # failed or cut short after its last saved state, or given more epochs
     reason = summary.get("stop_reason")
-    ended = f"finished all {done} epochs" if done == saved_epochs else f"stopped early after {done} of {saved_epochs} epochs" + (f" ({reason})" if reason else "")
-    raise NothingToDo(f"nothing to do: {directory} {ended}; raise training.epochs above {saved_epochs} (--set training.epochs=N) to train more")
+    ended = (
+        f"finished all {done} epochs"
+        if done == saved_epochs
+        else f"stopped early after {done} of {saved_epochs} epochs" + (f" ({reason})" if reason else "")
+    )
+    raise NothingToDo(
+        f"nothing to do: {directory} {ended}; raise training.epochs above {saved_epochs} (--set training.epochs=N) to "
+        "train more"
+    )
 
 
 def run_summary(directory: Path) -> dict[str, Any]:
@@ -101,6 +121,7 @@ def run_summary(directory: Path) -> dict[str, Any]:
 
 
 def write_history(directory: Path, history: list[dict[str, float]]) -> None:
-    """The run's history rows as ``history.json`` (a list of rows) and ``history.csv`` (a column per entry), atomically."""
+    """The run's history rows as ``history.json`` (a list of rows) and ``history.csv`` (a column per entry),
+    atomically."""
     write_json(directory / HISTORY_JSON, history)
     write_csv(directory / HISTORY_CSV, history, list(dict.fromkeys(key for row in history for key in row)))

@@ -1,4 +1,5 @@
-"""Resumable training state: network, optimizer (slots included), running metrics, data position, history and plugin states.
+"""Resumable training state: network, optimizer (slots included), running metrics, data position, history and plugin
+states.
 
 The Trainer (its network, the seed states of its random layers and any variables a subclass
 adds), the optimizer and the running metrics of the epoch go into a tf.train.Checkpoint; the
@@ -37,7 +38,8 @@ PROGRESS = "progress.json"
 
 
 def finite_weights(model: Any) -> bool:
-    """Whether every weight of the Keras model `model` is finite (``get_weights``: its layers' weights, not the optimizer's slots or metrics)."""
+    """Whether every weight of the Keras model `model` is finite (``get_weights``: its layers' weights, not the
+    optimizer's slots or metrics)."""
     return all(np.isfinite(w).all() for w in model.get_weights())
 
 
@@ -47,7 +49,12 @@ def _checkpoint(trainer: Trainer) -> tf.train.Checkpoint:
     # The Trainer itself, so a subclass's own variables and models (a GAN's discriminator) are saved with the network;
     # its variables as a list too, for the seed states of random layers (Dropout, RandomFlip), which TensorFlow's
     # object graph does not reach; and the epoch's running metrics, for a resume inside the epoch
-    return tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer, variables=list(trainer.variables), metrics=list(trainer.metrics_variables))
+    return tf.train.Checkpoint(
+        trainer=trainer,
+        optimizer=trainer.optimizer,
+        variables=list(trainer.variables),
+        metrics=list(trainer.metrics_variables),
+    )
 
 
 def save_state(directory: Path, trainer: Trainer, progress: dict[str, Any]) -> Path:
@@ -75,7 +82,9 @@ def save_state(directory: Path, trainer: Trainer, progress: dict[str, Any]) -> P
         (staging / PROGRESS).write_text(json.dumps(progress) + "\n")
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise TrainingFailed(f"cannot write the training state in '{directory}': {error.strerror or error}; the previous state is intact") from error
+        raise TrainingFailed(
+            f"cannot write the training state in '{directory}': {error.strerror or error}; the previous state is intact"
+        ) from error
     if final.exists():  # only then is state.old redundant; after a cut-short swap it is the only state
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
@@ -89,12 +98,17 @@ def state_folder(run_directory: Path) -> Path:
     for folder in (run_directory / STATE_DIR, run_directory / f"{STATE_DIR}.old"):
         if (folder / PROGRESS).is_file():
             return folder
-    raise TapelineError(f"'{run_directory}' has no saved training state to resume from (every run writes it at its epoch ends)")
+    raise TapelineError(
+        f"'{run_directory}' has no saved training state to resume from (every run writes it at its epoch ends)"
+    )
 
 
 def read_progress(run_directory: Path) -> dict[str, Any]:
-    """The progress of the newest complete state (epochs_done, steps_done, history, plugins), without loading the network."""
-    return {"steps_done": 0} | json.loads((state_folder(run_directory) / PROGRESS).read_text())  # older states: epoch ends only
+    """The progress of the newest complete state (epochs_done, steps_done, history, plugins), without loading the
+    network."""
+    return {"steps_done": 0} | json.loads(
+        (state_folder(run_directory) / PROGRESS).read_text()
+    )  # older states: epoch ends only
 
 
 def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
