@@ -47,7 +47,7 @@ def test_list_plugins_shows_source_and_hooks(capsys):
 
 def test_installed_package_plugin_via_entry_point(tmp_path, monkeypatch, tiny_recipe):
     """The example package under tests/, once installed, is found by its entry-point name and runs."""
-    source = Path(__file__).parent / "example_plugin"
+    source = Path(__file__).parents[1] / "example_plugin"
     target = tmp_path / "site"
     subprocess.run(
         [
@@ -78,27 +78,27 @@ def test_plugins_called_in_recipe_order_after_the_plugins_they_name(tiny_recipe,
     """Recipe order, except that a plugin comes after those its `after` names; tryfirst/trylast hooks move; show prints
     both orders."""
     file = tiny_recipe(
-        "plugins: [console, plots, 'test_callback:Recorder', evaluation, {name: nan_guard, args: {every_batch: "
+        "plugins: [console, plots, 'test_adapter:Recorder', evaluation, {name: nan_guard, args: {every_batch: "
         "false}}]\n"
     )
     manager = load_plugins(load_recipe(file))[0]
     assert [name for name, _ in plugin_sequence(manager)] == [
-        "test_callback:Recorder",
+        "test_adapter:Recorder",
         "evaluation",
         "console",
         "plots",
         "nan_guard",
     ]
     order = call_order(manager)
-    assert order["on_epoch_end"] == ["nan_guard", "test_callback:Recorder", "evaluation", "console"]
-    assert order["on_train_end"] == ["test_callback:Recorder", "evaluation", "console", "plots"]
+    assert order["on_epoch_end"] == ["nan_guard", "test_adapter:Recorder", "evaluation", "console"]
+    assert order["on_train_end"] == ["test_adapter:Recorder", "evaluation", "console", "plots"]
     assert main(["show", str(file)]) == 0
     out = capsys.readouterr().out
     assert (
         "#   3. console: on_train_begin, on_train_end, on_epoch_begin, on_epoch_end (trylast), on_evaluate_end\n" in out
     )
     assert "#   5. nan_guard: on_epoch_end (tryfirst)\n" in out
-    assert "#   on_epoch_end: nan_guard, test_callback:Recorder, evaluation, console\n" in out
+    assert "#   on_epoch_end: nan_guard, test_adapter:Recorder, evaluation, console\n" in out
 
 
 class AfterTypo:
@@ -120,13 +120,13 @@ class AfterString(AfterTypo):
 class CycleA(AfterTypo):
     """After CycleB."""
 
-    after = ("test_plugin_manager:CycleB",)
+    after = ("test_manager:CycleB",)
 
 
 class CycleB(AfterTypo):
     """After CycleA."""
 
-    after = ("test_plugin_manager:CycleA",)
+    after = ("test_manager:CycleA",)
 
 
 class OldOrder(AfterTypo):
@@ -140,39 +140,35 @@ def test_bad_after_declarations_are_recipe_problems(tiny_recipe):
     """An unknown name (with a suggestion), a string instead of a tuple, and a cycle are errors at the plugin's line."""
     with pytest.raises(
         RecipeError,
-        match=r"recipe.yaml:15: plugin 'test_plugin_manager:AfterTypo' has `after` naming 'evaluaton', which is no "
+        match=r"recipe.yaml:15: plugin 'test_manager:AfterTypo' has `after` naming 'evaluaton', which is no "
         r"plugin; plugins: .*did you mean 'evaluation'\?",
     ):
-        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:AfterTypo")))
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_manager:AfterTypo")))
     with pytest.raises(
         RecipeError,
-        match=r"recipe.yaml:15: plugin 'test_plugin_manager:AfterString' has `after = 'evaluation'`; it must be a "
+        match=r"recipe.yaml:15: plugin 'test_manager:AfterString' has `after = 'evaluation'`; it must be a "
         r"tuple of plugin names",
     ):
-        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:AfterString")))
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_manager:AfterString")))
     cycle = (
-        r"recipe.yaml:1[56]: plugin 'test_plugin_manager:Cycle[AB]' has `after` in a cycle: "
-        r"'test_plugin_manager:Cycle(A|B)' after 'test_plugin_manager:Cycle(?!\1)[AB]' after "
-        r"'test_plugin_manager:Cycle\1'"
+        r"recipe.yaml:1[56]: plugin 'test_manager:Cycle[AB]' has `after` in a cycle: "
+        r"'test_manager:Cycle(A|B)' after 'test_manager:Cycle(?!\1)[AB]' after "
+        r"'test_manager:Cycle\1'"
     )
     with pytest.raises(RecipeError, match=cycle):
-        load_plugins(
-            load_recipe(
-                plugin_recipe(tiny_recipe, "console", "test_plugin_manager:CycleA", "test_plugin_manager:CycleB")
-            )
-        )
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "console", "test_manager:CycleA", "test_manager:CycleB")))
 
 
 def test_the_old_order_number_is_ignored_with_a_warning(tiny_recipe):
     """A plugin still declaring `order = N` gets a FutureWarning and is called in recipe order."""
-    file = plugin_recipe(tiny_recipe, "test_plugin_manager:OldOrder", "test_callback:Recorder")
+    file = plugin_recipe(tiny_recipe, "test_manager:OldOrder", "test_adapter:Recorder")
     with pytest.warns(
         FutureWarning,
-        match=r"plugin 'test_plugin_manager:OldOrder' sets `order = 5`, which Tapeline no longer reads: plugins are "
+        match=r"plugin 'test_manager:OldOrder' sets `order = 5`, which Tapeline no longer reads: plugins are "
         r"called in recipe order",
     ):
         manager = load_plugins(load_recipe(file))[0]
-    assert call_order(manager)["on_epoch_end"] == ["test_plugin_manager:OldOrder", "test_callback:Recorder"]
+    assert call_order(manager)["on_epoch_end"] == ["test_manager:OldOrder", "test_adapter:Recorder"]
 
 
 def test_plugin_with_unknown_hook_is_refused(tiny_recipe, monkeypatch):
@@ -186,10 +182,9 @@ def test_plugin_with_unknown_hook_is_refused(tiny_recipe, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "Typo", Typo, raising=False)
     with pytest.raises(
         TapelineError,
-        match="plugin 'test_plugin_manager:Typo' implements unknown hook 'on_epoch_ned'; hooks: .*did you mean "
-        "'on_epoch_end'",
+        match="plugin 'test_manager:Typo' implements unknown hook 'on_epoch_ned'; hooks: .*did you mean 'on_epoch_end'",
     ):
-        load_plugins(load_recipe(tiny_recipe("plugins: ['test_plugin_manager:Typo']\n")))
+        load_plugins(load_recipe(tiny_recipe("plugins: ['test_manager:Typo']\n")))
 
 
 class NoDecorator:
@@ -243,10 +238,10 @@ def test_undecorated_hook_is_refused_at_its_recipe_line(tiny_recipe):
     """An `on_*` method without @hookimpl is an error at the plugin's line, telling to add the decorator."""
     with pytest.raises(
         RecipeError,
-        match=r"recipe.yaml:15: plugin 'test_plugin_manager:NoDecorator' has method 'on_epoch_end' without "
+        match=r"recipe.yaml:15: plugin 'test_manager:NoDecorator' has method 'on_epoch_end' without "
         r"`@hookimpl`, so Tapeline never calls it; add `@framework.hookimpl` above it",
     ):
-        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:NoDecorator")))
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_manager:NoDecorator")))
 
 
 def test_undecorated_misspelled_hook_gets_a_suggestion(tiny_recipe):
@@ -256,30 +251,29 @@ def test_undecorated_misspelled_hook_gets_a_suggestion(tiny_recipe):
         match=r"has method 'on_epoch_ends' without `@hookimpl`, and no hook has that name; name it after a hook and "
         r"add `@framework.hookimpl` .*did you mean 'on_epoch_end'\?",
     ):
-        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:MisspelledNoDecorator")))
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_manager:MisspelledNoDecorator")))
 
 
 def test_unknown_hook_argument_is_a_recipe_problem(tiny_recipe):
     """An argument a hook does not pass is named, with the hook's arguments and a suggestion."""
     with pytest.raises(
         RecipeError,
-        match=r"recipe.yaml:15: plugin 'test_plugin_manager:WrongArgument' has method 'on_epoch_end' with unknown "
+        match=r"recipe.yaml:15: plugin 'test_manager:WrongArgument' has method 'on_epoch_end' with unknown "
         r"argument 'log'; on_epoch_end passes trainer, run, epoch, logs; did you mean 'logs'\?",
     ):
-        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:WrongArgument")))
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_manager:WrongArgument")))
 
 
 def test_plugin_without_hooks_is_refused_unless_they_are_optional(tiny_recipe):
     """A plugin object implementing no hook is an error; one whose hooks are optional (enable_batch_hook) is not."""
     with pytest.raises(
         RecipeError,
-        match=r"plugin 'test_plugin_manager:NoHooks' implements no Tapeline hook; hooks: on_train_begin, "
+        match=r"plugin 'test_manager:NoHooks' implements no Tapeline hook; hooks: on_train_begin, "
         r".*on_evaluate_end; name a method after a hook",
     ):
-        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_plugin_manager:NoHooks")))
+        load_plugins(load_recipe(plugin_recipe(tiny_recipe, "test_manager:NoHooks")))
     file = tiny_recipe(
-        "plugins: [test_plugin_manager:OnlyOptionalHooks, {name: test_plugin_manager:OnlyOptionalHooks, args: "
-        "{batches: true}}]\n"
+        "plugins: [test_manager:OnlyOptionalHooks, {name: test_manager:OnlyOptionalHooks, args: {batches: true}}]\n"
     )
     manager, _ = load_plugins(load_recipe(file))
     assert len(manager.get_plugins()) == 2 and len(call_order(manager)["on_batch_end"]) == 1
@@ -289,17 +283,17 @@ def test_every_plugins_problems_are_reported_together_by_validate(tiny_recipe, c
     """`tapeline validate` exits 2 listing each faulty plugin at its own line; Keras callbacks are not checked."""
     file = plugin_recipe(
         tiny_recipe,
-        "test_plugin_manager:NoDecorator",
+        "test_manager:NoDecorator",
         "keras.callbacks:TerminateOnNaN",
-        "test_plugin_manager:WrongArgument",
+        "test_manager:WrongArgument",
         "console",
     )
     assert main(["validate", str(file)]) == 2
     err = capsys.readouterr().err
     assert "invalid recipe (2 problems)" in err
     assert re.search(
-        r"recipe.yaml:15: plugin 'test_plugin_manager:NoDecorator' .*\n  .*recipe.yaml:17: plugin "
-        r"'test_plugin_manager:WrongArgument'",
+        r"recipe.yaml:15: plugin 'test_manager:NoDecorator' .*\n  .*recipe.yaml:17: plugin "
+        r"'test_manager:WrongArgument'",
         err,
     )
 

@@ -42,7 +42,7 @@ def test_minimal_recipe_gets_defaults(write_recipe):
 def test_shipped_recipes_load():
     """Both shipped recipes are valid and describe the tutorial."""
     for file in ("recipes/mnist.yaml", "recipes/fashion_mnist.yaml"):
-        recipe = load_recipe(Path(__file__).parent.parent / file)
+        recipe = load_recipe(Path(__file__).parents[2] / file)
         assert recipe.model.name == "seed_cnn" and recipe.training.batch_size == 32 and recipe.training.epochs == 5
     assert recipe.dataset.name == "fashion_mnist"
 
@@ -240,7 +240,7 @@ def test_override_problems_come_with_the_files(write_recipe):
 
 def test_fast_recipes_train_the_fast_cnn():
     """The fast recipes load; mnist_fast keeps fashion_mnist_fast's settings without the flips."""
-    root = Path(__file__).parent.parent / "recipes"
+    root = Path(__file__).parents[2] / "recipes"
     fashion, digits = load_recipe(root / "fashion_mnist_fast.yaml"), load_recipe(root / "mnist_fast.yaml")
     assert (fashion.model.name, fashion.training.batch_size, fashion.model.args["flip"]) == ("fast_cnn", 128, True)
     assert (digits.dataset.name, digits.model.args["flip"]) == ("mnist", False)
@@ -249,7 +249,7 @@ def test_fast_recipes_train_the_fast_cnn():
 
 def test_every_shipped_recipe_loads():
     """Every recipe in recipes/ passes the recipe check."""
-    for file in sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml")):
+    for file in sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml")):
         assert load_recipe(file).name, file
 
 

@@ -11,7 +11,7 @@ import pytest
 from framework.recipe.loader import load_recipe
 from framework.training.lifecycle import train
 
-DOC = Path(__file__).parent.parent / "docs" / "custom_steps.md"
+DOC = Path(__file__).parents[2] / "docs" / "custom_steps.md"
 
 
 @pytest.fixture

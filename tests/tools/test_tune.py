@@ -17,7 +17,7 @@ import pytest
 from framework.cli import main
 from framework.tools.tune_report import BEST_RECIPE, HISTORY_PNG, IMPORTANCE_PNG
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEARCH = """\
 optimizer: adam
 search:

@@ -62,8 +62,8 @@ class BatchCounter:
         return "enough batches" if (epoch, batch) == (1, 1) else None
 
 
-RECORDER = "test_callback:Recorder"  # plugins by import path, as third-party code names them
-BATCHES = "test_callback:BatchCounter"
+RECORDER = "test_adapter:Recorder"  # plugins by import path, as third-party code names them
+BATCHES = "test_adapter:BatchCounter"
 
 
 def plugin(run, name):
@@ -201,6 +201,6 @@ def test_a_failing_keras_callback_is_named_like_a_plugin(tiny_recipe):
     """An exception in a recipe's Keras callback becomes `plugin '<module>:<Class>' failed in on_epoch_end:
     KeyError`."""
     with pytest.raises(
-        PluginError, match=r"plugin 'test_callback:RaisingKerasCallback' failed in on_epoch_end: KeyError: 'acc'"
+        PluginError, match=r"plugin 'test_adapter:RaisingKerasCallback' failed in on_epoch_end: KeyError: 'acc'"
     ):
-        train(load_recipe(tiny_recipe("plugins: [test_callback:RaisingKerasCallback]\n")))
+        train(load_recipe(tiny_recipe("plugins: [test_adapter:RaisingKerasCallback]\n")))

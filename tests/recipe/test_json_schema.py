@@ -12,7 +12,7 @@ from framework.cli import main
 from framework.recipe.json_schema import SchemaBuilder, recipe_schema
 
 jsonschema = pytest.importorskip("jsonschema")
-RECIPES = sorted(Path(__file__).parent.parent.glob("recipes/*.yaml"))
+RECIPES = sorted(Path(__file__).parents[2].glob("recipes/*.yaml"))
 GOOD = {
     "name": "x",
     "dataset": "synthetic",

@@ -61,7 +61,7 @@ def test_sigkilled_runs_resume_mid_epoch_to_the_uninterrupted_result(tmp_path, m
     """A deterministic run on a streamed dataset, SIGKILLed at points spread over an epoch (the last inside a state
     write)
     and resumed after each kill, ends bit-identical (weights, history, per-batch metrics) to the uninterrupted run."""
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))
     recipe = tmp_path / "killable.yaml"
     recipe.write_text(KILLABLE)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
