@@ -7,7 +7,7 @@ Modes, all on the same Fashion-MNIST samples with the same seed:
 2. ``fit``: plain ``model.compile(); model.fit()`` on NumPy arrays, as users run it;
 3. ``fit, healthy``: the same Keras model and ``fit`` on Tapeline's tf.data pipeline, which
    avoids the autotune stall at every epoch's end (what ``fit`` does when nothing goes wrong);
-4. ``tapeline``: Tapeline's Trainer through ``framework.run.train``, no plugins;
+4. ``tapeline``: Tapeline's Trainer through ``framework.train``, no plugins;
 5. ``tapeline+plugins``: the same with the plugins of recipes/fashion_mnist.yaml (defaults:
    16 steps per call, the optimizer's update in XLA);
 6. ``fastest``: batch 128 with the same defaults, plus the precision of ``training.precision:

@@ -21,7 +21,17 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
 
     The temporary file sits beside `path` (same file system, so the rename is atomic) and
     keeps its suffix (Keras insists on ``.keras``). It is removed if `write` fails.
-    A file-system failure (disk full, no permission) becomes `TrainingFailed` naming the file.
+
+    Args:
+        path: the file to write; its folder is created if needed.
+        write: writes the file's content to the path it is given.
+
+    Returns:
+        `path`.
+
+    Raises:
+        TrainingFailed: a file-system failure (disk full, no permission), naming the file; the
+            previous version of `path` is intact. Whatever else `write` raises passes through.
     """
     temporary = None
     try:

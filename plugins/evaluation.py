@@ -14,8 +14,8 @@ REPORT = "evaluation"  # the name it publishes its final report under: ``run.rep
 
 
 def report(run: RunContext, split: str) -> dict:
-    """The compiled metrics of the current weights on `split` and the task's report (`framework.reports`), from one
-    pass."""
+    """The compiled metrics of the current weights on `split` and the task's report (`framework.evaluation_report`),
+    from one pass."""
     from framework import evaluation_report
 
     return evaluation_report(run.data, split, run.predict(split))
@@ -26,7 +26,7 @@ class Evaluation:
 
     Per-epoch results enter the epoch logs as ``test_<metric>``, so plugins called later (early
     stopping, checkpoints, the console) can use them. At the end, ``evaluation.json`` gets the
-    metrics and the task's report (see `framework.reports`): per-class precision, recall and F1
+    metrics and the task's report (see `framework.training.reports`): per-class precision, recall and F1
     and the confusion matrix (rows: true classes) for classification and binary, ROC-AUC for
     binary, per-label F1 for multilabel, MAE/RMSE/R² for regression; per output name for
     several outputs. The same report is published as ``run.reports["evaluation"]`` for plugins

@@ -66,7 +66,7 @@ def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strate
 
     With several inputs, every input gets its own copy of the `preprocess` and `augment` layers.
     Under a multi-worker `strategy`, a dataset builder that can read its training files worker
-    by worker is given this worker's shard (`framework.sharding`), and the workers agree on
+    by worker is given this worker's shard (`framework.data.sharding`), and the workers agree on
     the training steps.
     """
     shard = offered_shard(recipe, strategy, adapted_layers(recipe))

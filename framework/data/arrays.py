@@ -21,7 +21,7 @@ class Arrays:
     """A dataset as NumPy arrays: inputs and targets per split, for data that fits in memory.
 
     `x_*` is an array ``(samples, ...)``, or a dict (named model inputs) or list of them;
-    `y_*` is an array (integer class ids, 0/1 labels or real values, see `framework.tasks`) or
+    `y_*` is an array (integer class ids, 0/1 labels or real values, see `framework.data.tasks`) or
     a dict of them keyed by model output name. `sample_weight_train` and `sample_weight_test`
     (optional, shape ``(samples,)``, 0 or more) weigh each sample's loss as Keras's
     ``fit(sample_weight=...)`` does; the validation split takes its share of the training
@@ -61,7 +61,7 @@ def take(structure: Structure, rows: slice | np.ndarray) -> Structure:
 def check_arrays(arrays: Arrays) -> None:
     """`DataError` unless the splits can be trained on: as many inputs as targets, numeric,
     finite, with the same structure and shapes in train and test. Labels are checked against
-    the task by `framework.tasks.check_target`."""
+    the task by `framework.data.tasks.check_target`."""
     where = arrays.source
     for split in ("train", "test"):
         x, y = leaves(getattr(arrays, f"x_{split}")), leaves(getattr(arrays, f"y_{split}"))

@@ -1,9 +1,9 @@
 """Built-in datasets: readers returning `Arrays` (NumPy train and test splits), and their checks.
 
-A dataset builder returns `Arrays` (or a `framework.data.module.DataModule` for data read from
-files); `check_arrays` checks them, and `framework.pipelines` turns them into `tf.data` pipelines. Every file problem is
-a `DataError` raised before training
-starts. This module needs only NumPy, so recipes are checked without starting TensorFlow.
+The builders return `Arrays` (the file readers of `framework.data` return a `DataModule`);
+`framework.data.arrays.check_arrays` checks them, and `framework.data.pipelines` turns them
+into `tf.data` pipelines. Every file problem is a `DataError` raised before training starts.
+This module needs only NumPy, so recipes are checked without starting TensorFlow.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ class Shard:
     `count`-th training file, starting at file `index` (``files[index::count]``).
 
     Tapeline passes one to a dataset builder that has a ``shard`` parameter, under a
-    multi-worker strategy (see `framework.sharding.offered_shard`); elsewhere it passes None.
+    multi-worker strategy (see `framework.data.sharding.offered_shard`); elsewhere it passes None.
     """
 
     index: int
@@ -79,7 +79,7 @@ class DataModule:
             files)``, its size in ``sizes["train"]``): a builder given a `Shard` returns it
             (or None after `usable_shard` declined). Tapeline then gives each worker's split to
             that worker alone, in batches of ``batch_size`` (per replica), every worker
-            running as many steps as the smallest share allows (`framework.sharding`).
+            running as many steps as the smallest share allows (`framework.data.sharding`).
             Without it, under ``multi_worker`` every worker reads every file in the same
             order and keeps its share of each global batch (data sharding); validation and
             test splits are always shared out that way, so evaluation covers all of them.

@@ -1,6 +1,6 @@
 """The tf.data pipelines a run trains and evaluates on, built from `Arrays` or a `DataModule`.
 
-`make_pipelines` checks the labels against the recipe's task (`framework.tasks`), then for every
+`make_pipelines` checks the labels against the recipe's task (`framework.data.tasks`), then for every
 split: batches, casts the labels to what the task's loss takes, applies the recipe's
 preprocessing layers (and, for training only, its augmentation layers) and prefetches. The
 training split is shuffled in an order that depends only on (seed, epoch), so a resumed run
@@ -9,7 +9,7 @@ added axes.
 
 Under a multi-worker strategy, a `DataModule` whose training split holds only this worker's
 files (`DataModule.shard`) is batched by the per-worker batch and read by this worker alone
-(`framework.sharding`); every other split is shared out by data: each worker builds the same
+(`framework.data.sharding`); every other split is shared out by data: each worker builds the same
 batches and keeps its share of each.
 """
 
@@ -353,7 +353,7 @@ def make_pipelines(
     lists, one per input (see `chain_each`).
 
     Raises:
-        DataError: the data cannot be trained on (see `check_arrays`, `framework.tasks.check_target`).
+        DataError: the data cannot be trained on (see `check_arrays`, `framework.data.tasks.check_target`).
     """
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     seed = settings.seed if settings.seed is not None else int(np.random.default_rng().integers(2**31))

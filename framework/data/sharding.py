@@ -2,7 +2,7 @@
 
 A dataset builder with a ``shard`` parameter (``tfrecord``, ``image_folder``) is given this
 worker's `Shard` and reads only ``files[index::count]`` of its training files; the pipeline
-batches them by this worker's part of the global batch (`framework.pipelines`), and `fit`
+batches them by this worker's part of the global batch (`framework.data.pipelines`), and `fit`
 gets them through ``distribute_datasets_from_function``, which hands each worker's own
 dataset to that worker alone (`training_input`).
 

@@ -181,36 +181,58 @@ class RunContext:
     def request_stop(self, reason: str) -> None:
         """Stops training after the current epoch (after the current batch when batch hooks run).
 
-        The first reason asked for is the run's stop reason (printed, saved in ``run.json``).
-        Raises `ValueError` for an empty reason and `RuntimeError` when training is over
-        (in ``on_train_end`` or ``on_exception``).
+        Args:
+            reason: why, in words; the first reason asked for is the run's stop reason (printed,
+                saved in ``run.json``).
+
+        Raises:
+            ValueError: `reason` is empty.
+            RuntimeError: training is over (in ``on_train_end`` or ``on_exception``).
         """
         self._run.progress.request_stop(reason)
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
-        """Metrics of the current weights on ``"test"`` or ``"validation"`` (``{"loss": ..., "accuracy": ...}``); fires
-        ``on_evaluate_end``.
+        """Metrics of the current weights on a split; fires ``on_evaluate_end``.
 
-        Raises `framework.errors.TapelineError` when the recipe has no such split.
+        Args:
+            split: ``"test"`` or ``"validation"``.
+
+        Returns:
+            ``{"loss": ..., "accuracy": ...}``: Keras's ``evaluate`` of the compiled loss and metrics.
+
+        Raises:
+            TapelineError: the recipe has no such split.
         """
         return self._run.evaluate(split)
 
     def predict(self, split: str = "test") -> Predictions:
-        """The network's outputs on ``"test"`` or ``"validation"``, with the labels and the metrics ``evaluate`` gives,
-        as a `framework.reports.Predictions`; fires ``on_evaluate_end``.
+        """The network's outputs on a split, the labels and the metrics ``evaluate`` gives; fires ``on_evaluate_end``.
 
         For reports that need the outputs (confusion matrices, residuals) and the metrics: one
         pass over the split where the metrics can be computed from the outputs (the stock
         Trainer, no regularization losses, one worker), else ``evaluate`` plus ``predict``.
-        Raises `framework.errors.TapelineError` when the recipe has no such split.
+
+        Args:
+            split: ``"test"`` or ``"validation"``.
+
+        Returns:
+            `Predictions` (NumPy outputs and labels in the split's order, and the metrics).
+
+        Raises:
+            TapelineError: the recipe has no such split.
         """
         return self._run.predict(split)
 
     def publish(self, name: str, report: dict[str, Any]) -> None:
-        """Makes `report` (a copy) available to plugins called later as ``run.reports[name]``; a later publish replaces
-        it.
+        """Makes a copy of `report` available to plugins called later as ``run.reports[name]``.
 
-        Raises `ValueError` for an empty name and `TypeError` when `report` is not a dict.
+        Args:
+            name: the report's name (a later publish under it replaces it).
+            report: a dict; deep-copied, so the publisher may change its own afterwards.
+
+        Raises:
+            ValueError: `name` is empty.
+            TypeError: `report` is not a dict.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"run.publish needs a non-empty name string (got {name!r})")

@@ -2,7 +2,7 @@
 
 Hooks are called with keyword arguments only, ``trainer`` first. A plugin implements a hook
 by defining a method of the same name decorated with `framework.hookimpl`; it may accept any
-subset of the arguments listed here. ``run`` is a read-only `framework.context.RunContext`.
+subset of the arguments listed here. ``run`` is a read-only `framework.hooks.context.RunContext`.
 Plugins are called in recipe order, except that a plugin is called after the plugins named in
 its class attribute ``after`` (``after = ("evaluation",)``); ``@hookimpl(tryfirst=True)`` or
 ``trylast=True`` moves one hook of a plugin before or after all others. Epochs and batches
@@ -14,9 +14,12 @@ The lifecycle of a run: ``on_train_begin``; per epoch ``on_epoch_begin``, ``on_b
 (an exception in training, a hook, a Keras callback, or Ctrl-C), the core saves what it can and
 calls ``on_exception`` instead.
 
-Hooks fire from one Keras callback in the Python training loop, between compiled steps,
-never inside them. If no plugin implements `on_batch_end`, Tapeline's callback has no batch
-method at all: no hook call and no waiting for the step's results.
+Every hook is fired from one module, `framework.hooks.adapter`: the training, epoch, batch and
+evaluation hooks by its Keras callback (`HookCallback`), in the Python training loop between
+compiled steps, never inside them; ``on_train_end``, ``on_exception`` and the ``on_evaluate_end``
+of ``run.predict`` by its `Hooks` object, which the run's lifecycle calls. If no plugin
+implements `on_batch_end`, the callback has no batch method at all: no hook call and no
+waiting for the step's results. The built-in implementations are in the ``plugins`` package.
 
 This module imports nothing from the training loop, so the plugin contract does not depend on it.
 """

@@ -3,7 +3,7 @@
 A builder's parameters named like the data's facts are filled in from the data, so a recipe
 only sets the rest: ``input_shape`` (one input's per-sample shape, or a dict of them for named
 inputs); for one target ``num_outputs`` (classes, 1, labels or values), ``output_activation``
-(softmax, sigmoid or linear: see `framework.tasks`) and, for classification, ``num_classes``;
+(softmax, sigmoid or linear: see `framework.data.tasks`) and, for classification, ``num_classes``;
 for named targets ``outputs`` (``{name: (units, activation)}``). Your own builder works the
 same way: name it in a recipe as ``model: {name: "mypackage.nets:build"}``. Keras is imported
 inside each builder, so recipes naming these models are checked without starting TensorFlow.

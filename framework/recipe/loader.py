@@ -166,7 +166,18 @@ def parse_recipe(document: Document, problems: list[Problem] = ()) -> Recipe:
 
 
 def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
-    """Reads, merges, overrides and checks a recipe file."""
+    """Reads, merges, overrides and checks a recipe file.
+
+    Args:
+        file: the recipe's YAML file; ``extends:`` paths are relative to it.
+        overrides: ``key.path=value`` settings (values read as YAML), as ``--set`` gives them.
+
+    Returns:
+        The checked `Recipe`, which knows the file and line of each of its values.
+
+    Raises:
+        RecipeError: every problem of the file and the overrides at once, each at its line.
+    """
     document = load_document(FilePath(file))
     return parse_recipe(document, document.problems + apply_overrides(document, list(overrides)))
 

@@ -58,10 +58,15 @@ class Origins:
 
 
 def require(**checks: tuple[Any, bool, str]) -> None:
-    """`ValueError` for the first failed check, given as ``name=(value, passed, "expected words")``.
+    """Checks a plugin's or builder's arguments whose values need more than a type.
 
-    For plugin and builder arguments whose values need more than a type: the message is
-    reported at the argument's line in the recipe.
+    Args:
+        checks: ``name=(value, passed, "expected words")`` for each argument, e.g.
+            ``patience=(patience, patience >= 0, "zero or positive")``.
+
+    Raises:
+        ValueError: for the first failed check: `` `patience` must be zero or positive (got -1) ``,
+            which Tapeline reports at the argument's line in the recipe.
     """
     for name, (value, passed, expect) in checks.items():
         if not passed:

@@ -1,7 +1,7 @@
 """The typed sections of a recipe (dataset, training, distribute) and the components chosen by name.
 
 Each field's ``spec`` documents it: what `tapeline show`, the JSON schema and the recipe
-checker's messages say about it. `framework.recipe` assembles them into a `Recipe`.
+checker's messages say about it. `Recipe` is the whole recipe; `framework.recipe.loader` reads and checks one.
 """
 
 from __future__ import annotations

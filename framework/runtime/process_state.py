@@ -1,6 +1,6 @@
 """The process-global settings a run changes, put back when it returns.
 
-`framework.run.configure_tensorflow` sets, for the whole process, the Keras dtype policy, op
+`framework.training.run.configure_tensorflow` sets, for the whole process, the Keras dtype policy, op
 determinism and the random seeds (Python's, NumPy's, TensorFlow's global seed and Keras's).
 `restores_process_settings` puts all of them back after `train` or `evaluate_weights`, so
 several runs in one process (tests, sweeps, notebooks) do not inherit each other's settings.

@@ -1,6 +1,6 @@
 """`tapeline export`: a run's network with its preprocessing as one model file, checked in its own runtime.
 
-The exported model is `framework.inference.raw_model`: raw inputs → the recipe's adapted
+The exported model is `framework.tools.inference.raw_model`: raw inputs → the recipe's adapted
 preprocessing layers → the trained network. It is written to a staging path beside the output,
 loaded in the runtime that will serve it (Keras, TensorFlow, the LiteRT interpreter,
 onnxruntime) and run on the first N raw test samples; its outputs are compared with the trained
@@ -171,7 +171,7 @@ def run_onnx(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[
 
 
 def by_output(outputs: dict[str, Any]) -> dict[str, np.ndarray]:
-    """A runtime's named outputs keyed like `framework.inference.flat_outputs` (``output`` when there is one)."""
+    """A runtime's named outputs keyed like `framework.tools.inference.flat_outputs` (``output`` when there is one)."""
     if len(outputs) == 1:
         return {"output": np.asarray(next(iter(outputs.values())), np.float32)}
     return {name.split(":")[0]: np.asarray(value, np.float32) for name, value in outputs.items()}

@@ -1,6 +1,6 @@
 """A trained run rebuilt for inference: its network behind its preprocessing, taking raw inputs.
 
-`load_trained` rebuilds a run directory's recipe (`framework.run.build_run`: the data, with the
+`load_trained` rebuilds a run directory's recipe (`framework.training.run.build_run`: the data, with the
 recipe's preprocessing layers adapted again on the training split, deterministic for a given
 recipe, and the network) and loads its ``model.weights.h5``. `raw_model` wraps the adapted
 preprocessing layers and the network into one functional Keras model whose inputs are what the
@@ -117,7 +117,7 @@ def load_trained(directory: Path, precision: str | None = None) -> Trained:
 
 
 def apply_layers(layers: list[Any], x: Any) -> Any:
-    """`x` through the Keras `layers` (`framework.pipelines.Layer`s) in order."""
+    """`x` through the Keras `layers` (`framework.data.pipelines.Layer`s) in order."""
     for layer in layers:
         x = layer.keras_layer(x)
     return x

@@ -2,7 +2,7 @@
 
 Inputs are read as the run's dataset reads its files (images decoded and resized by
 `framework.data.image_folder.load_image`, CSV rows encoded by `framework.data.tables.feature_reader`),
-streamed through tf.data in batches into `framework.inference.raw_model` (the run's preprocessing
+streamed through tf.data in batches into `framework.tools.inference.raw_model` (the run's preprocessing
 and trained network), and written as one row per sample (`prediction_row`). An input that cannot
 be read is reported with the reason and skipped; the others are still predicted.
 """

@@ -115,7 +115,7 @@ def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
     """Loads the newest complete state into `trainer` (its running metrics included); returns its
     progress (epochs_done, steps_done, history, plugins).
 
-    `trainer` must have taken a step, as `framework.probe.check_first_step` does, so that its
+    `trainer` must have taken a step, as `framework.training.first_step.check_first_step` does, so that its
     compiled metrics exist. Raises `TapelineError` when the state does not fit the Trainer.
     """
     folder = state_folder(run_directory)
