@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from framework.errors import Problem, RecipeError, TapelineError
-from framework.hooks import specs as hookspecs
+from framework.hooks import specs
 from framework.hooks.order import resolve_order, warn_about_order
 from framework.hooks.specs import StatefulPlugin, hookimpl
 from framework.recipe.components import build_component
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import keras
 
 
-HOOKS = [name for name in vars(hookspecs) if name.startswith("on_")]
+HOOKS = [name for name in vars(specs) if name.startswith("on_")]
 HOOKS_ORDER = {name: place for place, name in enumerate(HOOKS)}
 HOOKIMPL_HINT = "`@framework.hookimpl` above it (`from framework import hookimpl`)"
 
@@ -30,7 +30,7 @@ HOOKIMPL_HINT = "`@framework.hookimpl` above it (`from framework import hookimpl
 def new_plugin_manager() -> pluggy.PluginManager:
     """An empty manager that knows Tapeline's hook specs."""
     manager = pluggy.PluginManager("tapeline")
-    manager.add_hookspecs(hookspecs)
+    manager.add_hookspecs(specs)
     return manager
 
 
@@ -97,7 +97,7 @@ def hook_options(value: Any) -> dict[str, Any] | None:
 
 def hook_arguments(hook: str) -> list[str]:
     """The arguments Tapeline calls `hook` with."""
-    return list(inspect.signature(getattr(hookspecs, hook)).parameters)
+    return list(inspect.signature(getattr(specs, hook)).parameters)
 
 
 def plugin_problems(name: str, plugin: Any) -> list[str]:
@@ -198,7 +198,7 @@ def implemented_hooks(target: Any) -> list[str]:
 def call_order(manager: pluggy.PluginManager) -> dict[str, list[str]]:
     """For each hook, the plugins implementing it in the order they are called."""
     order = {}
-    for name in sorted(vars(hookspecs)):
+    for name in sorted(vars(specs)):
         caller = getattr(manager.hook, name, None)
         if isinstance(caller, pluggy.HookCaller):
             order[name] = [manager.get_name(impl.plugin) for impl in reversed(caller.get_hookimpls())]
