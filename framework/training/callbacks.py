@@ -1,10 +1,12 @@
-"""The core's own Keras callbacks: each epoch's start (its data order, the running metrics of a resumed
-epoch) and end (history and resumable state), after the plugins' hook callback and the recipe's Keras
-callbacks, and the resumable state inside epochs (`training.checkpoint_every`).
+"""The core's own Keras callbacks: the divergence check at each epoch's end, before every other
+callback; each epoch's start (its data order, the running metrics of a resumed epoch) and end
+(history and resumable state), after the plugins' hook callback and the recipe's Keras callbacks;
+and the resumable state inside epochs (`training.checkpoint_every`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
+from framework.errors import TrainingFailed
 from framework.hooks.manager import plugin_states
 from framework.runtime.distribute import any_worker
 from framework.training.run_directory import write_history
@@ -23,6 +26,29 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
     from framework.hooks.progress import Progress
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Fails a run whose loss or weights are not finite at an epoch's end, first of all callbacks.
+
+    Keras calls callbacks in order, so no plugin, Keras callback or the core's recorder sees a
+    diverged epoch: nothing saves its weights (checkpoints, the state, ``model.weights.h5``),
+    and the last finite state stays resumable. The weights themselves are checked, not only
+    the loss: fused kernels can turn NaN activations into finite numbers while the weights
+    are NaN. ``nan_guard`` stops such a run earlier, at its first non-finite batch loss.
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        bad = [f"{key} is {value}" for key, value in (logs or {}).items() if "loss" in key and not math.isfinite(value)]
+        if not finite_weights(self.model):
+            bad.append("the weights are not finite")
+        if bad:
+            step = int(self.model.optimizer.iterations.numpy())
+            raise TrainingFailed(
+                f"training diverged in epoch {epoch + 1} (step {step}): {'; '.join(bad)}; nothing was saved at this "
+                "epoch's end, and the last saved state (from before it, if any) is kept; lower the learning rate, or "
+                "add the nan_guard plugin to stop at the first non-finite batch"
+            )
 
 
 @dataclass(frozen=True)

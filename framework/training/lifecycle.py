@@ -29,7 +29,7 @@ from framework.hooks.progress import Progress
 from framework.recipe.loader import recipe_to_yaml
 from framework.recipe.sections import Recipe, parse_interval
 from framework.runtime.process_state import restores_process_settings
-from framework.training.callbacks import Recording, recorder
+from framework.training.callbacks import DivergenceGuard, Recording, recorder
 from framework.training.results import save_failure, save_results
 from framework.training.run import Run, build_run
 from framework.training.run_directory import (
@@ -146,6 +146,7 @@ def fit(run: Run) -> None:
     """
     recording = Recording(run.directory, run.progress, run.plugins, run.data.epoch, run.strategy)
     callbacks = [
+        DivergenceGuard(),
         run.hooks.callback(),
         *run.keras_callbacks,
         recorder(recording, parse_interval(run.recipe.training.checkpoint_every)),

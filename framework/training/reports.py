@@ -6,6 +6,8 @@ probability >= 0.5 for one sigmoid unit, as Keras's ``binary_accuracy``), plus R
 binary. Multilabel: the same per label (threshold 0.5), micro and macro F1. Regression: MAE,
 RMSE and R² per value and overall, and up to `POINTS` (true, predicted) pairs for a residual
 plot. The formulas are scikit-learn's (``sklearn.metrics``); sample weights are not applied.
+A class the split lacks is reported as absent (no 0.0 scores), and macro averages cover the
+classes the split holds (``macro_over`` names them), as scikit-learn's ``labels=`` allows.
 """
 
 from __future__ import annotations
@@ -79,21 +81,53 @@ def predict_split(trainer: Any, dataset: tf.data.Dataset, batch_size: int) -> Pr
     return Predictions(predictions, labels, prediction_metrics(trainer, predictions, labels, weights, batch_size))
 
 
-def per_class(y: np.ndarray, decided: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support of each class (or label column)."""
+def per_class(y: np.ndarray, decided: np.ndarray, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Precision, recall, F1 and support of each class (or label column), honest about classes the split lacks.
+
+    A class with no sample in the split has no recall nor F1 (None, not 0.0): ``{"support": 0,
+    "predicted": n, "absent": true}``, with precision 0.0 when it was predicted (every such
+    prediction is wrong) and None when not.
+    """
     from sklearn.metrics import precision_recall_fscore_support
 
-    labels = list(range(len(names))) if y.ndim == 1 else None
-    precision, recall, f1, support = precision_recall_fscore_support(y, decided, labels=labels, zero_division=0)
-    return {
-        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-        for name, p, r, f, s in zip(names, precision, recall, f1, support)
-    }
+    labels = list(range(len(names)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, decided, labels=labels if y.ndim == 1 else None, zero_division=0
+    )
+    predicted = np.bincount(decided, minlength=len(names)) if y.ndim == 1 else decided.sum(axis=0)
+    scores = {}
+    for name, p, r, f, s, n in zip(names, precision, recall, f1, support, predicted):
+        if s:
+            scores[name] = {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        else:
+            scores[name] = {
+                "precision": 0.0 if n else None,
+                "recall": None,
+                "f1": None,
+                "support": 0,
+                "predicted": int(n),
+                "absent": True,
+            }
+    return scores
+
+
+def macro_f1(y: np.ndarray, decided: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """F1 averaged over the classes (or labels) the split holds, and which those are (as scikit-learn's ``labels=``).
+
+    Returns:
+        ``{"macro_f1": float or None, "macro_over": [class names]}``; None when the split holds none.
+    """
+    from sklearn.metrics import f1_score
+
+    support = np.bincount(y, minlength=len(names)) if y.ndim == 1 else y.sum(axis=0)
+    present = [i for i in range(len(names)) if support[i]]
+    score = float(f1_score(y, decided, labels=present, average="macro", zero_division=0)) if present else None
+    return {"macro_f1": score, "macro_over": [names[i] for i in present]}
 
 
 def classes_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     """Classification or binary: per-class scores and the confusion matrix from the decided classes."""
-    from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+    from sklearn.metrics import confusion_matrix, roc_auc_score
 
     y = y.reshape(len(y)).astype(int)
     decided = (p.reshape(len(p)) >= THRESHOLD).astype(int) if target.task == "binary" else np.argmax(p, axis=-1)
@@ -101,7 +135,7 @@ def classes_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, An
     report = {
         "task": target.task,
         "accuracy": float(np.mean(decided == y)),
-        "macro_f1": float(f1_score(y, decided, labels=list(range(len(names))), average="macro", zero_division=0)),
+        **macro_f1(y, decided, names),
         "class_names": names,
         "per_class": per_class(y, decided, names),
         "confusion_matrix": confusion_matrix(y, decided, labels=list(range(len(names)))).tolist(),
@@ -115,7 +149,7 @@ def classes_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, An
 
 
 def multilabel_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
-    """Multilabel: per-label scores at the 0.5 threshold, micro and macro F1."""
+    """Multilabel: per-label scores at the 0.5 threshold, micro F1 and the macro F1 of the labels the split holds."""
     from sklearn.metrics import f1_score
 
     y, decided = y.astype(int), (p >= THRESHOLD).astype(int)
@@ -124,7 +158,7 @@ def multilabel_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str,
         "task": "multilabel",
         "threshold": THRESHOLD,
         "micro_f1": float(f1_score(y, decided, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(y, decided, average="macro", zero_division=0)),
+        **macro_f1(y, decided, names),
         "label_names": names,
         "per_label": per_class(y, decided, names),
     }
@@ -158,14 +192,36 @@ REPORTS = {
 }
 
 
+def target_report(target: Target, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """The task's report of one target; samples whose predictions are not finite are left out and counted
+    (``"non_finite_predictions"``), so a diverged network gives a report, not an error."""
+    p = np.asarray(p, np.float64)
+    finite = np.isfinite(p.reshape(len(p), -1)).all(axis=1)
+    if finite.all():
+        return REPORTS[target.task](target, np.asarray(y), p)
+    counted = {"task": target.task, "non_finite_predictions": int((~finite).sum())}
+    if not finite.any():
+        return counted
+    return {**counted, **REPORTS[target.task](target, np.asarray(y)[finite], p[finite])}
+
+
 def evaluation_report(data: Pipelines, split: str, result: Predictions) -> dict[str, Any]:
-    """The report of `split` from one pass's `result`: ``{"split", **metrics, **the single target's report}``, or its
-    targets' reports under ``"outputs"`` by output name."""
+    """The report of a split from one pass's predictions.
+
+    Args:
+        data: the run's pipelines (their targets say each output's task and class names).
+        split: the split's name, for the report.
+        result: what ``run.predict(split)`` returned.
+
+    Returns:
+        ``{"split", **metrics, **the single target's report}``, or the targets' reports under
+        ``"outputs"`` by output name.
+    """
     y, p = result.labels, result.predictions
     if isinstance(p, (list, tuple)):  # a network with a list of outputs, labels keyed by output name
         p = dict(zip([t.name for t in data.targets], p))
     reports = {
-        t.name: REPORTS[t.task](t, y[t.name] if t.name is not None else y, p[t.name] if t.name is not None else p)
+        t.name: target_report(t, y[t.name] if t.name is not None else y, p[t.name] if t.name is not None else p)
         for t in data.targets
     }
     if list(reports) == [None]:

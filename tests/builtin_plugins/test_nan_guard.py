@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from framework.cli import main
-from framework.errors import PluginError
+from framework.errors import PluginError, TrainingFailed
+from framework.hooks.manager import load_plugins
 from framework.recipe.loader import load_recipe
 from framework.training.lifecycle import train
 
@@ -43,7 +46,22 @@ def test_stops_naming_epoch_and_batch(tiny_recipe, diverging, capsys):
     assert code == 1 and "Traceback" not in err and "loss is nan at epoch 1, batch 1" in err
 
 
-def test_epoch_only_mode_checks_at_epoch_end(tiny_recipe, diverging):
-    """With every_batch: false there is no batch hook and the check happens at the epoch's end."""
-    with pytest.raises(PluginError, match="loss is nan at the end of epoch 1"):
-        train(load_recipe(tiny_recipe("plugins: [{name: nan_guard, args: {every_batch: false}}]\n"), diverging))
+def test_without_the_plugin_the_core_fails_at_the_epoch_end_and_keeps_no_nan(tiny_recipe, diverging, tmp_path):
+    """Without nan_guard a diverging run fails at its first epoch's end (exit 1), naming epoch and step; no NaN
+    weights are written (model.weights.h5, checkpoints, interrupted weights) and run.json says it failed."""
+    file = tiny_recipe("plugins: [checkpoint, evaluation]\n")
+    with pytest.raises(
+        TrainingFailed, match=r"training diverged in epoch 1 \(step 4\): loss is nan; the weights are not finite"
+    ):
+        train(load_recipe(file, diverging))
+    directory = tmp_path / "runs" / "tiny" / "version_0"
+    summary = json.loads((directory / "run.json").read_text())
+    assert summary["status"] == "failed" and "training diverged in epoch 1" in summary["error"]
+    written = sorted(p.name for p in directory.rglob("*") if p.suffix in (".h5", ".keras"))
+    assert written == []
+
+
+def test_every_batch_false_is_refused_politely(tiny_recipe):
+    """`every_batch: false` is what the core does anyway: a FutureWarning says the plugin checks nothing."""
+    with pytest.warns(FutureWarning, match="checks nothing: the core checks the loss and the weights"):
+        load_plugins(load_recipe(tiny_recipe("plugins: [{name: nan_guard, args: {every_batch: false}}]\n")))

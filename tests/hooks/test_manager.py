@@ -42,7 +42,7 @@ def test_list_plugins_shows_source_and_hooks(capsys):
     out = capsys.readouterr().out
     assert re.search(r"early_stopping +built-in +Stops training when", out)
     assert "hooks: on_epoch_end, on_train_end\n" in out  # evaluation
-    assert "hooks: on_epoch_end, on_batch_end?" in out  # nan_guard
+    assert "hooks: on_batch_end?" in out  # nan_guard
 
 
 def test_installed_package_plugin_via_entry_point(tmp_path, monkeypatch, tiny_recipe):
@@ -77,10 +77,7 @@ def test_installed_package_plugin_via_entry_point(tmp_path, monkeypatch, tiny_re
 def test_plugins_called_in_recipe_order_after_the_plugins_they_name(tiny_recipe, capsys):
     """Recipe order, except that a plugin comes after those its `after` names; tryfirst/trylast hooks move; show prints
     both orders."""
-    file = tiny_recipe(
-        "plugins: [console, plots, 'test_adapter:Recorder', evaluation, {name: nan_guard, args: {every_batch: "
-        "false}}]\n"
-    )
+    file = tiny_recipe("plugins: [console, plots, 'test_adapter:Recorder', evaluation, nan_guard]\n")
     manager = load_plugins(load_recipe(file))[0]
     assert [name for name, _ in plugin_sequence(manager)] == [
         "test_adapter:Recorder",
@@ -90,15 +87,16 @@ def test_plugins_called_in_recipe_order_after_the_plugins_they_name(tiny_recipe,
         "nan_guard",
     ]
     order = call_order(manager)
-    assert order["on_epoch_end"] == ["nan_guard", "test_adapter:Recorder", "evaluation", "console"]
+    assert order["on_epoch_end"] == ["test_adapter:Recorder", "evaluation", "console"]
+    assert order["on_batch_end"] == ["nan_guard"]
     assert order["on_train_end"] == ["test_adapter:Recorder", "evaluation", "console", "plots"]
     assert main(["show", str(file)]) == 0
     out = capsys.readouterr().out
     assert (
         "#   3. console: on_train_begin, on_train_end, on_epoch_begin, on_epoch_end (trylast), on_evaluate_end\n" in out
     )
-    assert "#   5. nan_guard: on_epoch_end (tryfirst)\n" in out
-    assert "#   on_epoch_end: nan_guard, test_adapter:Recorder, evaluation, console\n" in out
+    assert "#   5. nan_guard: on_batch_end (tryfirst)\n" in out
+    assert "#   on_batch_end: nan_guard\n" in out
 
 
 class AfterTypo:
