@@ -39,7 +39,7 @@ import yaml
 
 from framework.errors import NothingToDo, TapelineError, TrainingFailed, error_summary
 from framework.files import UMASK
-from framework.recipe.loader import apply_overrides, load_document, recipe_to_dict
+from framework.recipe.loader import apply_overrides, load_document, recipe_params, recipe_to_dict
 from framework.recipe.search_space import SEARCH, Search, check_search, split_search
 from framework.recipe.sections import Recipe
 from framework.recipe.yaml_reader import Document
@@ -155,9 +155,13 @@ def storage_url(directory: Path, storage: str | None) -> str:
     return storage or f"sqlite:///{directory.resolve() / STUDY_DB}"
 
 
-def open_study(url: str, name: str, search: Search) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
-    """The study `name` in the storage at `url`, created or loaded; `TapelineError` when it cannot be opened or searches
-    another space."""
+def open_study(url: str, name: str, search: Search, recipe: Recipe) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    """The study `name` in the storage at `url`, created or loaded, for `recipe` and its `search`.
+
+    Raises:
+        TapelineError: the storage cannot be opened, or the study was made for another search
+            or another recipe (the message names the differences).
+    """
     import optuna
     import sqlalchemy.exc
 
@@ -180,30 +184,56 @@ def open_study(url: str, name: str, search: Search) -> tuple[optuna.Study, optun
                 isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError))
                 and attempt + 1 < OPEN_ATTEMPTS
             ):
-                time.sleep(
-                    0.5
-                )  # processes creating one database at once collide on its tables: the next try finds them made
+                # processes creating one database at once collide on its tables: the next try finds them made
+                time.sleep(0.5)
                 continue
             raise TapelineError(
                 f"cannot open study {name!r} in storage {url!r}: {error_summary(error)}; --storage takes a SQLAlchemy "
-                "database URL "
-                "such as sqlite:///path/study.db or postgresql://user:password@host/database"
+                "database URL such as sqlite:///path/study.db or postgresql://user:password@host/database"
             ) from None
-    identity = json.loads(
-        json.dumps(
-            {"space": [asdict(p) for p in search.parameters], "metric": search.metric, "direction": search.direction}
-        )
-    )
-    known = study.user_attrs.get("search")
-    if known is None:
-        study.set_user_attr("search", identity)
-    elif known != identity:
-        differ = ", ".join(f"`search.{key}`" for key in identity if known.get(key) != identity[key])
-        raise TapelineError(
-            f"study {name!r} in {url!r} was made for another search (different {differ}); name another study with "
-            "--study NAME"
-        )
+    check_identity(study, url, "search", search_identity(search))
+    check_identity(study, url, "recipe", recipe_identity(recipe, search))
     return study, storage
+
+
+def search_identity(search: Search) -> dict[str, Any]:
+    """What makes two searches the same: the space, the metric and its direction (JSON data)."""
+    space = [asdict(p) for p in search.parameters]
+    return json.loads(json.dumps({"space": space, "metric": search.metric, "direction": search.direction}))
+
+
+def recipe_identity(recipe: Recipe, search: Search) -> dict[str, Any]:
+    """What makes two sweeps train the same thing: the recipe's values as flat parameters, without the searched
+    values (each trial sets them), its name and `training.output_dir` (where runs go changes no result)."""
+    searched = tuple(p.key for p in search.parameters)
+    ignored = ("name", "training.output_dir")
+    return {
+        key: value
+        for key, value in recipe_params(recipe).items()
+        if key not in ignored and key not in searched and not key.startswith(tuple(f"{k}." for k in searched))
+    }
+
+
+def check_identity(study: optuna.Study, url: str, what: str, identity: dict[str, Any]) -> None:
+    """Records `identity` (``"search"`` or ``"recipe"``, per `what`) with a new study; `TapelineError` naming every
+    difference when the study holds another one."""
+    known = study.user_attrs.get(what)
+    if known is None:
+        study.set_user_attr(what, identity)
+        return
+    if known == identity:
+        return
+    keys = sorted(set(known) | set(identity))
+    prefix = "search." if what == "search" else ""
+    differ = "; ".join(
+        f"`{prefix}{key}` is {json.dumps(identity.get(key))} here, {json.dumps(known.get(key))} in the study"
+        for key in keys
+        if known.get(key) != identity.get(key)
+    )
+    raise TapelineError(
+        f"study {study.study_name!r} in {url!r} was made for another {what}: {differ}; its trials would not be "
+        "comparable, so name another study with --study NAME (or another --storage)"
+    )
 
 
 def remaining(study: optuna.Study) -> tuple[int, int]:
@@ -269,9 +299,9 @@ def run_trials(sweep: Sweep, study: optuna.Study, storage: optuna.storages.BaseS
 def resumed_sweep(directory: Path) -> tuple[Sweep, optuna.Study, optuna.storages.BaseStorage]:
     """The sweep saved in the tune directory `directory`, and its study."""
     settings = sweep_settings(directory)
-    document, _, search, _ = load_sweep(directory / RECIPE_FILE, [])
+    document, recipe, search, _ = load_sweep(directory / RECIPE_FILE, [])
     sweep = Sweep(directory, document, search, storage_url(directory, settings["storage"]), settings["study"])
-    return sweep, *open_study(sweep.storage, sweep.study_name, search)
+    return sweep, *open_study(sweep.storage, sweep.study_name, search, recipe)
 
 
 def new_sweep(request: TuneRequest) -> tuple[Sweep, optuna.Study, optuna.storages.BaseStorage]:
@@ -282,14 +312,14 @@ def new_sweep(request: TuneRequest) -> tuple[Sweep, optuna.Study, optuna.storage
     """
     document, recipe, search, data = load_sweep(request.recipe, request.overrides)
     name = request.study or recipe.name
-    opened = open_study(request.storage, name, search) if request.storage else None
+    opened = open_study(request.storage, name, search, recipe) if request.storage else None
     files = {
         RECIPE_FILE: yaml.safe_dump({**recipe_to_dict(recipe), SEARCH: data}, sort_keys=False),
         TUNE_FILE: json.dumps({"storage": request.storage, "study": name}, indent=1) + "\n",
     }
     directory = place_sweep(recipe, files, request.output)
     sweep = Sweep(directory, document, search, storage_url(directory, request.storage), name)
-    return sweep, *(opened or open_study(sweep.storage, name, search))
+    return sweep, *(opened or open_study(sweep.storage, name, search, recipe))
 
 
 def tune_command(request: TuneRequest) -> int:

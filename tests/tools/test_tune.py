@@ -155,6 +155,27 @@ def test_a_study_writes_trial_runs_a_table_plots_and_a_best_recipe(capsys, monke
     assert code == 0 and "nothing to do: study 'tiny' has run its 3 planned trials" in out
 
 
+def test_a_study_refuses_trials_of_another_recipe(capsys, tiny_recipe, tmp_path):
+    """A second sweep on the same --storage and study with another model and epochs (same search) is refused, naming
+    each difference; one differing only in where runs go joins it."""
+    recipe = tiny_recipe(SEARCH)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = [*FAST, "--trials", 1, "--storage", url]
+    assert run_cli(capsys, "tune", recipe, *first, "--output", tmp_path / "a")[0] == 0
+    other = [*first, "--set", "model={name: mlp, args: {units: [64, 64]}}", "--set", "training.epochs=2"]
+    code, _, err = run_cli(capsys, "tune", recipe, *other, "--output", tmp_path / "b")
+    assert code == 2, err
+    assert (
+        "study 'tiny' in " in err
+        and "was made for another recipe: `model.args.units.0` is 64 here, 8 in the study" in err
+    )
+    assert "`model.args.units.1` is 64 here, null in the study; `training.epochs` is 2 here, 1 in the study" in err
+    assert not (tmp_path / "b").exists()
+    elsewhere = [*first, "--set", f"training.output_dir={tmp_path / 'elsewhere'}"]
+    assert run_cli(capsys, "tune", recipe, *elsewhere, "--output", tmp_path / "c")[0] == 0
+    assert len(study_trials(url)) == 2
+
+
 @pytest.mark.slow
 def test_a_sweep_killed_with_sigkill_resumes_without_repeating_trials(capsys, tiny_recipe, tmp_path):
     """SIGKILL during the second of 2 trials: --resume marks it FAIL and runs its values again as trial 2; trial 0 is
