@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from framework.errors import DataError
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
 NAMED_FAILURES = 5  # failures a message names; the rest are counted
 CHECK_BATCH = 1024  # results gathered per step of the checking pass
 TF_FRAMING = re.compile(
-    r"\{\{function_node [^}]*\}\}\s*"  # {{function_node __wrapped__DecodeImage_device_/job:...}}
+    r"Graph execution error:\s*"
+    r"|Detected at node \S+ defined at \(most recent call last\):\s*(<stack traces unavailable>\s*)?"
+    r"|\{\{function_node [^}]*\}\}\s*"  # {{function_node __wrapped__DecodeImage_device_/job:...}}
     r"|Error in user-defined function passed to .*? transformation with iterator: \S+: "
     r"|\s*\[\[.*?\]\]"  # [[{{node ParseSingleExample/...}}]]
     r"|\s*\[Op:\w+\].*$",  # [Op:DecodeImage] name: ...
@@ -82,3 +86,14 @@ def failure_message(what: str, failures: list[tuple[str, str]], total: int) -> s
     named = "; ".join(f"'{item}' ({reason})" for item, reason in failures)
     more = f"; and {total - len(failures)} more" if total > len(failures) else ""
     return f"{total} {what}{'s' if total != 1 else ''}: {named}{more}"
+
+
+def data_failure(error: BaseException, source: str, epoch: int | None) -> DataError | None:
+    """`error` as a `DataError` (exit 2, no traceback) when TensorFlow raised it while reading the input pipeline
+    (``IteratorGetNext``: a record, image or row that a check before training did not reach), else None."""
+    import tensorflow as tf
+
+    if not isinstance(error, tf.errors.OpError) or "IteratorGetNext" not in str(error):
+        return None
+    where = f" in epoch {epoch + 1}" if epoch is not None else ""
+    return DataError(f"{source}: reading the data failed{where}: {tf_reason(error)}")

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from framework.data.arrays import Arrays, check_arrays, leaves, take
+from framework.data.checks import tf_reason
 from framework.data.module import DataModule, Shard
 from framework.data.tasks import Target, resolve_targets
 from framework.errors import DataError
@@ -230,10 +231,19 @@ def from_arrays(
     return splits, targets, {"train": cut, "validation": held_out, "test": len(leaves(arrays.x_test)[0][1])}
 
 
-def label_sample(dataset: tf.data.Dataset, count: int = LABEL_SAMPLE) -> Any:
-    """The labels of the first `count` samples of an unbatched dataset, as NumPy (a dict for named labels)."""
+def label_sample(dataset: tf.data.Dataset, source: str, count: int = LABEL_SAMPLE) -> Any:
+    """The labels of the first `count` samples of an unbatched dataset, as NumPy (a dict for named labels).
+
+    Raises:
+        DataError: the samples cannot be read (a record, row or file a check before did not reach).
+    """
     labels = dataset.map(lambda x, y, *w: y).batch(count).take(1)
-    return next(labels.as_numpy_iterator())
+    try:
+        return next(labels.as_numpy_iterator())
+    except tf.errors.OpError as error:
+        raise DataError(
+            f"{source}: reading the first {count:,} samples to check their labels failed: {tf_reason(error)}"
+        ) from None
 
 
 def cached(dataset: tf.data.Dataset, cache: str, split: str) -> tf.data.Dataset:
@@ -269,7 +279,11 @@ def from_module(
         cut = sizes["train"] - held_out
         train, validation, sizes["train"], sizes["validation"] = train.take(cut), train.skip(cut), cut, held_out
     targets = resolve_targets(
-        label_sample(train), label_sample(module.test), settings.task, module.class_names, module.source
+        label_sample(train, module.source),
+        label_sample(module.test, module.source),
+        settings.task,
+        module.class_names,
+        module.source,
     )
     shard = module.shard
     train = cached(train, settings.cache, "train" if shard is None else f"train-worker{shard.index}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,6 +40,7 @@ def tfrecord(
     label: str | list[str],
     validation: str | None = None,
     compression: Literal["none", "gzip", "zlib"] = "none",
+    check: Literal["all", "first"] = "all",
     shard: Shard | None = None,
 ) -> DataModule:
     """``tf.train.Example`` records from TFRecord files (``train: data/train-*.tfrecord``).
@@ -50,12 +52,16 @@ def tfrecord(
             label: {dtype: int64}}`` (``shape`` defaults to ``[]``, a scalar); `Feature`.
         label: the label feature, or several (then the targets are a dict by name).
         compression: of the files: ``none``, ``gzip`` or ``zlib``.
+        check: ``all``: every record is parsed once before training, so a record that does not
+            fit the spec is named before anything trains; ``first``: only each file's first
+            record (for data too large to read twice; a bad record is then an error when
+            training reaches it).
         shard: given by Tapeline under ``multi_worker`` (never in a recipe): this worker's
             training files are ``shard.of(sorted files)``; with fewer files than workers,
             all of them (`usable_shard` warns). Validation and test files are read whole.
 
-    Every file is read once before training to count its records (`sizes`) and to parse its
-    first record, so a wrong spec, a wrong compression or a damaged file is reported first;
+    Every file is read once before training to count its records (`sizes`) and to parse them
+    (see `check`), so a wrong spec, a wrong compression or a damaged file is reported first;
     with a shard, only this worker's training files are read (and counted).
 
     Returns:
@@ -65,8 +71,9 @@ def tfrecord(
         sorted training files this worker reads; `shard` is set when that is not all of them.
 
     Raises:
-        DataError: a pattern matches no file, or a file cannot be read or its first record
-            does not parse with `features` (naming the file and TensorFlow's reason).
+        DataError: a pattern matches no file, a file cannot be read, or a record does not
+            parse with `features` (naming the file, the record, the feature, and the dtype and
+            shape expected and found).
         ValueError: a bad spec: a label that is not a feature, a string label, no feature
             left for the inputs, a negative size, an `image` on a non-string feature.
     """
@@ -84,7 +91,8 @@ def tfrecord(
     if shard is not None:
         described["train"] += f" that worker {shard.index} of {shard.count} reads"
     sizes = {
-        split: _count_and_check(names, parse, compression_type, described[split]) for split, names in files.items()
+        split: _count_and_check(names, parse, compression_type, described[split], specs, check == "all")
+        for split, names in files.items()
     }
     datasets = {split: _read(names, parse, compression_type) for split, names in files.items()}
     return DataModule.from_splits(
@@ -187,25 +195,78 @@ def _read(files: list[str], parse: Callable, compression_type: str) -> tf.data.D
     return _records(names, compression_type).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _count_and_check(files: list[str], parse: Callable, compression_type: str, described: str) -> int:
-    """The number of records in `files`, after parsing the first record of each (in parallel).
+def _count_and_check(
+    files: list[str], parse: Callable, compression_type: str, described: str, specs: dict[str, Feature], every: bool
+) -> int:
+    """The number of records in `files`, after parsing every record (`every`) or the first of each file, in parallel.
 
-    `DataError` naming the files that cannot be read or whose first record does not parse, or
-    when the files hold no record at all (`described`: how the message names them).
+    Raises:
+        DataError: a file cannot be read; a record does not fit `specs` (naming the file, the
+            record's index, the feature, and the expected and found dtype and shape); or the
+            files hold no record at all (`described`: how the message names them).
     """
     import tensorflow as tf
 
     def check(file: tf.Tensor) -> tf.Tensor:
-        """The file's record count, and 1 once its first record parsed (0 for an empty file)."""
+        """The file's record count, and how many of its records parsed."""
         records = tf.data.TFRecordDataset(file, compression_type)
         count = tf.constant(0, tf.int64)
-        parsed = records.take(1).map(parse).reduce(count, lambda n, _: n + 1)  # a result, so that parsing is not pruned
+        checked = records if every else records.take(1)
+        parsed = checked.map(parse).reduce(count, lambda n, _: n + 1)  # a result, so that parsing is not pruned
         return tf.stack([records.reduce(count, lambda n, _: n + 1), parsed])
 
     results, failures = check_all(files, check)
     if len(results) < len(files):
-        raise DataError(f"tfrecord: {failure_message('unreadable file', failures, len(files) - len(results))}")
+        explained = [(file, bad_record(file, parse, compression_type, specs) or reason) for file, reason in failures]
+        what = "unreadable or unparsable file"
+        raise DataError(f"tfrecord: {failure_message(what, explained, len(files) - len(results))}")
     total = int(sum(result[0] for result in results.values()))
     if not total:
         raise DataError(f"tfrecord: the {len(files)} file(s) matching {described} hold no records")
     return total
+
+
+def bad_record(file: str, parse: Callable, compression_type: str, specs: dict[str, Feature]) -> str | None:
+    """Which record of `file` does not parse and why (``record 101: feature 'x' ...``); None when the file itself cannot
+    be read (its records are damaged, or it is compressed otherwise)."""
+    import tensorflow as tf
+
+    records = tf.data.TFRecordDataset(file, compression_type)
+    try:
+        count = int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    except tf.errors.OpError:
+        return None
+    parsed = records.enumerate().map(lambda index, record: (index, parse(record))).ignore_errors()
+    good = {int(index) for index, _ in parsed.as_numpy_iterator()}
+    index = next(i for i in range(count) if i not in good)
+    record = next(iter(records.skip(index).take(1))).numpy()
+    return f"record {index} (from 0) {mismatch(record, specs)}"
+
+
+KINDS = {"float32": "float_list", "int64": "int64_list", "string": "bytes_list"}
+
+
+def mismatch(record: bytes, specs: dict[str, Feature]) -> str:
+    """How the serialized ``tf.train.Example`` `record` differs from `specs`: a missing feature, another dtype, or
+    another number of values than the shape holds."""
+    import tensorflow as tf
+
+    try:
+        features = tf.train.Example.FromString(record).features.feature
+    except Exception:  # protobuf's DecodeError
+        return "is not a tf.train.Example"
+    for name, spec in specs.items():
+        expected = f"{spec.dtype} of shape {spec.shape}"
+        if name not in features:
+            return f"has no feature '{name}' (the spec says {expected}; `dataset.args.features.{name}`)"
+        kind = features[name].WhichOneof("kind")
+        values = getattr(features[name], kind).value if kind else []
+        if kind != KINDS[spec.dtype]:
+            found = {v: k for k, v in KINDS.items()}.get(kind, "no value")
+            return f"has feature '{name}' as {found}, but the spec says {expected} (`dataset.args.features.{name}`)"
+        if len(values) != math.prod(spec.shape):
+            return (
+                f"has {len(values)} value(s) in feature '{name}', but the spec says {expected} "
+                f"({math.prod(spec.shape)} value(s); `dataset.args.features.{name}.shape`)"
+            )
+    return "does not parse with the feature spec"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import keras
 import tensorflow as tf
 
+from framework.data.checks import data_failure
 from framework.errors import Problem, RecipeError, error_summary
 from framework.recipe.components import components
 from framework.recipe.registry import (
@@ -72,7 +73,8 @@ def check_first_step(
         strategy: the strategy the Trainer was built under.
 
     Raises:
-        RecipeError: either step fails; at the recipe line of the component the error comes from.
+        DataError: reading the batches fails (a file or record the checks before did not reach).
+        RecipeError: either step fails otherwise; at the recipe line of the component the error comes from.
     """
     with strategy.scope():
         trainer.optimizer.build(trainer.trainable_variables)
@@ -85,6 +87,9 @@ def check_first_step(
             trainer.fit(data.train.take(1), epochs=1, class_weight=class_weight, shuffle=False, verbose=0)
             trainer.evaluate(data.test.take(1), verbose=0)
     except Exception as error:  # anything the first step of `train` would raise
+        unreadable = data_failure(error, data.source, None)
+        if unreadable is not None:
+            raise unreadable from None
         raise RecipeError([blame(recipe, error)]) from error
     finally:
         with strategy.scope():

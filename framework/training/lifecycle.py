@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from framework.data.checks import data_failure
 from framework.data.sharding import training_input
 from framework.errors import PluginError, TapelineError, TrainingFailed, error_summary
 from framework.files import write_text
@@ -187,12 +188,16 @@ def fit_epochs(
 
 def as_failure(run: Run, error: BaseException) -> BaseException:
     """The exception a failed run raises for `error`: a Keras callback's named like a plugin's, a `TapelineError` or
-    `KeyboardInterrupt` as it is, any other exception as `TrainingFailed` (exit 1) with it as the cause."""
+    `KeyboardInterrupt` as it is, an error reading the data as a `DataError` (exit 2), any other exception as
+    `TrainingFailed` (exit 1) with it as the cause."""
     if not isinstance(error, Exception):
         return error
     named = keras_callback_error(error, run.keras_callbacks)
     if named is not None or isinstance(error, TapelineError):
         return named or error
+    unreadable = data_failure(error, run.data.source, run.progress.epoch)
+    if unreadable is not None:
+        return unreadable
     where = f" in epoch {run.progress.epoch + 1}" if run.progress.epoch is not None else ""
     return TrainingFailed(f"training failed{where}: {error_summary(error)}", cause=error)
 

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 from data_helpers import example, floats, ints
 
+from framework.data.checks import data_failure
 from framework.data.module import Shard
 from framework.data.tfrecord import FILES_READ_AT_ONCE, Feature, tfrecord
 from framework.errors import DataError, RecipeError
@@ -56,7 +57,7 @@ def test_several_inputs_and_targets_and_compression(tmp_path):
     [(x, y)] = list(data.test.as_numpy_iterator())
     assert set(x) == {"pixels", "extra"} and x["extra"].tolist() == [9]
     assert y == {"label": 3, "weight": pytest.approx(0.5)}
-    with pytest.raises(DataError, match=r"1 unreadable file: '.*part-0.tfrecord' \(.*\)"):
+    with pytest.raises(DataError, match=r"1 unreadable or unparsable file: '.*part-0.tfrecord' \(.*\)"):
         tfrecord(str(tmp_path / "train" / "*"), str(tmp_path / "test.tfrecord.gz"), SPEC, "label")
 
 
@@ -83,14 +84,73 @@ def test_no_file_empty_files_and_bad_records_are_named(tmp_path):
     assert tfrecord(str(tmp_path / "train" / "*"), test, SPEC, "label").sizes["train"] == 2  # an empty shard is fine
     wrong = {"pixels": {"dtype": "float32", "shape": [3]}, "label": {"dtype": "int64"}}
     with pytest.raises(
-        DataError, match=r"1 unreadable file: '.*part-0.tfrecord' \(Key: pixels.  Can't parse serialized Example"
+        DataError,
+        match=r"1 unreadable or unparsable file: '.*part-0.tfrecord' \(record 0 \(from 0\) has 2 value\(s\) in "
+        r"feature 'pixels', but the spec says float32 of shape \[3\] \(3 value\(s\); `dataset.args.features.pixels",
     ):
         tfrecord(test, test, wrong, "label")
-    with pytest.raises(DataError, match=r"Feature: colour \(data type: int64\) is required but could not be found"):
+    with pytest.raises(DataError, match=r"record 0 \(from 0\) has no feature 'colour' \(the spec says int64 of shape"):
         tfrecord(test, test, {**SPEC, "colour": {"dtype": "int64"}}, "label")
+    with pytest.raises(DataError, match=r"has feature 'pixels' as float32, but the spec says int64 of shape \[2\]"):
+        tfrecord(
+            test, test, {**SPEC, "label": {"dtype": "float32"}, "pixels": {"dtype": "int64", "shape": [2]}}, "label"
+        )
     (tmp_path / "damaged.tfrecord").write_bytes(bytes(range(64)))
     with pytest.raises(DataError, match=r"'.*damaged.tfrecord' \(corrupted record at 0"):
         tfrecord(str(tmp_path / "damaged.tfrecord"), test, SPEC, "label")
+
+
+def write_with_bad_record(path: Path, count: int, bad: int) -> None:
+    """`count` records of 2 pixels and a label; record `bad` (from 0) has 3 pixels."""
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(count):
+            writer.write(example(pixels=floats(*([i] * (3 if i == bad else 2))), label=ints(i % 2)))
+
+
+def test_a_bad_record_deep_in_a_file_is_named_before_training(tmp_path):
+    """Every record is parsed before training: record 70 of 96 with 3 values where the spec says 2 is named."""
+    write_with_bad_record(tmp_path / "train.tfrecord", 96, 70)
+    with pytest.raises(DataError, match=r"train.tfrecord' \(record 70 \(from 0\) has 3 value\(s\) in feature 'pixels'"):
+        tfrecord(str(tmp_path / "train.tfrecord"), str(tmp_path / "train.tfrecord"), SPEC, "label")
+
+
+def test_with_check_first_a_bad_record_met_later_exits_2_without_traceback(tmp_path, write_recipe, capsys):
+    """With `check: first` a record past the labels checked before training (4,096) is met when the pipeline reaches
+    it (here by the first step's read-ahead): exit 2 with a data error naming the feature, no traceback."""
+    from framework.cli import main
+
+    write_with_bad_record(tmp_path / "train.tfrecord", 4200, 4150)
+    write_with_bad_record(tmp_path / "test.tfrecord", 8, 99)
+    recipe = write_recipe(f"""\
+        name: bad
+        seed: 0
+        task: classification
+        dataset:
+          name: tfrecord
+          args:
+            train: {tmp_path / "train.tfrecord"}
+            test: {tmp_path / "test.tfrecord"}
+            label: label
+            features: {{pixels: {{dtype: float32, shape: [2]}}, label: {{dtype: int64}}}}
+            check: first
+        model: {{name: mlp, args: {{units: [4]}}}}
+        training: {{epochs: 1, batch_size: 256, output_dir: {tmp_path / "runs"}, jit_compile: false}}
+        """)
+    code = main(["train", str(recipe)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "Graph execution error" not in err
+    assert f"tapeline: error: tfrecord ({tmp_path / 'train.tfrecord'}): reading the data failed: Key: pixels." in err
+
+
+def test_a_data_error_inside_fit_is_a_data_error():
+    """An error TensorFlow raises from the input pipeline's iterator becomes a DataError naming the epoch."""
+    error = tf.errors.InvalidArgumentError(None, None, "{{function_node x}} Key: x. Bad. [Op:IteratorGetNext] name: ")
+    failure = data_failure(error, "tfrecord (t)", 1)
+    assert (
+        isinstance(failure, DataError)
+        and str(failure) == "tfrecord (t): reading the data failed in epoch 2: Key: x. Bad."
+    )
+    assert data_failure(ValueError("IteratorGetNext"), "t", 0) is None
 
 
 @pytest.mark.parametrize(
@@ -162,7 +222,7 @@ def test_a_shard_reads_and_counts_only_its_own_files(tmp_path):
     assert data.files == [str(tmp_path / "train" / f"part-{k}.tfrecord") for k in (1, 3)]
     assert data.shard == Shard(1, 2) and data.sizes == {"train": 7, "test": 3}
     assert sorted(int(y) for _, y in data.train.as_numpy_iterator()) == [10, 11, 12, 30, 31, 32, 33]
-    with pytest.raises(DataError, match=r"tfrecord: 2 unreadable files: '.*part-0.tfrecord'"):
+    with pytest.raises(DataError, match=r"tfrecord: 2 unreadable or unparsable files: '.*part-0.tfrecord'"):
         tfrecord(pattern, test, SPEC, "label")  # without the shard, the corrupt files are read
     with pytest.warns(
         UserWarning,
