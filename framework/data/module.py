@@ -85,6 +85,8 @@ class DataModule:
             test splits are always shared out that way, so evaluation covers all of them.
             A builder that shards must not default to `preprocess` layers that adapt on the
             training split (each worker would adapt them on its own files).
+        skipped: what the reader left out, by reason (``{"hidden files": 9, "unreadable
+            files": 2}``); ``run.json`` records it.
     """
 
     train: tf.data.Dataset
@@ -97,6 +99,7 @@ class DataModule:
     preprocess: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] | None = None
     shard: Shard | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_splits(cls, datasets: dict[str, tf.data.Dataset], **fields: Any) -> DataModule:

@@ -16,7 +16,7 @@ batches and keeps its share of each.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,7 @@ class Pipelines:
     preprocess: Layers = ()  # the preprocessing layers, adapted (for export: raw inputs in)
     shard: Shard | None = None  # set when `train` holds only this worker's files
     train_steps: int | None = None  # training batches per epoch, when fixed by the workers' agreement
+    skipped: dict[str, int] = field(default_factory=dict)  # what the reader left out, by reason (run.json)
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | dict[str, tuple[int | None, ...]] | tuple:
@@ -391,4 +392,5 @@ def make_pipelines(
         batch_size=settings.batch_size,
         preprocess=preprocess_layers,
         shard=shard,
+        skipped=dict(getattr(source, "skipped", {})),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from framework.data.checks import check_all, failure_message
+from framework.data.images import decode
 from framework.data.module import DataModule, Shard, usable_shard
 from framework.errors import DataError
 from framework.recipe.schema import require
@@ -23,9 +24,9 @@ FILES_READ_AT_ONCE = 4  # files interleaved record by record; fixed, so the orde
 class Feature:
     """One feature of the records: ``{dtype: float32, shape: [4]}``, as ``tf.io.FixedLenFeature``.
 
-    `image`: for a ``string`` feature of shape ``[]`` holding an encoded JPEG, PNG, BMP or GIF,
-    ``[height, width, channels]``: the image is decoded with that many channels and resized
-    to that size (float32, values 0..255).
+    `image`: for a ``string`` feature of shape ``[]`` holding an encoded image (JPEG, PNG, BMP,
+    GIF, WebP, TIFF), ``[height, width, channels]``: the image is decoded upright with that many
+    channels (`framework.data.images.decode`) and resized to that size (float32, values 0..255).
     """
 
     dtype: Literal["float32", "int64", "string"]
@@ -160,8 +161,7 @@ def _parser(specs: dict[str, Feature], labels: list[str]) -> Callable[[tf.Tensor
         image = specs[name].image
         if image is None:
             return example[name]
-        decoded = tf.io.decode_image(example[name], channels=image[2], expand_animations=False)
-        return tf.ensure_shape(tf.image.resize(decoded, image[:2]), image)
+        return tf.ensure_shape(tf.image.resize(decode(example[name], image[2]), image[:2]), image)
 
     def target(example: dict[str, tf.Tensor], name: str) -> tf.Tensor:
         return tf.cast(example[name], tf.int32) if specs[name].dtype == "int64" else example[name]

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from framework.data.image_folder import IMAGE_SUFFIXES
+from framework.data.images import IMAGE_SUFFIXES, as_bytes, display, image_files
 from framework.data.tasks import Target
 from framework.errors import DataError, TapelineError
 from framework.tools.inference import (
@@ -59,7 +59,8 @@ class Reader:
 
 
 def sort_inputs(paths: list[Path]) -> Inputs:
-    """`paths` by kind; a folder gives its image files (sub-folders included, sorted, hidden ones skipped).
+    """`paths` by kind; a folder gives its image files (sub-folders included, sorted; hidden files and folders
+    skipped, as training skips them: `framework.data.images.image_files`).
 
     Raises:
         TapelineError: a path does not exist, a folder holds no images, or a file is of no known kind.
@@ -67,13 +68,7 @@ def sort_inputs(paths: list[Path]) -> Inputs:
     inputs = Inputs()
     for path in paths:
         if path.is_dir():
-            images = sorted(
-                str(p)
-                for p in path.rglob("*")
-                if p.suffix.lower() in IMAGE_SUFFIXES
-                and p.is_file()
-                and not p.relative_to(path).parts[0].startswith(".")
-            )
+            images, _ = image_files(path)
             if not images:
                 raise TapelineError(f"input folder '{path}' holds no images ({', '.join(IMAGE_SUFFIXES)} files)")
             inputs.images += images
@@ -96,8 +91,7 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
     dtype."""
     import tensorflow as tf
 
-    from framework.data.checks import failure_reason
-    from framework.data.image_folder import load_image
+    from framework.data.images import load_image, unreadable_reason
 
     spec = trained.specs()
     if (
@@ -119,13 +113,13 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
         return image if spec.dtype.is_floating else tf.saturate_cast(tf.round(image), spec.dtype)
 
     def samples() -> tf.data.Dataset:
-        paths = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string))
+        paths = tf.data.Dataset.from_tensor_slices(tf.constant(as_bytes(files), tf.string))
         return paths.map(
             lambda path: (path, load(path)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         ).ignore_errors()
 
     def unread(seen: set[str]) -> list[Failure]:
-        return [(file, failure_reason(load, file)) for file in files if file not in seen]
+        return [(display(file), unreadable_reason(file, channels)) for file in files if display(file) not in seen]
 
     return Reader(f"{len(files)} image file(s)", samples, unread)
 
@@ -300,7 +294,7 @@ def predict_into(
             seen: set[str] = set()
             for ids, x in batches.as_numpy_iterator():
                 outputs = flat_outputs(model.predict_on_batch(list(x) if isinstance(x, tuple) else x))
-                for i, sample in enumerate(id.decode() for id in ids):
+                for i, sample in enumerate(display(id) for id in ids):
                     write(prediction_row(sample, {name: value[i] for name, value in outputs.items()}, targets))
                     seen.add(sample)
             count += len(seen)

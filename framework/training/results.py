@@ -33,7 +33,8 @@ def summary(run: Run, started: float, error: BaseException | None = None) -> dic
 
     Returns:
         ``status`` (``completed``, or ``failed`` with ``error``), ``epochs``, ``stop_reason``,
-        ``seconds``, ``samples`` per split, ``strategy``, ``replicas``, ``global_batch_size``
+        ``seconds``, ``samples`` per split, ``skipped`` (what the reader left out, by reason), ``strategy``,
+        ``replicas``, ``global_batch_size``
         and ``precision`` (the Keras dtype policy).
     """
     outcome = {"status": "failed", "error": error_summary(error)} if error is not None else {"status": "completed"}
@@ -42,6 +43,7 @@ def summary(run: Run, started: float, error: BaseException | None = None) -> dic
         "stop_reason": run.progress.stop_reason,
         "seconds": time.perf_counter() - started,
         "samples": run.data.sizes,
+        "skipped": run.data.skipped,
         "strategy": run.recipe.distribute.strategy,
         "replicas": run.strategy.num_replicas_in_sync,
         "global_batch_size": run.data.batch_size,

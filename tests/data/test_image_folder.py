@@ -81,11 +81,11 @@ def test_formats_resize_and_color_modes(tmp_path, suffix, mode, channels):
     assert abs(float(black[..., :3].mean())) < 3 and abs(float(grey[..., :3].mean()) - 100) < 3  # JPEG is lossy
 
 
-def test_gif_needs_rgb(tmp_path):
-    """As in Keras, GIF files decode only as rgb; other color modes name the files and say why."""
+def test_gif_reads_in_any_color_mode(tmp_path):
+    """GIF files (TensorFlow's decoder refuses them but as rgb) are converted to grayscale like any other image."""
     write_split(tmp_path / "train", {"a": 1, "b": 1}, ".gif")
-    with pytest.raises(DataError, match=r"'.*a/0.gif' \(channels must be 0 or 3 for GIF, got 1\)"):
-        image_folder(str(tmp_path / "train"), str(tmp_path / "train"), image_size=(3, 4), color_mode="grayscale")
+    data = image_folder(str(tmp_path / "train"), str(tmp_path / "train"), image_size=(3, 4), color_mode="grayscale")
+    assert next(iter(data.train))[0].shape == (3, 4, 1)
 
 
 def test_validation_folder_and_other_files(photos):
@@ -117,7 +117,9 @@ def test_missing_and_empty_folders(tmp_path, photos):
     (photos / "train" / "emu").mkdir()
     (photos / "train" / "emu" / "readme.txt").write_text("")
     with pytest.raises(
-        DataError, match=r"class folder '.*train/emu' has no images \(looked for .jpg, .jpeg, .png, .bmp, .gif files\)"
+        DataError,
+        match=r"class folder '.*train/emu' has no images \(looked for .jpg, .jpeg, .png, .bmp, .gif, .webp, .tif, "
+        r".tiff files\)",
     ):
         image_folder(str(photos / "train"), str(photos / "test"), (6, 5))
 
@@ -137,13 +139,14 @@ def test_splits_must_have_the_same_classes(photos):
 
 
 def test_corrupt_images_are_named_with_the_reason(photos):
-    """`verify` decodes every file first and names each bad one with TensorFlow's reason."""
+    """`verify` decodes every file first and names each bad one with the reason."""
     (photos / "train" / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     (photos / "test" / "cat" / "empty.jpg").write_bytes(b"")
     with pytest.raises(
         DataError,
-        match=r"2 corrupt or unreadable images: '.*train/dog/broken.png' \(.*PNG.*\); '.*test/cat/empty.jpg' \(Input "
-        r"is empty.\)",
+        match=r"2 unreadable image files: '.*train/dog/broken.png' \(a damaged image file: .*\); "
+        r"'.*test/cat/empty.jpg' \(not an image file Pillow can read .*\) \(remove or replace them, or set "
+        r"`dataset.args.on_bad_file: skip`\)",
     ):
         image_folder(str(photos / "train"), str(photos / "test"), (6, 5))
     assert image_folder(str(photos / "train"), str(photos / "test"), (6, 5), verify=False).sizes["train"] == 6
@@ -176,5 +179,5 @@ def test_a_shard_verifies_and_reads_only_its_own_images(photos):
     mine = image_folder(train, test, image_size=(6, 5), seed=3, shard=Shard(1, 2))
     assert mine.files == everything.files[1::2] and mine.sizes["train"] == 2 and mine.shard == Shard(1, 2)
     assert [label for _, label in elements(mine.train)] == [int("dog" in file) for file in mine.files]
-    with pytest.raises(DataError, match=r"image_folder: 1 corrupt or unreadable image"):
+    with pytest.raises(DataError, match=r"image_folder: 1 unreadable image file"):
         image_folder(train, test, image_size=(6, 5), seed=3, shard=Shard(0, 2))

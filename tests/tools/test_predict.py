@@ -14,7 +14,7 @@ import tensorflow as tf
 from PIL import Image
 
 from framework.cli import main
-from framework.data.image_folder import load_image
+from framework.data.images import load_image
 from framework.data.tasks import Target
 from framework.recipe.loader import load_recipe
 from framework.tools.predict import flatten, prediction_row
@@ -94,7 +94,7 @@ def test_unreadable_inputs_are_reported_and_the_rest_predicted(photos, tmp_path,
     inputs = [str(p) for p in (first, broken, tmp_path / "good.npz", tmp_path / "wrong.npz")]
     assert main(["predict", str(directory), *inputs, "--output", str(out)]) == 1
     err = capsys.readouterr().err
-    assert f"cannot read '{broken}': Unknown image file format" in err
+    assert f"cannot read '{broken}': not an image file Pillow can read" in err
     assert f"cannot read '{tmp_path / 'wrong.npz'}': holds no x or x_test array (it has pixels)" in err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [row["input"] for row in rows] == [str(first), f"{tmp_path / 'good.npz'}[0]"]
