@@ -18,6 +18,7 @@ from framework.data.images import (
     image_files,
     is_hidden,
     load_image,
+    routes,
     warn_hidden,
 )
 from framework.data.images import unreadable_reason as reason
@@ -105,7 +106,9 @@ def image_folder(
         splits, unreadable = _verified(splits, CHANNELS[color_mode], on_bad_file)
         skipped |= {"unreadable files": unreadable} if unreadable else {}
     load = _loader(tuple(image_size), CHANNELS[color_mode], interpolation)
-    datasets = {split: load(files, labels) for split, (files, labels) in splits.items()}
+    datasets = {
+        split: load(files, labels, routes(files, CHANNELS[color_mode])) for split, (files, labels) in splits.items()
+    }
     return DataModule.from_splits(
         datasets,
         source=f"image_folder ({train})",
@@ -190,16 +193,16 @@ def _verified(splits: dict[str, Split], channels: int, on_bad_file: str) -> tupl
 
 def _loader(
     size: tuple[int, int], channels: int, interpolation: str
-) -> Callable[[list[str], np.ndarray], tf.data.Dataset]:
-    """A function turning file names and labels into a dataset of decoded, resized images and labels."""
+) -> Callable[[list[str], np.ndarray, np.ndarray], tf.data.Dataset]:
+    """A function turning files, labels and decoding routes into a dataset of decoded, resized images and labels."""
     import tensorflow as tf
 
-    def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return load_image(path, size, channels, interpolation), label
+    def load(path: tf.Tensor, label: tf.Tensor, way: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return load_image(path, size, channels, interpolation, way), label
 
-    def dataset(files: list[str], labels: np.ndarray) -> tf.data.Dataset:
+    def dataset(files: list[str], labels: np.ndarray, ways: np.ndarray) -> tf.data.Dataset:
         slices = tf.data.Dataset.from_tensor_slices(
-            (tf.constant(as_bytes(files), tf.string), tf.constant(labels, tf.int32))
+            (tf.constant(as_bytes(files), tf.string), tf.constant(labels, tf.int32), tf.constant(ways, tf.int32))
         )
         return slices.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 

@@ -8,6 +8,11 @@ applies the EXIF orientation (as Keras's own ``load_img`` and image viewers do; 
 palettes with transparency through RGBA). Animated files give their first frame. File names
 travel as bytes, so any encoding of them reads; `display` makes one printable.
 
+Decoding in Python costs time, so the files TensorFlow's own decoders read exactly as Pillow
+does are routed to them (`routes`): 8-bit PNGs and JPEGs (decoded with ``INTEGER_ACCURATE``,
+Pillow's DCT) already in the recipe's mode and upright. A header read per file (about 30 µs)
+picks the route; everything else goes through Pillow.
+
 Hidden files and folders (names starting with ``.``: macOS ``._*`` AppleDouble files,
 ``.DS_Store``, ``.ipynb_checkpoints/``; and ``__MACOSX/``) are never images: `image_files`
 leaves them out and counts them.
@@ -32,6 +37,8 @@ CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 HIDDEN_FOLDERS = ("__MACOSX",)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+PNG, JPEG, PILLOW = 0, 1, 2  # decoding routes
+NATIVE = {"L": 1, "RGB": 3, "RGBA": 4}  # Pillow modes TensorFlow's decoders give as they are
 
 
 def is_hidden(relative: Path) -> bool:
@@ -106,6 +113,51 @@ def converted(image: object, mode: str) -> object:
     return image if image.mode == mode else image.convert(mode)
 
 
+def route(file: str, channels: int) -> int:
+    """How to decode `file` into `channels` exactly as Pillow shows it: `PNG` or `JPEG` (TensorFlow's decoders) for an
+    8-bit file of that mode without an EXIF turn, else `PILLOW` (an unreadable file too: decoding says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as image:
+            kind, mode, exif = image.format, image.mode, image.info.get("exif")
+            rawmode = image.tile[0].args if image.tile else None
+    except Exception:  # whatever Pillow raises for a file it cannot open
+        return PILLOW
+    rawmode = rawmode[0] if isinstance(rawmode, tuple) else rawmode
+    if NATIVE.get(mode) != channels or rawmode != mode or (exif and orientation(exif) not in (0, 1)):
+        return PILLOW
+    return {"PNG": PNG, "JPEG": JPEG if mode != "RGBA" else PILLOW}.get(kind, PILLOW)
+
+
+def orientation(exif: bytes) -> int:
+    """The EXIF orientation tag in `exif` (0 when absent)."""
+    from PIL import Image
+
+    tags = Image.Exif()
+    tags.load(exif)
+    return int(tags.get(0x0112, 0))
+
+
+def routes(files: list[str], channels: int) -> np.ndarray:
+    """`route` of each file, as int32."""
+    return np.array([route(file, channels) for file in files], np.int32)
+
+
+def decode_routed(data: tf.Tensor, way: tf.Tensor, channels: int) -> tf.Tensor:
+    """Encoded bytes decoded the `way` `route` chose: uint8 ``(h, w, channels)``, the pixels Pillow shows."""
+    import tensorflow as tf
+
+    return tf.switch_case(
+        way,
+        [
+            lambda: tf.io.decode_png(data, channels),
+            lambda: tf.io.decode_jpeg(data, channels, dct_method="INTEGER_ACCURATE"),
+            lambda: decode(data, channels),
+        ],
+    )
+
+
 def decode(data: tf.Tensor, channels: int) -> tf.Tensor:
     """`to_pixels` inside a TensorFlow pipeline: a scalar string tensor of encoded bytes -> uint8 ``(h, w, c)``."""
     import tensorflow as tf
@@ -117,13 +169,17 @@ def decode(data: tf.Tensor, channels: int) -> tf.Tensor:
     return tf.ensure_shape(pixels, (None, None, channels))
 
 
-def load_image(path: tf.Tensor, size: tuple[int, int], channels: int, interpolation: str) -> tf.Tensor:
-    """The image file `path` (a string tensor, bytes or text) as training reads it: decoded (`decode`) and resized to
-    `size` (height, width) with `interpolation` (`tf.image.resize`); float32 ``(height, width, channels)``, values
-    0..255. Raises TensorFlow's error for a file that cannot be read or decoded."""
+def load_image(
+    path: tf.Tensor, size: tuple[int, int], channels: int, interpolation: str, way: tf.Tensor | int = PILLOW
+) -> tf.Tensor:
+    """The image file `path` (a string tensor, bytes or text) as training reads it: decoded (`decode_routed`, the
+    `way` `route` chose) and resized to `size` (height, width) with `interpolation` (`tf.image.resize`); float32
+    ``(height, width, channels)``, values 0..255. Raises TensorFlow's error for a file that cannot be read or
+    decoded."""
     import tensorflow as tf
 
-    image = tf.image.resize(decode(tf.io.read_file(path), channels), size, method=interpolation)
+    pixels = decode_routed(tf.io.read_file(path), tf.convert_to_tensor(way, tf.int32), channels)
+    image = tf.image.resize(pixels, size, method=interpolation)
     return tf.ensure_shape(tf.cast(image, tf.float32), (*size, channels))
 
 

@@ -91,7 +91,7 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
     dtype."""
     import tensorflow as tf
 
-    from framework.data.images import load_image, unreadable_reason
+    from framework.data.images import PILLOW, load_image, routes, unreadable_reason
 
     spec = trained.specs()
     if (
@@ -108,14 +108,14 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
     interpolation = dataset.args.get("interpolation", "bilinear") if dataset.name == "image_folder" else "bilinear"
     size, channels = tuple(spec.shape[:2]), spec.shape[-1]
 
-    def load(path: tf.Tensor) -> tf.Tensor:
-        image = load_image(path, size, channels, interpolation)
+    def load(path: tf.Tensor, way: tf.Tensor | int = PILLOW) -> tf.Tensor:
+        image = load_image(path, size, channels, interpolation, way)
         return image if spec.dtype.is_floating else tf.saturate_cast(tf.round(image), spec.dtype)
 
     def samples() -> tf.data.Dataset:
-        paths = tf.data.Dataset.from_tensor_slices(tf.constant(as_bytes(files), tf.string))
+        paths = tf.data.Dataset.from_tensor_slices((tf.constant(as_bytes(files), tf.string), routes(files, channels)))
         return paths.map(
-            lambda path: (path, load(path)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+            lambda path, way: (path, load(path, way)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         ).ignore_errors()
 
     def unread(seen: set[str]) -> list[Failure]:

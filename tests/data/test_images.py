@@ -149,7 +149,8 @@ def test_unreadable_files_can_be_skipped_and_are_counted_in_run_json(tmp_path, w
     assert main(["train", str(recipe), "--output", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
     assert re.search(
-        r"tapeline: warning: image_folder: left out 1 unreadable image file: '.*cat/broken.png' \(not an image file", err
+        r"tapeline: warning: image_folder: left out 1 unreadable image file: '.*cat/broken.png' \(not an image file",
+        err,
     )
     summary = json.loads((tmp_path / "run" / "run.json").read_text())
     assert summary["skipped"] == {"hidden files": 12, "unreadable files": 1} and summary["samples"]["train"] == 6
@@ -202,3 +203,29 @@ def test_random_folders_of_odd_files_read_every_image_upright_in_the_mode(
     for file, (image, _) in zip(data.files, data.train):
         if file in same_size:
             np.testing.assert_array_equal(image.numpy().astype(np.uint8), same_size[file], err_msg=file)
+
+
+def test_files_tensorflow_decodes_as_pillow_does_take_its_decoders(tmp_path):
+    """8-bit PNGs and upright JPEGs already in the mode go to TensorFlow's decoders, the rest to Pillow; both give
+    Pillow's pixels."""
+    import tensorflow as tf
+
+    from framework.data.images import JPEG, PILLOW, PNG, decode_routed, route
+
+    odd = {**odd_images(), "turned.jpg": encoded(stripes(), "JPEG", 6, quality=90)}
+    expected = {
+        ("rgba.png", 4): PNG,
+        ("gray.png", 1): PNG,
+        ("progressive.jpg", 3): JPEG,
+        ("gray.png", 3): PILLOW,
+        ("turned.jpg", 3): PILLOW,
+        ("cmyk.jpg", 3): PILLOW,
+        ("sixteen.png", 1): PILLOW,
+        ("palette.png", 3): PILLOW,
+    }
+    for (name, channels), way in expected.items():
+        (tmp_path / name).write_bytes(odd[name])
+        assert route(str(tmp_path / name), channels) == way, (name, channels)
+        pixels = decode_routed(tf.constant(odd[name]), tf.constant(way), channels).numpy()
+        np.testing.assert_array_equal(pixels, reference(odd[name], channels), err_msg=name)
+    assert route(str(tmp_path / "missing.png"), 3) == PILLOW
