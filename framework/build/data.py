@@ -82,6 +82,8 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Pipelines
             "framework.DataModule"
         )
     inputs = source.x_train if isinstance(source, Arrays) else source.train.element_spec[0]
+    if getattr(source, "encoder", None) is not None:
+        inputs = None  # the layers see the encoder's one output
 
     def layers(key: str, defaults: list[dict[str, Any]]) -> Any:
         if isinstance(inputs, dict):

@@ -1,15 +1,21 @@
-"""Checks CSV files before training, one streaming pass per file (memory bounded however many rows).
+"""Reading and checking CSV files as spreadsheets, Excel and pandas write them, one streaming pass per file.
 
-`scan` reads a file with Python's `csv` module and raises `DataError` naming the file and line
-of the first problem: a missing column, a row with the wrong number of fields, a value that is
-not a number in a numeric column, a label the training file did not have. `LabelColumn` learns
-from the training file what a label column holds: integer class ids, numbers, or class names.
+Files are read with Python's `csv` module in the `Dialect` the recipe gives (encoding, delimiter,
+quote character); the default encoding ``utf-8-sig`` reads UTF-8 with or without Excel's
+byte-order mark. A cell holding one of `Dialect.na_values` (empty, ``NA``, ``NaN``, ``?`` ...)
+is missing, and `Missing` says what to do with it per column kind. `scan` raises `DataError`
+naming the file, the line and the column of the first problem: a missing column, a row with the
+wrong number of fields, a value that is not a number, a missing cell the policy refuses or a
+missing label, a label the training file did not have, text that is not in the encoding.
+`LabelColumn` learns from the training file what a label column holds; `NumericColumn` the
+values that fill its missing cells.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -19,10 +25,11 @@ from framework.recipe.schema import suggest
 
 MAX_CLASSES = 10_000  # different values a label column of class names may hold
 INTEGER = re.compile(r"\s*[+-]?\d+\s*")
-NUMBER = re.compile(
-    r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
-)  # what both Python and tf.data read as a finite float
+# what both Python and NumPy read as a finite float
+NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 INT32_MAX = 2**31 - 1
+NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "?", "-")
+MISSING_CATEGORY = ""  # what a missing categorical cell becomes: a category of its own
 
 
 def is_integer(value: str) -> bool:
@@ -33,6 +40,32 @@ def is_integer(value: str) -> bool:
 def is_number(value: str) -> bool:
     """Whether `value` reads as a finite number (``'1.5'``, ``'-2e-3'``; not ``'nan'``, ``'inf'``, ``''``)."""
     return bool(NUMBER.fullmatch(value)) and abs(float(value)) < float("inf")
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What a missing cell (one of `Dialect.na_values`) becomes, by column kind.
+
+    Attributes:
+        numeric: ``error`` (exit 2 naming file, line and column), ``mean`` or ``median`` (of the
+            column's values in the training file), or a number.
+        categorical: ``category`` (a category of its own, the empty string, which the encoder
+            learns like any other) or ``error``.
+    """
+
+    numeric: Literal["error", "mean", "median"] | float = "error"
+    categorical: Literal["category", "error"] = "category"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the CSV files are written: `encoding` (``utf-8-sig``: UTF-8, with or without Excel's byte-order mark;
+    ``cp1252``, ``latin-1`` ...), the `delimiter` and `quotechar` characters, and the cells that mean "missing"."""
+
+    delimiter: str = ","
+    quotechar: str = '"'
+    encoding: str = "utf-8-sig"
+    na_values: tuple[str, ...] = NA_VALUES
 
 
 @dataclass
@@ -76,8 +109,8 @@ class LabelColumn:
         """Why `value` (from a validation or test file) is not a label of the kind learnt, or None."""
         if self.kind == "int" and not is_integer(value):
             return (
-                f"label column '{self.name}' holds {value!r}, but the training file's labels there are integer class "
-                "ids"
+                f"label column '{self.name}' holds {value!r}, but the training file's labels there are integer "
+                "class ids"
             )
         if self.kind == "float" and not is_number(value):
             return f"label column '{self.name}' holds {value!r}, not a number"
@@ -90,6 +123,39 @@ class LabelColumn:
 
 
 @dataclass
+class NumericColumn:
+    """A numeric feature column: its training values' sum and count (and values, for a median), to fill missing
+    cells."""
+
+    name: str
+    policy: Literal["error", "mean", "median"] | float
+    total: float = 0.0
+    count: int = 0
+    values: list[float] = field(default_factory=list)
+
+    def learn(self, value: float) -> None:
+        """Notes a training-file value."""
+        self.total += value
+        self.count += 1
+        if self.policy == "median":
+            self.values.append(value)
+
+    def fill(self) -> float | None:
+        """What a missing cell becomes (None: missing cells are errors)."""
+        if self.policy == "error":
+            return None
+        if not isinstance(self.policy, str):
+            return float(self.policy)
+        if not self.count:
+            return 0.0
+        if self.policy == "mean":
+            return self.total / self.count
+        ordered = sorted(self.values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@dataclass
 class CsvFile:
     """A checked CSV file: its path, column names and number of data rows."""
 
@@ -98,14 +164,52 @@ class CsvFile:
     rows: int
 
 
-def read_header(path: Path, delimiter: str) -> list[str]:
-    """The column names of `path`; `DataError` for a missing or empty file or repeated names."""
+def rows(path: Path, dialect: Dialect) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` of each row of `path` after the header (lines from 1, as editors count them).
+
+    Raises:
+        DataError: the file does not exist, or holds text that is not in `dialect.encoding`.
+    """
     if not path.is_file():
         raise DataError(f"csv: file '{path}' does not exist")
-    with path.open(newline="") as file:
-        header = next(csv.reader(file, delimiter=delimiter), None)
+    with path.open(newline="", encoding=dialect.encoding) as file:
+        reader = csv.reader(file, delimiter=dialect.delimiter, quotechar=dialect.quotechar)
+        try:
+            for fields in reader:
+                yield reader.line_num, fields
+        except UnicodeDecodeError:
+            line, detail = undecodable_line(path, dialect.encoding)
+            raise DataError(
+                f"csv: {path}:{line}: the file is not {dialect.encoding} text ({detail}); set `dataset.args.encoding` "
+                "(cp1252 and latin-1 read Windows and older files)"
+            ) from None
+        except csv.Error as error:
+            raise DataError(f"csv: {path}:{reader.line_num}: {error}") from None
+
+
+def undecodable_line(path: Path, encoding: str) -> tuple[int, str]:
+    """The first line of `path` (from 1) that is not `encoding` text, and what is wrong there."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, 1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as error:
+                return (
+                    number,
+                    f"{error.reason}: byte {raw[error.start : error.start + 1]!r} at column {error.start + 1}",
+                )
+    return 0, "unknown"
+
+
+def read_header(path: Path, dialect: Dialect) -> list[str]:
+    """The column names of `path`; `DataError` for a missing or empty file or repeated names."""
+    header = next((fields for _, fields in rows(path, dialect)), None)
     if not header:
         raise DataError(f"csv: '{path}' is empty (expected a header line naming the columns)")
+    header = [name.strip() for name in header]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DataError(f"csv: '{path}' names column(s) {', '.join(repeated)} more than once")
@@ -113,43 +217,70 @@ def read_header(path: Path, delimiter: str) -> list[str]:
 
 
 def scan(
-    path: Path, delimiter: str, numeric: list[str], labels: list[LabelColumn], others: list[str], learn: bool
+    path: Path,
+    dialect: Dialect,
+    numeric: list[NumericColumn],
+    labels: list[LabelColumn],
+    categorical: list[str],
+    missing: Missing,
+    learn: bool,
 ) -> CsvFile:
     """Checks every row of `path`: `DataError` at ``file:line`` for the first bad one.
 
-    `numeric` columns must hold finite numbers; `others` (categorical features) just exist;
-    `labels` are learnt (`learn`, the training file) or checked against what was learnt.
+    `numeric` columns must hold finite numbers or missing cells `missing` allows (learnt from
+    the training file: `learn`); `categorical` columns missing cells `missing` allows; `labels`
+    must be there, and are learnt (`learn`, the training file) or checked against what was.
     """
-    header = read_header(path, delimiter)
-    _require_columns(path, header, [*(c.name for c in labels), *numeric, *others])
-    numeric_at = [(header.index(name), name) for name in numeric]
+    header = read_header(path, dialect)
+    _require_columns(path, header, [*(c.name for c in labels), *(c.name for c in numeric), *categorical])
+    numeric_at = [(header.index(c.name), c) for c in numeric]
     labels_at = [(header.index(c.name), c) for c in labels]
-    rows = 0
-    with path.open(newline="") as file:
-        reader = csv.reader(file, delimiter=delimiter)
-        next(reader)
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            if len(row) != len(header):
-                raise DataError(
-                    f"csv: {where}: {'an empty line' if not row else f'{len(row)} fields'}, but the header has "
-                    f"{len(header)} columns"
-                )
-            for index, name in numeric_at:
-                if not is_number(row[index]):
+    categorical_at = [(header.index(name), name) for name in categorical]
+    na = set(dialect.na_values)
+    count = 0
+    for line, fields in rows(path, dialect):
+        if line == 1:
+            continue
+        where = f"{path}:{line}"
+        if len(fields) != len(header):
+            described = "an empty line" if not fields else f"{len(fields)} fields"
+            raise DataError(f"csv: {where}: {described}, but the header has {len(header)} columns")
+        for index, column in numeric_at:
+            value = fields[index].strip()
+            if value in na:
+                if column.policy == "error":
                     raise DataError(
-                        f"csv: {where}: column '{name}' holds {row[index]!r}, not a number; "
-                        "if the column holds categories, list it under `categorical`"
+                        f"csv: {where}: column '{column.name}' is missing a value ({fields[index]!r}); set "
+                        "`dataset.args.missing.numeric` to mean, median or a number to fill missing numbers"
                     )
-            for index, column in labels_at:
-                if learn:
-                    column.learn(row[index], f"csv: {where}")
-                elif (problem := column.problem(row[index])) is not None:
-                    raise DataError(f"csv: {where}: {problem}")
-            rows += 1
-    if not rows:
+            elif not is_number(value):
+                raise DataError(
+                    f"csv: {where}: column '{column.name}' holds {fields[index]!r}, not a number; if the column "
+                    "holds categories, list it under `categorical`"
+                )
+            elif learn:
+                column.learn(float(value))
+        for index, name in categorical_at:
+            if fields[index].strip() in na and missing.categorical == "error":
+                raise DataError(
+                    f"csv: {where}: column '{name}' is missing a value ({fields[index]!r}); set "
+                    "`dataset.args.missing.categorical: category` to make missing cells a category of their own"
+                )
+        for index, column in labels_at:
+            value = fields[index].strip()
+            if value in na:
+                raise DataError(
+                    f"csv: {where}: label column '{column.name}' is missing its value ({fields[index]!r}); "
+                    "every row needs a label (remove the row or fill it in)"
+                )
+            if learn:
+                column.learn(value, f"csv: {where}")
+            elif (problem := column.problem(value)) is not None:
+                raise DataError(f"csv: {where}: {problem}")
+        count += 1
+    if not count:
         raise DataError(f"csv: '{path}' has a header but no data rows")
-    return CsvFile(path, header, rows)
+    return CsvFile(path, header, count)
 
 
 def _require_columns(path: Path, header: list[str], needed: list[str]) -> None:

@@ -87,6 +87,10 @@ class DataModule:
             training split (each worker would adapt them on its own files).
         skipped: what the reader left out, by reason (``{"hidden files": 9, "unreadable
             files": 2}``); ``run.json`` records it.
+        encoder: a Keras model from the raw inputs the splits yield (a CSV row's columns by
+            name) to what the network and `dataset.preprocess` take, adapted by the reader on
+            the training split; the pipelines apply it first, and every export holds it, so
+            exported models take the raw inputs.
     """
 
     train: tf.data.Dataset
@@ -100,6 +104,7 @@ class DataModule:
     files: list[str] | None = None
     shard: Shard | None = None
     skipped: dict[str, int] = field(default_factory=dict)
+    encoder: Any = None
 
     @classmethod
     def from_splits(cls, datasets: dict[str, tf.data.Dataset], **fields: Any) -> DataModule:

@@ -365,7 +365,8 @@ def make_pipelines(
     """Checked, batched, preprocessed pipelines for training (shuffled, augmented), validation and test.
 
     `preprocess` and `augment` are lists of layers, or for several inputs a dict (or tuple) of
-    lists, one per input (see `chain_each`).
+    lists, one per input (see `chain_each`). A DataModule's `encoder` comes before the
+    `preprocess` layers (which then see its output).
 
     Raises:
         DataError: the data cannot be trained on (see `check_arrays`, `framework.data.tasks.check_target`).
@@ -376,6 +377,9 @@ def make_pipelines(
     splits, targets, sizes = build(source, settings, epoch, seed)
     shard = None if isinstance(source, Arrays) else source.shard
     preprocess_layers = preprocess if isinstance(preprocess, (dict, tuple)) else list(preprocess)
+    encoder = getattr(source, "encoder", None)
+    if encoder is not None:  # its inputs may be a dict; what the layers see is its one output
+        preprocess_layers = [Layer(encoder), *preprocess_layers]
     preprocess = chain_each(preprocess_layers, splits["train"])
     preprocessed = (
         splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest))

@@ -1,19 +1,40 @@
-"""`csv`: tabular data from CSV files, read by tf.data and encoded by Keras preprocessing layers."""
+"""`csv`: tabular data from CSV files, read row by row (`framework.data.csv_check`) and encoded by Keras layers.
+
+The splits yield each row's raw columns (numbers as float32, categories as strings, missing
+cells filled as `Missing` says); the DataModule's `encoder`, a Keras model of `Normalization`
+and one-hot `StringLookup` layers adapted on the training file, turns them into one float32
+vector per row. The pipelines apply the encoder, and every export holds it, so an exported
+model takes the raw columns by name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from framework.data.csv_check import CsvFile, LabelColumn, read_header, scan
+import numpy as np
+
+from framework.data.csv_check import (
+    MISSING_CATEGORY,
+    NA_VALUES,
+    Dialect,
+    LabelColumn,
+    Missing,
+    NumericColumn,
+    read_header,
+    rows,
+    scan,
+)
 from framework.data.module import DataModule
 from framework.recipe.schema import require
 
 if TYPE_CHECKING:
+    import keras
     import tensorflow as tf
 
-ROWS_PER_STEP = 256  # rows encoded per call of the Keras layers (and per step of adapting them)
+ROWS_PER_STEP = 256  # rows read per step of the generator (and per step of adapting the encoder)
 
 
 def csv(
@@ -24,6 +45,10 @@ def csv(
     features: list[str] | None = None,
     categorical: list[str] | None = None,
     delimiter: str = ",",
+    quotechar: str = '"',
+    encoding: str = "utf-8-sig",
+    missing: Missing = Missing(),
+    na_values: list[str] | None = None,
 ) -> DataModule:
     """Tabular data: CSV files with a header line, one sample per row.
 
@@ -35,50 +60,157 @@ def csv(
         categorical: feature columns holding categories (one-hot encoded); the other
             features must hold numbers (normalized). A label column listed here is read as
             class names.
-        delimiter: the character between fields.
+        delimiter, quotechar: the characters between fields and around quoted fields.
+        encoding: of the files; the default ``utf-8-sig`` reads UTF-8 with or without the
+            byte-order mark Excel writes (``cp1252``, ``latin-1`` ... for other files).
+        missing: what a missing cell becomes: ``{numeric: error|mean|median|<number>,
+            categorical: category|error}`` (`Missing`); a missing label is always an error.
+        na_values: the cells that mean "missing" (default: empty, ``NA``, ``N/A``, ``n/a``,
+            ``NaN``, ``nan``, ``NULL``, ``null``, ``None``, ``?``, ``-``).
 
-    Every file is checked once before training, row by row. Normalization (mean and variance)
-    and category vocabularies are learnt from the training file only; a category the
-    training file lacks is encoded as "unknown".
+    Every file is checked once before training, row by row. Normalization (mean and variance),
+    category vocabularies and the values filling missing numbers are learnt from the training
+    file only; a category the training file lacks is encoded as "unknown".
 
     Returns:
-        A `DataModule` of ``(features, targets)``: features one float32 vector per row (the
-        normalized numeric features in the order given, then each categorical feature's
-        one-hot vector, "unknown" first); a target per label column: integer labels as int32
-        class ids, other numbers as float32, other text as int32 ids of the sorted class names
-        of the training file (`class_names`, with a single label column).
+        A `DataModule` of ``(columns, targets)``: the feature columns as a dict by name
+        (float32 numbers, string categories; a missing category is the empty string), and its
+        `encoder` turning them into one float32 vector per row (the normalized numeric features
+        in the order given, then each categorical feature's one-hot vector, "unknown" first);
+        a target per label column: integer labels as int32 class ids, other numbers as
+        float32, other text as int32 ids of the sorted class names of the training file
+        (`class_names`, with a single label column).
 
     Raises:
-        DataError: a file is missing or empty, lacks a column, has a row with the wrong number
-            of fields, a numeric column holds something else than a number, or a validation
-            or test label is not of the training file's kind (or not one of its classes).
+        DataError: a file is missing, empty or not in `encoding`, lacks a column, has a row
+            with the wrong number of fields, a numeric column holds something else than a
+            number, a cell is missing where `missing` says ``error``, a label is missing, or a
+            validation or test label is not of the training file's kind (or not one of its
+            classes); each naming the file, the line and the column.
         ValueError: a column is both label and feature, or `categorical` names a column that
             is neither.
     """
-    labels, numeric, text = _columns(train, label, features, categorical, delimiter)
-    categorical = list(categorical or [])
-    columns = [LabelColumn(name, name in categorical) for name in labels]
+    dialect = Dialect(delimiter, quotechar, encoding, tuple(na_values) if na_values is not None else NA_VALUES)
+    labels, numeric, text = _columns(train, label, features, categorical, dialect)
+    table = Table(dialect, [NumericColumn(n, missing.numeric) for n in numeric], text, missing)
+    columns = [LabelColumn(name, name in (categorical or [])) for name in labels]
     paths = {"train": train, "validation": validation, "test": test}
-    files = {
-        split: scan(Path(p).expanduser(), delimiter, numeric, columns, text, split == "train")
-        for split, p in paths.items()
-        if p is not None
-    }
-    read = _reader(numeric, text, columns, delimiter)
-    rows = {split: read(file) for split, file in files.items()}
-    encode = _encoder(rows["train"], numeric, text)
-    targets = _targets(columns)
-    datasets = {split: _encoded(ds, encode, targets) for split, ds in rows.items()}
+    files = {split: table.scan(Path(p).expanduser(), columns, split == "train") for split, p in paths.items() if p}
+    datasets = {split: table.dataset(file, columns) for split, file in files.items()}
     return DataModule.from_splits(
         datasets,
         source=f"csv ({train})",
         class_names=columns[0].classes if len(columns) == 1 and columns[0].kind == "string" else None,
-        sizes={split: file.rows for split, file in files.items()},
+        sizes={split: table.rows[path] for split, path in files.items()},
+        encoder=table.encoder(datasets["train"].map(lambda x, y: x)),
     )
 
 
+@dataclass
+class Table:
+    """How the feature columns of a set of CSV files are read: the dialect, the numeric columns (with what fills their
+    missing cells, learnt by `scan` from the training file) and the categorical ones."""
+
+    dialect: Dialect
+    numeric: list[NumericColumn]
+    text: list[str]
+    missing: Missing
+    rows: dict[Path, int] = field(default_factory=dict)  # data rows of each file scanned
+
+    def scan(self, path: Path, labels: list[LabelColumn], learn: bool) -> Path:
+        """Checks `path` (`framework.data.csv_check.scan`); learns fills and labels from the training file."""
+        self.rows[path] = scan(path, self.dialect, self.numeric, labels, self.text, self.missing, learn).rows
+        return path
+
+    def dataset(self, path: Path, labels: list[LabelColumn] = ()) -> tf.data.Dataset:
+        """The rows of `path` (checked by `scan`) as ``(columns, targets)``, or the columns alone without `labels`."""
+        import tensorflow as tf
+
+        feature_spec = {c.name: tf.TensorSpec((None,), tf.float32) for c in self.numeric}
+        feature_spec |= {name: tf.TensorSpec((None,), tf.string) for name in self.text}
+        kinds = {"int": tf.int32, "float": tf.float32, "string": tf.int32}
+        label_spec = {c.name: tf.TensorSpec((None,), kinds[c.kind]) for c in labels}
+        signature = feature_spec if not labels else (feature_spec, _single(label_spec))
+        batches = tf.data.Dataset.from_generator(lambda: self.batches(path, labels), output_signature=signature)
+        return batches.unbatch().apply(tf.data.experimental.assert_cardinality(self.rows[path]))
+
+    def batches(self, path: Path, labels: list[LabelColumn]) -> Iterator[Any]:
+        """Up to `ROWS_PER_STEP` rows at a time: column name -> NumPy array, missing cells filled."""
+        header = read_header(path, self.dialect)
+        fills = {c.name: c.fill() for c in self.numeric}
+        na = set(self.dialect.na_values)
+        at = {name: header.index(name) for name in [*fills, *self.text, *(c.name for c in labels)]}
+        classes = {c.name: {name: i for i, name in enumerate(c.classes)} for c in labels if c.kind == "string"}
+        block: list[list[str]] = []
+        for line, fields in rows(path, self.dialect):
+            if line > 1:
+                block.append([fields[i].strip() for i in at.values()])
+            if len(block) == ROWS_PER_STEP:
+                yield self.columns(block, list(at), fills, na, labels, classes)
+                block = []
+        if block:
+            yield self.columns(block, list(at), fills, na, labels, classes)
+
+    def columns(
+        self,
+        block: list[list[str]],
+        names: list[str],
+        fills: dict[str, float | None],
+        na: set[str],
+        labels: list[LabelColumn],
+        classes: dict[str, dict[str, int]],
+    ) -> Any:
+        """A block of rows as arrays: numbers (missing ones filled), categories (missing: the empty string), labels."""
+        cells = dict(zip(names, zip(*block)))
+        features = {
+            name: np.array([fills[name] if v in na else float(v) for v in cells[name]], np.float32) for name in fills
+        }
+        features |= {
+            name: np.array([MISSING_CATEGORY if v in na else v for v in cells[name]], object) for name in self.text
+        }
+        if not labels:
+            return features
+        targets = {c.name: _labels(c, cells[c.name], classes.get(c.name)) for c in labels}
+        return features, _single(targets)
+
+    def encoder(self, train: tf.data.Dataset) -> keras.Model:
+        """A Keras model from the feature columns (a dict by name) to one float32 vector, adapted on `train`."""
+        import keras
+        import tensorflow as tf
+
+        numeric = [c.name for c in self.numeric]
+        inputs = {name: keras.Input((), dtype="float32", name=name) for name in numeric}
+        inputs |= {name: keras.Input((), dtype="string", name=name) for name in self.text}
+        batches = train.batch(ROWS_PER_STEP)
+        parts = []
+        if numeric:
+            normalization = keras.layers.Normalization(axis=-1, dtype="float32", name="numeric")
+            normalization.adapt(batches.map(lambda rows: tf.stack([rows[c] for c in numeric], axis=-1)))
+            parts.append(normalization(keras.ops.stack([inputs[c] for c in numeric], axis=-1)))
+        for name in self.text:
+            lookup = keras.layers.StringLookup(output_mode="one_hot", dtype="float32", name=f"categories_{len(parts)}")
+            lookup.adapt(batches.map(lambda rows, name=name: rows[name]))
+            parts.append(keras.ops.cast(lookup(inputs[name]), "float32"))
+        vector = (
+            parts[0] if len(parts) == 1 else keras.layers.Concatenate(axis=-1, dtype="float32", name="features")(parts)
+        )
+        return keras.Model(inputs, vector, name="csv_encoder")
+
+
+def _single(by_name: dict[str, Any]) -> Any:
+    """The one value of `by_name`, or the dict for several."""
+    return next(iter(by_name.values())) if len(by_name) == 1 else by_name
+
+
+def _labels(column: LabelColumn, values: tuple[str, ...], classes: dict[str, int] | None) -> np.ndarray:
+    """A label column's cells as class ids (int32) or targets (float32)."""
+    if classes is not None:
+        return np.array([classes[v] for v in values], np.int32)
+    return np.array([int(v) for v in values], np.int32) if column.kind == "int" else np.array(values, np.float32)
+
+
 def _columns(
-    train: str, label: str | list[str], features: list[str] | None, categorical: list[str] | None, delimiter: str
+    train: str, label: str | list[str], features: list[str] | None, categorical: list[str] | None, dialect: Dialect
 ) -> tuple[list[str], list[str], list[str]]:
     """The label columns, numeric features and categorical features, checked (see `csv`)."""
     labels = [label] if isinstance(label, str) else list(label)
@@ -89,13 +221,12 @@ def _columns(
             bool(labels) and len(set(labels)) == len(labels),
             "a column name or a list of different column names",
         ),
-        delimiter=(delimiter, len(delimiter) == 1, "one character"),
+        delimiter=(dialect.delimiter, len(dialect.delimiter) == 1, "one character"),
+        quotechar=(dialect.quotechar, len(dialect.quotechar) == 1, "one character"),
     )
-    features = (
-        list(features)
-        if features is not None
-        else [c for c in read_header(Path(train).expanduser(), delimiter) if c not in labels]
-    )
+    _check_encoding(dialect.encoding)
+    header = read_header(Path(train).expanduser(), dialect)
+    features = list(features) if features is not None else [c for c in header if c not in labels]
     require(
         features=(
             features,
@@ -111,112 +242,44 @@ def _columns(
     return labels, [c for c in features if c not in categorical], [c for c in features if c in categorical]
 
 
+def _check_encoding(encoding: str) -> None:
+    """`ValueError` for an encoding Python does not know."""
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(
+            f"`encoding` must be a text encoding Python knows, such as utf-8-sig, cp1252 or latin-1 (got {encoding!r})"
+        ) from None
+
+
 def feature_reader(
     train: str,
     label: str | list[str],
     features: list[str] | None = None,
     categorical: list[str] | None = None,
     delimiter: str = ",",
+    quotechar: str = '"',
+    encoding: str = "utf-8-sig",
+    missing: Missing = Missing(),
+    na_values: list[str] | None = None,
 ) -> Callable[[str], tf.data.Dataset]:
-    """For predicting with a run trained on `csv`: reads other CSV files' features as `csv` gives them to the model.
+    """For predicting with a run trained on `csv`: reads other CSV files' feature columns as `csv` gives them.
 
-    Takes `csv`'s arguments (a recipe's `dataset.args` without the other splits); the
-    normalization and vocabularies are learnt from `train` as `csv` learns them. The returned
-    function reads a file (label columns not needed, ignored if there) as a dataset of float32
-    feature vectors, one per row in order, and raises `DataError` for a file that is missing,
-    lacks a feature column or holds a bad row (naming ``file:line``).
+    Takes `csv`'s arguments (a recipe's `dataset.args` without the other splits); the values
+    filling missing numbers are learnt from `train` as `csv` learns them. The returned function
+    reads a file (label columns not needed, ignored if there) as a dataset of feature-column
+    dicts, one per row in order, and raises `DataError` for a file that is missing, lacks a
+    feature column or holds a bad row (naming ``file:line`` and the column).
     """
-    _, numeric, text = _columns(train, label, features, categorical, delimiter)
-    read = _reader(numeric, text, [], delimiter)
-    encode = _encoder(read(scan(Path(train).expanduser(), delimiter, numeric, [], text, False)), numeric, text)
+    dialect = Dialect(delimiter, quotechar, encoding, tuple(na_values) if na_values is not None else NA_VALUES)
+    missing = missing if isinstance(missing, Missing) else Missing(**missing)
+    _, numeric, text = _columns(train, label, features, categorical, dialect)
+    table = Table(dialect, [NumericColumn(n, missing.numeric) for n in numeric], text, missing)
+    table.scan(Path(train).expanduser(), [], True)
 
     def features_of(path: str) -> tf.data.Dataset:
-        return (
-            read(scan(Path(path).expanduser(), delimiter, numeric, [], text, False))
-            .batch(ROWS_PER_STEP)
-            .map(encode)
-            .unbatch()
-        )
+        return table.dataset(table.scan(Path(path).expanduser(), [], False))
 
     return features_of
-
-
-def _reader(
-    numeric: list[str], text: list[str], labels: list[LabelColumn], delimiter: str
-) -> Callable[[CsvFile], tf.data.Dataset]:
-    """A function reading a checked file's needed columns as dicts of scalars, by column name."""
-    import tensorflow as tf
-
-    kinds = {"int": tf.int32, "float": tf.float32, "string": tf.string}
-    dtypes = {
-        **dict.fromkeys(numeric, tf.float32),
-        **dict.fromkeys(text, tf.string),
-        **{c.name: kinds[c.kind] for c in labels},
-    }
-
-    def read(file: CsvFile) -> tf.data.Dataset:
-        at = sorted(file.header.index(name) for name in dtypes)
-        names = [file.header[i] for i in at]
-        rows = tf.data.experimental.CsvDataset(
-            str(file.path), [dtypes[n] for n in names], header=True, field_delim=delimiter, select_cols=at
-        )
-        return rows.map(lambda *values: dict(zip(names, values)))
-
-    return read
-
-
-def _encoder(
-    train: tf.data.Dataset, numeric: list[str], text: list[str]
-) -> Callable[[dict[str, tf.Tensor]], tf.Tensor]:
-    """Keras layers adapted on the training rows: batches of rows -> float32 feature vectors.
-
-    One `Normalization` for all numeric columns (one pass over the file) and a one-hot
-    `StringLookup` per categorical column.
-    """
-    import keras
-    import tensorflow as tf
-
-    batches = train.batch(ROWS_PER_STEP)
-    normalization = keras.layers.Normalization(
-        axis=-1, dtype="float32"
-    )  # float32 under any global mixed-precision policy
-    if numeric:
-        normalization.adapt(batches.map(lambda rows: tf.stack([rows[c] for c in numeric], axis=-1)))
-    lookups = {c: keras.layers.StringLookup(output_mode="one_hot") for c in text}
-    for name, lookup in lookups.items():
-        lookup.adapt(batches.map(lambda rows, name=name: rows[name]))
-
-    def encode(rows: dict[str, tf.Tensor]) -> tf.Tensor:
-        parts = [normalization(tf.stack([rows[c] for c in numeric], axis=-1))] if numeric else []
-        parts += [lookups[name](rows[name]) for name in text]
-        return tf.concat([tf.cast(part, tf.float32) for part in parts], axis=-1)
-
-    return encode
-
-
-def _targets(labels: list[LabelColumn]) -> Callable[[dict[str, tf.Tensor]], tf.Tensor | dict[str, tf.Tensor]]:
-    """Batches of rows -> the target (one label column) or dict of targets; class names become int32 ids."""
-    import keras
-    import tensorflow as tf
-
-    lookups = {
-        c.name: keras.layers.StringLookup(vocabulary=c.classes, num_oov_indices=0) for c in labels if c.kind == "string"
-    }
-
-    def target(rows: dict[str, tf.Tensor], name: str) -> tf.Tensor:
-        return tf.cast(lookups[name](rows[name]), tf.int32) if name in lookups else rows[name]
-
-    def targets(rows: dict[str, tf.Tensor]) -> tf.Tensor | dict[str, tf.Tensor]:
-        by_name = {c.name: target(rows, c.name) for c in labels}
-        return by_name[labels[0].name] if len(labels) == 1 else by_name
-
-    return targets
-
-
-def _encoded(rows: tf.data.Dataset, encode: Callable, targets: Callable) -> tf.data.Dataset:
-    import tensorflow as tf
-
-    batches = rows.batch(ROWS_PER_STEP).map(
-        lambda batch: (encode(batch), targets(batch)), num_parallel_calls=tf.data.AUTOTUNE
-    )
-    return batches.unbatch()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from framework.data.csv_check import Missing
 from framework.data.tables import csv
 from framework.errors import DataError
 
@@ -30,9 +31,21 @@ def tables(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def encoded(data, split) -> list:
+    """The rows of a split as (encoded feature vector, targets), through the DataModule's encoder."""
+    rows = []
+    for x, y in split.batch(64):
+        vectors = data.encoder(x).numpy()
+        targets = (
+            y.numpy() if not isinstance(y, dict) else [dict(zip(y, v)) for v in zip(*(t.numpy() for t in y.values()))]
+        )
+        rows += list(zip(vectors, targets))
+    return rows
+
+
 def read(tables: Path, **args) -> tuple[object, list, list]:
     data = csv(str(tables / "train.csv"), str(tables / "test.csv"), **args)
-    return data, list(data.train.as_numpy_iterator()), list(data.test.as_numpy_iterator())
+    return data, encoded(data, data.train), encoded(data, data.test)
 
 
 def test_features_are_normalized_and_one_hot_on_the_training_file(tables):
@@ -83,7 +96,7 @@ def test_validation_file_and_delimiter(tables):
         delimiter=";",
     )
     assert data.sizes == {"train": 2, "validation": 1, "test": 1}
-    [(x, y)] = list(data.validation.as_numpy_iterator())
+    [(x, y)] = encoded(data, data.validation)
     assert y == pytest.approx(3.0) and x[0] == pytest.approx(-3.0)
 
 
@@ -126,8 +139,8 @@ def test_non_numeric_values_name_file_line_column_and_value(tables):
         r"it under `categorical`",
     ):
         csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind")
-    (tables / "test.csv").write_text("size,colour,weight,kind,price\n1,red,,cat,nan\n")
-    with pytest.raises(DataError, match=r"test.csv:2: column 'weight' holds '', not a number"):
+    (tables / "test.csv").write_text("size,colour,weight,kind,price\n1,red,12kg,cat,nan\n")
+    with pytest.raises(DataError, match=r"test.csv:2: column 'weight' holds '12kg', not a number"):
         csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"])
 
 
@@ -173,3 +186,128 @@ def test_features_are_float32_under_mixed_precision(tables):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     _, train, _ = read(tables, label="kind", categorical=["colour"])
     np.testing.assert_array_equal(np.stack([x for x, _ in train]), np.stack([x for x, _ in expected]))
+
+
+def test_excel_files_with_a_byte_order_mark_and_crlf_read_as_any_other(tables):
+    """Excel's "CSV UTF-8" (a BOM before the header, CRLF line ends): the first column keeps its name."""
+    bom = b"\xef\xbb\xbf" + TRAIN.replace("\n", "\r\n").encode()
+    (tables / "train.csv").write_bytes(bom)
+    data, train, _ = read(tables, label="kind", categorical=["colour"])
+    assert data.sizes["train"] == 4 and "size" in data.train.element_spec[0] and len(train) == 4
+
+
+def test_quoted_fields_and_other_encodings(tables):
+    """Quoted fields may hold the delimiter and line breaks; cp1252 files read with `encoding`, and a file not in the
+    encoding names its line."""
+    (tables / "train.csv").write_bytes(
+        'size,colour,weight,kind,price\n1,"r,ed",10,"ca\nt",0.5\n2,bl\xe9,20,dog,1\n'.encode("cp1252")
+    )
+    (tables / "test.csv").write_bytes(b"size,colour,weight,kind,price\n1,red,10,dog,2\n")
+    data = csv(
+        str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"], encoding="cp1252"
+    )
+    assert data.class_names == ["ca\nt", "dog"] and data.sizes["train"] == 2
+    assert [row["colour"] for row, _ in data.train.as_numpy_iterator()] == [b"r,ed", "blé".encode()]
+    with pytest.raises(
+        DataError,
+        match=r"train.csv:4: the file is not utf-8-sig text \(invalid continuation byte: byte b'\\xe9' at "
+        r"column 5\); set `dataset.args.encoding`",
+    ):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", categorical=["colour"])
+    with pytest.raises(ValueError, match=r"`encoding` must be a text encoding Python knows.*\(got 'utf-9'\)"):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="kind", encoding="utf-9")
+
+
+MISSING = """\
+a,b,color,label
+1,10,red,x
+,20,blue,y
+3,NA,,x
+5,?,green,y
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "fill_a", "fill_b"), [("mean", 3.0, 15.0), ("median", 3.0, 15.0), (-1.0, -1.0, -1.0)]
+)
+def test_missing_numbers_are_filled_from_the_training_file(tables, policy, fill_a, fill_b):
+    """Empty, NA and ? cells become the training file's mean or median, or a constant; a missing category is one."""
+    (tables / "train.csv").write_text(MISSING)
+    (tables / "test.csv").write_text("label,color,b,a\ny,,NaN,\n")
+    data = csv(
+        str(tables / "train.csv"),
+        str(tables / "test.csv"),
+        label="label",
+        categorical=["color"],
+        missing=Missing(numeric=policy),
+    )
+    rows = list(data.train.as_numpy_iterator())
+    assert [float(r["a"]) for r, _ in rows] == [1.0, fill_a, 3.0, 5.0]
+    assert [float(r["b"]) for r, _ in rows] == [10.0, 20.0, fill_b, fill_b]
+    assert [r["color"] for r, _ in rows] == [b"red", b"blue", b"", b"green"]
+    [(test, label)] = list(data.test.as_numpy_iterator())
+    assert (float(test["a"]), float(test["b"]), test["color"], int(label)) == (fill_a, fill_b, b"", 1)
+    vector = data.encoder({k: np.array([v]) for k, v in test.items()}).numpy()[0]
+    assert vector[2:].tolist() == [0, 0, 0, 0, 1]  # the missing category, learnt from the training file
+
+
+def test_missing_cells_the_policy_refuses_and_missing_labels_name_file_line_and_column(tables):
+    """By default a missing number is an error naming the policy to set; `categorical: error` likewise; a missing
+    label is always an error."""
+    (tables / "train.csv").write_text(MISSING)
+    with pytest.raises(
+        DataError,
+        match=r"train.csv:3: column 'a' is missing a value \(''\); set "
+        r"`dataset.args.missing.numeric` to mean, median or a number",
+    ):
+        csv(str(tables / "train.csv"), str(tables / "train.csv"), label="label", categorical=["color"])
+    with pytest.raises(
+        DataError,
+        match=r"train.csv:4: column 'color' is missing a value \(''\); set "
+        r"`dataset.args.missing.categorical: category`",
+    ):
+        csv(
+            str(tables / "train.csv"),
+            str(tables / "train.csv"),
+            label="label",
+            categorical=["color"],
+            missing=Missing("mean", "error"),
+        )
+    (tables / "test.csv").write_text("a,b,color,label\n1,2,red,\n")
+    with pytest.raises(
+        DataError,
+        match=r"test.csv:2: label column 'label' is missing its value \(''\); every row "
+        r"needs a label",
+    ):
+        csv(
+            str(tables / "train.csv"),
+            str(tables / "test.csv"),
+            label="label",
+            categorical=["color"],
+            missing=Missing("mean"),
+        )
+    (tables / "train.csv").write_text("a,label\nmissing,1\n2,0\n")
+    data = csv(
+        str(tables / "train.csv"), str(tables / "train.csv"), label="label", na_values=["missing"], missing=Missing(0.0)
+    )
+    assert [float(r["a"]) for r, _ in data.train.as_numpy_iterator()] == [0.0, 2.0]
+
+
+def test_a_recipe_writes_the_missing_policy(write_recipe, tables):
+    """`dataset.args.missing` is checked as a typed mapping, with the allowed values."""
+    from framework.errors import RecipeError
+    from framework.recipe.loader import load_recipe
+
+    recipe = write_recipe(f"""\
+        name: t
+        dataset:
+          name: csv
+          args: {{train: {tables / "train.csv"}, test: {tables / "test.csv"}, label: kind, missing: {{numeric: avg}}}}
+        model: mlp
+        """)
+    with pytest.raises(
+        RecipeError,
+        match=r"`dataset.args.missing.numeric` must be one of 'error', 'mean', 'median' or "
+        r"a number \(got 'avg'\)",
+    ):
+        load_recipe(recipe)
