@@ -29,7 +29,8 @@ INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 INT32_MAX = 2**31 - 1
 NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "?", "-")
-MISSING_CATEGORY = ""  # what a missing categorical cell becomes: a category of its own
+# what a missing categorical cell becomes: a category of its own (as Keras writes "[UNK]")
+MISSING_CATEGORY = "[MISSING]"
 
 
 def is_integer(value: str) -> bool:
@@ -49,7 +50,7 @@ class Missing:
     Attributes:
         numeric: ``error`` (exit 2 naming file, line and column), ``mean`` or ``median`` (of the
             column's values in the training file), or a number.
-        categorical: ``category`` (a category of its own, the empty string, which the encoder
+        categorical: ``category`` (a category of its own, ``[MISSING]``, which the encoder
             learns like any other) or ``error``.
     """
 

@@ -74,7 +74,7 @@ def csv(
 
     Returns:
         A `DataModule` of ``(columns, targets)``: the feature columns as a dict by name
-        (float32 numbers, string categories; a missing category is the empty string), and its
+        (float32 numbers, string categories; a missing category is ``[MISSING]``), and its
         `encoder` turning them into one float32 vector per row (the normalized numeric features
         in the order given, then each categorical feature's one-hot vector, "unknown" first);
         a target per label column: integer labels as int32 class ids, other numbers as
@@ -160,7 +160,8 @@ class Table:
         labels: list[LabelColumn],
         classes: dict[str, dict[str, int]],
     ) -> Any:
-        """A block of rows as arrays: numbers (missing ones filled), categories (missing: the empty string), labels."""
+        """A block of rows as arrays: numbers (missing ones filled), categories (missing ones `MISSING_CATEGORY`) and
+        labels."""
         cells = dict(zip(names, zip(*block)))
         features = {
             name: np.array([fills[name] if v in na else float(v) for v in cells[name]], np.float32) for name in fills

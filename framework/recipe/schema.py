@@ -8,9 +8,11 @@ models, datasets, optimizers and plugins (checked against their call signatures)
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import inspect
+import textwrap
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -311,22 +313,43 @@ def signature_parameters(target: Callable) -> dict[str, inspect.Parameter] | Non
     """Named parameters of a function or class; `None` for a function taking arbitrary keywords.
 
     A class whose ``__init__`` takes ``**kwargs`` (Keras optimizers do) also gets the named
-    parameters of its bases, since that is where those keywords go.
+    parameters of its bases, since that is where those keywords go, except those its own
+    ``super().__init__(...)`` call sets itself (``StringLookup`` sets ``vocabulary_dtype``).
     """
     is_class = isinstance(target, type)
     owners = [c.__init__ for c in target.__mro__ if "__init__" in vars(c) and c is not object] if is_class else [target]
     params: dict[str, inspect.Parameter] = {}
+    fixed: set[str] = set()  # keywords a subclass passes to its base itself
     for owner in owners:
         try:
             found = inspect.signature(owner).parameters
         except (TypeError, ValueError):
             return None
         for name, param in found.items():
-            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and name != "self":
+            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and name != "self" and name not in fixed:
                 params.setdefault(name, param)
         if not any(p.kind is p.VAR_KEYWORD for p in found.values()):
             return params
+        fixed |= super_keywords(owner)
     return params if is_class else None
+
+
+def super_keywords(init: Callable) -> set[str]:
+    """The keyword names an ``__init__`` passes to ``super().__init__`` itself (empty when its source is unknown)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "__init__"
+        and isinstance(node.func.value, ast.Call)
+        and getattr(node.func.value.func, "id", None) == "super"
+    ]
+    return {keyword.arg for call in calls for keyword in call.keywords if keyword.arg}
 
 
 def _type_hints(target: Callable) -> dict[str, Any]:

@@ -167,7 +167,16 @@ def run_onnx(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
-    return by_output(dict(zip(names, session.run(None, inputs))))
+    return by_output(dict(zip(names, session.run(None, {name: onnx_strings(a) for name, a in inputs.items()}))))
+
+
+def onnx_strings(array: np.ndarray) -> np.ndarray:
+    """`array` as onnxruntime takes it: string inputs as Python ``str`` (it reads ``bytes`` objects as other strings,
+    silently: a correct model then gives other outputs), other inputs as they are."""
+    if array.dtype.kind not in "OSU":
+        return array
+    text = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in array.reshape(-1)]
+    return np.array(text, dtype=object).reshape(array.shape)
 
 
 def by_output(outputs: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -244,9 +244,9 @@ def test_missing_numbers_are_filled_from_the_training_file(tables, policy, fill_
     rows = list(data.train.as_numpy_iterator())
     assert [float(r["a"]) for r, _ in rows] == [1.0, fill_a, 3.0, 5.0]
     assert [float(r["b"]) for r, _ in rows] == [10.0, 20.0, fill_b, fill_b]
-    assert [r["color"] for r, _ in rows] == [b"red", b"blue", b"", b"green"]
+    assert [r["color"] for r, _ in rows] == [b"red", b"blue", b"[MISSING]", b"green"]
     [(test, label)] = list(data.test.as_numpy_iterator())
-    assert (float(test["a"]), float(test["b"]), test["color"], int(label)) == (fill_a, fill_b, b"", 1)
+    assert (float(test["a"]), float(test["b"]), test["color"], int(label)) == (fill_a, fill_b, b"[MISSING]", 1)
     vector = data.encoder({k: np.array([v]) for k, v in test.items()}).numpy()[0]
     assert vector[2:].tolist() == [0, 0, 0, 0, 1]  # the missing category, learnt from the training file
 

@@ -148,3 +148,16 @@ def test_yaml11_words_are_explained_where_they_were_spelled():
         == "`s` must be a string (got false: YAML reads the unquoted word 'off' as false; write it in quotes ('off') "
         "for the string)"
     )
+
+
+def test_a_base_keyword_the_subclass_sets_itself_is_no_argument():
+    """StringLookup and IntegerLookup pass `vocabulary_dtype` to their base themselves: a recipe cannot (and need not)
+    give it, while the base's other keywords stay allowed."""
+    import keras
+
+    from framework.recipe.schema import signature_parameters
+
+    for layer in (keras.layers.StringLookup, keras.layers.IntegerLookup):
+        params = signature_parameters(layer)
+        assert "vocabulary_dtype" not in params and {"output_mode", "max_tokens", "name"} <= set(params)
+    assert "num_bins" in signature_parameters(keras.layers.Hashing)

@@ -154,3 +154,71 @@ def test_bad_input_is_exit_2(run_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         main(["export", str(run_dir), "--format", "tfjs"])
     assert exit.value.code == 2 and "invalid choice: 'tfjs'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def table_run_dir(tmp_path_factory, module_tiny_recipe):
+    """A run on a CSV table with a numeric and a categorical column (one cell missing)."""
+    folder = tmp_path_factory.mktemp("table")
+    rng = np.random.default_rng(0)
+    rows = [(float(rng.normal()), rng.choice(["red", "green", "blue"])) for _ in range(64)]
+    text = "x,colour,label\n" + "".join(f"{x:.3f},{c},{int(x > 0)}\n" for x, c in rows)
+    (folder / "train.csv").write_text(text.replace(",red,", ",,", 1))
+    (folder / "test.csv").write_text(text)
+    overrides = [
+        f"dataset={{name: csv, args: {{train: {folder / 'train.csv'}, test: {folder / 'test.csv'}, label: label, "
+        "categorical: [colour]}}",
+        "model={name: mlp, args: {units: [4]}}",
+        "name=table",
+    ]
+    return train(load_recipe(module_tiny_recipe("", name="table.yaml"), overrides)).directory
+
+
+@pytest.mark.parametrize("format", ["keras", "savedmodel", "litert", "onnx"])
+def test_a_csv_run_exports_a_model_of_the_raw_columns(table_run_dir, tmp_path, format):
+    """Every format takes the raw columns by name (numbers and category strings, not an encoded vector) and passes
+    its parity check."""
+    report = export_run(
+        table_run_dir,
+        format,
+        tmp_path / {"keras": "m.keras", "savedmodel": "sm", "litert": "m.tflite", "onnx": "m.onnx"}[format],
+    )
+    assert sorted(report.inputs) == ["colour string (None,)", "x float32 (None,)"] and report.difference < 1e-4
+
+
+@pytest.mark.parametrize("format", ["keras", "savedmodel", "litert", "onnx"])
+def test_string_lookup_in_dataset_preprocess_trains_and_exports(tmp_path, write_recipe, format):
+    """`StringLookup` written in `dataset.preprocess` as the docs show is adapted on the training split, and every
+    export format takes the strings."""
+    from data_helpers import example, ints
+
+    def write(path, count):
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for i in range(count):
+                colour = ["red", "orange", "green", "blue"][i % 4]
+                bytes_list = tf.train.Feature(bytes_list=tf.train.BytesList(value=[colour.encode()]))
+                writer.write(example(colour=bytes_list, label=ints(int(colour in ("red", "orange")))))
+
+    write(tmp_path / "train.tfrecord", 64)
+    write(tmp_path / "test.tfrecord", 16)
+    recipe = write_recipe(f"""\
+        name: colours
+        seed: 0
+        task: classification
+        dataset:
+          name: tfrecord
+          args:
+            train: {tmp_path / "train.tfrecord"}
+            test: {tmp_path / "test.tfrecord"}
+            label: label
+            features: {{colour: {{dtype: string}}, label: {{dtype: int64}}}}
+          preprocess: [{{name: StringLookup, args: {{output_mode: one_hot}}}}]
+        model: {{name: mlp, args: {{units: [4]}}}}
+        optimizer: {{name: adam, args: {{learning_rate: 0.05}}}}
+        training: {{epochs: 3, batch_size: 16, output_dir: {tmp_path / "runs"}, jit_compile: false}}
+        """)
+    run = train(load_recipe(recipe))
+    lookup = run.data.preprocess[0].keras_layer
+    assert sorted(lookup.get_vocabulary()) == ["[UNK]", "blue", "green", "orange", "red"]
+    report = export_run(run.directory, format, None)
+    assert report.inputs == ["inputs string (None,)"] and report.difference < 1e-4
