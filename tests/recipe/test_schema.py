@@ -151,13 +151,13 @@ def test_yaml11_words_are_explained_where_they_were_spelled():
 
 
 def test_a_base_keyword_the_subclass_sets_itself_is_no_argument():
-    """StringLookup and IntegerLookup pass `vocabulary_dtype` to their base themselves: a recipe cannot (and need not)
-    give it, while the base's other keywords stay allowed."""
+    """StringLookup passes `vocabulary_dtype` to its base itself: a recipe cannot (and need not) give it, while the
+    other keywords stay allowed; IntegerLookup's own `vocabulary_dtype` (with a default) stays."""
     import keras
 
     from framework.recipe.schema import signature_parameters
 
-    for layer in (keras.layers.StringLookup, keras.layers.IntegerLookup):
-        params = signature_parameters(layer)
-        assert "vocabulary_dtype" not in params and {"output_mode", "max_tokens", "name"} <= set(params)
+    params = signature_parameters(keras.layers.StringLookup)
+    assert "vocabulary_dtype" not in params and {"output_mode", "max_tokens", "name", "trainable"} <= set(params)
+    assert signature_parameters(keras.layers.IntegerLookup)["vocabulary_dtype"].default == "int64"
     assert "num_bins" in signature_parameters(keras.layers.Hashing)
