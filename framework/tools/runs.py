@@ -20,7 +20,6 @@ from framework.hooks.monitor import Monitor
 from framework.tools.tune import TUNE_FILE
 from framework.training.run_directory import (
     HISTORY_JSON,
-    INTERRUPTED_FILE,
     RECIPE_FILE,
     SUMMARY_FILE,
 )
@@ -126,16 +125,24 @@ def read_recipe(directory: Path) -> dict[str, Any]:
     return recipe
 
 
-def run_status(directory: Path, summary: dict[str, Any] | None) -> str:
-    """``finished``, ``stopped early: <reason>``, ``failed or interrupted`` or ``running or interrupted``.
+def run_status(summary: dict[str, Any] | None, planned: int | None) -> str:
+    """What ``run.json`` says of the last session: ``completed``, ``stopped early: <reason>``, ``interrupted``,
+    ``preempted``, ``failed: <error>``; without it, ``running or killed``.
 
-    ``run.json`` is written when training ends; without it the run was cut short (its weights
-    were salvaged as ``interrupted.weights.h5`` after an error or Ctrl-C) or is still going.
+    ``run.json`` is written whenever a session ends, also by an error, Ctrl-C or SIGTERM; without
+    it the process is still training, or was killed (SIGKILL, a crash of the machine).
     """
-    if summary is not None:
-        reason = summary.get("stop_reason")
-        return f"stopped early: {reason}" if reason else "finished"
-    return "failed or interrupted" if (directory / INTERRUPTED_FILE).exists() else "running or interrupted"
+    if summary is None:
+        return "running or killed"
+    status, reason = summary.get("status"), summary.get("stop_reason")
+    if status == "failed":
+        return f"failed: {summary.get('error') or 'unknown error'}"
+    if status in ("interrupted", "preempted"):
+        return status
+    older = status == "completed" and reason and planned is not None and summary.get("epochs", 0) < planned
+    if status == "stopped_early" or older:  # runs before Tapeline wrote "stopped_early" wrote "completed"
+        return f"stopped early: {reason}"
+    return f"completed ({reason})" if reason else "completed"
 
 
 def read_run(directory: Path, root: Path) -> RunRecord:
@@ -155,7 +162,7 @@ def read_run(directory: Path, root: Path) -> RunRecord:
     epochs = training.get("epochs") if isinstance(training, dict) else None
     name = recipe.get("name")
     record.name, record.planned = name if isinstance(name, str) else None, epochs if isinstance(epochs, int) else None
-    record.status = run_status(directory, summary)
+    record.status = run_status(summary, record.planned)
     seconds = (summary or {}).get("seconds")
     record.seconds = float(seconds) if isinstance(seconds, (int, float)) else None
     return record
@@ -238,7 +245,15 @@ def duration(seconds: float | None) -> str:
     )
 
 
-STATUS_STYLES = {"finished": "green", "stopped": "yellow", "failed": "red", "unreadable": "red"}
+STATUS_STYLES = {
+    "completed": "green",
+    "stopped": "yellow",
+    "interrupted": "yellow",
+    "preempted": "yellow",
+    "failed:": "red",
+    "unreadable:": "red",
+    "running": "yellow",
+}
 
 
 def runs_table(records: list[RunRecord], metric: str) -> Any:

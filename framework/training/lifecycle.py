@@ -10,6 +10,7 @@ it can and fires ``on_exception`` instead.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -40,7 +41,7 @@ from framework.training.run_directory import (
     next_run_directory,
     prepare_directory,
 )
-from framework.training.state import restore_state
+from framework.training.state import STATE_DIR, read_progress, restore_state
 
 
 def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool, plugins: Sequence[object] = ()) -> Run:
@@ -127,6 +128,8 @@ def train(
         failure = as_failure(run, error)
         save_failure(run, failure, started, results_saved)
         run.hooks.exception(failure)
+        if isinstance(failure, KeyboardInterrupt) and run.is_chief:
+            print(f"tapeline: {resume_hint(run.directory)}", file=sys.stderr)
         if failure is error:
             raise
         raise failure from error
@@ -184,6 +187,17 @@ def fit_epochs(
         shuffle=False,  # the pipeline shuffles
         verbose=0,
     )
+
+
+def resume_hint(directory: Path) -> str:
+    """Where an interrupted run's resumable state is, and the command that continues it."""
+    try:
+        progress = read_progress(directory)
+    except TapelineError:
+        return f"no epoch ended, so '{directory}' holds no state to resume from; train again"
+    done, steps = progress["epochs_done"], progress["steps_done"]
+    where = f"after {done} epoch(s)" + (f" and {steps} step(s) of epoch {done + 1}" if steps else "")
+    return f"the state saved {where} is in '{directory / STATE_DIR}'; `tapeline train --resume {directory}` continues"
 
 
 def as_failure(run: Run, error: BaseException) -> BaseException:

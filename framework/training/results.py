@@ -32,12 +32,15 @@ def summary(run: Run, started: float, error: BaseException | None = None) -> dic
         error: the exception the session failed with, or None.
 
     Returns:
-        ``status`` (``completed``, or ``failed`` with ``error``), ``epochs``, ``stop_reason``,
+        ``status`` (`status`; with ``error`` for a session that did not end), ``epochs``, ``stop_reason``,
         ``seconds``, ``samples`` per split, ``skipped`` (what the reader left out, by reason), ``strategy``,
         ``replicas``, ``global_batch_size``
         and ``precision`` (the Keras dtype policy).
     """
-    outcome = {"status": "failed", "error": error_summary(error)} if error is not None else {"status": "completed"}
+    stopped_early = bool(run.progress.stop_reason) and len(run.progress.history) < run.recipe.training.epochs
+    outcome = {"status": status(error, stopped_early)}
+    if error is not None:
+        outcome["error"] = error_summary(error)
     return outcome | {
         "epochs": len(run.progress.history),
         "stop_reason": run.progress.stop_reason,
@@ -49,6 +52,17 @@ def summary(run: Run, started: float, error: BaseException | None = None) -> dic
         "global_batch_size": run.data.batch_size,
         "precision": keras.mixed_precision.global_policy().name,
     }
+
+
+def status(error: BaseException | None, stopped_early: bool) -> str:
+    """How a training session ended, as ``run.json`` says it: ``completed`` (every epoch), ``stopped_early`` (a plugin
+    or Keras callback stopped it before its last epoch), ``interrupted`` (Ctrl-C), ``preempted`` (SIGTERM, its state
+    saved) or ``failed``. The last three have not ended the run: ``--resume`` continues them."""
+    if error is None:
+        return "stopped_early" if stopped_early else "completed"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return "preempted" if getattr(error, "preempted", False) else "failed"
 
 
 def save_results(run: Run, started: float) -> None:

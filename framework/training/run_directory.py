@@ -2,8 +2,8 @@
 
 A run directory holds ``recipe.yaml`` (the resolved recipe), ``history.json``/``history.csv``,
 ``model.weights.h5``, ``run.json`` (the summary of the last training session: ``status``
-``completed`` or ``failed``) and what plugins write. These checks need no TensorFlow and run
-before anything is built.
+``completed``, ``stopped_early``, ``interrupted``, ``preempted`` or ``failed``) and what plugins
+write. These checks need no TensorFlow and run before anything is built.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ HISTORY_CSV = "history.csv"
 WEIGHTS_FILE = "model.weights.h5"
 INTERRUPTED_FILE = "interrupted.weights.h5"
 SUMMARY_FILE = "run.json"
+ENDED = ("completed", "stopped_early")  # run.json statuses of a run that has nothing left to train
 
 
 def next_run_directory(recipe: Recipe) -> Path:
@@ -97,7 +98,7 @@ def check_epochs_left(directory: Path, epochs: int, saved_epochs: int) -> None:
             f"{done + bool(steps)} or more"
         )
     summary = run_summary(directory)
-    if summary.get("status") == "failed" or summary.get("epochs") != done or epochs > saved_epochs:
+    if summary.get("status") not in ENDED or summary.get("epochs") != done or epochs > saved_epochs:
         return  # failed or cut short after its last saved state, or given more epochs
     reason = summary.get("stop_reason")
     ended = (

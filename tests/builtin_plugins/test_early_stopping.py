@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -23,11 +25,13 @@ def run_with(tiny_recipe, values, args, epochs=6):
 
 
 def test_stops_at_the_right_epoch_and_restores_best_weights(tiny_recipe):
-    """With patience 2, the run stops two epochs after the best one and ends with its weights."""
+    """With patience 2, the run stops two epochs after the best one and ends with its weights; run.json says it
+    stopped early."""
     run = run_with(
         tiny_recipe, [3.0, 2.0, 2.5, 2.6, 1.0, 0.5], "{monitor: score, patience: 2, restore_best_weights: true}"
     )
     assert len(run.history) == 4
+    assert json.loads((run.directory / "run.json").read_text())["status"] == "stopped_early"
     assert run.stop_reason.startswith("score did not improve for 2 epoch(s); best 2.0000 in epoch 2")
     assert run.stop_reason.endswith("restored the weights of epoch 2")
     recorded = run.plugins.get_plugin("plugin_helpers:WeightsRecorder").weights

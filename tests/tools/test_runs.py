@@ -64,7 +64,7 @@ def test_table_shows_status_epochs_metrics_and_time(capsys, runs):
     best = min(row["val_loss"] for row in finished.history)
     assert first.split() == [
         "tiny/version_0",
-        "finished",
+        "completed",
         "2/2",
         f"{best:.4f}",
         f"{finished.history[-1]['val_loss']:.4f}",
@@ -99,7 +99,7 @@ def test_sort_and_json(capsys, runs):
         "path": str(finished.directory),
         "name": "tiny",
         "version": "version_0",
-        "status": "finished",
+        "status": "completed",
         "epochs": 2,
         "planned_epochs": 2,
         "metric": "val_loss",
@@ -139,8 +139,8 @@ def test_bad_input_exits_2(capsys, runs, tmp_path, argv, message):
 
 
 def test_unreadable_and_unfinished_runs_are_listed(capsys, runs, tmp_path):
-    """Corrupt files make a row 'unreadable: reason'; without run.json a run is running or interrupted (failed or
-    interrupted with salvaged weights)."""
+    """Corrupt files make a row 'unreadable: reason'; run.json's status is shown as it is (failed with its error,
+    interrupted, preempted); without run.json a run is running or was killed."""
     finished, _ = runs
     (copy_run(finished, tmp_path, "bad_history") / "history.json").write_text('[{"epoch": 1,')
     (copy_run(finished, tmp_path, "bad_rows") / "history.json").write_text('[{"loss": 1.0}]')
@@ -148,10 +148,14 @@ def test_unreadable_and_unfinished_runs_are_listed(capsys, runs, tmp_path):
     (copy_run(finished, tmp_path, "bad_recipe") / "recipe.yaml").write_text("name: [x\n")
     (copy_run(finished, tmp_path, "bad_encoding") / "recipe.yaml").write_bytes(b"name: \xff\n")
     (copy_run(finished, tmp_path, "bad_evaluation") / "evaluation.json").write_bytes(b"\xff\xfe")
-    (copy_run(finished, tmp_path, "interrupted") / "run.json").unlink()
-    failed = copy_run(finished, tmp_path, "failed")
-    (failed / "run.json").unlink()
-    shutil.copy(failed / "model.weights.h5", failed / "interrupted.weights.h5")
+    (copy_run(finished, tmp_path, "killed") / "run.json").unlink()
+    for status, error in (
+        ("failed", "PluginError: plugin 'x' failed"),
+        ("interrupted", "KeyboardInterrupt"),
+        ("preempted", "Preempted: SIGTERM"),
+    ):
+        summary = copy_run(finished, tmp_path, status) / "run.json"
+        summary.write_text(json.dumps({**json.loads(summary.read_text()), "status": status, "error": error}))
     code, out, err = run_cli(capsys, "runs", tmp_path)
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in out.splitlines()[1:]}
     assert code == 0 and err == ""
@@ -163,8 +167,12 @@ def test_unreadable_and_unfinished_runs_are_listed(capsys, runs, tmp_path):
         "unreadable: recipe.yaml is not valid YAML ('utf-8' codec can't decode byte 0xff"
     )
     assert rows["bad_evaluation"].startswith("unreadable: evaluation.json is not valid JSON (")
-    assert rows["interrupted"].split()[:4] == ["running", "or", "interrupted", "2/2"]
-    assert rows["failed"].split()[:4] == ["failed", "or", "interrupted", "2/2"]
+    assert rows["killed"].split()[:4] == ["running", "or", "killed", "2/2"]
+    assert rows["failed"].startswith("failed: PluginError: plugin 'x' failed")
+    assert rows["interrupted"].split()[:2] == ["interrupted", "2/2"] and rows["preempted"].split()[:2] == [
+        "preempted",
+        "2/2",
+    ]
 
 
 def test_test_metrics_are_the_top_level_numbers_of_the_evaluation(tmp_path):

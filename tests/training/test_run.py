@@ -362,17 +362,24 @@ def test_on_exception_runs_once_per_plugin_and_its_own_failure_never_hides_the_e
     assert [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())] == [1]
 
 
-def test_ctrl_c_writes_a_failed_summary_and_calls_on_exception(tiny_recipe, tmp_path):
-    """KeyboardInterrupt in a hook is raised as it is, after run.json ("failed", KeyboardInterrupt) and on_exception."""
+def test_ctrl_c_writes_an_interrupted_summary_says_how_to_resume_and_calls_on_exception(tiny_recipe, tmp_path, capsys):
+    """KeyboardInterrupt in a hook is raised as it is, after run.json ("interrupted") and on_exception; stderr says
+    where the state is and the command that continues it."""
     log = tmp_path / "exceptions.jsonl"
     file = tiny_recipe(
-        f"plugins: [plugin_helpers:Interrupter, {{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{log}'}}}}]\n"
+        f"plugins: [{{name: plugin_helpers:Interrupter, args: {{epoch: 1}}}}, "
+        f"{{name: 'plugin_helpers:ExceptionRecorder', args: {{log: '{log}'}}}}]\n"
     )
     with pytest.raises(KeyboardInterrupt):
         train(load_recipe(file))
     assert [called["type"] for called in exceptions_logged(log)] == ["KeyboardInterrupt"]
-    summary = json.loads((tmp_path / "runs" / "tiny" / "version_0" / "run.json").read_text())
-    assert (summary["status"], summary["error"]) == ("failed", "KeyboardInterrupt")
+    directory = tmp_path / "runs" / "tiny" / "version_0"
+    summary = json.loads((directory / "run.json").read_text())
+    assert (summary["status"], summary["error"]) == ("interrupted", "KeyboardInterrupt")
+    assert (
+        f"tapeline: the state saved after 1 epoch(s) is in '{directory / 'state'}'; `tapeline train --resume "
+        f"{directory}` continues"
+    ) in capsys.readouterr().err
 
 
 def test_an_unexpected_error_in_training_exits_1_with_a_message(tiny_recipe, tmp_path, monkeypatch, capsys):
