@@ -14,6 +14,7 @@ values that fill its missing cells.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -95,6 +96,15 @@ class LabelColumn:
         """The class names, sorted (index = class id); for a ``string`` column only."""
         return sorted(self.values)
 
+    @functools.cached_property
+    def numbered(self) -> list[int] | None:
+        """For an ``int`` column whose labels are not 0..K-1 (``1, 2, 3``): the labels, sorted, whose positions become
+        the class ids; else None (the labels are the ids). Read once the training file is learnt."""
+        if self.kind != "int" or len(self.values) > MAX_CLASSES:
+            return None
+        labels = sorted({int(v) for v in self.values})
+        return None if labels == list(range(len(labels))) else labels
+
     def learn(self, value: str, where: str) -> None:
         """Notes a training-file value; `DataError` past `MAX_CLASSES` class names."""
         self.integers = self.integers and is_integer(value)
@@ -112,6 +122,11 @@ class LabelColumn:
             return (
                 f"label column '{self.name}' holds {value!r}, but the training file's labels there are integer "
                 "class ids"
+            )
+        if self.numbered is not None and int(value) not in self.numbered:
+            labels = ", ".join(map(str, self.numbered[:20])) + (" ..." if len(self.numbered) > 20 else "")
+            return (
+                f"label column '{self.name}' holds {value!r}, which is not one of the training file's labels ({labels})"
             )
         if self.kind == "float" and not is_number(value):
             return f"label column '{self.name}' holds {value!r}, not a number"

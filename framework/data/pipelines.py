@@ -25,7 +25,7 @@ import tensorflow as tf
 from framework.data.arrays import Arrays, check_arrays, leaves, take
 from framework.data.checks import tf_reason
 from framework.data.module import DataModule, Shard
-from framework.data.tasks import Target, resolve_targets
+from framework.data.tasks import Target, relabel, resolve_targets
 from framework.errors import DataError
 
 PREFETCH_BATCHES = 2
@@ -209,9 +209,8 @@ def from_arrays(
             "validation"
         )
     cut = count - held_out
-    targets = resolve_targets(
-        take(y, slice(None, cut)), arrays.y_test, settings.task, arrays.class_names, arrays.source
-    )
+    targets = resolve_targets(y, arrays.y_test, settings.task, arrays.class_names, arrays.source, complete=True)
+    y, y_test = relabel(y, targets), relabel(arrays.y_test, targets)
     head, tail = slice(None, cut), slice(cut, None)
     batch = settings.batch_size
     splits = {
@@ -226,7 +225,7 @@ def from_arrays(
         if held_out
         else None,
         "test": array_batches(
-            take(arrays.x_test, slice(None)), take(arrays.y_test, slice(None)), arrays.sample_weight_test, batch
+            take(arrays.x_test, slice(None)), take(y_test, slice(None)), arrays.sample_weight_test, batch
         ),
     }
     return splits, targets, {"train": cut, "validation": held_out, "test": len(leaves(arrays.x_test)[0][1])}

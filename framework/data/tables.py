@@ -100,7 +100,7 @@ def csv(
     return DataModule.from_splits(
         datasets,
         source=f"csv ({train})",
-        class_names=columns[0].classes if len(columns) == 1 and columns[0].kind == "string" else None,
+        class_names=class_names(columns[0]) if len(columns) == 1 else None,
         sizes={split: table.rows[path] for split, path in files.items()},
         encoder=table.encoder(datasets["train"].map(lambda x, y: x)),
     )
@@ -140,7 +140,7 @@ class Table:
         fills = {c.name: c.fill() for c in self.numeric}
         na = set(self.dialect.na_values)
         at = {name: header.index(name) for name in [*fills, *self.text, *(c.name for c in labels)]}
-        classes = {c.name: {name: i for i, name in enumerate(c.classes)} for c in labels if c.kind == "string"}
+        classes = {c.name: ids(c) for c in labels if ids(c) is not None}
         block: list[list[str]] = []
         for line, fields in rows(path, self.dialect):
             if line > 1:
@@ -198,6 +198,22 @@ class Table:
         return keras.Model(inputs, vector, name="csv_encoder")
 
 
+def class_names(column: LabelColumn) -> list[str] | None:
+    """The class names of a label column: its sorted class names, its labels when they are not 0..K-1, or None."""
+    if column.kind == "string":
+        return column.classes
+    return None if column.numbered is None else [str(v) for v in column.numbered]
+
+
+def ids(column: LabelColumn) -> dict[str, int] | None:
+    """Each label cell's class id, when the cells are not the ids themselves (class names, labels 1..K)."""
+    if column.kind == "string":
+        return {name: i for i, name in enumerate(column.classes)}
+    if column.numbered is None:
+        return None
+    return {str(label): i for i, label in enumerate(column.numbered)}
+
+
 def _single(by_name: dict[str, Any]) -> Any:
     """The one value of `by_name`, or the dict for several."""
     return next(iter(by_name.values())) if len(by_name) == 1 else by_name
@@ -206,7 +222,7 @@ def _single(by_name: dict[str, Any]) -> Any:
 def _labels(column: LabelColumn, values: tuple[str, ...], classes: dict[str, int] | None) -> np.ndarray:
     """A label column's cells as class ids (int32) or targets (float32)."""
     if classes is not None:
-        return np.array([classes[v] for v in values], np.int32)
+        return np.array([classes[str(int(v)) if column.kind == "int" else v] for v in values], np.int32)
     return np.array([int(v) for v in values], np.int32) if column.kind == "int" else np.array(values, np.float32)
 
 

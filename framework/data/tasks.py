@@ -8,6 +8,7 @@ trained. This module needs only NumPy.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +64,15 @@ class Target:
         units: the size of the model's last layer for it: classes (classification), 1 (binary),
             labels (multilabel) or values per sample (regression).
         class_names: class (or label) names, index = id, when known.
+        label_values: for integer labels that are not 0..K-1 (``1, 2, 3``): the label each class id
+            stands for, sorted (the data's labels are mapped to ids, the class names are the labels).
     """
 
     name: str | None
     task: str
     units: int
     class_names: list[str] | None = None
+    label_values: tuple[int, ...] | None = None
 
     @property
     def activation(self) -> str:
@@ -186,9 +190,20 @@ def loss_fits(loss: str, task: str) -> bool:
 
 
 def resolve_targets(
-    y_train: Any, y_test: Any, task: str | dict[str, str], class_names: list[str] | None, source: str
+    y_train: Any,
+    y_test: Any,
+    task: str | dict[str, str],
+    class_names: list[str] | None,
+    source: str,
+    complete: bool = False,
 ) -> list[Target]:
-    """One `Target` per label array, its task inferred or taken from `task`, test labels checked against it."""
+    """One `Target` per label array, its task inferred or taken from `task`, test labels checked against it.
+
+    Integer class labels that are not 0..K-1 (``1, 2, 3``, or with gaps) get ids in their sorted
+    order, their labels as class names (`Target.label_values`, `relabel`), when `complete`: the
+    labels given are all of them (in-memory arrays). Labels of a streamed dataset are a sample:
+    their ids are kept as they are, and a sample without class 0 is warned about.
+    """
     named = dict(leaves(y_train)) if isinstance(y_train, dict) else {None: np.asarray(y_train)}
     tests = dict(leaves(y_test)) if isinstance(y_test, dict) else {None: np.asarray(y_test)}
     if isinstance(task, dict):
@@ -200,21 +215,55 @@ def resolve_targets(
     targets = []
     for name, labels in named.items():
         wanted = task.get(name, "auto") if isinstance(task, dict) else task
-        names = class_names or _ids(labels, tests.get(name), wanted)
-        target = check_target(labels, wanted, name, names, f"{source}: train")
-        if name in tests:
+        values = None if class_names else _values_found(labels, tests.get(name), wanted)
+        if values is not None and values != list(range(len(values))) and complete:
+            names = [str(v) for v in values]
+            target = check_target(_mapped(labels, values), wanted, name, names, f"{source}: train")
+            target = Target(name, target.task, target.units, names, tuple(values))
+            test = _mapped(tests[name], values) if name in tests else None
+        else:
+            names = class_names or ([str(c) for c in range(values[-1] + 1)] if values else None)
+            if values and values[0] > 0 and not complete:
+                warnings.warn(
+                    f"{source}: the first labels read hold no class 0 (classes {values[:10]}): classes count "
+                    "from 0, so class 0 gets an output; number the classes from 0",
+                    stacklevel=3,
+                )
+            target = check_target(labels, wanted, name, names, f"{source}: train")
+            test = tests.get(name)
+        if test is not None:
             ids = target.class_names or (
                 [str(c) for c in range(target.units)] if target.task == "classification" else None
             )
-            check_target(tests[name], target.task, name, ids, f"{source}: test")
+            check_target(test, target.task, name, ids, f"{source}: test")
         targets.append(target)
     return targets
 
 
-def _ids(train: np.ndarray, test: np.ndarray | None, task: str) -> list[str] | None:
-    """Class names ``'0'..'K-1'`` for integer class ids of unnamed classes, K counting train and test ids."""
+def _values_found(train: np.ndarray, test: np.ndarray | None, task: str) -> list[int] | None:
+    """The sorted distinct integer labels of train and test, for integer class labels of unnamed classes."""
     integers = np.issubdtype(train.dtype, np.integer) and (train.ndim == 1 or train.shape[1:] == (1,))
     if task not in ("auto", "classification") or not integers or train.size == 0:
         return None
-    top = max(int(train.max()), int(test.max()) if test is not None and test.size else 0)
-    return [str(c) for c in range(top + 1)] if top >= 0 else None
+    found = np.unique(train) if test is None or not test.size else np.union1d(np.unique(train), np.unique(test))
+    return [int(v) for v in found]
+
+
+def _mapped(labels: np.ndarray, values: list[int]) -> np.ndarray:
+    """Integer labels as the ids of `values` (their positions); a label not among them raises `DataError`."""
+    ids = np.searchsorted(values, labels)
+    inside = ids < len(values)
+    if not (inside & (np.asarray(values)[np.minimum(ids, len(values) - 1)] == labels)).all():
+        raise DataError(f"labels hold values outside the classes {values}")
+    return ids.astype(np.int32)
+
+
+def relabel(y: Any, targets: list[Target]) -> Any:
+    """Labels `y` (an array, or a dict by output name) with each target's `label_values` mapped to class ids."""
+    by_name = {t.name: t for t in targets}
+
+    def one(name: str | None, labels: np.ndarray) -> np.ndarray:
+        values = by_name[name].label_values
+        return labels if values is None else _mapped(np.asarray(labels), list(values))
+
+    return {k: one(k, v) for k, v in y.items()} if isinstance(y, dict) else one(None, y)

@@ -74,11 +74,11 @@ def test_integer_float_and_several_labels(tables):
     (tables / "train.csv").write_text("a,b,y\n1,2.5,0\n3,4,2\n")
     (tables / "test.csv").write_text("y,a,b\n2,5,6\n")
     data, train, _ = read(tables, label="y")
-    assert data.class_names is None and [int(y) for _, y in train] == [0, 2]
+    assert data.class_names == ["0", "2"] and [int(y) for _, y in train] == [0, 1]  # labels 0, 2: ids by position
     assert data.train.element_spec[1].dtype.name == "int32"
     data, train, test = read(tables, label=["y", "b"], features=["a"])
     assert train[0][0].shape == (1,)
-    assert test[0][1] == {"y": 2, "b": 6.0} and data.train.element_spec[1]["b"].dtype.name == "float32"
+    assert test[0][1] == {"y": 1, "b": 6.0} and data.train.element_spec[1]["b"].dtype.name == "float32"
     data, train, _ = read(tables, label="y", categorical=["y"])
     assert data.class_names == ["0", "2"] and [int(y) for _, y in train] == [0, 1]
 
@@ -311,3 +311,19 @@ def test_a_recipe_writes_the_missing_policy(write_recipe, tables):
         r"a number \(got 'avg'\)",
     ):
         load_recipe(recipe)
+
+
+def test_integer_labels_from_1_become_ids_from_0_with_their_names(tables):
+    """Labels 1..3 are classes 0..2 named '1', '2', '3' (no class 0 that does not exist); a test label the training
+    file lacks is refused at file:line."""
+    (tables / "train.csv").write_text("a,y\n1,1\n2,2\n3,3\n4,1\n")
+    (tables / "test.csv").write_text("a,y\n5,3\n")
+    data, train, test = read(tables, label="y")
+    assert data.class_names == ["1", "2", "3"] and [int(y) for _, y in train] == [0, 1, 2, 0] and int(test[0][1]) == 2
+    (tables / "test.csv").write_text("a,y\n5,4\n")
+    with pytest.raises(
+        DataError,
+        match=r"test.csv:2: label column 'y' holds '4', which is not one of the training "
+        r"file's labels \(1, 2, 3\)",
+    ):
+        csv(str(tables / "train.csv"), str(tables / "test.csv"), label="y")

@@ -79,3 +79,23 @@ def test_loss_fits_task():
     )
     assert loss_fits("binary_crossentropy", "multilabel") and not loss_fits("mean_squared_error", "binary")
     assert loss_fits("my_package.losses:focal", "regression")
+
+
+def test_array_labels_from_1_map_to_ids_with_their_names():
+    """In-memory labels 1..3 give 3 classes named '1', '2', '3'; the arrays are mapped to ids 0..2."""
+    from framework.data.tasks import relabel, resolve_targets
+
+    [target] = resolve_targets(np.array([1, 2, 3, 1]), np.array([3, 2]), "auto", None, "npz", complete=True)
+    assert (target.units, target.class_names, target.label_values) == (3, ["1", "2", "3"], (1, 2, 3))
+    assert relabel(np.array([3, 1]), [target]).tolist() == [2, 0]
+    [kept] = resolve_targets(np.array([0, 1, 2]), np.array([1]), "auto", None, "npz", complete=True)
+    assert kept.label_values is None and kept.class_names == ["0", "1", "2"]
+
+
+def test_streamed_labels_without_class_0_are_warned_about():
+    """A stream's first labels are a sample: their ids stay, and a sample without class 0 says so."""
+    from framework.data.tasks import resolve_targets
+
+    with pytest.warns(UserWarning, match=r"the first labels read hold no class 0 \(classes \[1, 2\]\)"):
+        [target] = resolve_targets(np.array([1, 2]), np.array([1]), "auto", None, "tfrecord")
+    assert target.units == 3
