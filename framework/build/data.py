@@ -10,8 +10,9 @@ from typing import Any
 import tensorflow as tf
 
 from framework.data.arrays import Arrays
+from framework.data.layers import Layer
 from framework.data.module import DataModule, Shard
-from framework.data.pipelines import Layer, Pipelines, PipelineSettings, make_pipelines
+from framework.data.pipelines import Pipelines, PipelineSettings, make_pipelines
 from framework.data.sharding import built_together, offered_shard
 from framework.errors import TapelineError
 from framework.recipe.components import build_component

@@ -1,9 +1,5 @@
-"""From a checked recipe to built objects: the data pipelines, the network and the compiled Trainer.
-
-What does not fit together is a `RecipeError` at the recipe line concerned, before anything is
-trained: a model whose outputs do not match the labels, a loss that does not suit the task,
-per-output losses, loss weights or metrics naming outputs the model does not have.
-"""
+"""From a checked recipe to the built network, matched with the labels: a model whose outputs do not fit them
+is a `RecipeError` at the recipe's `model` line, before anything is trained."""
 
 from __future__ import annotations
 
@@ -32,18 +28,35 @@ UNITS = {
 
 
 def build_network(recipe: Recipe, data: Pipelines) -> tuple[keras.Model, Pipelines]:
-    """The recipe's network, built, and the data with its labels keyed by the network's outputs.
+    """The recipe's network, built for `data`, and the data with its labels keyed by the network's outputs.
 
-    The model builder gets the data's ``input_shape`` and, for a single target,
-    ``num_outputs`` and ``output_activation`` (and ``num_classes`` for classification), or for
-    named targets ``outputs`` (``{name: (units, activation)}``). The
-    network is called once on zeros shaped like the inputs: a subclassed network creates its
-    weights, and its outputs are matched with the labels (`match_outputs`).
+    See `make_network` and `matched_targets`; when one set of labels feeds several outputs, every
+    output gets the labels.
+
+    Raises:
+        RecipeError: the network cannot be built or called on the data's inputs, or its outputs
+            do not fit the labels (at the recipe's `model` line).
     """
-    target = data.targets[0] if len(data.targets) == 1 and data.targets[0].name is None else None
-    injected: dict[str, Any] = {"input_shape": data.input_shape}
+    network, outputs = make_network(recipe, data.train.element_spec[0], data.targets)
+    targets = matched_targets(recipe, network, outputs, data.targets)
+    if [t.name for t in targets] != [t.name for t in data.targets]:  # one unnamed target fans out to the outputs
+        names = [t.name for t in targets]
+        data = replace(data.map_labels(lambda y: {name: y for name in names}), targets=targets)
+    return network, data
+
+
+def make_network(recipe: Recipe, inputs: Any, targets: list[Target]) -> tuple[keras.Model, Any]:
+    r"""The recipe's network, built, and its outputs on zeros shaped like `inputs`.
+
+    The model builder gets ``input_shape`` (per sample, from `inputs`: batched `tf.TensorSpec`\ s,
+    one or a structure) and, for a single target, ``num_outputs`` and ``output_activation`` (and
+    ``num_classes`` for classification), or for named targets ``outputs`` (``{name: (units,
+    activation)}``). The network is called once, so that a subclassed network creates its weights.
+    """
+    target = targets[0] if len(targets) == 1 and targets[0].name is None else None
+    injected: dict[str, Any] = {"input_shape": tf.nest.map_structure(lambda spec: tuple(spec.shape[1:]), inputs)}
     if target is None:
-        injected["outputs"] = {t.name: (t.units, t.activation) for t in data.targets}
+        injected["outputs"] = {t.name: (t.units, t.activation) for t in targets}
     else:
         injected |= {"num_outputs": target.units, "output_activation": target.activation}
         if target.task == "classification":
@@ -60,7 +73,6 @@ def build_network(recipe: Recipe, data: Pipelines) -> tuple[keras.Model, Pipelin
     network = build_component(recipe, MODELS, ("model",), **injected)
     if not isinstance(network, keras.Model):
         raise TapelineError(f"model {recipe.model.name!r} returned {type(network).__name__}, not a keras.Model")
-    inputs = data.train.element_spec[0]
     try:
         outputs = network(
             tf.nest.map_structure(lambda s: tf.zeros([d or 1 for d in s.shape], s.dtype), inputs), training=False
@@ -72,7 +84,7 @@ def build_network(recipe: Recipe, data: Pipelines) -> tuple[keras.Model, Pipelin
             ("model",),
             f"model {recipe.model.name!r} cannot be called on the data's inputs {shapes}: {error_summary(error)}",
         ) from None
-    return network, match_outputs(recipe, network, outputs, data)
+    return network, outputs
 
 
 def _required(builder: Any) -> set[str]:
@@ -89,14 +101,15 @@ def output_names(network: keras.Model, outputs: Any) -> list[str] | None:
     return None
 
 
-def match_outputs(recipe: Recipe, network: keras.Model, outputs: Any, data: Pipelines) -> Pipelines:
-    """`data` with one target per network output, each output's size checked against its labels.
+def matched_targets(recipe: Recipe, network: keras.Model, outputs: Any, targets: list[Target]) -> list[Target]:
+    """One target per network output, each output's size checked against its labels.
 
     One set of labels and several outputs (deep supervision, auxiliary heads): every output
-    learns the same labels. Named labels must name exactly the network's outputs.
+    learns the same labels (a copy of the target per output name). Named labels must name
+    exactly the network's outputs.
     """
     names = output_names(network, outputs)
-    named = [t.name for t in data.targets if t.name is not None]
+    named = [t.name for t in targets if t.name is not None]
     model = f"model {recipe.model.name!r}"
     if names is None and named:
         raise recipe_error(
@@ -105,9 +118,7 @@ def match_outputs(recipe: Recipe, network: keras.Model, outputs: Any, data: Pipe
             f"{model} has one output, but the data has labels for outputs {named}: name the model's outputs after them",
         )
     if names is not None and not named:
-        target = data.targets[0]
-        data = data.map_labels(lambda y: {name: y for name in names})
-        data = replace(data, targets=[replace(target, name=name) for name in names])
+        targets = [replace(targets[0], name=name) for name in names]
     elif names is not None and set(names) != set(named):
         raise recipe_error(
             recipe,
@@ -116,9 +127,9 @@ def match_outputs(recipe: Recipe, network: keras.Model, outputs: Any, data: Pipe
             "name",
         )
     flat = outputs if isinstance(outputs, dict) else dict(zip(names, outputs)) if names else {None: outputs}
-    for target in data.targets:
+    for target in targets:
         _check_units(recipe, model, flat[target.name], target)
-    return data
+    return targets
 
 
 def _check_units(recipe: Recipe, model: str, output: tf.Tensor, target: Target) -> None:

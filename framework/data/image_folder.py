@@ -118,6 +118,12 @@ def image_folder(
         files=splits["train"][0],
         shard=shard,
         skipped=skipped,
+        reading={
+            "kind": "images",
+            "image_size": list(image_size),
+            "channels": CHANNELS[color_mode],
+            "interpolation": interpolation,
+        },
     )
 
 

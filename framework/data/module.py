@@ -91,6 +91,10 @@ class DataModule:
             name) to what the network and `dataset.preprocess` take, adapted by the reader on
             the training split; the pipelines apply it first, and every export holds it, so
             exported models take the raw inputs.
+        reading: how new inputs are read as this reader reads them, for `tapeline predict` on a
+            run whose data is gone (JSON data, saved in the run directory): ``{"kind": "images",
+            "image_size", "channels", "interpolation"}`` or ``{"kind": "csv", ...}``; None:
+            predict reads .npz files of raw inputs.
     """
 
     train: tf.data.Dataset
@@ -105,6 +109,7 @@ class DataModule:
     shard: Shard | None = None
     skipped: dict[str, int] = field(default_factory=dict)
     encoder: Any = None
+    reading: dict[str, Any] | None = None
 
     @classmethod
     def from_splits(cls, datasets: dict[str, tf.data.Dataset], **fields: Any) -> DataModule:

@@ -15,7 +15,6 @@ batches and keeps its share of each.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,14 +23,13 @@ import tensorflow as tf
 
 from framework.data.arrays import Arrays, check_arrays, leaves, take
 from framework.data.checks import tf_reason
+from framework.data.layers import Layer, Layers, Transform, chain_each
 from framework.data.module import DataModule, Shard
 from framework.data.tasks import Target, relabel, resolve_targets
 from framework.errors import DataError
 
 PREFETCH_BATCHES = 2
 LABEL_SAMPLE = 4096  # labels of a streamed dataset read to check them against the task
-Transform = Callable[[Any], Any]
-Layers = list["Layer"] | dict[str, list["Layer"]] | tuple[list["Layer"], ...]
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,9 @@ class Pipelines:
     shard: Shard | None = None  # set when `train` holds only this worker's files
     train_steps: int | None = None  # training batches per epoch, when fixed by the workers' agreement
     skipped: dict[str, int] = field(default_factory=dict)  # what the reader left out, by reason (run.json)
+    raw_test: tf.data.Dataset | None = None  # the test inputs as the reader gives them (unbatched, no labels)
+    read_targets: list[Target] = field(default_factory=list)  # the targets as the labels give them (before outputs)
+    reading: dict[str, Any] | None = None  # how to read new inputs as the reader does (`DataModule.reading`)
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | dict[str, tuple[int | None, ...]] | tuple:
@@ -311,53 +312,6 @@ def from_module(
     return splits, targets, sizes
 
 
-def chain(layers: list[Layer], inputs: tf.data.Dataset) -> Transform | None:
-    """The layers applied one after another; each layer that `Layer.adapt` marks is adapted first,
-    on the batched training `inputs` as the layers before it leave them (never on validation or test)."""
-    for layer in layers:
-        if layer.adapt:
-            layer.keras_layer.adapt(inputs)
-        inputs = inputs.map(layer.keras_layer)
-    if not layers:
-        return None
-
-    def apply(x: Any) -> Any:
-        for layer in layers:
-            x = layer.keras_layer(x)
-        return x
-
-    return apply
-
-
-def chain_each(layers: Layers, train: tf.data.Dataset) -> Transform | None:
-    """`chain` for one input (`layers` a list), or for each of several inputs (a dict or tuple of
-    lists, one per input: every input gets layers of its own, adapted on its own values)."""
-    inputs = train.map(lambda x, *rest: x)
-    if isinstance(layers, list):
-        return chain(layers, inputs)
-    keys = list(layers) if isinstance(layers, dict) else list(range(len(layers)))
-    steps = {
-        key: chain(layers[key], inputs.map(lambda *x, key=key: (x[0] if len(x) == 1 else x)[key])) for key in keys
-    }  # tf.data spreads tuples over arguments
-    if all(step is None for step in steps.values()):
-        return None
-
-    def apply(x: Any) -> Any:
-        done = {key: steps[key](x[key]) if steps[key] else x[key] for key in keys}
-        return done if isinstance(x, dict) else tuple(done[key] for key in keys)
-
-    return apply
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A Keras preprocessing layer and whether to `adapt` it on the training inputs (Normalization without a mean
-    ...)."""
-
-    keras_layer: Any
-    adapt: bool = False
-
-
 def make_pipelines(
     source: Arrays | DataModule, settings: PipelineSettings, preprocess: Layers = (), augment: Layers = ()
 ) -> Pipelines:
@@ -396,4 +350,15 @@ def make_pipelines(
         preprocess=preprocess_layers,
         shard=shard,
         skipped=dict(getattr(source, "skipped", {})),
+        raw_test=raw_test_inputs(source),
+        read_targets=targets,
+        reading=getattr(source, "reading", None),
     )
+
+
+def raw_test_inputs(source: Arrays | DataModule) -> tf.data.Dataset:
+    """The test inputs of `source` as its reader gives them, one sample per element (no labels)."""
+    if isinstance(source, Arrays):
+        x = source.x_test
+        return tf.data.Dataset.from_tensor_slices(tuple(x) if isinstance(x, list) else x)
+    return source.test.map(lambda x, *rest: x)

@@ -9,7 +9,7 @@ model takes the raw columns by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,6 +103,7 @@ def csv(
         class_names=class_names(columns[0]) if len(columns) == 1 else None,
         sizes={split: table.rows[path] for split, path in files.items()},
         encoder=table.encoder(datasets["train"].map(lambda x, y: x)),
+        reading=table.reading(),
     )
 
 
@@ -116,6 +117,27 @@ class Table:
     text: list[str]
     missing: Missing
     rows: dict[Path, int] = field(default_factory=dict)  # data rows of each file scanned
+
+    def reading(self) -> dict[str, Any]:
+        """How `tapeline predict` reads other files' columns as these were read (JSON data; `from_reading`)."""
+        dialect = self.dialect
+        return {
+            "kind": "csv",
+            "numeric": {c.name: c.fill() for c in self.numeric},
+            "categorical": self.text,
+            "missing": {"numeric": self.missing.numeric, "categorical": self.missing.categorical},
+            "delimiter": dialect.delimiter,
+            "quotechar": dialect.quotechar,
+            "encoding": dialect.encoding,
+            "na_values": list(dialect.na_values),
+        }
+
+    @classmethod
+    def from_reading(cls, reading: dict[str, Any]) -> Table:
+        """The table `reading` describes, its missing numbers filled with the values learnt in training."""
+        dialect = Dialect(reading["delimiter"], reading["quotechar"], reading["encoding"], tuple(reading["na_values"]))
+        numeric = [NumericColumn(name, "error" if fill is None else fill) for name, fill in reading["numeric"].items()]
+        return cls(dialect, numeric, list(reading["categorical"]), Missing(**reading["missing"]))
 
     def scan(self, path: Path, labels: list[LabelColumn], learn: bool) -> Path:
         """Checks `path` (`framework.data.csv_check.scan`); learns fills and labels from the training file."""
@@ -271,32 +293,13 @@ def _check_encoding(encoding: str) -> None:
         ) from None
 
 
-def feature_reader(
-    train: str,
-    label: str | list[str],
-    features: list[str] | None = None,
-    categorical: list[str] | None = None,
-    delimiter: str = ",",
-    quotechar: str = '"',
-    encoding: str = "utf-8-sig",
-    missing: Missing = Missing(),
-    na_values: list[str] | None = None,
-) -> Callable[[str], tf.data.Dataset]:
-    """For predicting with a run trained on `csv`: reads other CSV files' feature columns as `csv` gives them.
+def read_features(reading: dict[str, Any], path: str) -> tf.data.Dataset:
+    """For `tapeline predict`: the feature columns of another CSV file, read as the run's `csv` dataset read its files
+    (`reading`, saved with the run). Label columns are not needed (ignored if there).
 
-    Takes `csv`'s arguments (a recipe's `dataset.args` without the other splits); the values
-    filling missing numbers are learnt from `train` as `csv` learns them. The returned function
-    reads a file (label columns not needed, ignored if there) as a dataset of feature-column
-    dicts, one per row in order, and raises `DataError` for a file that is missing, lacks a
-    feature column or holds a bad row (naming ``file:line`` and the column).
+    Raises:
+        DataError: the file is missing or not in the encoding, lacks a feature column or holds a bad row (naming
+            ``file:line`` and the column).
     """
-    dialect = Dialect(delimiter, quotechar, encoding, tuple(na_values) if na_values is not None else NA_VALUES)
-    missing = missing if isinstance(missing, Missing) else Missing(**missing)
-    _, numeric, text = _columns(train, label, features, categorical, dialect)
-    table = Table(dialect, [NumericColumn(n, missing.numeric) for n in numeric], text, missing)
-    table.scan(Path(train).expanduser(), [], True)
-
-    def features_of(path: str) -> tf.data.Dataset:
-        return table.dataset(table.scan(Path(path).expanduser(), [], False))
-
-    return features_of
+    table = Table.from_reading(reading)
+    return table.dataset(table.scan(Path(path).expanduser(), [], False))

@@ -1,11 +1,13 @@
 """`tapeline export`: a run's network with its preprocessing as one model file, checked in its own runtime.
 
-The exported model is `framework.tools.inference.raw_model`: raw inputs → the recipe's adapted
-preprocessing layers → the trained network. It is written to a staging path beside the output,
-loaded in the runtime that will serve it (Keras, TensorFlow, the LiteRT interpreter,
-onnxruntime) and run on the first N raw test samples; its outputs are compared with the trained
-Trainer's on the same samples as the run's test pipeline preprocesses them. Only an export whose
-largest absolute difference is within the tolerance is moved onto the output path.
+The exported model is `framework.tools.inference.raw_model`: raw inputs → the run's adapted
+preprocessing → the trained network, loaded from the run directory alone (no training data). It
+is written to a staging path beside the output, loaded in the runtime that will serve it (Keras,
+TensorFlow, the LiteRT interpreter, onnxruntime) and run on the raw test samples saved with the
+run; its outputs are compared with the trained network's in Keras on the same samples. Only an
+export whose largest absolute difference is within the tolerance is moved onto the output path,
+with ``<path>.json`` beside it: the inputs (names, dtypes, shapes, how the reader made them), the
+outputs (names, what they mean) and the class names.
 """
 
 from __future__ import annotations
@@ -24,14 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from framework.errors import TapelineError, error_summary
-from framework.tools.inference import (
-    Trained,
-    check_samples,
-    flat_outputs,
-    load_trained,
-    network_outputs,
-    raw_model,
-)
+from framework.files import write_json
+from framework.tools.inference import Trained, flat_outputs, load_trained, network_outputs, raw_model
 
 if TYPE_CHECKING:
     import keras
@@ -134,16 +130,18 @@ def write_onnx(model: keras.Model, path: Path) -> None:
         raise ExportCheckFailed(f"tf2onnx could not convert the model (exit {done.returncode}): {' / '.join(lines)}")
 
 
-def run_keras(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
+def run_keras(path: Path, inputs: dict[str, np.ndarray], names: Any) -> dict[str, np.ndarray]:
     """Outputs of the ``.keras`` file loaded by Keras."""
     import keras
     import tensorflow as tf
 
     model = keras.saving.load_model(path)
-    return flat_outputs(model(tf.nest.pack_sequence_as(structure, list(inputs.values())), training=False))
+    return flat_outputs(
+        model(tf.nest.pack_sequence_as(names, [inputs[name] for name in tf.nest.flatten(names)]), training=False)
+    )
 
 
-def run_savedmodel(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
+def run_savedmodel(path: Path, inputs: dict[str, np.ndarray], names: Any) -> dict[str, np.ndarray]:
     """Outputs of the SavedModel's ``serving_default`` signature, loaded by TensorFlow."""
     import tensorflow as tf
 
@@ -153,7 +151,7 @@ def run_savedmodel(path: Path, inputs: dict[str, np.ndarray], structure: Any) ->
     )
 
 
-def run_litert(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
+def run_litert(path: Path, inputs: dict[str, np.ndarray], names: Any) -> dict[str, np.ndarray]:
     """Outputs of the ``.tflite`` model run by the LiteRT interpreter (``ai-edge-litert``), whole batch at once."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -161,7 +159,7 @@ def run_litert(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dic
     return by_output(runner(**inputs))
 
 
-def run_onnx(path: Path, inputs: dict[str, np.ndarray], structure: Any) -> dict[str, np.ndarray]:
+def run_onnx(path: Path, inputs: dict[str, np.ndarray], names: Any) -> dict[str, np.ndarray]:
     """Outputs of the ``.onnx`` model run by onnxruntime on the CPU."""
     import onnxruntime
 
@@ -212,13 +210,6 @@ def max_difference(expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) 
     return max(float(np.max(np.abs(got[name] - value), initial=0.0)) for name, value in expected.items())
 
 
-def named_inputs(trained: Trained, raw: Any) -> dict[str, np.ndarray]:
-    """The raw samples by input name (the exported model's input names), in the model's input order."""
-    import tensorflow as tf
-
-    return dict(zip(tf.nest.flatten(trained.names), (np.asarray(a) for a in tf.nest.flatten(raw))))
-
-
 def describe_inputs(model: keras.Model) -> list[str]:
     """``name dtype (None, 28, 28, 1)`` for each input of the exported model."""
     return [f"{tensor.name} {tensor.dtype} {tuple(tensor.shape)}" for tensor in model.inputs]
@@ -227,7 +218,7 @@ def describe_inputs(model: keras.Model) -> list[str]:
 def describe_outputs(trained: Trained, outputs: dict[str, np.ndarray]) -> list[str]:
     """``name float32 (None, 10): probabilities of 10 classes`` for each output (what its values mean, from the run's
     targets)."""
-    targets = {target.name or "output": target for target in trained.run.data.targets}
+    targets = trained.targets
     meaning = {
         "classification": "probabilities of {units} classes",
         "binary": "probability of class 1",
@@ -281,18 +272,35 @@ def export_run(
     require_extra(format)
     path = output_path(directory, format, output)
     trained = load_trained(directory)
-    raw, preprocessed = check_samples(trained, samples)
-    expected = network_outputs(trained, preprocessed)
-    policy = trained.run.trainer.network.dtype_policy.name
+    raw = trained.samples(samples)
+    expected = network_outputs(trained, raw)
+    policy = trained.network.dtype_policy.name
     tolerance = default_tolerance(policy) if tolerance is None else tolerance
     if format in FLOAT32_ONLY and policy != "float32":
         trained = load_trained(directory, precision="float32")
     model = raw_model(trained)
-    difference = write_checked(format, model, path, named_inputs(trained, raw), expected, tolerance)
+    difference = write_checked(format, model, path, raw, expected, tolerance, trained.names)
     count = len(next(iter(expected.values())))
-    return ExportReport(
+    report = ExportReport(
         path, format, count, difference, tolerance, describe_inputs(model), describe_outputs(trained, expected)
     )
+    write_json(path.with_name(path.name + ".json"), interface(trained, model, report))
+    return report
+
+
+def interface(trained: Trained, model: keras.Model, report: ExportReport) -> dict[str, Any]:
+    """What ``<export>.json`` says of the exported model: its inputs, how the run's reader made them, its outputs
+    and their class names."""
+    return {
+        "format": report.format,
+        "inputs": [{"name": t.name, "dtype": str(t.dtype), "shape": list(t.shape)} for t in model.inputs],
+        "reading": trained.reading,
+        "outputs": {
+            name: {"task": t.task, "units": t.units, "class_names": t.class_names}
+            for name, t in trained.targets.items()
+        },
+        "checked": {"samples": report.samples, "max_difference": report.difference, "tolerance": report.tolerance},
+    }
 
 
 def write_checked(
@@ -302,6 +310,7 @@ def write_checked(
     inputs: dict[str, np.ndarray],
     expected: dict[str, np.ndarray],
     tolerance: float,
+    names: Any,
 ) -> float:
     """Writes `model` as `format` to a staging path, runs it on `inputs` in its runtime and, when its
     outputs are within `tolerance` of `expected`, moves it onto `path`; returns the max difference.
@@ -321,7 +330,7 @@ def write_checked(
                 f"the model could not be converted to {format}: {error_summary(error)}; nothing was written"
             ) from None
         try:
-            got = RUNNERS[format](staged, inputs, model.input)
+            got = RUNNERS[format](staged, inputs, names)
         except Exception as error:
             raise ExportCheckFailed(
                 f"the {format} export does not run in {RUNTIMES[format]}: {error_summary(error)}; nothing was written"

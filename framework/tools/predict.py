@@ -93,7 +93,7 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
 
     from framework.data.images import PILLOW, load_image, routes, unreadable_reason
 
-    spec = trained.specs()
+    spec = trained.specs
     if (
         not isinstance(spec, tf.TensorSpec)
         or spec.shape.rank != 3
@@ -104,8 +104,8 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
             f"run '{trained.directory}' takes inputs {describe_specs(trained)}, not one image (height, width, "
             "channels): give .npz or .csv files"
         )
-    dataset = trained.run.recipe.dataset
-    interpolation = dataset.args.get("interpolation", "bilinear") if dataset.name == "image_folder" else "bilinear"
+    reading = trained.reading if trained.reading and trained.reading["kind"] == "images" else {}
+    interpolation = reading.get("interpolation", "bilinear")  # arrays of pixels (MNIST ...): Keras's default
     size, channels = tuple(spec.shape[:2]), spec.shape[-1]
 
     def load(path: tf.Tensor, way: tf.Tensor | int = PILLOW) -> tf.Tensor:
@@ -125,22 +125,20 @@ def image_reader(trained: Trained, files: list[str]) -> Reader:
 
 
 def table_reader(trained: Trained, file: str) -> Reader:
-    """A CSV file's rows encoded as the run's `csv` dataset encodes its features; ids ``file[row]`` (0-based data
-    rows)."""
+    """A CSV file's rows read as the run's `csv` dataset read its files (the columns by name, missing cells filled as in
+    training; `framework.data.tables.read_features`); ids ``file[row]`` (0-based data rows)."""
     import tensorflow as tf
 
-    from framework.data.tables import feature_reader
+    from framework.data.tables import read_features
 
-    recipe = trained.run.recipe
-    if recipe.dataset.name != "csv":
+    if not trained.reading or trained.reading["kind"] != "csv":
         raise TapelineError(
             f"CSV input '{file}' needs a run trained on the csv dataset (run '{trained.directory}' read "
-            f"{recipe.dataset.name!r}); give .npz files"
+            f"{trained.recipe.dataset.name!r}); give .npz files"
         )
-    read = feature_reader(**{k: v for k, v in recipe.dataset.args.items() if k not in ("test", "validation")})
 
     def samples() -> tf.data.Dataset:
-        rows = read(file)
+        rows = read_features(trained.reading, file)
         return rows.enumerate().map(lambda i, x: (tf.strings.join([file, "[", tf.strings.as_string(i), "]"]), x))
 
     return Reader(file, samples)
@@ -184,7 +182,7 @@ def npz_inputs(trained: Trained, file: str) -> Any:
             )
         return value.astype(spec.dtype.as_numpy_dtype)
 
-    arrays = tf.nest.map_structure(array, trained.specs(), trained.names)
+    arrays = tf.nest.map_structure(array, trained.specs, trained.names)
     if len({len(a) for a in tf.nest.flatten(arrays)}) > 1:
         raise DataError(
             f"its input arrays differ in length ({', '.join(str(len(a)) for a in tf.nest.flatten(arrays))})"
@@ -196,7 +194,7 @@ def describe_specs(trained: Trained) -> str:
     """``uint8 (28, 28, 1)``, or ``name: dtype (shape), ...`` for several inputs."""
     import tensorflow as tf
 
-    specs = dict(zip(tf.nest.flatten(trained.names), tf.nest.flatten(trained.specs())))
+    specs = dict(zip(tf.nest.flatten(trained.names), tf.nest.flatten(trained.specs)))
     text = [f"{spec.dtype.name} {tuple(spec.shape)}" for spec in specs.values()]
     return text[0] if len(text) == 1 else ", ".join(f"{name}: {t}" for name, t in zip(specs, text))
 
@@ -286,7 +284,7 @@ def predict_into(
         The number of samples predicted and the ``(input, reason)`` of each unreadable input.
     """
     model = raw_model(trained)
-    targets = {target.name or "output": target for target in trained.run.data.targets}
+    targets = trained.targets
     count, failures = 0, []
     for reader in readers(trained, inputs):
         try:

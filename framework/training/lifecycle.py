@@ -31,6 +31,7 @@ from framework.hooks.progress import Progress
 from framework.recipe.loader import recipe_to_yaml
 from framework.recipe.sections import Recipe, parse_interval
 from framework.runtime.process_state import restores_process_settings
+from framework.training.bundle import write_bundle
 from framework.training.callbacks import DivergenceGuard, Recording, recorder
 from framework.training.results import save_failure, save_results
 from framework.training.run import Run, build_run
@@ -75,6 +76,8 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
         if run.is_chief:  # the run has not ended until this session writes its summary again
             (directory / SUMMARY_FILE).unlink(missing_ok=True)
     write_text(where / RECIPE_FILE, recipe_to_yaml(recipe))
+    if run.is_chief:
+        write_bundle(where, run.data, keras.mixed_precision.global_policy().name)
     return replace(run, directory=where, progress=progress)
 
 

@@ -9,8 +9,9 @@ import tensorflow as tf
 
 from framework.data.arrays import Arrays
 from framework.data.catalog import synthetic
+from framework.data.layers import Layer
 from framework.data.module import DataModule
-from framework.data.pipelines import Layer, PipelineSettings, make_pipelines
+from framework.data.pipelines import PipelineSettings, make_pipelines
 from framework.errors import DataError
 
 

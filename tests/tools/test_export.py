@@ -39,12 +39,14 @@ def named_run_dir(module_tiny_recipe):
 
 
 def expected_outputs(directory, samples: int = 32) -> np.ndarray:
-    """The trained network's probabilities on the first test samples, computed here without the export code."""
-    from framework.tools.inference import load_trained
+    """The trained network's probabilities on the first test samples through the run's own test pipeline (rebuilt
+    from the recipe and its data), computed here without the export code."""
+    from framework.training.run import build_run
 
-    trained = load_trained(directory)
-    x = next(trained.run.data.test.unbatch().map(lambda x, *rest: x).batch(samples).as_numpy_iterator())
-    return np.asarray(trained.run.trainer.network(x, training=False))
+    run = build_run(load_recipe(directory / "recipe.yaml"))
+    run.trainer.network.load_weights(directory / "model.weights.h5")
+    x = next(run.data.test.unbatch().map(lambda x, *rest: x).batch(samples).as_numpy_iterator())
+    return np.asarray(run.trainer.network(x, training=False))
 
 
 def test_keras_and_savedmodel_round_trip_raw_inputs(run_dir, tmp_path):
@@ -57,9 +59,9 @@ def test_keras_and_savedmodel_round_trip_raw_inputs(run_dir, tmp_path):
     assert keras_report.outputs == ["output float32 (None, 3): probabilities of 3 classes"]
     raw = synthetic(**TINY).x_test
     expected = expected_outputs(run_dir)
-    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras")(raw), expected, atol=1e-5)
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras")(raw)["output"], expected, atol=1e-5)
     loaded = tf.saved_model.load(str(tmp_path / "saved"))
-    np.testing.assert_allclose(loaded.serve(tf.constant(raw)), expected, atol=1e-5)
+    np.testing.assert_allclose(loaded.serve(tf.constant(raw))["output"], expected, atol=1e-5)
 
 
 def test_the_command_prints_the_check_and_writes_the_default_path(run_dir, capsys):

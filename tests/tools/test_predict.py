@@ -202,3 +202,44 @@ def test_rows_per_task_and_per_output():
         "size.values.0": 1.5,
         "size.values.1": -2.0,
     }
+
+
+def test_a_run_predicts_and_exports_without_its_training_data(tmp_path):
+    """With the training and test files moved away, an image run and a CSV run predict from the run directory alone
+    (the adapted preprocessing, class names, image size and CSV columns are in RUN/inference/), and export."""
+    rng = np.random.default_rng(1)
+    write_images(tmp_path / "train", 6, rng)
+    write_images(tmp_path / "test", 2, rng)
+    images, _ = train_recipe(
+        tmp_path,
+        "images",
+        f"{{name: image_folder, args: {{train: {tmp_path / 'train'}, test: {tmp_path / 'test'}, image_size: [8, 8]}}}}",
+        "{name: mlp, args: {units: [4]}}",
+    )
+    rows = "".join(f"{x},{c},{int(x > 2)}\n" for x, c in zip(range(6), ["red", "blue", "red", "", "blue", "red"]))
+    (tmp_path / "train.csv").write_text("x,colour,label\n" + rows)
+    (tmp_path / "test.csv").write_text("x,colour,label\n" + rows)
+    table, _ = train_recipe(
+        tmp_path,
+        "table",
+        f"{{name: csv, args: {{train: {tmp_path / 'train.csv'}, test: "
+        f"{tmp_path / 'test.csv'}, label: label, categorical: [colour]}}}}",
+        "{name: mlp, args: {units: [4]}}",
+    )
+    shutil.move(tmp_path / "train", tmp_path / "elsewhere")
+    (tmp_path / "train.csv").rename(tmp_path / "moved.csv")
+    shutil.copytree(tmp_path / "test", tmp_path / "new")
+    shutil.rmtree(tmp_path / "test")
+    (tmp_path / "new.csv").write_text("colour,x\nblue,1\n,5\n")
+    (tmp_path / "test.csv").unlink()
+    assert main(["predict", str(images), str(tmp_path / "new"), "--output", str(tmp_path / "a.csv")]) == 0
+    assert {row["class"] for row in read_csv(tmp_path / "a.csv")} <= {"bright", "dark"}
+    assert main(["predict", str(table), str(tmp_path / "new.csv"), "--output", str(tmp_path / "b.csv")]) == 0
+    assert [row["input"] for row in read_csv(tmp_path / "b.csv")] == [
+        f"{tmp_path / 'new.csv'}[0]",
+        f"{tmp_path / 'new.csv'}[1]",
+    ]
+    assert main(["export", str(table), "--format", "savedmodel"]) == 0
+    interface = json.loads((table / "export" / "saved_model.json").read_text())
+    assert interface["outputs"] == {"output": {"task": "classification", "units": 2, "class_names": ["0", "1"]}}
+    assert sorted(i["name"] for i in interface["inputs"]) == ["colour", "x"]

@@ -24,10 +24,16 @@ def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
         "evaluation.json",
         "history.csv",
         "history.json",
+        "inference",
         "model.weights.h5",
         "recipe.yaml",
         "run.json",
         "state",
+    ]
+    assert sorted(p.name for p in (run.directory / "inference").iterdir()) == [
+        "inference.json",
+        "preprocess.keras",
+        "samples.npz",
     ]
     history = json.loads((run.directory / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2] and {"loss", "accuracy"} <= set(history[0])

@@ -141,7 +141,7 @@ def test_disk_full_stops_with_a_message_and_keeps_the_last_checkpoint(tiny_recip
 
     def save_once(self, path, *args, **kwargs):
         calls.append(path)
-        if len(calls) > 1:
+        if len([c for c in calls if "checkpoint" in str(c) or "last" in str(c)]) > 1:
             raise OSError(28, "No space left on device")
         return real_save(self, path, *args, **kwargs)
 
