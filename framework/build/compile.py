@@ -139,7 +139,12 @@ def class_weights(recipe: Recipe, data: Pipelines) -> dict[int, float] | None:
 
 def compile_trainer(recipe: Recipe, network: keras.Model, data: Pipelines, steps: int) -> Trainer:
     """A compiled Trainer (the recipe's class) around `network`: optimizer, loss, loss weights, metrics, `steps` per
-    call."""
+    call.
+
+    With sample weights in any split, every metric is also compiled weighted, as Keras's
+    ``weighted_metrics``: the logs then hold ``accuracy`` (each sample counts once) and
+    ``weighted_accuracy`` (each sample counts its weight); the loss is weighted either way.
+    """
     jit = recipe.training.jit_compile
     trainer = build_component(recipe, TRAINERS, ("trainer",), network=network, jit_optimizer=jit == "optimizer")
     if not isinstance(trainer, Trainer):
@@ -153,6 +158,7 @@ def compile_trainer(recipe: Recipe, network: keras.Model, data: Pipelines, steps
         loss=build_loss(recipe, data),
         loss_weights=build_loss_weights(recipe, data),
         metrics=build_metrics(recipe, data),
+        weighted_metrics=build_metrics(recipe, data) if data.any_weighted else None,
         jit_compile=jit is True,
         steps_per_execution=steps,
     )

@@ -81,8 +81,14 @@ class Pipelines:
 
     @property
     def weighted(self) -> bool:
-        """Whether elements carry sample weights."""
+        """Whether training elements carry sample weights."""
         return len(self.train.element_spec) == 3
+
+    @property
+    def any_weighted(self) -> bool:
+        """Whether the elements of any split (train, validation, test) carry sample weights."""
+        splits = (self.train, self.validation, self.test)
+        return any(split is not None and len(split.element_spec) == 3 for split in splits)
 
     @property
     def class_names(self) -> list[str] | None:

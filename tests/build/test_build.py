@@ -166,3 +166,24 @@ def test_a_recipe_names_its_trainer_class(tiny_recipe):
         RecipeError, match=r"trainer 'data_helpers:NotATrainer' is a NotATrainer, not a subclass of framework.Trainer"
     ):
         build_run(recipe_with(tiny_recipe, f"trainer={{name: '{HELPERS}:NotATrainer'}}"))
+
+
+def test_test_sample_weights_weigh_the_loss_and_the_weighted_metrics(tiny_recipe, tmp_path):
+    """With test sample weights, `loss` and `weighted_accuracy` are weighted and `accuracy` counts every sample once,
+    each equal to its formula on the network's predictions."""
+    import numpy as np
+
+    from framework.recipe.loader import load_recipe
+    from framework.training.lifecycle import train
+
+    rng = np.random.default_rng(0)
+    x = rng.random((96, 8, 8)).astype(np.float32)
+    y = (x.mean(axis=(1, 2)) > 0.5).astype(np.int64)
+    weights = rng.integers(0, 3, 32).astype(np.float32)
+    np.savez(tmp_path / "w.npz", x_train=x, y_train=y, x_test=x[:32], y_test=y[:32], sample_weight_test=weights)
+    run = train(load_recipe(tiny_recipe(), [f"dataset={{name: npz, args: {{path: {tmp_path / 'w.npz'}}}}}",
+                                            "model={name: mlp, args: {units: [4]}}"]))
+    metrics = run.evaluate("test")
+    right = run.trainer.predict(x[:32, ..., None], verbose=0).argmax(axis=1) == y[:32]
+    assert metrics["accuracy"] == pytest.approx(right.mean(), abs=1e-6)
+    assert metrics["weighted_accuracy"] == pytest.approx((right * weights).sum() / weights.sum(), abs=1e-6)
