@@ -27,6 +27,9 @@ class Checkpoint:
     """
 
     name = "checkpoint"
+    saves_network = (
+        True  # the first-step check saves the network once, so that validate finds a network Keras cannot save
+    )
     after = (
         "evaluation",
         "lr_schedule",

@@ -47,3 +47,20 @@ def regularized(input_shape, num_classes) -> keras.Model:
         keras.layers.Flatten()(inputs)
     )
     return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(hidden))
+
+
+class HeadNet(keras.Model):
+    """A subclassed network taking a layer in `__init__` and no `get_config`: Keras cannot save it as .keras."""
+
+    def __init__(self, head: keras.layers.Layer, **kwargs):
+        super().__init__(**kwargs)
+        self.flatten = keras.layers.Flatten()
+        self.head = head
+
+    def call(self, x):
+        return self.head(self.flatten(x))
+
+
+def head_net(num_classes: int) -> keras.Model:
+    """`HeadNet` with a softmax head."""
+    return HeadNet(keras.layers.Dense(num_classes, activation="softmax"))

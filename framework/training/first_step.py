@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import re
+import tempfile
+import textwrap
 import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -62,6 +65,7 @@ def check_first_step(
     data: Pipelines,
     class_weight: dict[int, float] | None,
     strategy: tf.distribute.Strategy,
+    saved_by: str | None = None,
 ) -> None:
     """One training step and one evaluation batch of `trainer` on `data`, undone afterwards.
 
@@ -71,10 +75,13 @@ def check_first_step(
         data: the run's pipelines; one training and one test batch are read.
         class_weight: the run's class weights (`training.class_weight`), or None.
         strategy: the strategy the Trainer was built under.
+        saved_by: what saves the whole network as a ``.keras`` file during the run (the
+            ``checkpoint`` plugin ...), or None; then the network is saved once, to a temporary file.
 
     Raises:
         DataError: reading the batches fails (a file or record the checks before did not reach).
-        RecipeError: either step fails otherwise; at the recipe line of the component the error comes from.
+        RecipeError: either step fails otherwise; at the recipe line of the component the error comes from. Or the
+            network cannot be saved while `saved_by` will save it (at the `model` line, with Keras's whole advice).
     """
     with strategy.scope():
         trainer.optimizer.build(trainer.trainable_variables)
@@ -95,6 +102,27 @@ def check_first_step(
         with strategy.scope():
             for variable, value in zip(variables, saved):
                 variable.assign(value)
+    if saved_by is not None:
+        check_saving(recipe, trainer.network, saved_by)
+
+
+def check_saving(recipe: Recipe, network: keras.Model, saved_by: str) -> None:
+    """Saves `network` to a temporary ``.keras`` file; `RecipeError` at the `model` line, with Keras's whole message
+    (its advice on ``get_config``), when it cannot be saved."""
+    with tempfile.TemporaryDirectory(prefix="tapeline-save-check-") as folder:
+        try:
+            network.save(os.path.join(folder, "network.keras"))
+        except Exception as error:  # whatever the network's own get_config raises
+            advice = textwrap.indent(str(error).strip(), "      ")
+            raise RecipeError(
+                [
+                    Problem(
+                        recipe.locate(("model",)),
+                        f"`model`: the network cannot be saved as a .keras file, which {saved_by} does "
+                        f"every epoch: {type(error).__name__}: {advice}",
+                    )
+                ]
+            ) from None
 
 
 @contextlib.contextmanager

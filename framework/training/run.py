@@ -104,7 +104,18 @@ class Run:
     def check_first_step(self) -> None:
         """Tries one training step and one evaluation batch, undone afterwards; `RecipeError` at the
         recipe line of the failing component (`framework.training.first_step`)."""
-        check_first_step(self.recipe, self.trainer, self.data, self.class_weight, self.strategy)
+        check_first_step(self.recipe, self.trainer, self.data, self.class_weight, self.strategy, self.network_saver())
+
+    def network_saver(self) -> str | None:
+        """What saves the whole network as a ``.keras`` file every epoch: a plugin whose class sets
+        ``saves_network = True`` (``checkpoint``), or a Keras ``ModelCheckpoint`` saving more than weights."""
+        for plugin in self.plugins.get_plugins():
+            if getattr(type(plugin), "saves_network", False):
+                return f"the {self.plugins.get_name(plugin)!r} plugin"
+        for callback in self.keras_callbacks:
+            if isinstance(callback, keras.callbacks.ModelCheckpoint) and not callback.save_weights_only:
+                return "keras.callbacks.ModelCheckpoint"
+        return None
 
     def split(self, name: str) -> tf.data.Dataset:
         """The batched ``"test"`` or ``"validation"`` split; `TapelineError` when the recipe has none."""

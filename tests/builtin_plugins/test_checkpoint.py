@@ -167,3 +167,19 @@ def test_a_continued_run_that_crashes_can_be_resumed_again(tiny_recipe, tmp_path
         train(load_recipe(file, ["training.epochs=4"]), done.directory, resume=True)
     resumed = train(load_recipe(file, ["training.epochs=4"]), done.directory, resume=True)
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
+
+
+def test_validate_finds_a_network_the_checkpoint_plugin_cannot_save(tiny_recipe, capsys):
+    """A subclassed network without get_config fails `validate` (exit 2) at the model line, with Keras's whole advice,
+    when the checkpoint plugin will save it; without the plugin it trains."""
+    from framework.cli import main
+
+    file = tiny_recipe("plugins: [{name: checkpoint, args: {monitor: null}}]\n")
+    assert main(["validate", str(file), "--set", "model=model_helpers:head_net"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--set model=model_helpers:head_net: `model`: the network cannot be saved as a .keras file, which the " in err
+    )
+    assert "'checkpoint' plugin does every epoch" in err
+    assert "must override `get_config()`" in err and "def get_config(self):" in err
+    assert main(["validate", str(tiny_recipe()), "--set", "model=model_helpers:head_net"]) == 0
