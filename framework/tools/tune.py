@@ -31,19 +31,20 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from framework.errors import NothingToDo, TapelineError, TrainingFailed, error_summary
+from framework.errors import NothingToDo, TapelineError, TrainingFailed
 from framework.files import UMASK
-from framework.recipe.loader import apply_overrides, load_document, recipe_params, recipe_to_dict
+from framework.recipe.loader import apply_overrides, load_document, recipe_to_dict
 from framework.recipe.search_space import SEARCH, Search, check_search, split_search
 from framework.recipe.sections import Recipe
 from framework.recipe.yaml_reader import Document
 from framework.tools.tune_report import report
+from framework.tools.tune_storage import open_study, patiently, storage_url
 from framework.tools.tune_trial import HOST, Sweep, announce, objective
 
 if TYPE_CHECKING:
@@ -52,10 +53,7 @@ if TYPE_CHECKING:
 
 TUNE_FILE = "tune.json"
 RECIPE_FILE = "recipe.yaml"
-STUDY_DB = "study.db"
 PLANNED = "planned:"  # study user attributes: trials each `tapeline tune` asked for
-SQLITE_TIMEOUT_S = 60  # how long a write waits for another process's
-OPEN_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -150,92 +148,6 @@ def sweep_settings(directory: Path) -> dict[str, Any]:
         raise TapelineError(f"'{directory}' is not a tune directory (cannot read {TUNE_FILE}: {error})") from None
 
 
-def storage_url(directory: Path, storage: str | None) -> str:
-    """`storage`, or the SQLite database in the tune directory."""
-    return storage or f"sqlite:///{directory.resolve() / STUDY_DB}"
-
-
-def open_study(url: str, name: str, search: Search, recipe: Recipe) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
-    """The study `name` in the storage at `url`, created or loaded, for `recipe` and its `search`.
-
-    Raises:
-        TapelineError: the storage cannot be opened, or the study was made for another search
-            or another recipe (the message names the differences).
-    """
-    import optuna
-    import sqlalchemy.exc
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # Tapeline prints each trial itself
-    for attempt in range(OPEN_ATTEMPTS):
-        try:
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {}
-            )
-            study = optuna.create_study(
-                storage=storage,
-                study_name=name,
-                direction=search.direction,
-                load_if_exists=True,
-                pruner=optuna.pruners.MedianPruner(),
-            )
-            break
-        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-            if (
-                isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError))
-                and attempt + 1 < OPEN_ATTEMPTS
-            ):
-                # processes creating one database at once collide on its tables: the next try finds them made
-                time.sleep(0.5)
-                continue
-            raise TapelineError(
-                f"cannot open study {name!r} in storage {url!r}: {error_summary(error)}; --storage takes a SQLAlchemy "
-                "database URL such as sqlite:///path/study.db or postgresql://user:password@host/database"
-            ) from None
-    check_identity(study, url, "search", search_identity(search))
-    check_identity(study, url, "recipe", recipe_identity(recipe, search))
-    return study, storage
-
-
-def search_identity(search: Search) -> dict[str, Any]:
-    """What makes two searches the same: the space, the metric and its direction (JSON data)."""
-    space = [asdict(p) for p in search.parameters]
-    return json.loads(json.dumps({"space": space, "metric": search.metric, "direction": search.direction}))
-
-
-def recipe_identity(recipe: Recipe, search: Search) -> dict[str, Any]:
-    """What makes two sweeps train the same thing: the recipe's values as flat parameters, without the searched
-    values (each trial sets them), its name and `training.output_dir` (where runs go changes no result)."""
-    searched = tuple(p.key for p in search.parameters)
-    ignored = ("name", "training.output_dir")
-    return {
-        key: value
-        for key, value in recipe_params(recipe).items()
-        if key not in ignored and key not in searched and not key.startswith(tuple(f"{k}." for k in searched))
-    }
-
-
-def check_identity(study: optuna.Study, url: str, what: str, identity: dict[str, Any]) -> None:
-    """Records `identity` (``"search"`` or ``"recipe"``, per `what`) with a new study; `TapelineError` naming every
-    difference when the study holds another one."""
-    known = study.user_attrs.get(what)
-    if known is None:
-        study.set_user_attr(what, identity)
-        return
-    if known == identity:
-        return
-    keys = sorted(set(known) | set(identity))
-    prefix = "search." if what == "search" else ""
-    differ = "; ".join(
-        f"`{prefix}{key}` is {json.dumps(identity.get(key))} here, {json.dumps(known.get(key))} in the study"
-        for key in keys
-        if known.get(key) != identity.get(key)
-    )
-    raise TapelineError(
-        f"study {study.study_name!r} in {url!r} was made for another {what}: {differ}; its trials would not be "
-        "comparable, so name another study with --study NAME (or another --storage)"
-    )
-
-
 def remaining(study: optuna.Study) -> tuple[int, int]:
     """Trials still to start, and trials planned (the sum of every ``tapeline tune``'s --trials)."""
     from optuna.trial import TrialState
@@ -285,6 +197,19 @@ def recover(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
             print(f"trial {trial.number} did not finish; its values are queued again")
 
 
+def fail_own_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
+    """Marks this process's trials still RUNNING as FAIL (a write that hit a locked database cut them short), so that
+    `recover` queues their values again."""
+    from optuna.trial import TrialState
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("run", {}).get("pid") == os.getpid():
+            storage.set_trial_state_values(
+                storage.get_trial_id_from_study_id_trial_number(study_id, trial.number), TrialState.FAIL
+            )
+
+
 def run_trials(sweep: Sweep, study: optuna.Study, storage: optuna.storages.BaseStorage, timeout: float | None) -> None:
     """Runs trials until the study holds as many as planned, or `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout if timeout else math.inf
@@ -292,7 +217,11 @@ def run_trials(sweep: Sweep, study: optuna.Study, storage: optuna.storages.BaseS
         recover(study, storage)
         if remaining(study)[0] <= 0:
             return
-        study.optimize(objective(sweep), n_trials=1, catch=(TrainingFailed,), callbacks=[announce])
+        patiently(
+            lambda: study.optimize(objective(sweep), n_trials=1, catch=(TrainingFailed,), callbacks=[announce]),
+            sweep.storage,
+            lambda: fail_own_trials(study, storage),
+        )
     print(f"timeout: no new trial after {timeout:g} s")
 
 
