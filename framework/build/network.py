@@ -16,8 +16,8 @@ from framework.recipe.components import build_component, recipe_error
 from framework.recipe.registry import (
     MODELS,
 )
-from framework.recipe.schema import signature_parameters
 from framework.recipe.sections import Recipe
+from framework.recipe.signatures import signature_parameters
 
 UNITS = {
     "classification": "one per class",

@@ -19,6 +19,7 @@ import numpy as np
 
 from framework.data.arrays import Arrays
 from framework.errors import DataError
+from framework.recipe.paths import DataPath
 from framework.recipe.schema import require
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def keras_download(name: str, how_to_provide: str) -> Arrays:
     return Arrays(x_train, y_train, x_test, y_test, source=f"{name} (Keras cache {KERAS_CACHE})")
 
 
-def mnist(path: str | None = None) -> Arrays:
+def mnist(path: DataPath.file_or_folder | None = None) -> Arrays:
     """MNIST digits: Keras's loader and cache, or `path` (mnist.npz or a directory of IDX files).
 
     Images ``(28, 28, 1)`` uint8; default preprocessing ``Rescaling(1/255)`` (see `as_images`).
@@ -136,7 +137,7 @@ def mnist(path: str | None = None) -> Arrays:
     )
 
 
-def fashion_mnist(path: str | None = None) -> Arrays:
+def fashion_mnist(path: DataPath.file_or_folder | None = None) -> Arrays:
     """Fashion-MNIST: `path`, else Debian's dataset-fashion-mnist files, else Keras's loader.
 
     Images ``(28, 28, 1)`` uint8; default preprocessing ``Rescaling(1/255)`` (see `as_images`).
@@ -167,7 +168,7 @@ def fashion_mnist(path: str | None = None) -> Arrays:
     return arrays
 
 
-def idx(path: str) -> Arrays:
+def idx(path: DataPath.folder) -> Arrays:
     """Any directory of MNIST-format IDX files: {train,t10k}-{images,labels}-idx?-ubyte[.gz].
 
     3-D image arrays get a channel axis; default preprocessing ``Rescaling(1/255)`` (see `as_images`).
@@ -175,7 +176,7 @@ def idx(path: str) -> Arrays:
     return as_images(read_idx_dir(Path(path).expanduser(), "idx"))
 
 
-def npz(path: str) -> Arrays:
+def npz(path: DataPath.file) -> Arrays:
     """Any .npz file with x_train, y_train, x_test and y_test arrays (and optional sample_weight_train/_test).
 
     The arrays reach the model as stored: no scaling, no added axes (see `dataset.preprocess`).

@@ -24,6 +24,7 @@ from framework.data.images import (
 from framework.data.images import unreadable_reason as reason
 from framework.data.module import DataModule, Shard, usable_shard
 from framework.errors import DataError
+from framework.recipe.paths import DataPath
 from framework.recipe.schema import require
 
 if TYPE_CHECKING:
@@ -35,10 +36,10 @@ Split = tuple[list[str], np.ndarray]  # (files, int32 labels)
 
 
 def image_folder(
-    train: str,
-    test: str,
+    train: DataPath.folder,
+    test: DataPath.folder,
     image_size: tuple[int, int],
-    validation: str | None = None,
+    validation: DataPath.folder | None = None,
     color_mode: Literal["rgb", "grayscale", "rgba"] = "rgb",
     interpolation: Interpolation = "bilinear",
     verify: bool = True,

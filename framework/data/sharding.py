@@ -28,7 +28,7 @@ import tensorflow as tf
 from framework.data.module import Shard
 from framework.errors import DataError
 from framework.recipe.registry import DATASETS
-from framework.recipe.schema import signature_parameters
+from framework.recipe.signatures import signature_parameters
 from framework.runtime.compat import class_weight_map_fn
 from framework.runtime.distribute import (
     gather_from_workers,

@@ -28,6 +28,7 @@ from framework.data.csv_check import (
     scan,
 )
 from framework.data.module import DataModule
+from framework.recipe.paths import DataPath
 from framework.recipe.schema import require
 
 if TYPE_CHECKING:
@@ -38,10 +39,10 @@ ROWS_PER_STEP = 256  # rows read per step of the generator (and per step of adap
 
 
 def csv(
-    train: str,
-    test: str,
+    train: DataPath.file,
+    test: DataPath.file,
     label: str | list[str],
-    validation: str | None = None,
+    validation: DataPath.file | None = None,
     features: list[str] | None = None,
     categorical: list[str] | None = None,
     delimiter: str = ",",

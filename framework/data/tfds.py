@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from framework.data.module import DataModule
 from framework.errors import DataError
+from framework.recipe.paths import DataPath
 from framework.recipe.schema import suggest
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ RESCALE_TO_UNIT = [{"name": "Rescaling", "args": {"scale": 1 / 255}}]
 
 
 def tfds(
-    name: str, data_dir: str, train: str = "train", test: str = "test", validation: str | None = None
+    name: str, data_dir: DataPath.folder, train: str = "train", test: str = "test", validation: str | None = None
 ) -> DataModule:
     """A TensorFlow Datasets dataset by name (``mnist``, ``cifar10``, ``mnist:3.0.1``), read from `data_dir`.
 

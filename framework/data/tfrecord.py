@@ -11,6 +11,7 @@ from framework.data.checks import check_all, failure_message
 from framework.data.images import decode
 from framework.data.module import DataModule, Shard, usable_shard
 from framework.errors import DataError
+from framework.recipe.paths import DataPath
 from framework.recipe.schema import require
 
 if TYPE_CHECKING:
@@ -35,11 +36,11 @@ class Feature:
 
 
 def tfrecord(
-    train: str,
-    test: str,
+    train: DataPath.pattern,
+    test: DataPath.pattern,
     features: dict[str, Feature],
     label: str | list[str],
-    validation: str | None = None,
+    validation: DataPath.pattern | None = None,
     compression: Literal["none", "gzip", "zlib"] = "none",
     check: Literal["all", "first"] = "all",
     shard: Shard | None = None,

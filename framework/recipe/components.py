@@ -7,6 +7,7 @@ import typing
 from typing import Any
 
 from framework.errors import Problem, RecipeError, RegistryError
+from framework.recipe.paths import origin_folder, resolve_module_file
 from framework.recipe.registry import (
     DATASETS,
     LOSSES,
@@ -23,7 +24,6 @@ from framework.recipe.schema import (
     Checker,
     Path,
     dotted,
-    signature_parameters,
     value_at,
 )
 from framework.recipe.sections import (
@@ -33,6 +33,7 @@ from framework.recipe.sections import (
     Component,
     Recipe,
 )
+from framework.recipe.signatures import signature_parameters
 from framework.recipe.yaml_reader import Document
 
 
@@ -66,7 +67,12 @@ def components(value: Any, path: Path) -> list[tuple[Path, Component]]:
 def check_component(
     checker: Checker, registry: Registry, component: Component, path: Path, injected: tuple = ()
 ) -> None:
-    """Records a problem when `component` names nothing in `registry`, else checks and converts its args."""
+    """Records a problem when `component` names nothing in `registry`, else checks and converts its args.
+
+    A name pointing into a Python file (``nets/mine.py:build``) is made absolute against the
+    folder of the recipe that writes it.
+    """
+    component.name = resolve_module_file(component.name, origin_folder(checker.locate((*path, "name"))))
     try:
         entry = registry.get(component.name)
     except RegistryError as error:

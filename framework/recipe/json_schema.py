@@ -25,7 +25,7 @@ from framework.recipe.search_space import SEARCH, SearchSection
 from framework.recipe.sections import Recipe
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
-IMPORT_PATH = r"^[\w.]+:[\w.]+$"
+IMPORT_PATH = r"^([\w.]+|.+\.py):[\w.]+$"
 SCALARS = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -23,34 +23,35 @@ from framework.recipe.schema import (
     Path,
     dotted,
     quote,
-    value_at,
     written_fields,
 )
 from framework.recipe.sections import Component, Recipe
 from framework.recipe.yaml_reader import Document, read_value, read_yaml
 
-if TYPE_CHECKING:
-    pass
-
 
 def _merge(base: Document, child: Document) -> Document:
-    """`child` over `base`: mappings merge key by key, anything else is replaced."""
+    """`child` over `base`: mappings merge key by key, anything else is replaced.
 
-    def merge(a: Any, b: Any) -> Any:
-        if isinstance(a, dict) and isinstance(b, dict):
-            return {k: merge(a[k], b[k]) if k in a and k in b else b.get(k, a.get(k)) for k in {**a, **b}}
-        return b
+    A component the child renames (``model: {name: other_net}`` over ``seed_cnn``) keeps none of
+    the parent's ``args``: they were written for the other component.
+    """
+    replaced: list[Path] = []  # paths whose base values the child drops
 
-    replaced = [p for p in child.origin if not isinstance(value_at(child.data, p), dict)]
+    def merge(a: Any, b: Any, path: Path) -> Any:
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            replaced.append(path)
+            return b
+        renamed = "name" in a and "name" in b and a["name"] != b["name"]
+        if renamed and "args" in a:
+            a = {k: v for k, v in a.items() if k != "args"}
+            replaced.append((*path, "args"))
+        return {k: merge(a[k], b[k], (*path, k)) if k in a and k in b else b.get(k, a.get(k)) for k in {**a, **b}}
+
+    data = merge(base.data, child.data, ())
     origin = {p: w for p, w in base.origin.items() if not any(p[: len(r)] == r for r in replaced)}
     origin.update(child.origin)
-    return Document(
-        merge(base.data, child.data),
-        origin,
-        child.default_where,
-        {**base.spelled, **child.spelled},
-        base.problems + child.problems,
-    )
+    spelled = {**base.spelled, **child.spelled}
+    return Document(data, origin, child.default_where, spelled, base.problems + child.problems)
 
 
 def load_document(file: FilePath, _seen: tuple[FilePath, ...] = ()) -> Document:
@@ -152,9 +153,10 @@ def _set_path(data: Any, path: Path, value: Any) -> str | None:
     return None
 
 
-def parse_recipe(document: Document, problems: list[Problem] = ()) -> Recipe:
-    """A checked `Recipe` from plain data, or `RecipeError` listing every problem (`problems` first)."""
-    checker = Checker(document.locate, document.spelled)
+def parse_recipe(document: Document, problems: list[Problem] = (), *, paths_exist: bool = True) -> Recipe:
+    """A checked `Recipe` from plain data, or `RecipeError` listing every problem (`problems` first);
+    data paths must name something unless `paths_exist` is false."""
+    checker = Checker(document.locate, document.spelled, paths_exist=paths_exist)
     checker.problems.extend(problems)
     recipe = checker.dataclass(document.data, Recipe, ())
     sections = check_sections(document, checker)
@@ -165,12 +167,15 @@ def parse_recipe(document: Document, problems: list[Problem] = ()) -> Recipe:
     return dataclasses.replace(recipe, **sections, origins=Origins(dict(document.origin), document.default_where))
 
 
-def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
+def load_recipe(file: str | FilePath, overrides: list[str] = (), *, paths_exist: bool = True) -> Recipe:
     """Reads, merges, overrides and checks a recipe file.
 
     Args:
         file: the recipe's YAML file; ``extends:`` paths are relative to it.
         overrides: ``key.path=value`` settings (values read as YAML), as ``--set`` gives them.
+        paths_exist: whether data paths (relative ones read against the recipe's folder) must
+            name existing files; false for a finished run's recipe, which inference reads
+            without the training data.
 
     Returns:
         The checked `Recipe`, which knows the file and line of each of its values.
@@ -179,7 +184,8 @@ def load_recipe(file: str | FilePath, overrides: list[str] = ()) -> Recipe:
         RecipeError: every problem of the file and the overrides at once, each at its line.
     """
     document = load_document(FilePath(file))
-    return parse_recipe(document, document.problems + apply_overrides(document, list(overrides)))
+    problems = document.problems + apply_overrides(document, list(overrides))
+    return parse_recipe(document, problems, paths_exist=paths_exist)
 
 
 def plain(value: Any) -> Any:

@@ -1,8 +1,8 @@
 """Registries: names in recipes -> models, datasets, plugins and Keras optimizers, losses, metrics.
 
 A name is looked up among the built-ins, then among the entry points of the registry's group
-(installed third-party packages), and a ``package.module:attribute`` path is imported
-directly, so a user's own model needs no registration at all.
+(installed third-party packages), and a ``package.module:attribute`` path or a
+``file.py:attribute`` path is imported directly, so a user's own model needs no registration at all.
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from framework.errors import RegistryError
@@ -34,14 +37,41 @@ class Entry:
 
 
 def import_path(path: str) -> Any:
-    """The object named by ``package.module:attribute``; `RegistryError` when it cannot be imported."""
-    module_name, _, attribute = path.partition(":")
+    """The object named by ``package.module:attribute`` or ``/path/to/file.py:attribute``.
+
+    A file is imported as the module named by its stem, with its folder put first on
+    ``sys.path`` so that it can import the files beside it.
+
+    Raises:
+        RegistryError: the module or file cannot be imported, or has no such attribute.
+    """
+    module_name, _, attribute = path.rpartition(":") if ".py:" in path else path.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attribute)
+        module = import_file(Path(module_name)) if module_name.endswith(".py") else importlib.import_module(module_name)
     except (ImportError, ValueError, TypeError) as error:  # ValueError/TypeError: empty or relative module names
         raise RegistryError(f"cannot import module '{module_name}' for '{path}': {error}") from None
+    try:
+        return getattr(module, attribute)
     except AttributeError:
         raise RegistryError(f"module '{module_name}' has no attribute '{attribute}' (from '{path}')") from None
+
+
+def import_file(file: Path) -> ModuleType:
+    """The Python `file` imported as the module named by its stem (once: a second call returns it).
+
+    Raises:
+        ImportError: there is no such file, or another module of that name is already imported.
+    """
+    if not file.is_file():
+        raise ImportError(f"there is no file '{file}'")
+    loaded = sys.modules.get(file.stem)
+    if loaded is not None:
+        if Path(getattr(loaded, "__file__", "") or "").resolve() == file.resolve():
+            return loaded
+        raise ImportError(f"a module named '{file.stem}' is already imported from {loaded.__file__}; rename the file")
+    if str(file.parent) not in sys.path:
+        sys.path.insert(0, str(file.parent))
+    return importlib.import_module(file.stem)
 
 
 class Registry:
@@ -97,7 +127,7 @@ class Registry:
         names = self.names()
         return (
             f"unknown {self.kind} {name!r}; registered: {', '.join(names)}"
-            f" (or a 'package.module:attribute' path){suggest(name, names)}"
+            f" (or a 'package.module:attribute' or 'file.py:attribute' path){suggest(name, names)}"
         )
 
 

@@ -8,17 +8,17 @@ models, datasets, optimizers and plugins (checked against their call signatures)
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
 import inspect
-import textwrap
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from framework.errors import Problem
+from framework.recipe.paths import DataPathSpec
+from framework.recipe.signatures import signature_parameters, type_hints
 
 Path = tuple[str | int, ...]
 Locate = Callable[[Path], str]
@@ -111,6 +111,9 @@ def suggest(name: str, allowed: Sequence[str]) -> str:
 def describe(tp: Any) -> str:
     """A type in words, as used in "must be ..." messages."""
     origin, targs = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Annotated:
+        specs = [m for m in tp.__metadata__ if isinstance(m, DataPathSpec)]
+        return f"a path to a {specs[0].kind}" if specs else describe(targs[0])
     if origin in (Union, types.UnionType):
         words = [describe(a) for a in targs if a is not type(None)]
         return " or ".join(words) + (" or null" if type(None) in targs else "")
@@ -132,12 +135,14 @@ class Checker:
     """Converts plain data to typed values, recording a `Problem` per bad value.
 
     `spelled` maps paths of booleans that YAML 1.1 made of words (``on``, ``yes`` ...) to those
-    words, so that messages about them can say what happened.
+    words, so that messages about them can say what happened. With `paths_exist` false, data
+    paths are resolved but not checked (a run's saved recipe, for inference without the data).
     """
 
-    def __init__(self, locate: Locate, spelled: Mapping[Path, str] | None = None) -> None:
+    def __init__(self, locate: Locate, spelled: Mapping[Path, str] | None = None, *, paths_exist: bool = True) -> None:
         self.locate = locate
         self.spelled = spelled or {}
+        self.paths_exist = paths_exist
         self.problems: list[Problem] = []
 
     def fail(self, path: Path, message: str) -> object:
@@ -175,6 +180,8 @@ class Checker:
             return value
         if dataclasses.is_dataclass(tp):
             return self.dataclass(value, tp, path)
+        if origin is Annotated:
+            return self._annotated(value, tp, path, expect)
         if origin in (Union, types.UnionType):
             return self._union(value, targs, path, expect)
         if origin is Literal:
@@ -184,6 +191,19 @@ class Checker:
         if origin in (dict, Mapping) or tp is dict:
             return self._dict(value, targs, path, expect)
         return self._scalar(value, tp, path, expect)
+
+    def _annotated(self, value: Any, tp: Any, path: Path, expect: str) -> Any:
+        """`value` checked as ``Annotated``'s type; a `DataPathSpec` path made absolute (and checked to exist)."""
+        checked = self.value(value, typing.get_args(tp)[0], path, expect)
+        data_path = next((m for m in tp.__metadata__ if isinstance(m, DataPathSpec)), None)
+        try:
+            return (
+                checked
+                if INVALID is checked or not data_path
+                else data_path.resolved(checked, self.locate(path), self.paths_exist)
+            )
+        except ValueError as error:
+            return self.fail(path, f"`{dotted(path)}`: {error}")
 
     def _bad_choice(self, path: Path, value: Any, choices: Sequence[Any]) -> object:
         words = ", ".join(quote(c) for c in choices)
@@ -198,7 +218,7 @@ class Checker:
             return None
         alternatives = [a for a in targs if a is not type(None)]
         for tp in alternatives:
-            trial = Checker(self.locate, self.spelled)
+            trial = Checker(self.locate, self.spelled, paths_exist=self.paths_exist)
             result = trial.value(value, tp, path)
             if not trial.problems:
                 return result
@@ -273,7 +293,7 @@ class Checker:
             return dict(args)
         allowed = [n for n in params if n not in injected]
         self.unknown_keys(path, args, allowed)
-        hints = _type_hints(target)
+        hints = type_hints(target)
         checked = {}
         for name in allowed:
             param = params[name]
@@ -307,71 +327,6 @@ class Checker:
         if isinstance(value, str) and looks_numeric(value):
             return self.fail(path, f"`{dotted(path)}` is the string {quote(value)}; write numbers without quotes")
         return value
-
-
-def signature_parameters(target: Callable) -> dict[str, inspect.Parameter] | None:
-    """Named parameters of a function or class; `None` for a function taking arbitrary keywords.
-
-    A class whose ``__init__`` takes ``**kwargs`` (Keras optimizers do) also gets the named
-    parameters of its bases, since that is where those keywords go, except those its own
-    ``super().__init__(...)`` call sets itself (``StringLookup`` sets ``vocabulary_dtype``).
-    """
-    is_class = isinstance(target, type)
-    owners = [c.__init__ for c in target.__mro__ if "__init__" in vars(c) and c is not object] if is_class else [target]
-    params: dict[str, inspect.Parameter] = {}
-    fixed: set[str] = set()  # keywords a subclass passes to its base itself
-    for owner in owners:
-        try:
-            found = inspect.signature(owner).parameters
-        except (TypeError, ValueError):
-            return None
-        for name, param in found.items():
-            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and name != "self" and name not in fixed:
-                params.setdefault(name, param)
-        if not any(p.kind is p.VAR_KEYWORD for p in found.values()):
-            return params
-        fixed |= super_keywords(owner)
-    return params if is_class else None
-
-
-def super_keywords(init: Callable) -> set[str]:
-    """The keyword names an ``__init__`` passes to ``super().__init__`` itself (empty when its source is unknown)."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-    except (OSError, TypeError, SyntaxError):
-        return set()
-    calls = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "__init__"
-        and isinstance(node.func.value, ast.Call)
-        and getattr(node.func.value.func, "id", None) == "super"
-    ]
-    return {keyword.arg for call in calls for keyword in call.keywords if keyword.arg}
-
-
-def _type_hints(target: Callable) -> dict[str, Any]:
-    """The parameter annotations of `target` (its ``__init__`` for a class) that can be resolved.
-
-    A name imported only for type checking (``keras.Model`` as a lazily imported builder's
-    return type) leaves just that annotation out; unresolvable ones count as unannotated.
-    """
-    function = target.__init__ if isinstance(target, type) else target
-    try:
-        return typing.get_type_hints(function)
-    except Exception:  # resolve what can be resolved, one annotation at a time
-        pass
-    hints = {}
-    for name, annotation in getattr(function, "__annotations__", {}).items():
-        try:
-            hints[name] = (
-                eval(annotation, getattr(function, "__globals__", {})) if isinstance(annotation, str) else annotation
-            )  # noqa: S307 (annotations, as get_type_hints does)
-        except Exception:
-            continue
-    return hints
 
 
 def value_at(data: Any, path: Path) -> Any:

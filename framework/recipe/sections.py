@@ -205,6 +205,15 @@ class DistributeSection:
         default="auto",
         metadata=spec("Collective implementation between the workers of 'multi_worker' (nccl: GPUs only)."),
     )
+    worker_timeout: float = field(
+        default=1800.0,
+        metadata=spec(
+            "Seconds 'multi_worker' waits at start for every worker of the cluster, naming those it waits for, "
+            "before it gives up (1800: torch.distributed's default process-group timeout).",
+            expect="a positive number of seconds",
+            valid=lambda v: v > 0,
+        ),
+    )
 
 
 @dataclass

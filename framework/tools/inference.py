@@ -105,7 +105,7 @@ def load_trained(directory: Path, precision: str | None = None) -> Trained:
 
     weights = read_run_directory(directory)
     info = json.loads((directory / FOLDER / INFO).read_text())
-    recipe = load_recipe(directory / RECIPE_FILE)
+    recipe = load_recipe(directory / RECIPE_FILE, paths_exist=False)
     read_targets = [
         Target(**{**t, "label_values": tuple(t["label_values"]) if t["label_values"] else None})
         for t in info["targets"]

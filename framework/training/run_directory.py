@@ -72,7 +72,7 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
     if not saved_file.is_file():
         raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
     saved = saved_file.read_text()
-    saved_training = load_recipe(saved_file).training
+    saved_training = load_recipe(saved_file, paths_exist=False).training
     saved_epochs = saved_training.epochs
     training = replace(recipe.training, epochs=saved_epochs, checkpoint_every=saved_training.checkpoint_every)
     wanted = recipe_to_yaml(replace(recipe, training=training))

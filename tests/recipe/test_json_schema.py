@@ -45,7 +45,7 @@ def test_sections_carry_types_defaults_descriptions_and_names():
     assert recipe["properties"]["training"]["additionalProperties"] is False
     assert recipe["required"] == ["name", "dataset", "model"]
     name, section = recipe["properties"]["optimizer"]["anyOf"]
-    assert "adam" in name["anyOf"][0]["enum"] and name["anyOf"][1]["pattern"] == r"^[\w.]+:[\w.]+$"
+    assert "adam" in name["anyOf"][0]["enum"] and name["anyOf"][1]["pattern"] == r"^([\w.]+|.+\.py):[\w.]+$"
     assert section["properties"]["args"]["type"] == "object"
     assert recipe["properties"]["distribute"]["properties"]["communication"]["enum"] == ["auto", "ring", "nccl"]
 

@@ -158,6 +158,23 @@ def test_extends_merges_and_child_wins(write_recipe):
     assert (recipe.name, recipe.training.epochs, recipe.training.batch_size, recipe.plugins) == ("child", 1, 8, [])
 
 
+def test_extends_with_another_component_drops_the_parents_args(write_recipe):
+    """A child naming another model (or dataset) keeps none of the parent's args; the same name merges them."""
+    write_recipe(
+        "name: base\ndataset: {name: synthetic, args: {num_train: 64}, validation_split: 0.25}\n"
+        "model: {name: mlp, args: {units: [16]}}\n",
+        "base.yaml",
+    )
+    other = load_recipe(write_recipe("extends: base.yaml\nname: child\nmodel: {name: seed_cnn}\n"))
+    assert (other.model.name, other.model.args) == ("seed_cnn", {})
+    same = load_recipe(write_recipe("extends: base.yaml\nname: child\nmodel: {name: mlp, args: {dropout: 0.1}}\n"))
+    assert same.model.args == {"units": (16,), "dropout": 0.1}
+    renamed = load_recipe(
+        write_recipe("extends: base.yaml\nname: child\ndataset: {name: sklearn, args: {name: iris}}\n")
+    )
+    assert (renamed.dataset.args, renamed.dataset.validation_split) == ({"name": "iris"}, 0.25)
+
+
 def test_extends_errors_point_into_the_right_file(write_recipe):
     """A bad value inherited from a base recipe is reported at the base file's line."""
     write_recipe("name: base\ndataset: synthetic\nmodel: seed_cnn\ntraining:\n  epochs: 0\n", "base.yaml")

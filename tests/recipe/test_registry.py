@@ -13,8 +13,8 @@ def test_unknown_name_lists_registered_names_and_suggests():
     """An unknown name is a LookupError listing the registered names with a suggestion."""
     with pytest.raises(
         LookupError,
-        match=r"unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn \(or a 'package.module:attribute' "
-        r"path\); did you mean 'seed_cnn'\?",
+        match=r"unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn \(or a 'package.module:attribute' or "
+        r"'file.py:attribute' path\); did you mean 'seed_cnn'\?",
     ):
         MODELS.get("seed_cn")
 
@@ -32,6 +32,23 @@ def test_bad_import_paths_are_registry_errors(path, message):
     """Import paths that cannot be imported give a RegistryError naming the path."""
     with pytest.raises(RegistryError, match=message):
         import_path(path)
+
+
+def test_a_python_file_is_imported_with_its_folder_on_the_path(tmp_path):
+    """A ``file.py:attribute`` path imports the file, which can import the files beside it; twice gives one module."""
+    (tmp_path / "helpers_for_nets.py").write_text("WIDTH = 7\n")
+    (tmp_path / "my_nets_file.py").write_text("from helpers_for_nets import WIDTH\n\ndef build():\n    return WIDTH\n")
+    build = import_path(f"{tmp_path / 'my_nets_file.py'}:build")
+    assert build() == 7 and import_path(f"{tmp_path / 'my_nets_file.py'}:build") is build
+
+
+def test_a_python_file_named_like_an_imported_module_is_refused(tmp_path):
+    """A file whose stem names a module already imported from elsewhere is a RegistryError asking to rename it."""
+    (tmp_path / "pytest.py").write_text("x = 1\n")
+    with pytest.raises(RegistryError, match=r"a module named 'pytest' is already imported from .*; rename the file"):
+        import_path(f"{tmp_path / 'pytest.py'}:x")
+    with pytest.raises(RegistryError, match=r"there is no file '.*nowhere.py'"):
+        import_path(f"{tmp_path / 'nowhere.py'}:x")
 
 
 def test_register_model_adds_a_name(monkeypatch):

@@ -10,7 +10,6 @@ from framework.recipe.schema import (
     Checker,
     describe,
     dotted,
-    signature_parameters,
     spec,
 )
 
@@ -91,20 +90,6 @@ def test_arguments_checked_against_signature():
     assert "missing required key `args.size`" in messages
 
 
-def test_signature_of_class_with_kwargs_includes_bases():
-    """A class passing **kwargs to its base accepts the base's named parameters too."""
-
-    class Base:
-        def __init__(self, name: str = "", clip: float = 0.0) -> None:
-            pass
-
-    class Child(Base):
-        def __init__(self, rate: float = 1.0, **kwargs) -> None:
-            super().__init__(**kwargs)
-
-    assert list(signature_parameters(Child)) == ["rate", "name", "clip"]
-
-
 def test_unannotated_arguments_take_their_default_type():
     """Without annotations a numeric default refuses strings (lists pass, as Keras takes some), a boolean default takes
     booleans."""
@@ -148,16 +133,3 @@ def test_yaml11_words_are_explained_where_they_were_spelled():
         == "`s` must be a string (got false: YAML reads the unquoted word 'off' as false; write it in quotes ('off') "
         "for the string)"
     )
-
-
-def test_a_base_keyword_the_subclass_sets_itself_is_no_argument():
-    """StringLookup passes `vocabulary_dtype` to its base itself: a recipe cannot (and need not) give it, while the
-    other keywords stay allowed; IntegerLookup's own `vocabulary_dtype` (with a default) stays."""
-    import keras
-
-    from framework.recipe.schema import signature_parameters
-
-    params = signature_parameters(keras.layers.StringLookup)
-    assert "vocabulary_dtype" not in params and {"output_mode", "max_tokens", "name", "trainable"} <= set(params)
-    assert signature_parameters(keras.layers.IntegerLookup)["vocabulary_dtype"].default == "int64"
-    assert "num_bins" in signature_parameters(keras.layers.Hashing)

@@ -76,9 +76,10 @@ def test_evaluate_weights_errors(tiny_recipe, tmp_path):
 
 
 def test_bad_data_fails_before_anything_is_written(tiny_recipe, tmp_path):
-    """A missing dataset file is a DataError raised before the run directory exists."""
-    recipe = load_recipe(tiny_recipe(), ["dataset.name=npz", "dataset.args={path: /nowhere/data.npz}"])
-    with pytest.raises(DataError, match="npz: file '/nowhere/data.npz' does not exist"):
+    """An unreadable dataset file is a DataError raised before the run directory exists."""
+    (tmp_path / "data.npz").write_text("not an archive")
+    recipe = load_recipe(tiny_recipe(), ["dataset.name=npz", f"dataset.args={{path: {tmp_path / 'data.npz'}}}"])
+    with pytest.raises(DataError, match="cannot read '.*data.npz' as a .npz archive"):
         train(recipe)
     assert not (tmp_path / "runs").exists()
 
