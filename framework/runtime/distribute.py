@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from framework.errors import TapelineError
+from framework.runtime.cluster import join_cluster
 from framework.runtime.compat import in_multi_worker_mode
 
 COMMUNICATION = {
@@ -83,8 +84,15 @@ def mirrored_devices(devices: list[str] | None) -> list[str]:
     return [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
 
 
-def make_strategy(strategy: str, devices: list[str] | None, communication: str) -> tf.distribute.Strategy:
-    """The `tf.distribute.Strategy` named `strategy`, or `TapelineError` if it cannot run here."""
+def make_strategy(
+    strategy: str, devices: list[str] | None, communication: str, worker_timeout: float = 1800.0
+) -> tf.distribute.Strategy:
+    """The `tf.distribute.Strategy` named `strategy`, or `TapelineError` if it cannot run here.
+
+    ``multi_worker`` waits up to `worker_timeout` seconds for the cluster's other tasks
+    (`framework.runtime.cluster.join_cluster`: it names those awaited, Ctrl-C ends the wait, and
+    after the timeout the process exits 1).
+    """
     if strategy == "default":
         return tf.distribute.get_strategy()
     if strategy == "mirrored":
@@ -95,7 +103,9 @@ def make_strategy(strategy: str, devices: list[str] | None, communication: str) 
     if strategy == "multi_worker":
         check_tf_config()
         options = tf.distribute.experimental.CommunicationOptions(implementation=COMMUNICATION[communication])
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        return join_cluster(
+            lambda: tf.distribute.MultiWorkerMirroredStrategy(communication_options=options), worker_timeout
+        )
     if strategy == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()

@@ -154,7 +154,7 @@ def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
     section = recipe.distribute
     if section.cpu_devices:
         split_cpu(section.cpu_devices)
-    strategy = make_strategy(section.strategy, section.devices, section.communication)
+    strategy = make_strategy(section.strategy, section.devices, section.communication, section.worker_timeout)
     if recipe.seed is not None:
         keras.utils.set_random_seed(recipe.seed)
     if recipe.training.deterministic:

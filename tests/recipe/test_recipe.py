@@ -265,9 +265,9 @@ def test_fast_recipes_train_the_fast_cnn():
 
 
 def test_every_shipped_recipe_loads():
-    """Every recipe in recipes/ passes the recipe check."""
+    """Every recipe in recipes/ passes the recipe check (data folders aside: benchmarks/ writes the PNG one)."""
     for file in sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml")):
-        assert load_recipe(file).name, file
+        assert load_recipe(file, paths_exist=False).name, file
 
 
 def test_setting_args_of_a_default_component(write_recipe):
