@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from framework import TapelineError, hookimpl, recipe_params
+from framework import TapelineError, hookimpl, needs_extra, recipe_params
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -66,9 +66,7 @@ class MLflowTracking:
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
         if importlib.util.find_spec("mlflow") is None:
-            raise TapelineError(
-                "the mlflow plugin needs mlflow: pip install 'tapeline[mlflow]' (or pip install mlflow)"
-            )
+            raise TapelineError(needs_extra("the mlflow plugin", "mlflow", "mlflow"))
         self.tracking_uri, self.experiment = tracking_uri, experiment
         self.client: MlflowClient | None = None  # None on workers other than the chief: only the chief logs
         self.run_id: str | None = None

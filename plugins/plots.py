@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from framework import TapelineError, hookimpl, write_atomic
+from framework import TapelineError, hookimpl, needs_extra, write_atomic
 
 if TYPE_CHECKING:
     from framework import RunContext
@@ -34,9 +34,7 @@ class Plots:
 
     def __init__(self, dpi: int = 100) -> None:
         if importlib.util.find_spec("matplotlib") is None:
-            raise TapelineError(
-                "the plots plugin needs matplotlib: pip install 'tapeline[plots]' (or pip install matplotlib)"
-            )
+            raise TapelineError(needs_extra("the plots plugin", "plots", "matplotlib"))
         self.dpi = dpi
 
     @hookimpl

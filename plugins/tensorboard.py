@@ -10,6 +10,7 @@ import numpy as np
 from framework import (
     enable_batch_hook,
     hookimpl,
+    pip_install,
     recipe_params,
     recipe_to_yaml,
     require,
@@ -56,7 +57,7 @@ def write_hparams(run: RunContext) -> None:
     except ImportError:
         warnings.warn(
             "the tensorboard plugin writes no HParams summary without the tensorboard package: "
-            "pip install 'tapeline[tensorboard]' (or set `hparams: false`)",
+            f"{pip_install('tensorboard')} (or set `hparams: false`)",
             stacklevel=2,
         )
         return

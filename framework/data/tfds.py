@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from framework.data.module import DataModule
 from framework.errors import DataError
+from framework.extras import needs_extra, pip_install
 from framework.recipe.paths import DataPath
 from framework.recipe.schema import suggest
 
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     import tensorflow as tf
     from tensorflow_datasets.core import DatasetBuilder
 
-TFDS_MISSING = "the `tfds` dataset needs TensorFlow Datasets: pip install 'tapeline[tfds]'"
 RESCALE_TO_UNIT = [{"name": "Rescaling", "args": {"scale": 1 / 255}}]
 
 
@@ -45,7 +45,7 @@ def tfds(
     try:
         import tensorflow_datasets
     except ImportError:
-        raise DataError(TFDS_MISSING) from None
+        raise DataError(needs_extra("the `tfds` dataset", "tfds", "tensorflow-datasets")) from None
     folder = str(Path(data_dir).expanduser())
     builder = _builder(tensorflow_datasets, name, folder)
     splits = {"train": train, "validation": validation, "test": test}
@@ -79,7 +79,7 @@ def _builder(tensorflow_datasets: ModuleType, name: str, data_dir: str) -> Datas
     if not builder.is_prepared():
         raise DataError(
             f"tfds: dataset {name!r} is not prepared in '{data_dir}' (nothing is downloaded at run time). "
-            f"On a machine with internet access run `pip install 'tapeline[tfds]' && tfds build {name} --data_dir "
+            f"On a machine with internet access run `{pip_install('tfds')} && tfds build {name} --data_dir "
             "DIR`, "
             f"then copy DIR/{builder.name} to '{data_dir}/{builder.name}'"
         )

@@ -6,11 +6,10 @@ import importlib.util
 from pathlib import Path
 
 from framework.errors import TapelineError
+from framework.extras import needs_extra
 from framework.files import write_atomic
 from framework.tools.runs import UnreadableRunFile, read_history
 from framework.training.run_directory import RECIPE_FILE
-
-MATPLOTLIB_MISSING = "tapeline compare needs matplotlib: pip install 'tapeline[plots]' (or pip install matplotlib)"
 
 
 def run_histories(runs: list[Path], metrics: list[str]) -> dict[Path, list[dict[str, float]]]:
@@ -44,7 +43,7 @@ def compare_runs(runs: list[Path], metrics: list[str], output: Path, dpi: int = 
     `run_histories`).
     """
     if importlib.util.find_spec("matplotlib") is None:
-        raise TapelineError(MATPLOTLIB_MISSING)
+        raise TapelineError(needs_extra("tapeline compare", "plots", "matplotlib"))
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from framework.errors import TapelineError, error_summary
+from framework.extras import pip_install
 from framework.files import write_json
 from framework.tools.inference import Trained, flat_outputs, load_trained, network_outputs, raw_model
 
@@ -76,8 +77,7 @@ def require_extra(format: str) -> None:
             importlib.import_module(module)
         except ImportError as error:
             raise TapelineError(
-                f"--format {format} needs the '{format}' extra ({error_summary(error)}): pip install "
-                f"'tapeline[{format}]'"
+                f"--format {format} needs the '{format}' extra ({error_summary(error)}): {pip_install(format)}"
             ) from None
 
 

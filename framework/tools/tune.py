@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from framework.errors import NothingToDo, TapelineError, TrainingFailed
+from framework.extras import needs_extra
 from framework.files import UMASK
 from framework.recipe.loader import apply_overrides, load_document, recipe_to_dict
 from framework.recipe.search_space import SEARCH, Search, check_search, split_search
@@ -254,7 +255,7 @@ def new_sweep(request: TuneRequest) -> tuple[Sweep, optuna.Study, optuna.storage
 def tune_command(request: TuneRequest) -> int:
     """`tapeline tune RECIPE ...` or `tapeline tune --resume DIR`: runs the trials, then reports the study."""
     if importlib.util.find_spec("optuna") is None:
-        raise TapelineError("tapeline tune needs Optuna: pip install 'tapeline[tune]' (or pip install optuna)")
+        raise TapelineError(needs_extra("tapeline tune", "tune", "optuna"))
     if (request.trials is not None and request.trials <= 0) or (request.timeout is not None and request.timeout <= 0):
         raise TapelineError(
             f"--trials and --timeout must be positive (got --trials {request.trials}, --timeout {request.timeout})"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework.errors import TrainingFailed
+from framework.extras import pip_install
 from framework.files import write_atomic, write_text
 from framework.recipe.loader import recipe_to_yaml
 from framework.recipe.search_space import Search, apply_values
@@ -91,7 +92,7 @@ def write_plots(study: optuna.Study, metric: str, directory: Path, complete: int
     Prints why a plot is left out: matplotlib missing (the ``plots`` extra) or too few trials.
     """
     if importlib.util.find_spec("matplotlib") is None:
-        print("plots left out: they need matplotlib (pip install 'tapeline[plots]')")
+        print(f"plots left out: they need matplotlib ({pip_install('plots')})")
         return []
     import matplotlib
     import optuna

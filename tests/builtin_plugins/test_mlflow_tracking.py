@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from types import SimpleNamespace
 
 import keras
@@ -12,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from framework.errors import TapelineError
+from framework.extras import pip_install
 from framework.recipe.loader import load_recipe
 from framework.training.lifecycle import train
 from framework.training.run import Run
@@ -100,5 +102,5 @@ def test_a_store_that_cannot_be_opened_is_reported(tiny_recipe):
 def test_without_mlflow_says_what_to_install(monkeypatch):
     """Without mlflow installed the plugin refuses to be built and names the extra."""
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
-    with pytest.raises(TapelineError, match=r"the mlflow plugin needs mlflow: pip install 'tapeline\[mlflow\]'"):
+    with pytest.raises(TapelineError, match=re.escape(f"the mlflow plugin needs mlflow: {pip_install('mlflow')}")):
         MLflowTracking()

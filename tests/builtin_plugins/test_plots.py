@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 
 from framework.errors import TapelineError
+from framework.extras import pip_install
 from framework.recipe.loader import load_recipe
 from framework.training.lifecycle import train
 from plugins.plots import Plots
@@ -25,5 +27,5 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
     """Without matplotlib the plugin refuses to start, naming the extra to install."""
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
-    with pytest.raises(TapelineError, match=r"needs matplotlib: pip install 'tapeline\[plots\]'"):
+    with pytest.raises(TapelineError, match=re.escape(f"needs matplotlib: {pip_install('plots')}")):
         Plots()

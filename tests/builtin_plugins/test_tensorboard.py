@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
+from framework.extras import pip_install
 from framework.recipe.loader import load_recipe
 from framework.training.lifecycle import train
 from plugins.tensorboard import write_hparams
@@ -78,5 +80,5 @@ def test_writes_hparams_and_final_test_metrics(tiny_recipe):
 def test_hparams_without_the_tensorboard_package_warn(monkeypatch):
     """Without the tensorboard package the HParams summary is skipped with a warning saying what to install."""
     monkeypatch.setitem(sys.modules, "tensorboard.plugins.hparams", None)
-    with pytest.warns(UserWarning, match=r"pip install 'tapeline\[tensorboard\]' \(or set `hparams: false`\)"):
+    with pytest.warns(UserWarning, match=re.escape(f"{pip_install('tensorboard')} (or set `hparams: false`)")):
         write_hparams(SimpleNamespace())

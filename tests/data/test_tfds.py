@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from framework.data.tfds import tfds
 from framework.errors import DataError
+from framework.extras import pip_install
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_unprepared_unknown_and_bad_splits_say_what_to_do(prepared, tmp_path):
     with pytest.raises(
         DataError,
         match=r"dataset 'mnist' is not prepared in '.*' \(nothing is downloaded at run time\). On a machine with "
-        r"internet access run `pip install 'tapeline\[tfds\]' && tfds build mnist --data_dir DIR`, then copy "
+        r"internet access run `" + re.escape(pip_install("tfds")) + r" && tfds build mnist --data_dir DIR`, then copy "
         r"DIR/mnist to '.*/mnist'",
     ):
         tfds("mnist", str(tmp_path))
@@ -86,6 +88,6 @@ def test_missing_tensorflow_datasets(monkeypatch):
     """Without the extra installed, the message says how to install it."""
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
     with pytest.raises(
-        DataError, match=r"the `tfds` dataset needs TensorFlow Datasets: pip install 'tapeline\[tfds\]'"
+        DataError, match=r"the `tfds` dataset needs tensorflow-datasets: " + re.escape(pip_install("tfds"))
     ):
         tfds("mnist", "/data")
