@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import distributions
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -19,12 +19,13 @@ DISTRIBUTION = "tapeline"
 
 
 def installed_from() -> tuple[Path | None, bool]:
-    """The local folder Tapeline was installed from (None: from an index or a wheel) and whether editably."""
-    try:
-        text = distribution(DISTRIBUTION).read_text("direct_url.json")
-    except PackageNotFoundError:
-        return None, False
-    record = json.loads(text or "{}")
+    """The local folder Tapeline was installed from (None: from an index or a wheel) and whether editably.
+
+    Every ``tapeline`` distribution on ``sys.path`` is asked: run from a checkout, its own
+    ``tapeline.egg-info`` (left by setuptools, without pip's record) may come first.
+    """
+    texts = (found.read_text("direct_url.json") for found in distributions(name=DISTRIBUTION))
+    record = json.loads(next((text for text in texts if text), None) or "{}")
     url = urlparse(record.get("url", ""))
     if url.scheme != "file" or "dir_info" not in record:
         return None, False

@@ -30,14 +30,40 @@ def terminal() -> rich.console.Console:
     return rich.console.Console(highlight=False)
 
 
+def fit_line(parts: list[str], width: int | None) -> str:
+    """`parts` joined by two spaces; with a `width` (columns), broken between parts into lines of at most
+    `width` characters (a part wider than that gets a line of its own), the next lines indented by 4."""
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if width is None or len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += "  " + part
+        else:
+            lines.append("    " + part)
+    return "\n".join(lines)
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` (``name value`` pairs two spaces apart) cut between pairs to at most `width` characters,
+    ending in ``…`` when cut (only ``…`` if no pair fits; empty for a width below 1)."""
+    if len(text) <= width:
+        return text
+    end = text[: max(width - 3, 0)].rfind("  ")
+    return text[:end] + "  …" if end > 0 else "…" * (width >= 1)
+
+
+def bar_width(screen: rich.console.Console) -> int:
+    """The bar's columns: a fifth of the terminal, 10 to 40 (rich's default)."""
+    return min(40, max(10, screen.width // 5))
+
+
 def new_bar(screen: rich.console.Console) -> Progress:
-    """An epoch's bar: ``epoch 1/5 ━━━━━╸━━ 120/1688 0:01:05 loss 0.4012 ... 825 samples/s``; erased when stopped."""
+    """An epoch's bar: ``epoch 1/5 ━━━━━╸━━ 120/1688 0:01:05 825 samples/s  loss 0.4012 ...``; erased when stopped."""
     return Progress(
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=bar_width(screen)),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[metrics]}  {task.fields[rate]:,.0f} samples/s"),
+        TextColumn("{task.fields[rate]:>7,.0f} samples/s  {task.fields[metrics]}"),
         console=screen,
         auto_refresh=False,  # redrawn from the batch hook: no drawing thread
         transient=True,
@@ -50,24 +76,32 @@ class Console:
     `mode`: ``progress`` also shows a live bar during each epoch (epoch, steps, ETA, running
     metrics, samples/s; this costs a host sync per step); ``lines`` prints only the lines;
     ``quiet`` prints only the final test results and the stop reason; ``auto`` is ``progress``
-    on a terminal and ``lines`` otherwise (CI logs, files).
+    on a terminal and ``lines`` otherwise (CI logs, files). On a terminal, epoch and test lines
+    wider than it are broken between metrics (``name value`` pairs stay whole) and the bar's
+    metrics are shortened with ``…``; ``lines`` keeps every entry on one line, for logs and grep.
     """
 
     name = "console"
     after = ("evaluation",)  # its final test line is printed before this one's on_train_end
     optional_hooks = ("on_batch_end",)  # see enable_batch_hook
+    resume_may_change = ("mode",)  # --resume may show a run another way
 
     def __init__(self, mode: Literal["auto", "progress", "lines", "quiet"] = "auto") -> None:
         self.mode = ("progress" if sys.stdout.isatty() else "lines") if mode == "auto" else mode
         self.phase = "idle"  # "epoch" while an epoch runs, "after" between and after epochs
         self.started = self.drawn = 0.0
         self.steps = 0
+        self.metrics_width = 0  # columns for the bar's metrics on this terminal
         self.chief = True  # other workers of a multi-worker run print nothing
         self.screen = terminal() if self.mode == "progress" else None
         self.bar: Progress | None = None
         self.task = TaskID(0)
         if self.screen:
             enable_batch_hook(self, self.draw_bar)
+
+    def say_parts(self, parts: list[str], always: bool = False) -> None:
+        """A line of `parts` (label, metrics, ...), wrapped between parts to the terminal's width in progress mode."""
+        self.say(fit_line([part for part in parts if part], self.screen.width if self.screen else None), always)
 
     def say(self, text: str, always: bool = False) -> None:
         if self.chief and (always or self.mode != "quiet"):
@@ -97,8 +131,17 @@ class Console:
         self.started = self.drawn = time.perf_counter()
         self.phase = "epoch"
         if self.screen and self.chief:
-            self.bar = new_bar(self.screen)
             label = f"epoch {epoch + 1}/{run.recipe.training.epochs}"
+            self.bar = new_bar(self.screen)
+            # the columns the metrics leave: label, bar, steps, ETA (0:00:00), rate, the spaces between
+            others = (
+                label,
+                "━" * bar_width(self.screen),
+                f"{self.steps}/{self.steps}",
+                "0:00:00",
+                "9,999,999 samples/s",
+            )
+            self.metrics_width = self.screen.width - sum(len(text) + 1 for text in others) - 1
             self.task = self.bar.add_task(label, total=self.steps, metrics="", rate=0.0)
             self.bar.start()
             atexit.register(self.bar.stop)  # an interrupted run gets its cursor back
@@ -110,7 +153,8 @@ class Console:
             return
         self.drawn = now
         rate = done * run.data.batch_size / max(now - self.started, 1e-9)
-        self.bar.update(self.task, completed=done, metrics=format_metrics(logs), rate=rate, refresh=True)
+        metrics = shorten(format_metrics(logs), self.metrics_width)
+        self.bar.update(self.task, completed=done, metrics=metrics, rate=rate, refresh=True)
 
     def close_bar(self) -> None:
         """Erases the epoch's bar (the summary line takes its place)."""
@@ -125,15 +169,13 @@ class Console:
         self.phase = "after"
         self.close_bar()
         rate = run.data.sizes["train"] / seconds
-        self.say(
-            f"epoch {epoch + 1}/{run.recipe.training.epochs}  {format_metrics(logs)}  ({seconds:.1f} s, {rate:,.0f} "
-            "samples/s)"
-        )
+        label = f"epoch {epoch + 1}/{run.recipe.training.epochs}"
+        self.say_parts([label, *format_metrics(logs).split("  "), f"({seconds:.1f} s, {rate:,.0f} samples/s)"])
 
     @hookimpl
     def on_evaluate_end(self, split: str, logs: dict[str, float]) -> None:
         if split == "test" and self.phase == "after":  # inside an epoch they are on the epoch's line
-            self.say(f"test  {format_metrics(logs)}", always=True)
+            self.say_parts(["test", *format_metrics(logs).split("  ")], always=True)
 
     @hookimpl
     def on_train_end(self, run: RunContext) -> None:

@@ -70,6 +70,7 @@ class MetricsLog:
     """
 
     name = "metrics_log"
+    resume_may_change = ("every_n_batches",)
 
     def __init__(self, every_n_batches: int = 50) -> None:
         """`every_n_batches`: batches between rows (50, as Lightning's ``log_every_n_steps``); 0 is refused with a

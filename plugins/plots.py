@@ -31,6 +31,7 @@ class Plots:
 
     name = "plots"
     after = ("evaluation",)  # reads the report it publishes
+    resume_may_change = ("dpi",)
 
     def __init__(self, dpi: int = 100) -> None:
         if importlib.util.find_spec("matplotlib") is None:

@@ -77,6 +77,7 @@ class TensorBoard:
 
     name = "tensorboard"
     optional_hooks = ("on_batch_end",)  # see enable_batch_hook
+    resume_may_change = ("every_n_batches", "histograms")
 
     def __init__(self, every_n_batches: int = 0, histograms: bool = False, hparams: bool = True) -> None:
         require(every_n_batches=(every_n_batches, every_n_batches >= 0, "0 (off) or positive"))

@@ -41,8 +41,9 @@ def activated(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_the_command_follows_the_install_record(monkeypatch, activated, record, command):
-    """An editable checkout gets `-e` and its folder, a plain folder its folder, an index or wheel the name."""
-    monkeypatch.setattr(extras, "distribution", lambda name: Installed(record))
+    """An editable checkout gets `-e` and its folder, a plain folder its folder, an index or wheel the name; a
+    distribution without pip's record (a checkout's egg-info, first on sys.path) is passed over."""
+    monkeypatch.setattr(extras, "distributions", lambda name: [Installed(None), Installed(record)])
     assert pip_install("onnx") == command
 
 
@@ -51,7 +52,7 @@ def test_an_unactivated_environment_gets_its_own_python(monkeypatch):
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     monkeypatch.setattr(sys, "prefix", "/somewhere/venv")
     monkeypatch.setattr(sys, "executable", "/somewhere/venv/bin/python")
-    monkeypatch.setattr(extras, "distribution", lambda name: Installed(None))
+    monkeypatch.setattr(extras, "distributions", lambda name: [Installed(None)])
     assert pip_install("plots") == "/somewhere/venv/bin/python -m pip install 'tapeline[plots]'"
     assert needs_extra("tapeline compare", "plots", "matplotlib") == (
         "tapeline compare needs matplotlib: /somewhere/venv/bin/python -m pip install 'tapeline[plots]' "
@@ -60,7 +61,9 @@ def test_an_unactivated_environment_gets_its_own_python(monkeypatch):
 
 
 def test_this_checkout_is_named_as_the_current_folder(monkeypatch, activated):
-    """The test environment is the README's `pip install -e`, so from the checkout the hint is `-e '.[x]'`."""
+    """The test environment is the README's `pip install -e`, so from the checkout (on sys.path, as the command
+    puts it) the hint is `-e '.[x]'`."""
+    monkeypatch.syspath_prepend(str(ROOT))
     folder, editable = installed_from()
     assert folder is not None and folder.resolve() == ROOT.resolve() and editable
     monkeypatch.chdir(ROOT)

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 # Lowest first: a module may import modules of its own layer or of layers below it, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("framework.errors", "framework.files"),
+    ("framework.errors", "framework.files", "framework.extras"),
     ("framework.runtime",),
     ("framework.recipe",),
     ("framework.data",),

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 from framework.cli import main
+from framework.recipe.loader import load_recipe
+from framework.recipe.registry import PLUGINS
 from framework.recipe.schema import written_fields
 from framework.recipe.sections import (
     DatasetSection,
@@ -28,6 +30,13 @@ def test_ci_runs_the_readme_test_command():
     commands = re.search(r"```sh\n(.*?)```", README, re.S).group(1).strip().splitlines()
     assert len(commands) == 2 and "tapeline train recipes/fashion_mnist.yaml" in commands[0]
     assert commands[1] in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_readme_names_the_plugins_of_fashion_mnist_yaml():
+    """The sentence introducing recipes/fashion_mnist.yaml names exactly its plugins, in order."""
+    sentence = re.search(r"`recipes/fashion_mnist.yaml` extends it.*?Measured on", README, re.S).group(0)
+    named = [name for name in re.findall(r"`(\w+)`", sentence) if name in PLUGINS.names()]
+    assert named == [plugin.name for plugin in load_recipe(ROOT / "recipes" / "fashion_mnist.yaml").plugins]
 
 
 def test_readme_plugin_and_model_work(tmp_path, monkeypatch, capsys, tiny_recipe):

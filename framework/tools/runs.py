@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import yaml
 
 from framework.errors import TapelineError
 from framework.hooks.monitor import Monitor
+from framework.tools.table_output import print_table
 from framework.tools.tune import TUNE_FILE
 from framework.training.run_directory import (
     HISTORY_JSON,
@@ -28,7 +28,6 @@ EVALUATION_FILE = "evaluation.json"  # written by the evaluation plugin
 NOT_METRICS = ("threshold",)  # numbers in evaluation.json that are settings (a binary output's decision threshold)
 DEFAULT_METRIC = "val_loss"
 FALLBACK_METRIC = "loss"  # when no run has a validation split
-UNLIMITED_WIDTH = 10_000  # columns, for output that is not a terminal
 
 
 class UnreadableRunFile(TapelineError):
@@ -288,7 +287,6 @@ def show_runs(root: Path, metric: str | None = None, sort: str | None = None, as
     columns. `TapelineError` for a missing or empty `root`, and for a `metric` or `sort`
     metric that no run has (the message lists those there are).
     """
-    from rich.console import Console
 
     records = find_runs(root)
     readable = [record for record in records if not record.status.startswith("unreadable")]
@@ -302,11 +300,4 @@ def show_runs(root: Path, metric: str | None = None, sort: str | None = None, as
     if as_json:
         print(json.dumps([run_json(record, metric) for record in records], indent=1))
         return
-    console = Console(file=sys.stdout, highlight=False)
-    if console.is_terminal:
-        console.print(runs_table(records, metric))
-        return
-    console.width = UNLIMITED_WIDTH  # a pipe or file gets whole lines, not a table squeezed into 80 columns
-    with console.capture() as table:
-        console.print(runs_table(records, metric))
-    print("\n".join(line.rstrip() for line in table.get().splitlines()))
+    print_table(runs_table(records, metric))

@@ -14,6 +14,7 @@ from framework.files import write_atomic, write_text
 from framework.recipe.loader import recipe_to_yaml
 from framework.recipe.search_space import Search, apply_values
 from framework.recipe.yaml_reader import Document
+from framework.tools.table_output import print_table
 
 if TYPE_CHECKING:
     import optuna
@@ -31,7 +32,7 @@ def report(study: optuna.Study, document: Document, search: Search, directory: P
     """
     from optuna.trial import TrialState
 
-    print_table(study, search)
+    print_trials(study, search)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     written = write_plots(study, search.metric, directory, len(complete))
     if not complete:
@@ -57,9 +58,8 @@ def format_value(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def print_table(study: optuna.Study, search: Search) -> None:
+def print_trials(study: optuna.Study, search: Search) -> None:
     """A rich table: each trial's number, state, metric value and parameter values."""
-    from rich.console import Console
     from rich.table import Table
 
     trials = study.get_trials(deepcopy=False)
@@ -82,7 +82,7 @@ def print_table(study: optuna.Study, search: Search) -> None:
             value,
             *(format_value(trial.params[p.key]) if p.key in trial.params else "" for p in search.parameters),
         )
-    Console(highlight=False).print(table)
+    print_table(table)
 
 
 def write_plots(study: optuna.Study, metric: str, directory: Path, complete: int) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 from framework.errors import NothingToDo, TapelineError
 from framework.files import write_csv, write_json
 from framework.recipe.loader import load_recipe, recipe_to_yaml
+from framework.recipe.registry import PLUGINS
 from framework.recipe.sections import Recipe
 from framework.training.state import read_progress
 
@@ -63,7 +64,8 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
     """Checks, before anything is built or written, that `recipe` can continue the run in `directory`.
 
     `TapelineError` with a diff unless `recipe` matches the run's saved recipe (`training.epochs`
-    and `training.checkpoint_every` may differ: neither changes what a step computes), or when
+    and `training.checkpoint_every` may differ: neither changes what a step computes, nor may the
+    args a plugin lists in its ``resume_may_change``, such as the console's ``mode``), or when
     it asks for fewer epochs than are done; `NothingToDo` when the run ended
     (it finished or stopped early; a failed run has not ended) and `training.epochs` is not
     raised above the saved value.
@@ -71,20 +73,38 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
     saved_file = directory / RECIPE_FILE
     if not saved_file.is_file():
         raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
-    saved = saved_file.read_text()
-    saved_training = load_recipe(saved_file, paths_exist=False).training
-    saved_epochs = saved_training.epochs
-    training = replace(recipe.training, epochs=saved_epochs, checkpoint_every=saved_training.checkpoint_every)
-    wanted = recipe_to_yaml(replace(recipe, training=training))
+    saved_recipe = load_recipe(saved_file, paths_exist=False)
+    saved_epochs = saved_recipe.training.epochs
+    training = replace(recipe.training, epochs=saved_epochs, checkpoint_every=saved_recipe.training.checkpoint_every)
+    saved = recipe_to_yaml(without_free_args(saved_recipe, saved_recipe))
+    wanted = recipe_to_yaml(without_free_args(replace(recipe, training=training), saved_recipe))
     if wanted != saved:
         diff = difflib.unified_diff(
             saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm=""
         )
         raise TapelineError(
-            "cannot resume: the recipe differs from the run's (only training.epochs and training.checkpoint_every may "
-            "change):\n" + "\n".join(diff)
+            "cannot resume: the recipe differs from the run's (only training.epochs, training.checkpoint_every and "
+            "plugin args such as the console's mode may change):\n" + "\n".join(diff)
         )
     check_epochs_left(directory, recipe.training.epochs, saved_epochs)
+
+
+def without_free_args(recipe: Recipe, saved: Recipe) -> Recipe:
+    """`recipe` less the args that may change on resume: those in the ``resume_may_change`` of each
+    plugin that has the same name at the same place in `saved` (display settings: they change no
+    step and no saved state)."""
+    plugins = [
+        replace(plugin, args={k: v for k, v in plugin.args.items() if k not in resume_may_change(plugin.name)})
+        if index < len(saved.plugins) and saved.plugins[index].name == plugin.name
+        else plugin
+        for index, plugin in enumerate(recipe.plugins)
+    ]
+    return replace(recipe, plugins=plugins)
+
+
+def resume_may_change(plugin: str) -> tuple[str, ...]:
+    """The args of the plugin named `plugin` that may differ on ``--resume`` (its ``resume_may_change``)."""
+    return tuple(getattr(PLUGINS.get(plugin).target, "resume_may_change", ()))
 
 
 def check_epochs_left(directory: Path, epochs: int, saved_epochs: int) -> None:

@@ -141,6 +141,9 @@ def test_a_study_writes_trial_runs_a_table_plots_and_a_best_recipe(capsys, monke
     reasons = [json.loads((directory / f"trial_{n}" / "run.json").read_text())["stop_reason"] for n in range(3)]
     assert reasons[0] is None is reasons[2] and reasons[1].startswith("pruned by Optuna after epoch 1 (val_loss ")
     assert "study 'tiny': 3 trials (2 complete, 1 pruned), minimize val_loss" in out and "best: trial" in out
+    rows = [line.replace("┃", " ").replace("│", " ").split() for line in out.splitlines()]
+    header = next(row for row in rows if row[:2] == ["trial", "state"])
+    assert header[2:] == ["val_loss", "optimizer.args.learning_rate"]  # whole through a pipe
     assert (directory / HISTORY_PNG).stat().st_size > 0 and (directory / IMPORTANCE_PNG).stat().st_size > 0
     trials = study_trials(f"sqlite:///{directory / 'study.db'}")
     best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
