@@ -165,3 +165,33 @@ class PoisonAtBatch:
         if (epoch, batch) == (0, self.batch):
             weight = trainer.network.weights[0]
             weight.assign(weight * float("nan"))
+
+
+class TerminateAt:
+    """Sends its own process SIGTERM where the environment variable ``TERM_AT`` says, ``"E:B"``: after batch B of epoch
+    E (from 0); with ``TERM_TWICE`` set, once more from inside the state write that follows. Unset: never."""
+
+    def __init__(self) -> None:
+        self.point, self.sent = os.environ.get("TERM_AT", ""), False
+        if self.point and os.environ.get("TERM_TWICE"):
+            import tensorflow as tf
+
+            write = tf.train.Checkpoint.write
+
+            def write_while_terminated(checkpoint, *args, **kwargs):
+                if self.sent:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return write(checkpoint, *args, **kwargs)
+
+            tf.train.Checkpoint.write = write_while_terminated
+            self.restore = lambda: setattr(tf.train.Checkpoint, "write", write)
+
+    @hookimpl
+    def on_batch_end(self, epoch: int, batch: int) -> None:
+        if self.point == f"{epoch}:{batch}":
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    @hookimpl
+    def on_exception(self) -> None:
+        getattr(self, "restore", lambda: None)()

@@ -1,7 +1,7 @@
 """The core's own Keras callbacks: the divergence check at each epoch's end, before every other
 callback; each epoch's start (its data order, the running metrics of a resumed epoch) and end
 (history and resumable state), after the plugins' hook callback and the recipe's Keras callbacks;
-and the resumable state inside epochs (`training.checkpoint_every`).
+and the resumable state inside epochs (`training.checkpoint_every`, and on SIGTERM: `preemption`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import keras
 from framework.errors import TrainingFailed
 from framework.hooks.manager import plugin_states
 from framework.runtime.distribute import any_worker
+from framework.training.preemption import Preempted, PreemptionWatch
 from framework.training.run_directory import write_history
 from framework.training.state import finite_weights, save_state
 
@@ -61,6 +62,7 @@ class Recording:
         plugins: the run's plugins, whose `StatefulPlugin` states are saved with the state.
         data_epoch: the pipelines' epoch variable, which picks each epoch's shuffle order.
         strategy: the run's strategy (workers agree on time-based saves and on skipped ones).
+        preemption: whether SIGTERM asked the run to save and stop.
     """
 
     directory: Path | None
@@ -68,6 +70,7 @@ class Recording:
     plugins: pluggy.PluginManager
     data_epoch: tf.Variable
     strategy: tf.distribute.Strategy
+    preemption: PreemptionWatch
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -78,7 +81,8 @@ class EpochRecorder(keras.callbacks.Callback):
     as they were at the saved step. At its end it adds the epoch's logs to the history (with
     what plugins and Keras callbacks added, e.g. ``ReduceLROnPlateau``'s ``learning_rate``) and
     saves the resumable state (with what they changed), so that any run can be resumed exactly
-    at an epoch boundary.
+    at an epoch boundary. At the start of a compiled call after a SIGTERM it saves the state at
+    that step and raises `Preempted`.
     """
 
     def __init__(self, recording: Recording) -> None:
@@ -91,6 +95,34 @@ class EpochRecorder(keras.callbacks.Callback):
         if progress.first_step(epoch) and progress.epoch_metrics is not None:  # Keras has just reset them
             for variable, value in zip(self.model.metrics_variables, progress.epoch_metrics, strict=True):
                 variable.assign(value)
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.recording.preemption.requested:
+            self.preempt(batch)
+
+    def preempt(self, batch: int) -> None:
+        """Saves the state at this step (the calls before it are complete; none when the weights are not finite or
+        the epoch's state was just saved) and raises `Preempted`."""
+        progress = self.recording.progress
+        done = batch + progress.first_step(progress.epoch)  # steps of this epoch already trained
+        if done and self.weights_finite(done):
+            self.save(progress.epoch, done)
+        raise Preempted(f"preempted by SIGTERM in epoch {progress.epoch + 1} after {done} step(s) of it")
+
+    def weights_finite(self, done: int) -> bool:
+        """Whether the weights are finite (on every worker); if not, warns that the last state is kept.
+
+        ``nan_guard`` with ``every_batch: false`` stops a diverged run only at the epoch's end:
+        until then a save inside the epoch would replace the last resumable state by NaN weights.
+        """
+        if not any_worker(self.recording.strategy, not finite_weights(self.model)):
+            return True
+        epoch = self.recording.progress.epoch
+        warnings.warn(
+            f"the weights are not finite at epoch {epoch + 1}, step {done}: the last saved state is kept",
+            stacklevel=2,
+        )
+        return False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.recording.progress.record_epoch(epoch, logs or {})
@@ -127,6 +159,7 @@ class StepCheckpointer(EpochRecorder):
         self.saved_at = time.monotonic()
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_batch_begin(batch, logs)
         step = int(self.model.optimizer.iterations.numpy())
         if self.saved_step is None:
             self.saved_step = step
@@ -137,22 +170,6 @@ class StepCheckpointer(EpochRecorder):
                 self.save(progress.epoch, done)
             else:
                 self.restart_interval()
-
-    def weights_finite(self, done: int) -> bool:
-        """Whether the weights are finite (on every worker); if not, warns that the last state is kept.
-
-        ``nan_guard`` with ``every_batch: false`` stops a diverged run only at the epoch's end:
-        until then a save inside the epoch would replace the last resumable state by NaN weights.
-        """
-        if not any_worker(self.recording.strategy, not finite_weights(self.model)):
-            return True
-        epoch = self.recording.progress.epoch
-        warnings.warn(
-            f"the weights are not finite at epoch {epoch + 1}, step {done}: checkpoint_every keeps the last saved "
-            "state",
-            stacklevel=2,
-        )
-        return False
 
     def restart_interval(self) -> None:
         """Counts the next interval from now (after a save, or a skipped one)."""

@@ -30,9 +30,11 @@ from framework.hooks.manager import load_plugin_states
 from framework.hooks.progress import Progress
 from framework.recipe.loader import recipe_to_yaml
 from framework.recipe.sections import Recipe, parse_interval
+from framework.runtime.compat import in_multi_worker_mode
 from framework.runtime.process_state import restores_process_settings
 from framework.training.bundle import write_bundle
 from framework.training.callbacks import DivergenceGuard, Recording, recorder
+from framework.training.preemption import Preempted, PreemptionWatch
 from framework.training.results import save_failure, save_results
 from framework.training.run import Run, build_run
 from framework.training.run_directory import (
@@ -117,6 +119,8 @@ def train(
         TapelineError: bad input (the recipe, the data, the directory), before anything is written.
         NothingToDo: `resume` of a run that ended, without more `training.epochs`.
         KeyboardInterrupt: Ctrl-C.
+        Preempted: SIGTERM during training (not under ``multi_worker``): the state at the next step was saved
+            (exit 143).
     """
     run = start(recipe, directory, overwrite, resume, plugins)
     started = time.perf_counter()
@@ -131,7 +135,7 @@ def train(
         failure = as_failure(run, error)
         save_failure(run, failure, started, results_saved)
         run.hooks.exception(failure)
-        if isinstance(failure, KeyboardInterrupt) and run.is_chief:
+        if isinstance(failure, (KeyboardInterrupt, Preempted)) and run.is_chief:
             print(f"tapeline: {resume_hint(run.directory)}", file=sys.stderr)
         if failure is error:
             raise
@@ -151,7 +155,8 @@ def fit(run: Run) -> None:
     only on the seed and the epoch), then the later epochs. Plugins see one training; the
     recipe's Keras callbacks see two ``on_train_begin``/``on_train_end`` pairs.
     """
-    recording = Recording(run.directory, run.progress, run.plugins, run.data.epoch, run.strategy)
+    watch = PreemptionWatch(enabled=not in_multi_worker_mode(run.strategy))  # workers would have to agree on a step
+    recording = Recording(run.directory, run.progress, run.plugins, run.data.epoch, run.strategy, watch)
     callbacks = [
         DivergenceGuard(),
         run.hooks.callback(),
@@ -162,10 +167,12 @@ def fit(run: Run) -> None:
     epochs, first_whole = run.recipe.training.epochs, progress.initial_epoch + bool(progress.initial_step)
     progress.training = True
     try:
-        if progress.initial_step:
-            fit_epochs(run, run.data.train.skip(progress.initial_step), progress.initial_epoch, first_whole, callbacks)
-        if not run.trainer.stop_training and first_whole < epochs:
-            fit_epochs(run, run.data.train, first_whole, epochs, callbacks)
+        with watch:
+            if progress.initial_step:
+                rest = run.data.train.skip(progress.initial_step)
+                fit_epochs(run, rest, progress.initial_epoch, first_whole, callbacks)
+            if not run.trainer.stop_training and first_whole < epochs:
+                fit_epochs(run, run.data.train, first_whole, epochs, callbacks)
     finally:
         progress.training = False
     if run.trainer.stop_training and not progress.stop_reason:  # set by a Keras callback (EarlyStopping ...)
