@@ -91,15 +91,17 @@ def on_train_end(trainer: keras.Model, run: RunContext, logs: dict[str, float]) 
 @hookspec
 def on_exception(trainer: keras.Model, run: RunContext, error: BaseException) -> None:
     """Called when the run fails, once: an exception in training, in a hook (``on_train_end``
-    included) or a Keras callback, or Ctrl-C; after the core wrote the history so far,
-    ``run.json`` (``"status": "failed"`` and the error) and the weights at that moment
+    included) or a Keras callback, Ctrl-C, or SIGTERM (after the state at that step was saved);
+    after the core wrote the history so far, ``run.json`` (``"status"`` ``failed``,
+    ``interrupted`` or ``preempted``, and the error) and the weights at that moment
     (``interrupted.weights.h5``, when finite and not saved already).
 
     Args:
         trainer: the `Trainer`, holding the weights at the moment of failure.
         run: the `RunContext`; ``run.epoch`` is the epoch that was running, if any.
         error: the exception the run raises next: a `framework.errors.PluginError` naming the
-            plugin and hook, a `TrainingFailed`, another `TapelineError`, or `KeyboardInterrupt`.
+            plugin and hook, a `TrainingFailed`, another `TapelineError` (``Preempted`` on SIGTERM), or
+            `KeyboardInterrupt`.
 
     Returns nothing. Training is already over. An exception raised here is reported on stderr
     and never hides `error`; every implementation is called.
