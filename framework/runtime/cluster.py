@@ -85,7 +85,11 @@ def timeout_message(timeout: float) -> str:
 
 
 def watch(
-    started: float, timeout: float, waiting: Callable[[], bool], report: Callable[[str], None], clock=time.time
+    started: float,
+    timeout: float,
+    waiting: Callable[[], bool],
+    report: Callable[[str], None],
+    clock: Callable[[], float] = time.time,
 ) -> None:
     """Reports the awaited tasks while `waiting()` holds, and the timeout message once `timeout` has passed.
 

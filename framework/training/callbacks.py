@@ -100,11 +100,16 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.recording.preemption.requested:
             self.preempt(batch)
 
+    def steps_done(self, batch: int) -> int:
+        """The steps of the running epoch already trained when its batch `batch` (of this ``fit`` call) begins."""
+        progress = self.recording.progress
+        return batch + progress.first_step(progress.epoch)
+
     def preempt(self, batch: int) -> None:
         """Saves the state at this step (the calls before it are complete; none when the weights are not finite or
         the epoch's state was just saved) and raises `Preempted`."""
         progress = self.recording.progress
-        done = batch + progress.first_step(progress.epoch)  # steps of this epoch already trained
+        done = self.steps_done(batch)
         if done and self.weights_finite(done):
             self.save(progress.epoch, done)
         raise Preempted(f"preempted by SIGTERM in epoch {progress.epoch + 1} after {done} step(s) of it")
@@ -163,11 +168,10 @@ class StepCheckpointer(EpochRecorder):
         step = int(self.model.optimizer.iterations.numpy())
         if self.saved_step is None:
             self.saved_step = step
-        progress = self.recording.progress
-        done = batch + progress.first_step(progress.epoch)  # steps of this epoch already trained
+        done = self.steps_done(batch)
         if done and self.due(step):
             if self.weights_finite(done):
-                self.save(progress.epoch, done)
+                self.save(self.recording.progress.epoch, done)
             else:
                 self.restart_interval()
 
