@@ -10,6 +10,7 @@ from typing import Any
 import tensorflow as tf
 
 from framework.data.arrays import Arrays
+from framework.data.audit import AuditReport, audit, check_audit
 from framework.data.layers import Layer
 from framework.data.module import DataModule, Shard
 from framework.data.pipelines import Pipelines, PipelineSettings, make_pipelines
@@ -22,6 +23,7 @@ from framework.recipe.registry import (
 )
 from framework.recipe.schema import Origins
 from framework.recipe.sections import STATEFUL_LAYER_ARGS, Component, Recipe
+from framework.runtime.distribute import worker_role
 
 
 def build_layers(recipe: Recipe, key: str, defaults: list[dict[str, Any]]) -> list[Layer]:
@@ -62,26 +64,31 @@ def adapted_layers(recipe: Recipe) -> list[str]:
     ]
 
 
-def build_data(recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strategy | None = None) -> Pipelines:
+def build_data(
+    recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strategy | None = None, audit: bool = False
+) -> Pipelines:
     """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`).
 
     With several inputs, every input gets its own copy of the `preprocess` and `augment` layers.
     Under a multi-worker `strategy`, a dataset builder that can read its training files worker
     by worker is given this worker's shard (`framework.data.sharding`), and the workers agree on
-    the training steps.
+    the training steps. With `audit`, the leakage audit runs first as ``dataset.audit`` says
+    (`run_audit`; in one process only).
     """
     shard = offered_shard(recipe, strategy, adapted_layers(recipe))
-    build = functools.partial(_build_data, recipe, replicas, shard)
+    audit = audit and (strategy is None or worker_role(strategy).is_chief) and shard is None
+    build = functools.partial(_build_data, recipe, replicas, shard, audit)
     return build() if shard is None else built_together(strategy, build)
 
 
-def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Pipelines:
+def _build_data(recipe: Recipe, replicas: int, shard: Shard | None, audit: bool) -> Pipelines:
     source = build_component(recipe, DATASETS, ("dataset",), shard=shard)
     if not isinstance(source, (Arrays, DataModule)):
         raise TapelineError(
             f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.Arrays or "
             "framework.DataModule"
         )
+    report = run_audit(recipe, source) if audit and recipe.dataset.audit_mode != "off" else None
     inputs = source.x_train if isinstance(source, Arrays) else source.train.element_spec[0]
     if getattr(source, "encoder", None) is not None:
         inputs = None  # the layers see the encoder's one output
@@ -102,5 +109,16 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None) -> Pipelines
         section.limit,
         recipe.task,
         section.cache,
+        section.split,
+        section.split_by,
     )
-    return make_pipelines(source, settings, layers("preprocess", source.preprocess), layers("augment", []))
+    pipelines = make_pipelines(source, settings, layers("preprocess", source.preprocess), layers("augment", []))
+    return replace(pipelines, audit=report)
+
+
+def run_audit(recipe: Recipe, source: Arrays | DataModule) -> AuditReport:
+    """The leakage audit of `source`, printed; `DataError` (exit 2) on a finding with ``dataset.audit: strict``."""
+    report = audit(source)
+    print("\n".join(report.lines()), flush=True)
+    check_audit(report, recipe.dataset.audit_mode == "strict")
+    return report

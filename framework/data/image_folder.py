@@ -117,6 +117,8 @@ def image_folder(
         sizes={split: len(files) for split, (files, _) in splits.items()},
         preprocess=RESCALE_TO_UNIT,
         files=splits["train"][0],
+        names={split: files for split, (files, _) in splits.items()},
+        labels=splits["train"][1],
         shard=shard,
         skipped=skipped,
         reading={

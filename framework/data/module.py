@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -95,6 +95,14 @@ class DataModule:
             run whose data is gone (JSON data, saved in the run directory): ``{"kind": "images",
             "image_size", "channels", "interpolation"}`` or ``{"kind": "csv", ...}``; None:
             predict reads .npz files of raw inputs.
+        names: where each sample of a split comes from, by its place in the (unshuffled) split:
+            ``{"train": ["photos/cat/1.jpg", ...], "test": [...]}`` (file paths; ``file:line``
+            for CSV rows). The leakage audit, `dataset.split_by` and the error report name
+            samples by it; a split without names is named ``test[12]``.
+        labels: the training split's class ids ``(samples,)`` when the reader knows them without
+            decoding the samples (image folders), for a stratified split; else read in one pass.
+        columns: reads one column of the training file by name as text, one value per sample
+            (CSV), for `dataset.split_by`; None or a None result: no such column.
     """
 
     train: tf.data.Dataset
@@ -110,6 +118,9 @@ class DataModule:
     skipped: dict[str, int] = field(default_factory=dict)
     encoder: Any = None
     reading: dict[str, Any] | None = None
+    names: dict[str, Sequence[str]] = field(default_factory=dict)
+    labels: Any = None
+    columns: Callable[[str], list[str] | None] | None = None
 
     @classmethod
     def from_splits(cls, datasets: dict[str, tf.data.Dataset], **fields: Any) -> DataModule:

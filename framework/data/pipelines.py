@@ -25,6 +25,9 @@ from framework.data.arrays import Arrays, check_arrays, leaves, take
 from framework.data.checks import tf_reason
 from framework.data.layers import Layer, Layers, Transform, chain_each
 from framework.data.module import DataModule, Shard
+from framework.data.shuffling import epoch_order, epoch_shuffle
+from framework.data.splits import SplitRule, held_out, hold_out
+from framework.data.splits import rows as split_rows
 from framework.data.tasks import Target, relabel, resolve_targets
 from framework.errors import DataError
 
@@ -43,6 +46,13 @@ class PipelineSettings:
     limit: int | None = None
     task: str | dict[str, str] = "auto"
     cache: str = "none"
+    split: str = "last"
+    split_by: str | None = None
+
+    @property
+    def rule(self) -> SplitRule:
+        """How `validation_split` holds out samples (`framework.data.splits`)."""
+        return SplitRule(self.validation_split, self.split, self.split_by)
 
 
 @dataclass
@@ -73,6 +83,15 @@ class Pipelines:
     raw_test: tf.data.Dataset | None = None  # the test inputs as the reader gives them (unbatched, no labels)
     read_targets: list[Target] = field(default_factory=list)  # the targets as the labels give them (before outputs)
     reading: dict[str, Any] | None = None  # how to read new inputs as the reader does (`DataModule.reading`)
+    train_in_order: tf.data.Dataset | None = None  # the training split unshuffled, not augmented (reports on it)
+    audit: Any = None  # the leakage audit's `framework.data.audit.AuditReport`, when it ran
+    names: dict[str, list[str] | None] = field(default_factory=dict)  # sample names by split (`sample_name`)
+
+    def sample_name(self, split: str, index: int) -> str:
+        """Where sample `index` of `split` (in the unshuffled split's order) comes from: a file path, ``file:line``,
+        or ``split[index]`` when the reader names none."""
+        names = self.names.get(split)
+        return names[index] if names is not None and index < len(names) else f"{split}[{index}]"
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | dict[str, tuple[int | None, ...]] | tuple:
@@ -115,46 +134,24 @@ class Pipelines:
         def apply(dataset: tf.data.Dataset | None) -> tf.data.Dataset | None:
             return None if dataset is None else dataset.map(lambda x, y, *w: (x, transform(y), *w))
 
-        return replace(self, train=apply(self.train), validation=apply(self.validation), test=apply(self.test))
-
-
-def epoch_order(count: int, seed: int, epoch: tf.Variable) -> tf.data.Dataset:
-    """A permutation of ``range(count)`` that depends only on (`seed`, the value of `epoch`).
-
-    The permutation is drawn when each epoch's iterator starts, from `epoch` as it is then, so
-    a resumed run shuffles epoch N exactly as an uninterrupted run does.
-    """
-
-    def permutation(_: tf.Tensor) -> tf.data.Dataset:
-        key = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
-        return tf.data.Dataset.from_tensor_slices(
-            tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
+        return replace(
+            self,
+            train=apply(self.train),
+            validation=apply(self.validation),
+            test=apply(self.test),
+            train_in_order=apply(self.train_in_order),
         )
 
-    return tf.data.Dataset.from_tensors(0).flat_map(permutation).apply(tf.data.experimental.assert_cardinality(count))
+
+def as_tensors(x: Any, y: Any, weights: np.ndarray | None) -> Any:
+    """``(x, y)`` or ``(x, y, weights)`` as constant tensors, built once for the datasets gathering from them."""
+    return tf.nest.map_structure(tf.constant, (x, y) if weights is None else (x, y, weights.astype(np.float32)))
 
 
-def epoch_shuffle(dataset: tf.data.Dataset, buffer: int, seed: int, epoch: tf.Variable) -> tf.data.Dataset:
-    """`dataset` shuffled through a `buffer`-sample window, in an order fixed by (`seed`, `epoch`)."""
-
-    def shuffled(_: tf.Tensor) -> tf.data.Dataset:
-        # The op seed is a tensor; TensorFlow's get_seed compares (graph seed, op seed) with (0, 0) in
-        # Python, which fails for a tensor when the graph seed is 0 (a recipe's `seed: 0`). This traced
-        # function's graph gets a fixed seed of its own, so the order depends only on (seed, epoch).
-        tf.compat.v1.get_default_graph().seed = 1
-        return dataset.shuffle(
-            buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + epoch.read_value(), reshuffle_each_iteration=False
-        )
-
-    return tf.data.Dataset.from_tensors(0).flat_map(shuffled)
-
-
-def array_batches(
-    x: Any, y: Any, weights: np.ndarray | None, batch_size: int, order: tf.data.Dataset | None = None
-) -> tf.data.Dataset:
-    """Batches gathered from in-memory arrays in `order` (default: as stored); the last partial batch is kept."""
-    tensors = tf.nest.map_structure(tf.constant, (x, y) if weights is None else (x, y, weights.astype(np.float32)))
-    order = order if order is not None else tf.data.Dataset.range(len(leaves(x)[0][1]))
+def array_batches(tensors: Any, count: int, batch_size: int, order: tf.data.Dataset | None = None) -> tf.data.Dataset:
+    """Batches gathered from `count` rows of in-memory `tensors` (`as_tensors`) in `order` (default: as stored); the
+    last partial batch is kept."""
+    order = order if order is not None else tf.data.Dataset.range(count)
     return order.batch(batch_size).map(lambda rows: tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors))
 
 
@@ -203,39 +200,42 @@ def cast_labels(y: Any, targets: list[Target]) -> Any:
 def from_arrays(
     arrays: Arrays, settings: PipelineSettings, epoch: tf.Variable, seed: int
 ) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
-    """Batched splits of in-memory arrays (validation: the last samples, as in Keras), their targets and sizes."""
+    """Batched splits of in-memory arrays (validation: as `settings.rule` says), their targets and sizes.
+
+    ``"train_in_order"`` is the training split unshuffled, for reports on it.
+    """
     check_arrays(arrays)
     rows = slice(None, settings.limit)
     x, y = take(arrays.x_train, rows), take(arrays.y_train, rows)
     w = arrays.sample_weight_train[rows] if arrays.sample_weight_train is not None else None
     count = len(leaves(x)[0][1])
-    held_out = int(count * settings.validation_split)
-    if settings.validation_split and not 0 < held_out < count:
-        raise DataError(
-            f"{arrays.source}: validation_split {settings.validation_split} leaves {held_out} of {count} samples for "
-            "validation"
-        )
-    cut = count - held_out
+    mask = np.zeros(count, bool)
+    if settings.validation_split:
+        labels = leaves(y)[0][1] if settings.rule.needs_labels and len(leaves(y)) == 1 else None
+        mask = held_out(count, settings.rule, seed, arrays.source, labels)
     targets = resolve_targets(y, arrays.y_test, settings.task, arrays.class_names, arrays.source, complete=True)
     y, y_test = relabel(y, targets), relabel(arrays.y_test, targets)
-    head, tail = slice(None, cut), slice(cut, None)
+    head, tail = split_rows(mask, settings.rule)
+    held = int(mask.sum())
     batch = settings.batch_size
+    train = as_tensors(take(x, head), take(y, head), None if w is None else w[head])
     splits = {
         "train": array_batches(
-            take(x, head),
-            take(y, head),
-            None if w is None else w[head],
-            batch,
-            epoch_order(cut, seed, epoch) if settings.shuffle else None,
+            train, count - held, batch, epoch_order(count - held, seed, epoch) if settings.shuffle else None
         ),
-        "validation": array_batches(take(x, tail), take(y, tail), None if w is None else w[tail], batch)
-        if held_out
+        "train_in_order": array_batches(train, count - held, batch),
+        "validation": array_batches(
+            as_tensors(take(x, tail), take(y, tail), None if w is None else w[tail]), held, batch
+        )
+        if held
         else None,
         "test": array_batches(
-            take(arrays.x_test, slice(None)), take(y_test, slice(None)), arrays.sample_weight_test, batch
+            as_tensors(take(arrays.x_test, slice(None)), take(y_test, slice(None)), arrays.sample_weight_test),
+            len(leaves(arrays.x_test)[0][1]),
+            batch,
         ),
     }
-    return splits, targets, {"train": cut, "validation": held_out, "test": len(leaves(arrays.x_test)[0][1])}
+    return splits, targets, {"train": count - held, "validation": held, "test": len(leaves(arrays.x_test)[0][1])}, {}
 
 
 def label_sample(dataset: tf.data.Dataset, source: str, count: int = LABEL_SAMPLE) -> Any:
@@ -273,6 +273,7 @@ def from_module(
     worker's part of the global batch, and cached under a name of its own.
     """
     train, validation, sizes = module.train, module.validation, dict(module.sizes)
+    names = {split: list(module.names[split][: settings.limit if split == "train" else None]) for split in module.names}
     if settings.limit:
         train = train.take(settings.limit)
         sizes["train"] = min(settings.limit, sizes.get("train", settings.limit))
@@ -282,9 +283,7 @@ def from_module(
                 f"{module.source}: `dataset.validation_split` needs the training split's size, which the dataset does "
                 "not give; give it a validation split"
             )
-        held_out = int(sizes["train"] * settings.validation_split)
-        cut = sizes["train"] - held_out
-        train, validation, sizes["train"], sizes["validation"] = train.take(cut), train.skip(cut), cut, held_out
+        train, validation = hold_out(module, train, sizes, settings.rule, seed, names)
     targets = resolve_targets(
         label_sample(train, module.source),
         label_sample(module.test, module.source),
@@ -295,6 +294,7 @@ def from_module(
     shard = module.shard
     train = cached(train, settings.cache, "train" if shard is None else f"train-worker{shard.index}")
     validation = None if validation is None else cached(validation, settings.cache, "validation")
+    in_order = train
     if settings.shuffle:
         train = epoch_shuffle(train, module.shuffle_buffer, seed, epoch)
 
@@ -312,10 +312,11 @@ def from_module(
 
     splits = {
         "train": batched(train, "train"),
+        "train_in_order": batched(in_order, "train"),
         "validation": batched(validation, "validation"),
         "test": batched(module.test, "test"),
     }
-    return splits, targets, sizes
+    return splits, targets, sizes, names
 
 
 def make_pipelines(
@@ -333,7 +334,7 @@ def make_pipelines(
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     seed = settings.seed if settings.seed is not None else int(np.random.default_rng().integers(2**31))
     build = from_arrays if isinstance(source, Arrays) else from_module
-    splits, targets, sizes = build(source, settings, epoch, seed)
+    splits, targets, sizes, names = build(source, settings, epoch, seed)
     shard = None if isinstance(source, Arrays) else source.shard
     preprocess_layers = preprocess if isinstance(preprocess, (dict, tuple)) else list(preprocess)
     encoder = getattr(source, "encoder", None)
@@ -348,6 +349,8 @@ def make_pipelines(
         train=finish(splits["train"], targets, preprocess, augment, own=shard is not None),
         validation=None if splits["validation"] is None else finish(splits["validation"], targets, preprocess, None),
         test=finish(splits["test"], targets, preprocess, None),
+        train_in_order=finish(splits["train_in_order"], targets, preprocess, None, own=shard is not None),
+        names=names,
         targets=targets,
         sizes=sizes,
         source=source.source,

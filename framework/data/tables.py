@@ -105,7 +105,23 @@ def csv(
         sizes={split: table.rows[path] for split, path in files.items()},
         encoder=table.encoder(datasets["train"].map(lambda x, y: x)),
         reading=table.reading(),
+        names={split: row_names(file, dialect) for split, file in files.items()},
+        columns=lambda name: column_text(files["train"], dialect, name),
     )
+
+
+def row_names(path: Path, dialect: Dialect) -> list[str]:
+    """``file:line`` of each data row of `path` (checked by `scan`), in the order the split yields them."""
+    return [f"{path}:{line}" for line, _ in rows(path, dialect) if line > 1]
+
+
+def column_text(path: Path, dialect: Dialect, name: str) -> list[str] | None:
+    """The cells of column `name` of each data row of `path`, stripped; None when the file has no such column."""
+    header = read_header(path, dialect)
+    if name not in header:
+        return None
+    at = header.index(name)
+    return [fields[at].strip() for line, fields in rows(path, dialect) if line > 1]
 
 
 @dataclass

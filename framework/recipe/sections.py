@@ -68,11 +68,44 @@ class DatasetSection(Component):
     validation_split: float = field(
         default=0.0,
         metadata=spec(
-            "Fraction of the training samples (the last ones, as in Keras) used for validation.",
+            "Fraction of the training samples held out for validation; `split` says which ones.",
             expect="a number from 0 up to (not including) 1",
             valid=lambda v: 0.0 <= v < 1.0,
         ),
     )
+    split: Literal["last", "random", "stratified"] = field(
+        default="last",
+        metadata=spec(
+            "Which training samples `validation_split` holds out: 'last' (the last ones, as Keras's `fit`), "
+            "'random' (a random subset drawn with the recipe's seed) or 'stratified' (the same fraction of every "
+            "class, drawn at random; classification and binary labels)."
+        ),
+    )
+    split_by: str | None = field(
+        default=None,
+        metadata=spec(
+            "Group split: samples of one group all land on the same side of `validation_split` (one patient, camera "
+            "or photo burst). A column of a CSV dataset's training file, or a regular expression over the sample "
+            "file paths whose first group (else the whole match) names the group: '([^/]+)_\\d+\\.png$'. "
+            "Groups are drawn at random with the recipe's seed until the fraction is reached.",
+            expect="a CSV column name or a regular expression, or null",
+            valid=lambda v: v is None or bool(v),
+        ),
+    )
+    audit: Literal["warn", "strict", "off"] | bool = field(
+        default="warn",
+        metadata=spec(
+            "The leakage audit `validate` and `train` run before training (`framework.data.audit`): exact and "
+            "near-duplicate samples across splits, one input with conflicting labels, class balance per split. "
+            "'warn' (or true) prints the findings, 'strict' also stops with exit 2, 'off' (or false) skips it."
+        ),
+    )
+
+    @property
+    def audit_mode(self) -> str:
+        """`audit` as 'warn', 'strict' or 'off' (YAML reads an unquoted off as false)."""
+        return {False: "off", True: "warn"}.get(self.audit, self.audit)
+
     limit: int | None = field(
         default=None,
         metadata=spec(

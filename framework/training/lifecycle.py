@@ -25,7 +25,7 @@ import tensorflow as tf
 from framework.data.checks import data_failure
 from framework.data.sharding import training_input
 from framework.errors import PluginError, TapelineError, TrainingFailed, error_summary
-from framework.files import write_text
+from framework.files import write_json, write_text
 from framework.hooks.manager import load_plugin_states
 from framework.hooks.progress import Progress
 from framework.recipe.loader import recipe_to_yaml
@@ -38,6 +38,7 @@ from framework.training.preemption import Preempted, PreemptionWatch
 from framework.training.results import save_failure, save_results
 from framework.training.run import Run, build_run
 from framework.training.run_directory import (
+    AUDIT_FILE,
     RECIPE_FILE,
     SUMMARY_FILE,
     check_resumable,
@@ -58,7 +59,7 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
     """
     if resume:
         check_resumable(recipe, directory)
-    run = build_run(recipe, plugins=plugins)  # data and names are checked before anything is written
+    run = build_run(recipe, plugins=plugins, audit=not resume)  # data and names are checked before anything is written
     run.check_first_step()
     if not run.is_chief:
         where = Path(tempfile.mkdtemp(prefix=f"tapeline-worker{run.worker_index}-"))
@@ -80,6 +81,8 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
     write_text(where / RECIPE_FILE, recipe_to_yaml(recipe))
     if run.is_chief:
         write_bundle(where, run.data, keras.mixed_precision.global_policy().name)
+        if run.data.audit is not None:
+            write_json(where / AUDIT_FILE, run.data.audit.as_json())
     return replace(run, directory=where, progress=progress)
 
 

@@ -118,8 +118,9 @@ class Run:
         return None
 
     def split(self, name: str) -> tf.data.Dataset:
-        """The batched ``"test"`` or ``"validation"`` split; `TapelineError` when the recipe has none."""
-        dataset = getattr(self.data, name)
+        """The batched ``"test"``, ``"validation"`` or ``"train"`` split (unshuffled, not augmented); `TapelineError`
+        when the recipe has none."""
+        dataset = self.data.train_in_order if name == "train" else getattr(self.data, name)
         if dataset is None:
             raise TapelineError(f"the recipe has no {name} split (set `dataset.validation_split`)")
         return dataset
@@ -198,15 +199,17 @@ def warn_about_keras_callbacks(callbacks: list[keras.callbacks.Callback]) -> Non
         )
 
 
-def build_run(recipe: Recipe, directory: Path | None = None, plugins: Sequence[object] = ()) -> Run:
+def build_run(
+    recipe: Recipe, directory: Path | None = None, plugins: Sequence[object] = (), audit: bool = False
+) -> Run:
     """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written); `plugins`: extra plugin
-    objects."""
+    objects; `audit`: run the leakage audit (`framework.data.audit`) as ``dataset.audit`` says."""
     strategy = configure_tensorflow(recipe)
     plugins, keras_callbacks = load_plugins(
         recipe, plugins
     )  # cheap, so their argument errors come before the data loads
     warn_about_keras_callbacks(keras_callbacks)
-    data = build_data(recipe, strategy.num_replicas_in_sync, strategy)
+    data = build_data(recipe, strategy.num_replicas_in_sync, strategy, audit)
     steps = steps_per_execution(recipe, plugins, keras_callbacks, strategy.num_replicas_in_sync)
     with strategy.scope():
         network, data = build_network(recipe, data)

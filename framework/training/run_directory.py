@@ -23,6 +23,7 @@ from framework.recipe.sections import Recipe
 from framework.training.state import read_progress
 
 RECIPE_FILE = "recipe.yaml"
+AUDIT_FILE = "audit.json"  # the leakage audit's findings (`framework.data.audit`)
 HISTORY_JSON = "history.json"
 HISTORY_CSV = "history.csv"
 WEIGHTS_FILE = "model.weights.h5"

@@ -114,14 +114,11 @@ def test_a_bad_record_deep_in_a_file_is_named_before_training(tmp_path):
         tfrecord(str(tmp_path / "train.tfrecord"), str(tmp_path / "train.tfrecord"), SPEC, "label")
 
 
-def test_with_check_first_a_bad_record_met_later_exits_2_without_traceback(tmp_path, write_recipe, capsys):
-    """With `check: first` a record past the labels checked before training (4,096) is met when the pipeline reaches
-    it (here by the first step's read-ahead): exit 2 with a data error naming the feature, no traceback."""
-    from framework.cli import main
-
+def bad_record_recipe(tmp_path: Path, write_recipe, audit: str) -> Path:
+    """A recipe over a training file whose record 4,150 of 4,200 does not parse, with ``check: first``."""
     write_with_bad_record(tmp_path / "train.tfrecord", 4200, 4150)
     write_with_bad_record(tmp_path / "test.tfrecord", 8, 99)
-    recipe = write_recipe(f"""\
+    return write_recipe(f"""\
         name: bad
         seed: 0
         task: classification
@@ -133,13 +130,35 @@ def test_with_check_first_a_bad_record_met_later_exits_2_without_traceback(tmp_p
             label: label
             features: {{pixels: {{dtype: float32, shape: [2]}}, label: {{dtype: int64}}}}
             check: first
+          audit: {audit}
         model: {{name: mlp, args: {{units: [4]}}}}
         training: {{epochs: 1, batch_size: 256, output_dir: {tmp_path / "runs"}, jit_compile: false}}
         """)
-    code = main(["train", str(recipe)])
+
+
+def test_with_check_first_a_bad_record_met_later_exits_2_without_traceback(tmp_path, write_recipe, capsys):
+    """With `check: first` a record past the labels checked before training (4,096) is met when the pipeline reaches
+    it (here by the first step's read-ahead): exit 2 with a data error naming the feature, no traceback."""
+    from framework.cli import main
+
+    code = main(["train", str(bad_record_recipe(tmp_path, write_recipe, "off"))])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and "Graph execution error" not in err
     assert f"tapeline: error: tfrecord ({tmp_path / 'train.tfrecord'}): reading the data failed: Key: pixels." in err
+
+
+def test_a_bad_record_met_by_the_leakage_audit_exits_2_without_traceback(tmp_path, write_recipe, capsys):
+    """The leakage audit reads every record before training: one that does not parse stops it with exit 2 and a data
+    error naming the file and the feature, no traceback."""
+    from framework.cli import main
+
+    code = main(["validate", str(bad_record_recipe(tmp_path, write_recipe, "warn"))])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert (
+        f"tapeline: error: tfrecord ({tmp_path / 'train.tfrecord'}): reading the data for the leakage audit failed: "
+        "Key: pixels." in err
+    )
 
 
 def test_a_data_error_inside_fit_is_a_data_error():

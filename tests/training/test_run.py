@@ -21,6 +21,7 @@ def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
     assert run.directory == tmp_path / "runs" / "tiny" / "version_0"
     files = sorted(p.name for p in run.directory.iterdir())
     assert files == [
+        "audit.json",
         "evaluation.json",
         "history.csv",
         "history.json",
