@@ -81,11 +81,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Builds everything a recipe names and tries one training step, writing nothing."""
+    """Builds everything a recipe names, audits its data and tries one training step, writing nothing."""
+    if args.strict:
+        args.overrides.append("dataset.audit=strict")
     recipe = _load(args)
     from framework.training.run import build_run
 
-    run = build_run(recipe)
+    run = build_run(recipe, audit=True)
     run.check_first_step()
     sizes = ", ".join(f"{n:,} {split}" for split, n in run.data.sizes.items())
     print(
@@ -200,6 +202,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Exports a run's network with its preprocessing inside (raw inputs in) and checks the file in its own runtime."""
+    if args.quantize is not None or args.max_drop is not None:
+        from framework.tools.quantize import quantize_command
+
+        return quantize_command(
+            args.run, args.format, args.output, args.samples, args.tolerance, args.quantize, args.max_drop
+        )
     from framework.tools.export import export_command
 
     return export_command(args.run, args.format, args.output, args.samples, args.tolerance)
@@ -216,6 +224,16 @@ def _count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
     return int(text)
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number, 0 or more (got {text!r})")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,7 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = command("evaluate", cmd_evaluate)
     _recipe_arguments(evaluate)
     evaluate.add_argument("--weights", type=Path, required=True, help="a .weights.h5 file or a run directory")
-    _recipe_arguments(command("validate", cmd_validate))
+    validate = command("validate", cmd_validate)
+    _recipe_arguments(validate)
+    validate.add_argument(
+        "--strict", action="store_true", help="exit 2 when the leakage audit finds something (dataset.audit=strict)"
+    )
     _recipe_arguments(command("show", cmd_show))
     command("list", cmd_list).add_argument("kind", choices=["models", "datasets", "plugins"])
     tune = command("tune", cmd_tune)
@@ -322,13 +344,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="file or folder to write (default RUN/export/model.keras, saved_model, model.tflite or model.onnx)",
     )
     export.add_argument(
-        "--samples", type=_count, default=64, metavar="N", help="test samples the export is checked on (default 64)"
+        "--samples",
+        type=_count,
+        metavar="N",
+        help="test samples the export is checked on (default 64; quantized: the test split, at most 2000)",
     )
     export.add_argument(
         "--tolerance",
         type=float,
         metavar="T",
         help="largest allowed |difference| (default 1e-4; 2e-2 for mixed-precision runs)",
+    )
+    export.add_argument(
+        "--quantize",
+        choices=["float16", "dynamic", "int8"],
+        help="litert only: float16 weights, dynamic-range int8 weights, or int8 weights and activations (calibrated "
+        "on training inputs); checked by the task's metric on the test split",
+    )
+    export.add_argument(
+        "--max-drop",
+        type=_non_negative,
+        metavar="POINTS",
+        help="with --quantize: largest allowed accuracy loss in points (regression: MAE increase in %%; default 1.0)",
     )
     predict = command("predict", cmd_predict)
     predict.add_argument("run", type=Path, metavar="RUN", help="a run directory (recipe.yaml and model.weights.h5)")

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -49,6 +49,7 @@ FLOAT32_ONLY = (
 TOLERANCE = 1e-4  # float32 runs
 HALF_TOLERANCE = 2e-2  # mixed_float16 / mixed_bfloat16 runs: about 3 significant digits
 DEFAULT_SAMPLES = 64
+T = TypeVar("T")
 
 
 class ExportCheckFailed(TapelineError):
@@ -96,9 +97,10 @@ def write_savedmodel(model: keras.Model, path: Path) -> None:
     model.export(str(path), format="tf_saved_model", verbose=False)
 
 
-def write_litert(model: keras.Model, path: Path) -> None:
-    """A LiteRT (``.tflite``) flatbuffer, converted by Keras through TensorFlow's LiteRT converter from a SavedModel."""
-    model.export(str(path), format="litert", verbose=False)
+def write_litert(model: keras.Model, path: Path, **converter: Any) -> None:
+    """A LiteRT (``.tflite``) flatbuffer, converted by Keras through TensorFlow's LiteRT converter from a SavedModel;
+    `converter`: attributes Keras sets on the ``tf.lite.TFLiteConverter`` (``optimizations``, ``target_spec`` ...)."""
+    model.export(str(path), format="litert", verbose=False, **converter)
 
 
 def write_onnx(model: keras.Model, path: Path) -> None:
@@ -274,32 +276,42 @@ def export_run(
     trained = load_trained(directory)
     raw = trained.samples(samples)
     expected = network_outputs(trained, raw)
-    policy = trained.network.dtype_policy.name
-    tolerance = default_tolerance(policy) if tolerance is None else tolerance
-    if format in FLOAT32_ONLY and policy != "float32":
-        trained = load_trained(directory, precision="float32")
+    tolerance = default_tolerance(trained.network.dtype_policy.name) if tolerance is None else tolerance
+    trained = exported_precision(trained, format)
     model = raw_model(trained)
-    difference = write_checked(format, model, path, raw, expected, tolerance, trained.names)
+
+    def check(staged: Path) -> float:
+        return checked_difference(format, run_export(format, staged, raw, trained.names), expected, tolerance)
+
+    difference = write_checked(format, model, path, check)
     count = len(next(iter(expected.values())))
     report = ExportReport(
         path, format, count, difference, tolerance, describe_inputs(model), describe_outputs(trained, expected)
     )
-    write_json(path.with_name(path.name + ".json"), interface(trained, model, report))
+    checked = {"samples": report.samples, "max_difference": report.difference, "tolerance": report.tolerance}
+    write_json(path.with_name(path.name + ".json"), interface(trained, model, format, checked))
     return report
 
 
-def interface(trained: Trained, model: keras.Model, report: ExportReport) -> dict[str, Any]:
+def exported_precision(trained: Trained, format: str) -> Trained:
+    """`trained`, or for a `FLOAT32_ONLY` format its mixed-precision network rebuilt computing in float32."""
+    if format in FLOAT32_ONLY and trained.network.dtype_policy.name != "float32":
+        return load_trained(trained.directory, precision="float32")
+    return trained
+
+
+def interface(trained: Trained, model: keras.Model, format: str, checked: dict[str, Any]) -> dict[str, Any]:
     """What ``<export>.json`` says of the exported model: its inputs, how the run's reader made them, its outputs
-    and their class names."""
+    and their class names, and `checked` (what the check measured)."""
     return {
-        "format": report.format,
+        "format": format,
         "inputs": [{"name": t.name, "dtype": str(t.dtype), "shape": list(t.shape)} for t in model.inputs],
         "reading": trained.reading,
         "outputs": {
             name: {"task": t.task, "units": t.units, "class_names": t.class_names}
             for name, t in trained.targets.items()
         },
-        "checked": {"samples": report.samples, "max_difference": report.difference, "tolerance": report.tolerance},
+        "checked": checked,
     }
 
 
@@ -307,50 +319,64 @@ def write_checked(
     format: str,
     model: keras.Model,
     path: Path,
-    inputs: dict[str, np.ndarray],
-    expected: dict[str, np.ndarray],
-    tolerance: float,
-    names: Any,
-) -> float:
-    """Writes `model` as `format` to a staging path, runs it on `inputs` in its runtime and, when its
-    outputs are within `tolerance` of `expected`, moves it onto `path`; returns the max difference.
+    check: Callable[[Path], T],
+    writer: Callable[[Any, Path], None] | None = None,
+) -> T:
+    """Writes `model` as `format` (with `writer`, default `WRITERS`) to a staging path beside `path`, calls `check` on
+    the staged export and, when it returns, moves the export onto `path`; returns what `check` returned.
 
     Raises:
-        ExportCheckFailed: the conversion fails, the export does not run, or it differs by more than `tolerance`.
+        ExportCheckFailed: the conversion fails, or `check` raises it (the export does not run, or differs).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as staging:
         staged = Path(staging) / path.name
-        try:
-            WRITERS[format](model, staged)
-        except TapelineError:
-            raise
-        except Exception as error:  # a converter refusing the model (an op it lacks ...)
-            raise ExportCheckFailed(
-                f"the model could not be converted to {format}: {error_summary(error)}; nothing was written"
-            ) from None
-        try:
-            got = RUNNERS[format](staged, inputs, names)
-        except Exception as error:
-            raise ExportCheckFailed(
-                f"the {format} export does not run in {RUNTIMES[format]}: {error_summary(error)}; nothing was written"
-            ) from None
-        difference = max_difference(expected, got)
-        if not difference <= tolerance:
-            samples = len(next(iter(expected.values())))
-            raise ExportCheckFailed(
-                f"the {format} export differs from the trained network by up to {difference:.3g} on {samples} test "
-                "samples "
-                f"(tolerance {tolerance:g}); nothing was written"
-            )
+        convert(format, model, staged, writer or WRITERS[format])
+        result = check(staged)
         place(staged, path)
+    return result
+
+
+def convert(format: str, model: keras.Model, path: Path, writer: Callable[[Any, Path], None]) -> None:
+    """`writer(model, path)`; a converter's own error (an op it lacks ...) becomes `ExportCheckFailed`."""
+    try:
+        writer(model, path)
+    except TapelineError:
+        raise
+    except Exception as error:
+        raise ExportCheckFailed(
+            f"the model could not be converted to {format}: {error_summary(error)}; nothing was written"
+        ) from None
+
+
+def run_export(format: str, path: Path, inputs: dict[str, np.ndarray], names: Any) -> dict[str, np.ndarray]:
+    """The outputs of the export at `path` run in its runtime on `inputs`; `ExportCheckFailed` when it does not run."""
+    try:
+        return RUNNERS[format](path, inputs, names)
+    except Exception as error:
+        raise ExportCheckFailed(
+            f"the {format} export does not run in {RUNTIMES[format]}: {error_summary(error)}; nothing was written"
+        ) from None
+
+
+def checked_difference(
+    format: str, got: dict[str, np.ndarray], expected: dict[str, np.ndarray], tolerance: float
+) -> float:
+    """The max difference of `got` from `expected`; `ExportCheckFailed` when it is above `tolerance`."""
+    difference = max_difference(expected, got)
+    if not difference <= tolerance:
+        samples = len(next(iter(expected.values())))
+        raise ExportCheckFailed(
+            f"the {format} export differs from the trained network by up to {difference:.3g} on {samples} test "
+            f"samples (tolerance {tolerance:g}); nothing was written"
+        )
     return difference
 
 
-def export_command(run: Path, format: str, output: Path | None, samples: int, tolerance: float | None) -> int:
+def export_command(run: Path, format: str, output: Path | None, samples: int | None, tolerance: float | None) -> int:
     """``tapeline export RUN [--format F] [--output PATH] [--samples N] [--tolerance T]``: prints what was written and
-    the check."""
-    report = export_run(run, format, output, samples, tolerance)
+    the check (`samples` None: `DEFAULT_SAMPLES`)."""
+    report = export_run(run, format, output, DEFAULT_SAMPLES if samples is None else samples, tolerance)
     print(f"exported {run} as {report.format} to {report.path}")
     print(f"  inputs: {'; '.join(report.inputs)}")
     print(f"  outputs: {'; '.join(report.outputs)}")
