@@ -14,10 +14,10 @@ What this package exports, by use (docs/plugins.md documents the toolkit):
 - the plugin contract: `hookimpl`, `RunContext`, `StatefulPlugin`, `enable_batch_hook`;
 - the plugin toolkit: `Monitor` and `format_metrics` (reading epoch logs), `require` (checking
   a plugin's arguments), `write_atomic`, `write_text`, `write_json` and `write_csv` (files a
-  reader never sees half-written), `Predictions` and `evaluation_report` (what
-  ``run.predict`` returns, and the report the evaluation plugin writes), `recipe_params` and
-  `recipe_to_yaml` (a recipe for trackers), and the errors (`TapelineError`, `TrainingFailed`,
-  `DataError`);
+  reader never sees half-written), `Predictions`, `evaluation_report`, `error_rows`,
+  `write_errors` and `image_inputs` (what ``run.predict`` returns, and the reports the
+  evaluation plugin writes), `recipe_params` and `recipe_to_yaml` (a recipe for trackers),
+  and the errors (`TapelineError`, `TrainingFailed`, `DataError`);
 - Python use: `load_recipe`, `train`, `Run`, `Trainer`, `Arrays`, `DataModule`,
   `register_model`, `register_dataset`.
 
@@ -54,6 +54,9 @@ LAZY = {
     "write_json": "framework.files",
     "write_csv": "framework.files",
     "evaluation_report": "framework.training.reports",
+    "error_rows": "framework.training.error_report",
+    "image_inputs": "framework.training.error_report",
+    "write_errors": "framework.training.error_report",
     "recipe_params": "framework.recipe.loader",
     "recipe_to_yaml": "framework.recipe.loader",
     # Python use
@@ -74,9 +77,11 @@ __all__ = [
     "DataError",
     "DataModule",
     "enable_batch_hook",
+    "error_rows",
     "evaluation_report",
     "format_metrics",
     "hookimpl",
+    "image_inputs",
     "load_recipe",
     "Monitor",
     "needs_extra",
@@ -98,6 +103,7 @@ __all__ = [
     "TrainingFailed",
     "write_atomic",
     "write_csv",
+    "write_errors",
     "write_json",
     "write_text",
 ]

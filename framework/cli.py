@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from framework.errors import NothingToDo, TapelineError
 from framework.runtime.quiet import quiet_tensorflow, show_warnings_briefly
+from framework.tools import arguments
 
 if TYPE_CHECKING:
     from framework.data.tasks import Target
@@ -72,11 +73,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Evaluates saved weights on the recipe's test split."""
+    """Evaluates saved weights on the recipe's test split; --errors K lists the samples they get most wrong."""
     from framework.hooks.monitor import format_metrics
-    from framework.tools.evaluate import evaluate_weights
 
-    print(f"test  {format_metrics(evaluate_weights(_load(args), args.weights))}")
+    if args.errors is None:
+        if args.split is not None or args.output is not None:
+            raise TapelineError("--split and --output go with --errors K (the error report)")
+        from framework.tools.evaluate import evaluate_weights
+
+        print(f"test  {format_metrics(evaluate_weights(_load(args), args.weights))}")
+        return 0
+    from framework.tools.evaluate import weights_errors
+    from framework.training.error_report import error_lines, write_errors
+
+    split = args.split or "test"
+    metrics, rows = weights_errors(_load(args), args.weights, split, args.errors)
+    print(f"{split}  {format_metrics(metrics)}")
+    print(f"the {args.errors} highest-loss and most confidently wrong samples of the {split} split:")
+    print("\n".join(error_lines(rows)))
+    if args.output is not None:
+        print(f"wrote {write_errors(args.output, rows)}")
     return 0
 
 
@@ -220,22 +236,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return predict_command(args.run, args.inputs, args.output, args.batch_size)
 
 
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
-    return int(text)
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number, 0 or more (got {text!r})")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="tapeline", description="Train Keras networks from YAML recipes.")
@@ -273,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = command("evaluate", cmd_evaluate)
     _recipe_arguments(evaluate)
     evaluate.add_argument("--weights", type=Path, required=True, help="a .weights.h5 file or a run directory")
+    arguments.evaluate_errors(evaluate)
     validate = command("validate", cmd_validate)
     _recipe_arguments(validate)
     validate.add_argument(
@@ -282,98 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     command("list", cmd_list).add_argument("kind", choices=["models", "datasets", "plugins"])
     tune = command("tune", cmd_tune)
     _recipe_arguments(tune, optional=True)
-    tune.add_argument("--trials", type=int, metavar="N", help="trials to add to the study (default: search.trials)")
-    tune.add_argument(
-        "--timeout", type=float, metavar="S", help="start no trial after S seconds (default: search.timeout)"
-    )
-    tune.add_argument("--storage", metavar="URL", help="the study's database (default: sqlite:///<tune dir>/study.db)")
-    tune.add_argument("--study", metavar="NAME", help="the study's name (default: the recipe's name)")
-    tune.add_argument(
-        "--output",
-        type=Path,
-        metavar="DIR",
-        help="tune directory (default: <training.output_dir>/<name>/tune_<N>); an existing one is joined",
-    )
-    tune.add_argument("--resume", type=Path, metavar="DIR", help="continue the tune in DIR: run the trials it has left")
+    arguments.tune(tune)
     command("schema", cmd_schema).add_argument(
         "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout"
     )
-    runs = command("runs", cmd_runs)
-    runs.add_argument(
-        "directory",
-        type=Path,
-        nargs="?",
-        default=Path("runs"),
-        metavar="DIR",
-        help="where to look for runs (default: runs)",
-    )
-    runs.add_argument(
-        "--metric", help="metric of the best/final columns (default: val_loss, or loss when no run has it)"
-    )
-    runs.add_argument(
-        "--sort",
-        metavar="METRIC",
-        help="best first by this metric (test_* from evaluation.json, others by their best epoch); runs without it "
-        "last",
-    )
-    runs.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    compare = command("compare", cmd_compare)
-    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories")
-    compare.add_argument(
-        "--metric", action="append", help="metric to draw, one panel each (repeatable; default val_loss)"
-    )
-    compare.add_argument(
-        "--output",
-        type=Path,
-        default=Path("curves.png"),
-        metavar="FILE",
-        help="image file (default curves.png; .svg, .pdf ... too)",
-    )
-    export = command("export", cmd_export)
-    export.add_argument("run", type=Path, metavar="RUN", help="a run directory (recipe.yaml and model.weights.h5)")
-    export.add_argument(
-        "--format",
-        default="keras",
-        choices=["keras", "savedmodel", "litert", "onnx"],
-        help="default keras (litert and onnx need their extras)",
-    )
-    export.add_argument(
-        "--output",
-        type=Path,
-        metavar="PATH",
-        help="file or folder to write (default RUN/export/model.keras, saved_model, model.tflite or model.onnx)",
-    )
-    export.add_argument(
-        "--samples",
-        type=_count,
-        metavar="N",
-        help="test samples the export is checked on (default 64; quantized: the test split, at most 2000)",
-    )
-    export.add_argument(
-        "--tolerance",
-        type=float,
-        metavar="T",
-        help="largest allowed |difference| (default 1e-4; 2e-2 for mixed-precision runs)",
-    )
-    export.add_argument(
-        "--quantize",
-        choices=["float16", "dynamic", "int8"],
-        help="litert only: float16 weights, dynamic-range int8 weights, or int8 weights and activations (calibrated "
-        "on training inputs); checked by the task's metric on the test split",
-    )
-    export.add_argument(
-        "--max-drop",
-        type=_non_negative,
-        metavar="POINTS",
-        help="with --quantize: largest allowed accuracy loss in points (regression: MAE increase in %%; default 1.0)",
-    )
-    predict = command("predict", cmd_predict)
-    predict.add_argument("run", type=Path, metavar="RUN", help="a run directory (recipe.yaml and model.weights.h5)")
-    predict.add_argument(
-        "inputs", type=Path, nargs="+", metavar="INPUT", help="image files or folders, .csv or .npz files"
-    )
-    predict.add_argument("--output", type=Path, metavar="FILE", help="a .csv or .jsonl file (default: CSV on stdout)")
-    predict.add_argument("--batch-size", type=_count, default=64, metavar="N", help="samples per batch (default 64)")
+    arguments.runs(command("runs", cmd_runs))
+    arguments.compare(command("compare", cmd_compare))
+    arguments.export(command("export", cmd_export))
+    arguments.predict(command("predict", cmd_predict))
     return parser
 
 

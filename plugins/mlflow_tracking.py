@@ -48,7 +48,7 @@ class MLflowTracking:
     Params are the recipe's values by dotted key (``training.epochs``, ``plugins.0.name`` ...).
     Metrics are every entry of the epoch logs with step = epoch (from 1, as in ``history.json``),
     plus the final test metrics (``test_loss`` ...) of the evaluation plugin at the last step.
-    When training ends, the run directory's PNG and JSON files are logged as artifacts (not
+    When training ends, the run directory's PNG, JSON and CSV files are logged as artifacts (not
     ``recipe.yaml``: the params hold it, and ``tapeline runs`` would take a folder holding it
     for a run), the network as ``model/model.keras``, and the MLflow run is marked FINISHED.
     A resumed run (``--resume``) continues the same MLflow run.
@@ -161,7 +161,7 @@ class MLflowTracking:
             return
         final_test = {f"test_{key}": value for key, value in self.test.items() if f"test_{key}" not in self.logged}
         self.log_metrics(final_test, len(run.history))
-        for path in sorted([*run.directory.glob("*.png"), *run.directory.glob("*.json")]):
+        for path in sorted([*run.directory.glob("*.png"), *run.directory.glob("*.json"), *run.directory.glob("*.csv")]):
             self.client.log_artifact(self.run_id, str(path))
         with tempfile.TemporaryDirectory() as folder:
             model = Path(folder) / MODEL_FILE

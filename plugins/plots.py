@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 CURVES = "learning_curves.png"
 CONFUSION = "confusion_matrix"  # .png, or _<output>.png per output
 RESIDUALS = "residuals"
+ERRORS = "errors"  # errors.png, or errors_<split>.png for several splits
+GRID = 5  # errors.png shows the first GRID x GRID rows of a split
 SPLITS = {"": "train", "val_": "validation", "test_": "test"}
 
 
@@ -24,7 +26,10 @@ class Plots:
     the report the evaluation plugin publishes (``run.reports["evaluation"]``):
     ``confusion_matrix.png`` for classification and binary targets, ``residuals.png`` (predicted against true values)
     for regression targets; with
-    several outputs one file per output (``confusion_matrix_<output>.png`` ...).
+    several outputs one file per output (``confusion_matrix_<output>.png`` ...). With the error
+    report (``run.reports["errors"]``) of image inputs, ``errors.png`` shows the 25 highest-loss samples
+    of each split reported (``errors_<split>.png`` for several), titled ``label -> prediction`` with the
+    probability and the file name.
 
     Needs matplotlib: ``pip install 'tapeline[plots]'``.
     """
@@ -45,6 +50,38 @@ class Plots:
         evaluation = run.reports.get("evaluation")
         if evaluation is not None:
             self.results(evaluation, run.directory)
+        errors = run.reports.get("errors")
+        if errors is not None:
+            self.error_grids(run, errors["rows"], run.directory)
+
+    def error_grids(self, run: RunContext, rows: list, directory: Path) -> None:
+        """One image grid per split of the error report, when its inputs are images."""
+        from framework import image_inputs
+
+        splits = list(dict.fromkeys(row.split for row in rows))
+        for split in splits:
+            shown = [row for row in rows if row.split == split][: GRID * GRID]
+            images = image_inputs(run.data, split, [row.index for row in shown])
+            if images:
+                name = f"{ERRORS}_{split}.png" if len(splits) > 1 else f"{ERRORS}.png"
+                self.grid(split, shown, images, directory / name)
+
+    def grid(self, split: str, rows: list, images: dict, path: Path) -> None:
+        import numpy as np
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(2 * GRID, 2.3 * GRID), dpi=self.dpi, layout="constrained")
+        figure.suptitle(f"{split}: highest loss first")
+        for axes in figure.subplots(GRID, GRID, squeeze=False).flat:
+            axes.axis("off")
+        for axes, row in zip(figure.axes, rows):
+            image = np.asarray(images[row.index], np.float64)
+            low, high = image.min(), image.max()
+            image = (image - low) / (high - low) if high > low else image * 0
+            axes.imshow(image[..., 0] if image.shape[-1] == 1 else image[..., :3], cmap="gray", vmin=0, vmax=1)
+            probability = "" if row.probability is None else f" p={row.probability:.2f}"
+            axes.set_title(f"{row.label} -> {row.prediction}{probability}\n{Path(row.file).name}", fontsize=7)
+        write_atomic(path, lambda temporary: figure.savefig(temporary, format="png"))
 
     def results(self, evaluation: dict, directory: Path) -> None:
         """A confusion matrix or residual plot per target of the evaluation report."""

@@ -59,11 +59,15 @@ def test_logs_params_metrics_and_status_through_a_resume(tracked):
 
 
 def test_logs_files_and_the_network_as_artifacts(tracked, tmp_path):
-    """PNG and JSON files and the network (a .keras file that loads in Keras) are artifacts beside the store."""
+    """PNG, JSON and CSV files and the network (a .keras file that loads in Keras) are artifacts beside the store."""
     run, client = tracked
     mlflow_run = the_run(client, "tiny")
     names = {info.path for info in client.list_artifacts(mlflow_run.info.run_id)}
     assert names == {
+        "audit.json",
+        "errors.csv",
+        "errors.png",
+        "history.csv",
         "confusion_matrix.png",
         "learning_curves.png",
         "evaluation.json",

@@ -23,6 +23,15 @@ def test_draws_learning_curves_and_confusion_matrix(tiny_recipe):
         assert (run.directory / name).read_bytes()[:8] == PNG
 
 
+def test_draws_an_error_grid_per_split_of_the_error_report(tiny_recipe):
+    """With the error report of two splits, one image grid per split: errors_test.png and errors_train.png."""
+    plugins = "plugins: [{name: evaluation, args: {errors: {splits: [test, train], top: 4}}}, plots]\n"
+    run = train(load_recipe(tiny_recipe(plugins)))
+    for name in ("errors_test.png", "errors_train.png"):
+        assert (run.directory / name).read_bytes()[:8] == PNG
+    assert not (run.directory / "errors.png").exists()
+
+
 def test_missing_matplotlib_says_how_to_install(monkeypatch):
     """Without matplotlib the plugin refuses to start, naming the extra to install."""
     real = importlib.util.find_spec

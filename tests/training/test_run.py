@@ -22,6 +22,7 @@ def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
     files = sorted(p.name for p in run.directory.iterdir())
     assert files == [
         "audit.json",
+        "errors.csv",
         "evaluation.json",
         "history.csv",
         "history.json",
