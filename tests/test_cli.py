@@ -46,6 +46,7 @@ def test_validate_show_and_list(capsys, tiny_recipe):
     assert code == 0 and "  epochs: 9\n" in out and "#   on_epoch_end: evaluation, console" in out
     code, out, _ = run_cli(capsys, "list", "models")
     assert code == 0 and [line.split()[:2] for line in out.splitlines()] == [
+        ["backbone", "built-in"],
         ["fast_cnn", "built-in"],
         ["mlp", "built-in"],
         ["seed_cnn", "built-in"],

@@ -11,7 +11,6 @@ inside each builder, so recipes naming these models are checked without starting
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported by each builder: listing and checking models starts no TensorFlow
@@ -127,8 +126,3 @@ def mlp(
     else:
         raise ValueError("`mlp` needs `num_outputs` (one target) or `outputs` (named targets)")
     return keras.Model(inputs, result, name="mlp")
-
-
-def builtins() -> dict[str, Callable[..., keras.Model]]:
-    """The built-in model builders by name."""
-    return {"seed_cnn": seed_cnn, "fast_cnn": fast_cnn, "mlp": mlp}

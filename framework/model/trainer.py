@@ -103,6 +103,12 @@ class Trainer(OwnBatchBuild, keras.Model):
             )
         self._xla_update(gradients)
 
+    def retrace(self) -> None:
+        """Forgets the traced train step and update, so that the next call traces them over the trainable weights
+        as they are now (after ``trainable`` flags changed: `framework.training.phases`)."""
+        self._xla_update = None
+        self.make_train_function(force=True)
+
     def test_step(self, data: Any) -> dict[str, Any]:
         """Loss and metrics on a batch, without updating weights."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

@@ -162,9 +162,23 @@ def parse_recipe(document: Document, problems: list[Problem] = (), *, paths_exis
     sections = check_sections(document, checker)
     if recipe is not INVALID and recipe.training.deterministic and recipe.seed is None:
         checker.fail(("training", "deterministic"), "`training.deterministic` needs a `seed` (got seed: null)")
+    if recipe is not INVALID and recipe.training.phases:
+        recipe = phased(recipe, document, checker)
     if checker.problems:
         raise RecipeError(checker.problems)
     return dataclasses.replace(recipe, **sections, origins=Origins(dict(document.origin), document.default_where))
+
+
+def phased(recipe: Recipe, document: Document, checker: Checker) -> Recipe:
+    """`recipe` with `training.epochs` the sum of its phases' epochs; a problem when the recipe gives another."""
+    total = sum(phase.epochs for phase in recipe.training.phases)
+    if ("training", "epochs") in document.origin and recipe.training.epochs != total:
+        checker.fail(
+            ("training", "epochs"),
+            f"`training.epochs` must be the sum of `training.phases`' epochs, {total}, or left out "
+            f"(got {recipe.training.epochs})",
+        )
+    return dataclasses.replace(recipe, training=dataclasses.replace(recipe.training, epochs=total))
 
 
 def load_recipe(file: str | FilePath, overrides: list[str] = (), *, paths_exist: bool = True) -> Recipe:

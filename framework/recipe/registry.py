@@ -188,7 +188,7 @@ def keras_preprocessing_layers() -> dict[str, type]:
     return dict(sorted(layers.items()))
 
 
-MODELS = Registry("model", "tapeline.models", "framework.model.networks:builtins")
+MODELS = Registry("model", "tapeline.models", "framework.model.catalog:builtins")
 DATASETS = Registry("dataset", "tapeline.datasets", "framework.data.catalog:builtins")
 PLUGINS = Registry("plugin", "tapeline.plugins", "plugins:builtins")
 OPTIMIZERS = Registry("optimizer", None, "framework.recipe.registry:keras_optimizers")

@@ -222,8 +222,9 @@ class Checker:
             result = trial.value(value, tp, path)
             if not trial.problems:
                 return result
-        if len(alternatives) == 1 and isinstance(value, dict) and typing.get_origin(alternatives[0]) in (dict, Mapping):
-            self.problems += trial.problems  # a mapping or null, given a mapping: say what is wrong inside it
+        container = {dict: dict, Mapping: dict, list: list}.get(typing.get_origin(alternatives[0]))
+        if len(alternatives) == 1 and container is not None and isinstance(value, container):
+            self.problems += trial.problems  # a mapping (list) or null, given one: say what is wrong inside it
             return INVALID
         return self.bad_value(path, value, expect)
 

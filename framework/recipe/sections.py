@@ -29,6 +29,7 @@ STATEFUL_LAYER_ARGS = (
 )  # preprocessing layers given these are not adapted
 AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
 INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(steps?|minutes?)\s*$")
+TRAINABLE = re.compile(r"^(all|head|top_[1-9][0-9]*)$")
 
 
 def _positive(value: int) -> bool:
@@ -144,6 +145,32 @@ class DatasetSection(Component):
 
 
 @dataclass
+class Phase:
+    """One phase of `training.phases`: some epochs with some of the network's layers trainable (fine-tuning)."""
+
+    epochs: int = field(metadata=spec("Epochs of this phase.", expect="a positive integer", valid=_positive))
+    trainable: str = field(
+        default="all",
+        metadata=spec(
+            "Which layers train: 'all'; 'head' (every layer but the model's `backbone`); 'top_N' (the head and the "
+            "last N layers of the backbone; its BatchNormalization layers stay frozen). The backbone always runs in "
+            "inference mode (see docs/models.md#fine-tuning-in-phases).",
+            expect="'all', 'head' or 'top_N' (N a positive integer, e.g. 'top_20')",
+            valid=lambda v: TRAINABLE.match(v) is not None,
+        ),
+    )
+    learning_rate: float | None = field(
+        default=None,
+        metadata=spec(
+            "The optimizer's learning rate from this phase's first epoch on; null: the one it has (the recipe's, "
+            "or the last phase's).",
+            expect="a positive number or null",
+            valid=lambda v: v is None or 0 < v < float("inf"),
+        ),
+    )
+
+
+@dataclass
 class TrainingSection:
     """How to train."""
 
@@ -205,6 +232,14 @@ class TrainingSection:
     )
     output_dir: str = field(
         default="runs", metadata=spec("Where runs go: each run gets <output_dir>/<name>/version_<N>.")
+    )
+    phases: list[Phase] | None = field(
+        default=None,
+        metadata=spec(
+            "Train in phases, e.g. [{epochs: 3, trainable: head}, {epochs: 5, trainable: top_20, learning_rate: "
+            "1.0e-5}]: the head first, then the top of the backbone at a lower learning rate; `epochs` is then "
+            "their sum (leave it out, or give that sum). null or []: one phase, all layers trainable."
+        ),
     )
 
 

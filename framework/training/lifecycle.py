@@ -34,6 +34,7 @@ from framework.runtime.compat import in_multi_worker_mode
 from framework.runtime.process_state import restores_process_settings
 from framework.training.bundle import write_bundle
 from framework.training.callbacks import DivergenceGuard, Recording, recorder
+from framework.training.phases import PhaseSwitch
 from framework.training.preemption import Preempted, PreemptionWatch
 from framework.training.results import save_failure, save_results
 from framework.training.run import Run, build_run
@@ -160,7 +161,9 @@ def fit(run: Run) -> None:
     """
     watch = PreemptionWatch(enabled=not in_multi_worker_mode(run.strategy))  # workers would have to agree on a step
     recording = Recording(run.directory, run.progress, run.plugins, run.data.epoch, run.strategy, watch)
+    phases = run.recipe.training.phases
     callbacks = [
+        *([PhaseSwitch(phases)] if phases else []),  # before anything sees the epoch begin
         DivergenceGuard(),
         run.hooks.callback(),
         *run.keras_callbacks,

@@ -22,6 +22,7 @@ from framework.hooks.context import Predictions, RunContext
 from framework.hooks.manager import load_plugins, needs_every_batch
 from framework.hooks.progress import Progress
 from framework.model.trainer import Trainer
+from framework.recipe.components import recipe_error
 from framework.recipe.schema import dotted
 from framework.recipe.sections import AUTO_STEPS_PER_EXECUTION, Recipe
 from framework.runtime.distribute import (
@@ -33,6 +34,7 @@ from framework.runtime.distribute import (
 )
 from framework.runtime.precision import resolve_precision
 from framework.training.first_step import check_first_step
+from framework.training.phases import phase_problem
 from framework.training.reports import one_pass, predict_split
 
 
@@ -199,6 +201,14 @@ def warn_about_keras_callbacks(callbacks: list[keras.callbacks.Callback]) -> Non
         )
 
 
+def check_phases(recipe: Recipe, trainer: keras.Model) -> None:
+    """`RecipeError` at the phase's line when a phase of `training.phases` cannot train this network."""
+    for index, phase in enumerate(recipe.training.phases or ()):
+        problem = phase_problem(trainer.network, trainer.optimizer, phase)
+        if problem is not None:
+            raise recipe_error(recipe, ("training", "phases", index), f"`training.phases[{index}]`: {problem}")
+
+
 def build_run(
     recipe: Recipe, directory: Path | None = None, plugins: Sequence[object] = (), audit: bool = False
 ) -> Run:
@@ -215,6 +225,7 @@ def build_run(
         network, data = build_network(recipe, data)
         weights = class_weights(recipe, data)
         trainer = compile_trainer(recipe, network, data, steps)
+    check_phases(recipe, trainer)
     return Run(
         recipe, data, trainer, plugins, strategy, worker_role(strategy), tuple(keras_callbacks), weights, directory
     )

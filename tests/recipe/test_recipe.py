@@ -67,7 +67,7 @@ BROKEN = {
     ),
     "bad model name": (
         "name: x\ndataset: synthetic\nmodel: seed_cn\n",
-        r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: fast_cnn, mlp, seed_cnn .*did you mean "
+        r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: backbone, fast_cnn, mlp, seed_cnn .*did you mean "
         r"'seed_cnn'\?",
     ),
     "bad dataset name": (
