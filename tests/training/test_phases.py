@@ -98,12 +98,16 @@ def test_trainable_names_the_head_the_top_layers_or_all_and_keeps_batchnorm_froz
     assert batchnorm and not {id(w) for w in batchnorm} & {id(w) for w in network.trainable_weights}
 
 
-def test_two_phases_train_the_head_then_the_top_and_export_and_predict_take_raw_images(photos, capsys, tmp_path):
+@pytest.mark.parametrize("jit_compile", ["false", "optimizer"])
+def test_two_phases_train_the_head_then_the_top_and_export_and_predict_take_raw_images(
+    photos, capsys, tmp_path, jit_compile
+):
     """Phase 1 leaves the pretrained backbone as loaded; phase 2 changes its top layers only, at learning rate 1e-5
-    (BatchNormalization untouched); the exported model and `predict` take the image files."""
+    (BatchNormalization untouched), with or without the XLA-compiled update; the exported model and `predict` take
+    the image files."""
     loaded = small_network()
     loaded.get_layer("backbone").load_weights(tmp_path / "mobilenet.weights.h5")
-    run = train(load_recipe(photos))
+    run = train(load_recipe(photos, [f"training.jit_compile={jit_compile}"]))
     out = capsys.readouterr().out
     assert "phase 1/2 (epoch 1): trainable head (1,154 weights), learning rate 0.001" in out
     assert "phase 2/2 (epoch 2): trainable top_12 " in out and "learning rate 1e-05" in out
