@@ -3,7 +3,8 @@
 One process trains on one worker. ``default`` is TensorFlow's default strategy (one device);
 ``mirrored`` keeps a copy of the variables on each local device and all-reduces gradients;
 ``multi_worker`` does the same across the processes of a cluster described by ``TF_CONFIG``
-(or by ``tapeline train --workers ... --worker-index N``, which writes ``TF_CONFIG``).
+(or by ``tapeline train --workers ... --worker-index N``, or by the SLURM job step a process runs
+in under ``srun``: both write ``TF_CONFIG``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +43,38 @@ def set_cluster(workers: str, index: int) -> None:
             f"--worker-index must be from 0 to {len(addresses) - 1} for {len(addresses)} workers (got {index})"
         )
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+
+
+def in_slurm_step() -> bool:
+    """Whether this process is a task of a SLURM job step (``srun``) whose cluster can be read from the environment."""
+    return all(f"SLURM_{name}" in os.environ for name in ("PROCID", "STEP_NUM_TASKS", "STEP_NODELIST"))
+
+
+def set_slurm_cluster(port_base: int) -> None:
+    """Writes ``TF_CONFIG`` for this task of the SLURM job step, as TensorFlow's `SlurmClusterResolver` reads it.
+
+    The resolver takes the tasks from ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``,
+    ``SLURM_STEP_NODELIST`` (e.g. ``node[01-04]``) and ``SLURM_STEP_TASKS_PER_NODE`` (``2(x4)``);
+    a node's tasks listen on `port_base`, `port_base` + 1 ... On a node with GPUs (``nvidia-smi``)
+    it also gives each task its share of them through ``CUDA_VISIBLE_DEVICES``; on CPU nodes its
+    GPU bookkeeping is given one pseudo device per task and ``CUDA_VISIBLE_DEVICES`` is left alone.
+
+    Raises:
+        TapelineError: the SLURM variables do not describe this task (a malformed node or task list).
+    """
+    resolver = tf.distribute.cluster_resolver.SlurmClusterResolver
+    try:
+        if shutil.which("nvidia-smi") or os.environ.get("CUDA_VISIBLE_DEVICES"):
+            found = resolver(port_base=port_base)
+        else:
+            tasks = int(os.environ["SLURM_STEP_NUM_TASKS"])
+            found = resolver(port_base=port_base, gpus_per_node=tasks, gpus_per_task=1, auto_set_gpu=False)
+        cluster = found.cluster_spec().as_dict()
+    except (RuntimeError, ValueError, KeyError) as error:
+        slurm = {k: v for k, v in sorted(os.environ.items()) if k.startswith("SLURM_STEP") or k == "SLURM_PROCID"}
+        raise TapelineError(f"the SLURM job step's tasks cannot be read ({error}); its variables: {slurm}") from None
+    task = {"type": found.task_type, "index": found.task_id}
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": task})
 
 
 def check_tf_config() -> None:
@@ -85,13 +119,14 @@ def mirrored_devices(devices: list[str] | None) -> list[str]:
 
 
 def make_strategy(
-    strategy: str, devices: list[str] | None, communication: str, worker_timeout: float = 1800.0
+    strategy: str, devices: list[str] | None, communication: str, worker_timeout: float = 1800.0, port_base: int = 8888
 ) -> tf.distribute.Strategy:
     """The `tf.distribute.Strategy` named `strategy`, or `TapelineError` if it cannot run here.
 
     ``multi_worker`` waits up to `worker_timeout` seconds for the cluster's other tasks
     (`framework.runtime.cluster.join_cluster`: it names those awaited, Ctrl-C ends the wait, and
-    after the timeout the process exits 1).
+    after the timeout the process exits 1). Without ``TF_CONFIG``, a task of a SLURM job step gets
+    its cluster from SLURM (`set_slurm_cluster`, its tasks on `port_base` and up).
     """
     if strategy == "default":
         return tf.distribute.get_strategy()
@@ -101,6 +136,8 @@ def make_strategy(
         except (ValueError, RuntimeError) as error:
             raise TapelineError(f"`distribute.devices` {devices!r} cannot be mirrored: {error}") from None
     if strategy == "multi_worker":
+        if not os.environ.get("TF_CONFIG") and in_slurm_step():
+            set_slurm_cluster(port_base)
         check_tf_config()
         options = tf.distribute.experimental.CommunicationOptions(implementation=COMMUNICATION[communication])
         return join_cluster(

@@ -107,27 +107,48 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single, tmp_path):
     assert (summary["replicas"], summary["global_batch_size"]) == (2, 32)
 
 
-def start_workers(recipe: Path, output: Path, scratch: Path, extra: list[list[str]]) -> list[subprocess.Popen]:
+def consecutive_free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports on localhost."""
+    while True:
+        first = free_ports(1)[0]
+        try:
+            sockets = [socket.create_server(("localhost", first + i)) for i in range(count)]
+        except OSError:
+            continue
+        for s in sockets:
+            s.close()
+        return first
+
+
+def slurm_step(procid: int, tasks: int) -> dict[str, str]:
+    """The variables srun sets for task `procid` of a job step of `tasks` tasks on one node, localhost."""
+    return {
+        "SLURM_PROCID": str(procid),
+        "SLURM_STEP_NUM_TASKS": str(tasks),
+        "SLURM_STEP_NODELIST": "localhost",
+        "SLURM_STEP_TASKS_PER_NODE": str(tasks),
+    }
+
+
+def start_workers(
+    recipe: Path, output: Path, scratch: Path, extra: list[list[str]], slurm: bool = False
+) -> list[subprocess.Popen]:
     """Starts training `recipe` on one localhost worker per entry of `extra` (that worker's own extra arguments),
-    temporary files in `scratch`."""
-    workers = ",".join(f"localhost:{port}" for port in free_ports(len(extra)))
+    temporary files in `scratch`: told their cluster by --workers, or with `slurm` by the variables of a SLURM job
+    step (no TF_CONFIG, no --workers)."""
     scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch)}
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG" and not k.startswith("SLURM_")}
+    env["TMPDIR"] = str(scratch)
+    if slurm:
+        places = [["--set", f"distribute.port_base={consecutive_free_ports(len(extra))}"]] * len(extra)
+    else:
+        workers = ",".join(f"localhost:{port}" for port in free_ports(len(extra)))
+        places = [["--workers", workers, "--worker-index", str(index)] for index in range(len(extra))]
     return [
         subprocess.Popen(
-            tapeline(
-                "train",
-                str(recipe),
-                "--workers",
-                workers,
-                "--worker-index",
-                str(index),
-                "--output",
-                str(output),
-                *arguments,
-            ),
+            tapeline("train", str(recipe), *places[index], "--output", str(output), *arguments),
             cwd=HERE,
-            env=env,
+            env={**env, **(slurm_step(index, len(extra)) if slurm else {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -161,6 +182,51 @@ def test_two_workers_train_identical_weights_matching_one_process(single, tmp_pa
     assert_matches(tmp_path, single)
     assert evaluation_of(tmp_path) == pytest.approx(evaluation_of(single), abs=1e-5)
     assert list(scratch.iterdir()) == []  # worker 1's temporary run directory is gone
+
+
+@pytest.mark.slow
+def test_two_slurm_tasks_take_their_cluster_from_srun_and_match_one_process(single, tmp_path):
+    """Two processes with a SLURM job step's variables and no TF_CONFIG or --workers form the cluster themselves
+    (SlurmClusterResolver) and train like one process on the same global batch."""
+    recipe = write(tmp_path, 16, "{strategy: multi_worker}")
+    finish_workers(start_workers(recipe, tmp_path / "runs/spread/version_0", tmp_path / "tmp", [[], []], slurm=True))
+    assert_matches(tmp_path, single)
+
+
+def test_a_slurm_step_writes_tf_config_of_its_nodes_and_tasks(monkeypatch):
+    """Task 1 of 4 tasks on node[01-02], 2 a node, CPU only: workers node01:9000, node01:9001, node02:9000,
+    node02:9001, this task index 1, and CUDA_VISIBLE_DEVICES left alone."""
+    from framework.runtime.distribute import in_slurm_step, set_slurm_cluster
+
+    for name, value in {
+        **slurm_step(1, 4),
+        "SLURM_STEP_NODELIST": "node[01-02]",
+        "SLURM_STEP_TASKS_PER_NODE": "2(x2)",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setenv("TF_CONFIG", "")
+    assert in_slurm_step()
+    set_slurm_cluster(9000)
+    assert json.loads(os.environ["TF_CONFIG"]) == {
+        "cluster": {"worker": ["node01:9000", "node01:9001", "node02:9000", "node02:9001"]},
+        "task": {"type": "worker", "index": 1},
+    }
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+def test_a_malformed_slurm_step_is_a_clean_error(monkeypatch):
+    """SLURM variables that do not describe the tasks are a TapelineError quoting them."""
+    from framework.runtime.distribute import set_slurm_cluster
+
+    for name, value in {**slurm_step(0, 2), "SLURM_STEP_TASKS_PER_NODE": "two"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(
+        TapelineError, match=r"the SLURM job step's tasks cannot be read .*'SLURM_STEP_TASKS_PER_NODE': 'two'"
+    ):
+        set_slurm_cluster(9000)
 
 
 # Worker 0 reads files 0 and 2 (80 samples), worker 1 files 1 and 3 (54): uneven shares. With 8 samples
