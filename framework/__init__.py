@@ -14,7 +14,7 @@ What this package exports, by use (docs/plugins.md documents the toolkit):
 - the plugin contract: `hookimpl`, `RunContext`, `StatefulPlugin`, `enable_batch_hook`;
 - the plugin toolkit: `Monitor` and `format_metrics` (reading epoch logs), `require` (checking
   a plugin's arguments), `write_atomic`, `write_text`, `write_json` and `write_csv` (files a
-  reader never sees half-written), `Predictions`, `evaluation_report`, `error_rows`,
+  reader never sees half-written), `Predictions`, `evaluation_report`, `error_rows`, `ErrorRow`,
   `write_errors` and `image_inputs` (what ``run.predict`` returns, and the reports the
   evaluation plugin writes), `recipe_params` and `recipe_to_yaml` (a recipe for trackers),
   and the errors (`TapelineError`, `TrainingFailed`, `DataError`);
@@ -55,6 +55,7 @@ LAZY = {
     "write_csv": "framework.files",
     "evaluation_report": "framework.training.reports",
     "error_rows": "framework.training.error_report",
+    "ErrorRow": "framework.training.error_report",
     "image_inputs": "framework.training.error_report",
     "write_errors": "framework.training.error_report",
     "recipe_params": "framework.recipe.loader",
@@ -78,6 +79,7 @@ __all__ = [
     "DataModule",
     "enable_batch_hook",
     "error_rows",
+    "ErrorRow",
     "evaluation_report",
     "format_metrics",
     "hookimpl",

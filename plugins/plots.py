@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 from framework import TapelineError, hookimpl, needs_extra, write_atomic
 
 if TYPE_CHECKING:
-    from framework import RunContext
+    import numpy as np
+
+    from framework import ErrorRow, RunContext
 
 CURVES = "learning_curves.png"
 CONFUSION = "confusion_matrix"  # .png, or _<output>.png per output
@@ -54,7 +56,7 @@ class Plots:
         if errors is not None:
             self.error_grids(run, errors["rows"], run.directory)
 
-    def error_grids(self, run: RunContext, rows: list, directory: Path) -> None:
+    def error_grids(self, run: RunContext, rows: list[ErrorRow], directory: Path) -> None:
         """One image grid per split of the error report, when its inputs are images."""
         from framework import image_inputs
 
@@ -66,7 +68,8 @@ class Plots:
                 name = f"{ERRORS}_{split}.png" if len(splits) > 1 else f"{ERRORS}.png"
                 self.grid(split, shown, images, directory / name)
 
-    def grid(self, split: str, rows: list, images: dict, path: Path) -> None:
+    def grid(self, split: str, rows: list[ErrorRow], images: dict[int, np.ndarray], path: Path) -> None:
+        """`rows`' images (by sample index) in a GRID x GRID figure, each titled label -> prediction and file."""
         import numpy as np
         from matplotlib.figure import Figure
 

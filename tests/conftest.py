@@ -9,6 +9,8 @@ from pathlib import Path
 import keras
 import pytest
 
+from framework.runtime.compat import set_op_determinism
+
 TINY_RECIPE = """\
 name: tiny
 seed: 7
@@ -28,9 +30,11 @@ training:
 
 @pytest.fixture(autouse=True)
 def _fresh_keras() -> None:
-    """Each test starts with Keras's default dtype policy and a clear session."""
+    """Each test starts with Keras's default dtype policy, op determinism off (a `build_run` that failed may have
+    turned it on) and a clear session."""
     yield
     keras.mixed_precision.set_global_policy("float32")
+    set_op_determinism(False)
     keras.backend.clear_session()
 
 

@@ -88,7 +88,6 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None, audit: bool)
             f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.Arrays or "
             "framework.DataModule"
         )
-    report = run_audit(recipe, source) if audit and recipe.dataset.audit_mode != "off" else None
     inputs = source.x_train if isinstance(source, Arrays) else source.train.element_spec[0]
     if getattr(source, "encoder", None) is not None:
         inputs = None  # the layers see the encoder's one output
@@ -113,7 +112,9 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None, audit: bool)
         section.split_by,
     )
     pipelines = make_pipelines(source, settings, layers("preprocess", source.preprocess), layers("augment", []))
-    return replace(pipelines, audit=report)
+    if not audit or recipe.dataset.audit_mode == "off":
+        return pipelines
+    return replace(pipelines, audit=run_audit(recipe, source))  # after the checks of make_pipelines
 
 
 def run_audit(recipe: Recipe, source: Arrays | DataModule) -> AuditReport:

@@ -127,10 +127,13 @@ def class_balance(prints: dict[str, Fingerprints], class_names: list[str] | None
     """Samples per class name per split, for single class-id labels (else empty)."""
     if any(p.classes is None for p in prints.values()):
         return {}
-    count = max(int(p.classes.max(initial=-1)) for p in prints.values()) + 1
-    names = class_names if class_names and len(class_names) >= count else [str(i) for i in range(count)]
+    values = np.unique(np.concatenate([p.classes for p in prints.values()]))
+    ids = values.size and values.min() >= 0 and class_names and values.max() < len(class_names)
+    names = class_names if ids else [str(v) for v in values]  # labels as given (-1/1, 10/20/30 ...)
+    values = np.arange(len(names)) if ids else values
     return {
-        split: dict(zip(names, map(int, np.bincount(p.classes, minlength=len(names))))) for split, p in prints.items()
+        split: {name: int(np.sum(p.classes == value)) for name, value in zip(names, values)}
+        for split, p in prints.items()
     }
 
 

@@ -199,7 +199,7 @@ def cast_labels(y: Any, targets: list[Target]) -> Any:
 
 def from_arrays(
     arrays: Arrays, settings: PipelineSettings, epoch: tf.Variable, seed: int
-) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
+) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int], dict[str, list[str]]]:
     """Batched splits of in-memory arrays (validation: as `settings.rule` says), their targets and sizes.
 
     ``"train_in_order"`` is the training split unshuffled, for reports on it.
@@ -212,7 +212,7 @@ def from_arrays(
     mask = np.zeros(count, bool)
     if settings.validation_split:
         labels = leaves(y)[0][1] if settings.rule.needs_labels and len(leaves(y)) == 1 else None
-        mask = held_out(count, settings.rule, seed, arrays.source, labels)
+        mask = held_out(count, settings.rule, settings.seed or 0, arrays.source, labels)
     targets = resolve_targets(y, arrays.y_test, settings.task, arrays.class_names, arrays.source, complete=True)
     y, y_test = relabel(y, targets), relabel(arrays.y_test, targets)
     head, tail = split_rows(mask, settings.rule)
@@ -266,7 +266,7 @@ def cached(dataset: tf.data.Dataset, cache: str, split: str) -> tf.data.Dataset:
 
 def from_module(
     module: DataModule, settings: PipelineSettings, epoch: tf.Variable, seed: int
-) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int]]:
+) -> tuple[dict[str, tf.data.Dataset | None], list[Target], dict[str, int], dict[str, list[str]]]:
     """Batched splits of a streamed `DataModule`, their targets (checked on the first labels) and known sizes.
 
     A training split holding only this worker's files (`DataModule.shard`) is batched by this
@@ -283,7 +283,7 @@ def from_module(
                 f"{module.source}: `dataset.validation_split` needs the training split's size, which the dataset does "
                 "not give; give it a validation split"
             )
-        train, validation = hold_out(module, train, sizes, settings.rule, seed, names)
+        train, validation = hold_out(module, train, sizes, settings.rule, settings.seed or 0, names)
     targets = resolve_targets(
         label_sample(train, module.source),
         label_sample(module.test, module.source),

@@ -1,7 +1,7 @@
 """Which training samples `dataset.validation_split` holds out: the last ones, a random, a stratified or a group split.
 
 The choice is a boolean mask over the training samples in the reader's order, drawn from the
-recipe's seed alone, so a resumed run (and every worker) holds out the same samples. Group keys
+recipe's seed alone (0 when it has none), so a resumed run (and every worker) holds out the same samples. Group keys
 come from a CSV column (`DataModule.columns`) or a regular expression over the sample names
 (`DataModule.names`, file paths); see `group_keys`.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from framework.data.checks import tf_reason
 from framework.errors import DataError
 
 if TYPE_CHECKING:
@@ -58,6 +59,11 @@ def held_out(
         DataError: the split leaves no sample on one side, or `labels`/`groups` do not fit.
     """
     if rule.split_by is not None:
+        if len(groups) != count:
+            raise DataError(
+                f"{source}: `dataset.split_by: {rule.split_by!r}` needs a dataset that names its samples (files, "
+                "CSV columns: image_folder, csv); this one does not: use `dataset.split: random` or `stratified`"
+            )
         mask = _by_group(np.asarray(groups), rule.fraction, seed)
     elif rule.method == "stratified":
         mask = _stratified(_class_ids(labels, count), rule.fraction, seed)
@@ -220,8 +226,13 @@ def _first(values: list[str] | None, count: int) -> list[str] | None:
 
 def all_labels(dataset: tf.data.Dataset) -> np.ndarray:
     """The labels of an unbatched ``(x, y, ...)`` dataset in one pass, ``(samples, ...)`` (one label per element)."""
+    import tensorflow as tf
+
     batches = dataset.map(lambda x, y, *w: y).batch(4096)
-    parts = list(batches.as_numpy_iterator())
+    try:
+        parts = list(batches.as_numpy_iterator())
+    except tf.errors.OpError as error:
+        raise DataError(f"reading the labels for `dataset.split: stratified` failed: {tf_reason(error)}") from None
     if parts and isinstance(parts[0], dict):
         raise DataError("`dataset.split: stratified` needs one label per sample; the dataset has several (a dict)")
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)

@@ -131,8 +131,7 @@ def pretrained(
 
 
 def hub_layers(preset: str) -> tuple[list[Any], keras.Model]:
-    """The preset's image converter (as a list of at most one layer) and its backbone, named `BACKBONE`, with global
-    average pooling when the backbone gives a feature map.
+    """The preset's image converter (as a list of at most one layer) and its backbone, named `BACKBONE`.
 
     Raises:
         ValueError: keras-hub is not installed, or the directory holds no backbone preset.
@@ -141,7 +140,6 @@ def hub_layers(preset: str) -> tuple[list[Any], keras.Model]:
         import keras_hub
     except ImportError:
         raise ValueError(needs_extra("`hub_preset`", "hub", "keras-hub")) from None
-    import keras
 
     try:
         network = keras_hub.models.Backbone.from_preset(preset)
@@ -150,8 +148,6 @@ def hub_layers(preset: str) -> tuple[list[Any], keras.Model]:
     converter = []
     if (Path(preset) / "image_converter.json").is_file():
         converter = [keras_hub.layers.ImageConverter.from_preset(preset)]
-    if len(network.output_shape) == 4:  # a feature map: pooled, as include_top=False, pooling="avg"
-        network = keras.Sequential([network, keras.layers.GlobalAveragePooling2D()])
     network.name = BACKBONE
     return converter, network
 
@@ -212,6 +208,8 @@ def backbone(
     for layer in layers:
         x = layer(x)
     x = base(x, training=False)  # BatchNorm in inference mode, also when unfrozen
+    if len(x.shape) == 4:  # a KerasHub backbone's feature map: pooled, as keras.applications' pooling="avg"
+        x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(dropout)(x) if dropout else x
     if outputs:
         result = {name: head(units, activation, name=name)(x) for name, (units, activation) in outputs.items()}

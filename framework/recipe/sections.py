@@ -254,7 +254,7 @@ class DistributeSection:
         default="default",
         metadata=spec(
             "'default' (one device), 'mirrored' (the devices of this machine), 'multi_worker' (a cluster from "
-            "TF_CONFIG or --workers)."
+            "TF_CONFIG, --workers, or the SLURM job step it runs in under srun)."
         ),
     )
     devices: list[str] | None = field(
@@ -280,6 +280,15 @@ class DistributeSection:
             "before it gives up (1800: torch.distributed's default process-group timeout).",
             expect="a positive number of seconds",
             valid=lambda v: v > 0,
+        ),
+    )
+    port_base: int = field(
+        default=8888,
+        metadata=spec(
+            "Under srun without TF_CONFIG: the port of a node's first 'multi_worker' task; its next tasks take the "
+            "ports after it (TensorFlow's SlurmClusterResolver).",
+            expect="a port number from 1024 to 65535",
+            valid=lambda v: 1024 <= v <= 65535,
         ),
     )
 

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from framework.data.arrays import Arrays, take
+from framework.data.arrays import Arrays, leaves, take
 from framework.data.tasks import Target, relabel
 from framework.errors import TapelineError, error_summary
 from framework.tools.inference import SINGLE_OUTPUT, Trained
+
+WINDOW = 10  # streamed splits are drawn from a shuffle window of WINDOW x the samples wanted
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -79,12 +81,26 @@ def first_batch(dataset: tf.data.Dataset, count: int, split: str) -> Any:
         raise TapelineError(f"reading the run's {split} split failed: {error_summary(error)}") from None
 
 
+def drawn(total: int, count: int, seed: int) -> np.ndarray:
+    """`count` of the row numbers ``0 .. total - 1`` (all when fewer) drawn at random from `seed`, sorted."""
+    return np.sort(np.random.default_rng(seed).choice(total, min(count, total), replace=False))
+
+
+def shuffled(dataset: tf.data.Dataset, count: int, seed: int) -> tf.data.Dataset:
+    """A streamed split shuffled from `seed` in a window of `WINDOW` × `count` samples (the whole split when it is
+    smaller: files sorted by class are then drawn evenly)."""
+    return dataset.shuffle(WINDOW * count, seed=seed)
+
+
 def labeled_test(trained: Trained, source: Arrays | DataModule, count: int) -> Labeled:
-    """The first `count` raw test samples of `source` with their labels (mapped to class ids as in training)."""
+    """`count` raw test samples of `source` drawn at random (seeded by the recipe's seed; all when fewer) with their
+    labels (mapped to class ids as in training)."""
+    seed = trained.recipe.seed or 0
     if isinstance(source, Arrays):
-        x, y = take(source.x_test, slice(None, count)), take(source.y_test, slice(None, count))
+        rows = drawn(len(leaves(source.y_test)[0][1]), count, seed)
+        x, y = take(source.x_test, rows), take(source.y_test, rows)
     else:
-        x, y, *_ = first_batch(source.test, count, "test")
+        x, y, *_ = first_batch(shuffled(source.test, count, seed), count, "test")
     targets = trained.targets
     y = relabel(y, list(targets.values()))
     by_output = {str(k): v for k, v in y.items()} if isinstance(y, dict) else {SINGLE_OUTPUT: y}
@@ -104,8 +120,7 @@ def training_inputs(trained: Trained, source: Arrays | DataModule, count: int) -
     calibration set."""
     seed = trained.recipe.seed or 0
     if isinstance(source, Arrays):
-        total = len(next(iter(named(source.x_train, trained.names).values())))
-        rows = np.sort(np.random.default_rng(seed).choice(total, min(count, total), replace=False))
+        rows = drawn(len(leaves(source.y_train)[0][1]), count, seed)
         return named(take(source.x_train, rows), trained.names)
-    inputs = source.train.map(lambda x, *rest: x).shuffle(10 * count, seed=seed)
+    inputs = shuffled(source.train.map(lambda x, *rest: x), count, seed)
     return named(first_batch(inputs, count, "training"), trained.names)

@@ -25,7 +25,6 @@ from framework.hooks.context import Predictions
 
 CONFIDENT = 0.9  # a wrong decision this probable (or more) is "confidently wrong"
 EPSILON = 1e-7  # keras.backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] for the loss
-ERRORS_FILE = "errors.csv"
 HIGHEST_LOSS = "highest loss"
 CONFIDENTLY_WRONG = "confidently wrong"
 

@@ -20,6 +20,7 @@ saved state, so resuming mid-phase continues exactly.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -56,13 +57,18 @@ def phase_problem(network: keras.Model, optimizer: keras.optimizers.Optimizer, p
             f"(model: backbone builds one; this network's layers: {names}); use 'all'"
         )
     if phase.trainable.startswith("top_") and int(phase.trainable[4:]) > len(found.layers):
-        return f"trainable {phase.trainable!r}: the backbone has {len(found.layers)} layers (got {phase.trainable!r})"
+        return f"trainable {phase.trainable!r} asks for more layers than the backbone's {len(found.layers)}"
     if phase.learning_rate is not None and not isinstance(optimizer.learning_rate, keras.Variable):
         return (
             f"learning_rate {phase.learning_rate} needs an optimizer with a constant learning rate (this one has a "
             "schedule)"
         )
     return None
+
+
+def sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """`layer` and every layer nested in it (inside nested models too)."""
+    return [layer, *(inner for child in getattr(layer, "layers", []) for inner in sublayers(child))]
 
 
 def set_trainable(network: keras.Model, trainable: str) -> None:
@@ -76,8 +82,10 @@ def set_trainable(network: keras.Model, trainable: str) -> None:
         return
     kept = len(found.layers) if trainable == "all" else int(trainable[4:])
     for index, layer in enumerate(found.layers):
-        frozen = index < len(found.layers) - kept or isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = not frozen
+        layer.trainable = index >= len(found.layers) - kept
+    for layer in sublayers(found):  # also inside nested blocks (KerasHub backbones)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 class PhaseSwitch(keras.callbacks.Callback):
@@ -104,7 +112,7 @@ class PhaseSwitch(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = phase.learning_rate
         self.model.retrace()
         self.current = index
-        weights = sum(int(v.numpy().size) for v in self.model.network.trainable_weights)
+        weights = sum(math.prod(v.shape) for v in self.model.network.trainable_weights)
         rate = float(self.model.optimizer.learning_rate.numpy())
         print(
             f"phase {index + 1}/{len(self.phases)} (epoch {epoch + 1}): trainable {phase.trainable} "

@@ -157,7 +157,9 @@ def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
     section = recipe.distribute
     if section.cpu_devices:
         split_cpu(section.cpu_devices)
-    strategy = make_strategy(section.strategy, section.devices, section.communication, section.worker_timeout)
+    strategy = make_strategy(
+        section.strategy, section.devices, section.communication, section.worker_timeout, section.port_base
+    )
     if recipe.seed is not None:
         keras.utils.set_random_seed(recipe.seed)
     if recipe.training.deterministic:
@@ -201,10 +203,14 @@ def warn_about_keras_callbacks(callbacks: list[keras.callbacks.Callback]) -> Non
         )
 
 
-def check_phases(recipe: Recipe, trainer: keras.Model) -> None:
-    """`RecipeError` at the phase's line when a phase of `training.phases` cannot train this network."""
+def check_phases(recipe: Recipe, trainer: keras.Model, plugins: pluggy.PluginManager) -> None:
+    """`RecipeError` at the phase's line when a phase of `training.phases` cannot train this network, or sets a
+    learning rate that the lr_schedule plugin would set again every epoch."""
+    scheduled = any(getattr(plugin, "name", None) == "lr_schedule" for plugin in plugins.get_plugins())
     for index, phase in enumerate(recipe.training.phases or ()):
         problem = phase_problem(trainer.network, trainer.optimizer, phase)
+        if problem is None and scheduled and phase.learning_rate is not None:
+            problem = "learning_rate and the lr_schedule plugin both set the learning rate; give one of them"
         if problem is not None:
             raise recipe_error(recipe, ("training", "phases", index), f"`training.phases[{index}]`: {problem}")
 
@@ -225,7 +231,7 @@ def build_run(
         network, data = build_network(recipe, data)
         weights = class_weights(recipe, data)
         trainer = compile_trainer(recipe, network, data, steps)
-    check_phases(recipe, trainer)
+    check_phases(recipe, trainer, plugins)
     return Run(
         recipe, data, trainer, plugins, strategy, worker_role(strategy), tuple(keras_callbacks), weights, directory
     )

@@ -136,3 +136,11 @@ def test_train_writes_audit_json_and_off_skips_it(capsys, write_recipe, folders:
     capsys.readouterr()
     assert main(["validate", str(image_recipe(write_recipe, folders, audit="off"))]) == 0
     assert "audit:" not in capsys.readouterr().out
+
+
+def test_class_balance_of_labels_that_are_not_class_ids():
+    """Labels such as -1/1 are counted by value, not refused."""
+    arrays = synthetic(num_train=20, num_test=6, shape=(8, 8), num_classes=2)
+    arrays.y_train, arrays.y_test = arrays.y_train * 2 - 1, arrays.y_test * 2 - 1
+    arrays.class_names = None
+    assert set(audit(arrays).balance["train"]) == {"-1", "1"}

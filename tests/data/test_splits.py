@@ -109,3 +109,19 @@ def test_split_by_a_csv_column(tmp_path: Path):
     }
     assert patients["train"] and patients["validation"] and not patients["train"] & patients["validation"]
     assert data.names["train"][0].endswith("train.csv:2") or data.names["validation"][0].endswith("train.csv:2")
+
+
+def test_without_a_seed_the_random_split_is_the_same_every_time():
+    """A recipe without a seed still holds out the same samples in every build (resume, workers, evaluate)."""
+    settings = PipelineSettings(8, shuffle=True, validation_split=0.25, seed=None, split="random")
+    arrays = synthetic(num_train=40, num_test=8, num_classes=2, shape=(2, 2))
+    first, second = (labels_of(make_pipelines(arrays, settings).validation) for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+
+
+def test_split_by_on_arrays_says_they_name_no_samples():
+    """In-memory arrays have no file names nor columns to group by: a DataError says what to use instead."""
+    settings = PipelineSettings(8, validation_split=0.25, seed=0, split_by="(x)")
+    arrays = synthetic(num_train=40, num_test=8, num_classes=2, shape=(2, 2))
+    with pytest.raises(DataError, match=r"`dataset.split_by: '\(x\)'` needs a dataset that names its samples"):
+        make_pipelines(arrays, settings)

@@ -106,7 +106,7 @@ def test_a_kerashub_preset_from_a_local_folder_is_the_backbone_with_its_converte
     network = backbone((40, 40, 3), 4, hub_preset=str(tmp_path / "preset"))
     assert "ImageConverter" in type(network.layers[2]).__name__  # after the input and the scaling to 0..255
     assert network(np.zeros((2, 40, 40, 3), "float32")).shape == (2, 4)
-    loaded = network.get_layer(BACKBONE).layers[0]
+    loaded = network.get_layer(BACKBONE)
     for got, want in zip(loaded.get_weights(), saved.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
 

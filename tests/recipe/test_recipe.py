@@ -67,8 +67,8 @@ BROKEN = {
     ),
     "bad model name": (
         "name: x\ndataset: synthetic\nmodel: seed_cn\n",
-        r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: backbone, fast_cnn, mlp, seed_cnn .*did you mean "
-        r"'seed_cnn'\?",
+        r"recipe.yaml:3: `model.name`: unknown model 'seed_cn'; registered: backbone, fast_cnn, mlp, seed_cnn .*"
+        r"did you mean 'seed_cnn'\?",
     ),
     "bad dataset name": (
         "name: x\ndataset: {name: fashion}\nmodel: seed_cnn\n",

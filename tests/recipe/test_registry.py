@@ -13,8 +13,8 @@ def test_unknown_name_lists_registered_names_and_suggests():
     """An unknown name is a LookupError listing the registered names with a suggestion."""
     with pytest.raises(
         LookupError,
-        match=r"unknown model 'seed_cn'; registered: backbone, fast_cnn, mlp, seed_cnn \(or a 'package.module:attribute' or "
-        r"'file.py:attribute' path\); did you mean 'seed_cnn'\?",
+        match=r"unknown model 'seed_cn'; registered: backbone, fast_cnn, mlp, seed_cnn \(or a "
+        r"'package.module:attribute' or 'file.py:attribute' path\); did you mean 'seed_cnn'\?",
     ):
         MODELS.get("seed_cn")
 

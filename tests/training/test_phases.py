@@ -19,7 +19,7 @@ from framework.training.phases import phase_index, set_trainable
 from framework.training.run import build_run
 
 SIZE = 32  # MobileNetV3's smallest input
-PHASES = "[{epochs: 1, trainable: head}, {epochs: 2, trainable: top_12, learning_rate: 1.0e-5}]"
+PHASES = "[{epochs: 1, trainable: head}, {epochs: 1, trainable: top_12, learning_rate: 1.0e-5}]"
 
 
 def small_network() -> keras.Model:
@@ -51,8 +51,8 @@ def write_images(root: Path, count: int) -> None:
 @pytest.fixture
 def photos(tmp_path: Path, write_recipe) -> Path:
     """A recipe fine-tuning MobileNetV3Small from a local weights file on a small image folder, in two phases."""
-    write_images(tmp_path / "train", 24)
-    write_images(tmp_path / "test", 6)
+    write_images(tmp_path / "train", 16)
+    write_images(tmp_path / "test", 4)
     weights = write_weights(tmp_path / "mobilenet.weights.h5")
     return write_recipe(f"""
         name: photos
@@ -111,7 +111,7 @@ def test_two_phases_train_the_head_then_the_top_and_export_and_predict_take_raw_
     out = capsys.readouterr().out
     assert "phase 1/2 (epoch 1): trainable head (1,154 weights), learning rate 0.001" in out
     assert "phase 2/2 (epoch 2): trainable top_12 " in out and "learning rate 1e-05" in out
-    assert run.recipe.training.epochs == 3 and len(run.history) == 3
+    assert run.recipe.training.epochs == 2 and len(run.history) == 2
     base, original = run.trainer.network.get_layer("backbone"), loaded.get_layer("backbone")
     for layer, before in zip(base.layers, original.layers, strict=True):
         same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before.get_weights(), strict=True))
@@ -125,17 +125,17 @@ def test_two_phases_train_the_head_then_the_top_and_export_and_predict_take_raw_
 
 
 def test_resuming_mid_phase_ends_as_the_uninterrupted_run(photos, tmp_path):
-    """A run failing after batch 2 of epoch 3 (phase 2) resumes from its step-2 state to the uninterrupted run's
+    """A run failing after batch 2 of epoch 2 (phase 2) resumes from its step-2 state to the uninterrupted run's
     weights and history, bit for bit."""
     settings = ["training.checkpoint_every=2"]
 
     def crash_at(marker: Path) -> list[str]:
-        crash = f"{{name: 'plugin_helpers:CrashAtBatch', args: {{epoch: 2, batch: 2, marker: '{marker}'}}}}"
+        crash = f"{{name: 'plugin_helpers:CrashAtBatch', args: {{epoch: 1, batch: 2, marker: '{marker}'}}}}"
         return [*settings, f"plugins=[{crash}]"]
 
     (tmp_path / "crashed").touch()
     whole = train(load_recipe(photos, crash_at(tmp_path / "crashed")))
-    with pytest.raises(PluginError, match="crash after batch 2 of epoch 2"):
+    with pytest.raises(PluginError, match="crash after batch 2 of epoch 1"):
         train(load_recipe(photos, crash_at(tmp_path / "once")), tmp_path / "cut")
     resumed = train(load_recipe(tmp_path / "cut" / "recipe.yaml"), tmp_path / "cut", resume=True)
     assert resumed.history == whole.history
@@ -152,3 +152,10 @@ def test_head_needs_a_backbone_and_epochs_must_add_up(tiny_recipe):
         load_recipe(tiny_recipe(), ["training.phases=[{epochs: 1}, {epochs: 2}]"])
     with pytest.raises(RecipeError, match=r"`training.phases\[0\].trainable` must be 'all', 'head' or 'top_N'"):
         load_recipe(tiny_recipe(), ["training.epochs=1", "training.phases=[{epochs: 1, trainable: top20}]"])
+
+
+def test_a_phase_learning_rate_and_lr_schedule_are_refused_together(photos):
+    """A phase's learning_rate and the lr_schedule plugin would both set the rate: a recipe error naming the phase."""
+    plugins = "plugins=[{name: lr_schedule, args: {schedule: cosine}}]"
+    with pytest.raises(RecipeError, match=r"`training.phases\[1\]`: learning_rate and the lr_schedule plugin both"):
+        build_run(load_recipe(photos, [plugins]))
