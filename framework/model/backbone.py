@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from framework.extras import needs_extra
-from framework.model.networks import Shape, head
+from framework.model.networks import Shape, output_layers
 from framework.recipe.paths import DataPath
 
 if TYPE_CHECKING:  # imported by each function: listing and checking models starts no TensorFlow
@@ -211,10 +211,5 @@ def backbone(
     if len(x.shape) == 4:  # a KerasHub backbone's feature map: pooled, as keras.applications' pooling="avg"
         x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(dropout)(x) if dropout else x
-    if outputs:
-        result = {name: head(units, activation, name=name)(x) for name, (units, activation) in outputs.items()}
-    elif num_outputs is not None:
-        result = head(num_outputs, output_activation)(x)
-    else:
-        raise ValueError("`backbone` needs `num_outputs` (one target) or `outputs` (named targets)")
+    result = output_layers(x, "backbone", num_outputs, output_activation, outputs)
     return keras.Model(inputs, result, name="finetuned")

@@ -11,7 +11,7 @@ inside each builder, so recipes naming these models are checked without starting
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported by each builder: listing and checking models starts no TensorFlow
     import keras
@@ -25,6 +25,18 @@ def head(units: int, activation: str, name: str | None = None) -> keras.layers.L
     import keras
 
     return keras.layers.Dense(units, activation=activation, dtype="float32", name=name)
+
+
+def output_layers(
+    hidden: Any, model: str, num_outputs: int | None, output_activation: str, outputs: dict[str, tuple[int, str]] | None
+) -> Any:
+    """The output layer on `hidden`, or one per name of `outputs` (a dict of tensors); ValueError naming `model`
+    when it gets neither."""
+    if outputs:
+        return {name: head(units, activation, name=name)(hidden) for name, (units, activation) in outputs.items()}
+    if num_outputs is not None:
+        return head(num_outputs, output_activation)(hidden)
+    raise ValueError(f"`{model}` needs `num_outputs` (one target) or `outputs` (named targets)")
 
 
 def seed_cnn(
@@ -119,10 +131,4 @@ def mlp(
     for width in units:
         hidden = keras.layers.Dense(width, activation=activation)(hidden)
         hidden = keras.layers.Dropout(dropout)(hidden) if dropout else hidden
-    if outputs:
-        result = {name: head(size, act, name=name)(hidden) for name, (size, act) in outputs.items()}
-    elif num_outputs is not None:
-        result = head(num_outputs, output_activation)(hidden)
-    else:
-        raise ValueError("`mlp` needs `num_outputs` (one target) or `outputs` (named targets)")
-    return keras.Model(inputs, result, name="mlp")
+    return keras.Model(inputs, output_layers(hidden, "mlp", num_outputs, output_activation, outputs), name="mlp")
