@@ -4,6 +4,7 @@ augmentation layers."""
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -88,6 +89,7 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None, audit: bool)
             f"dataset {recipe.dataset.name!r} returned {type(source).__name__}, not framework.Arrays or "
             "framework.DataModule"
         )
+    warn_unused_split(recipe, source)
     inputs = source.x_train if isinstance(source, Arrays) else source.train.element_spec[0]
     if getattr(source, "encoder", None) is not None:
         inputs = None  # the layers see the encoder's one output
@@ -115,6 +117,15 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None, audit: bool)
     if not audit or recipe.dataset.audit_mode == "off":
         return pipelines
     return replace(pipelines, audit=run_audit(recipe, source))  # after the checks of make_pipelines
+
+
+def warn_unused_split(recipe: Recipe, source: Arrays | DataModule) -> None:
+    """A warning when `dataset.split` or `dataset.split_by` is set but no samples are held out by it."""
+    section = recipe.dataset
+    own = isinstance(source, DataModule) and source.validation is not None
+    if (section.split != "last" or section.split_by is not None) and (own or not section.validation_split):
+        why = "the dataset has validation files of its own" if own else "`dataset.validation_split` is 0"
+        warnings.warn(f"`dataset.split` and `dataset.split_by` hold nothing out here: {why}", stacklevel=1)
 
 
 def run_audit(recipe: Recipe, source: Arrays | DataModule) -> AuditReport:

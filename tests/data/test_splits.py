@@ -125,3 +125,12 @@ def test_split_by_on_arrays_says_they_name_no_samples():
     arrays = synthetic(num_train=40, num_test=8, num_classes=2, shape=(2, 2))
     with pytest.raises(DataError, match=r"`dataset.split_by: '\(x\)'` needs a dataset that names its samples"):
         make_pipelines(arrays, settings)
+
+
+def test_a_split_without_validation_split_warns(tiny_recipe):
+    """`dataset.split` with no `validation_split` holds nothing out, and a warning says so."""
+    from framework.recipe.loader import load_recipe
+    from framework.training.run import build_run
+
+    with pytest.warns(UserWarning, match=r"`dataset.split` and `dataset.split_by` hold nothing out here: `dataset"):
+        build_run(load_recipe(tiny_recipe(), ["dataset.split=random"]))
