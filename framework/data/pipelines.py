@@ -15,6 +15,7 @@ batches and keeps its share of each.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +26,7 @@ from framework.data.arrays import Arrays, check_arrays, leaves, take
 from framework.data.checks import tf_reason
 from framework.data.layers import Layer, Layers, Transform, chain_each
 from framework.data.module import DataModule, Shard
-from framework.data.shuffling import epoch_order, epoch_shuffle
+from framework.data.shuffling import epoch_order, epoch_shuffle, random_generators, seeded_batches
 from framework.data.splits import SplitRule, held_out, hold_out
 from framework.data.splits import rows as split_rows
 from framework.data.tasks import Target, relabel, resolve_targets
@@ -161,8 +162,10 @@ def finish(
     preprocess: Transform | None,
     augment: Transform | None,
     own: bool = False,
+    reseed: Callable[[tf.Tensor], None] | None = None,
 ) -> tf.data.Dataset:
-    """Labels cast for their loss, then `preprocess` and `augment` on the inputs, prefetched.
+    """Labels cast for their loss, then `preprocess` and `augment` on the inputs, prefetched; `reseed(index)` sets the
+    augmentation's random state for the batch of that index in its epoch (`framework.data.shuffling.seeded_batches`).
 
     tf.data's autotuner is off: destroying an iterator (every epoch does) otherwise waits for
     the autotune thread's next wake-up, which held epochs back by seconds (a 6 s job ended at
@@ -171,9 +174,13 @@ def finish(
     batches are this worker's own already (its files).
     """
 
-    def transform(x: Any, y: Any, *weights: Any) -> tuple:
-        for step in (preprocess, augment):
-            x = step(x) if step is not None else x
+    def transform(index: tf.Tensor, batch: tuple) -> tuple:
+        x, y, *weights = batch
+        x = preprocess(x) if preprocess is not None else x
+        if augment is not None:
+            if reseed is not None:
+                reseed(index)
+            x = augment(x)
         return (x, cast_labels(y, targets), *weights)
 
     options = tf.data.Options()
@@ -181,7 +188,7 @@ def finish(
     options.deterministic = True
     policy = tf.data.experimental.AutoShardPolicy
     options.experimental_distribute.auto_shard_policy = policy.OFF if own else policy.DATA
-    return batches.map(transform).prefetch(PREFETCH_BATCHES).with_options(options)
+    return batches.enumerate().map(transform).prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 def cast_labels(y: Any, targets: list[Target]) -> Any:
@@ -344,9 +351,10 @@ def make_pipelines(
     preprocessed = (
         splits["train"] if preprocess is None else splits["train"].map(lambda x, *rest: (preprocess(x), *rest))
     )
+    reseed = seeded_batches(random_generators(augment), seed, epoch)
     augment = chain_each(augment if isinstance(augment, (dict, tuple)) else list(augment), preprocessed)
     return Pipelines(
-        train=finish(splits["train"], targets, preprocess, augment, own=shard is not None),
+        train=finish(splits["train"], targets, preprocess, augment, shard is not None, reseed),
         validation=None if splits["validation"] is None else finish(splits["validation"], targets, preprocess, None),
         test=finish(splits["test"], targets, preprocess, None),
         train_in_order=finish(splits["train_in_order"], targets, preprocess, None, own=shard is not None),
