@@ -12,6 +12,7 @@ a near copy (in blocks of `BLOCK` rows).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 
 from framework.data.arrays import Arrays
 from framework.data.fingerprints import Fingerprints, fingerprint_splits
-from framework.data.module import DataModule
+from framework.data.module import DataModule, sample_name
 from framework.errors import DataError
 
 CANDIDATE_BITS = (
@@ -109,11 +110,7 @@ def balance_lines(balance: dict[str, dict[str, int]]) -> list[str]:
 
 def audit(source: Arrays | DataModule) -> AuditReport:
     """Reads every split of `source` once and reports what leaks between them, naming samples by `source`'s names."""
-    names = getattr(source, "names", {})
-
-    def namer(split: str, index: int) -> str:
-        return names[split][index] if split in names and index < len(names[split]) else f"{split}[{index}]"
-
+    namer = functools.partial(sample_name, getattr(source, "names", {}))
     class_names = source.class_names
     started = time.perf_counter()
     prints = fingerprint_splits(source)

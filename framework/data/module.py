@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,6 +12,13 @@ if TYPE_CHECKING:
 
 DEFAULT_SHUFFLE_BUFFER = 10_000  # samples; bounds memory however large the dataset
 S = TypeVar("S", bound=Sequence)
+
+
+def sample_name(names: Mapping[str, Sequence[str] | None], split: str, index: int) -> str:
+    """Where sample `index` of `split` (in the unshuffled split's order) comes from, by `names` (`DataModule.names`):
+    a file path, ``file:line``, or ``split[index]`` when the reader names none."""
+    named = names.get(split)
+    return named[index] if named is not None and index < len(named) else f"{split}[{index}]"
 
 
 @dataclass(frozen=True)

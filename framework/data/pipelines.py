@@ -25,7 +25,7 @@ import tensorflow as tf
 from framework.data.arrays import Arrays, check_arrays, leaves, take
 from framework.data.checks import tf_reason
 from framework.data.layers import Layer, Layers, Transform, chain_each
-from framework.data.module import DataModule, Shard
+from framework.data.module import DataModule, Shard, sample_name
 from framework.data.shuffling import epoch_order, epoch_shuffle, random_generators, seeded_batches
 from framework.data.splits import SplitRule, held_out, hold_out
 from framework.data.splits import rows as split_rows
@@ -91,8 +91,12 @@ class Pipelines:
     def sample_name(self, split: str, index: int) -> str:
         """Where sample `index` of `split` (in the unshuffled split's order) comes from: a file path, ``file:line``,
         or ``split[index]`` when the reader names none."""
-        names = self.names.get(split)
-        return names[index] if names is not None and index < len(names) else f"{split}[{index}]"
+        return sample_name(self.names, split, index)
+
+    def in_order(self, split: str) -> tf.data.Dataset | None:
+        """The batched ``"test"``, ``"validation"`` or ``"train"`` split, unshuffled and not augmented (None when the
+        recipe has none)."""
+        return self.train_in_order if split == "train" else getattr(self, split)
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | dict[str, tuple[int | None, ...]] | tuple:

@@ -50,6 +50,7 @@ from framework.tools.export import (
 )
 from framework.tools.inference import load_trained, network_outputs, raw_model
 from framework.tools.labeled_data import labeled_test, read_source, training_inputs
+from framework.training.reports import THRESHOLD
 
 if TYPE_CHECKING:
     import keras
@@ -213,7 +214,7 @@ def metric(task: str, outputs: np.ndarray, labels: np.ndarray) -> float:
         return float(np.mean(np.argmax(outputs, axis=-1) == labels))
     if task == "regression":
         return float(np.mean(np.abs(outputs - labels)))
-    return float(np.mean((outputs >= 0.5) == (labels >= 0.5)))
+    return float(np.mean((outputs >= THRESHOLD) == (labels >= THRESHOLD)))
 
 
 def worse_by(task: str, reference: float, quantized: float) -> float:

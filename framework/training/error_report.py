@@ -22,6 +22,7 @@ from framework.data.pipelines import Pipelines
 from framework.data.tasks import Target
 from framework.files import write_csv
 from framework.hooks.context import Predictions
+from framework.training.reports import THRESHOLD
 
 CONFIDENT = 0.9  # a wrong decision this probable (or more) is "confidently wrong"
 EPSILON = 1e-7  # keras.backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] for the loss
@@ -110,7 +111,7 @@ def decisions(target: Target, y: np.ndarray, p: np.ndarray) -> tuple[list[str], 
     if target.task == "classification":
         decided = np.argmax(p, axis=1)
         return [names[i] for i in y], [names[i] for i in decided], p.max(axis=1), decided != y
-    truth, decided = y.reshape(p.shape) >= 0.5, p >= 0.5
+    truth, decided = y.reshape(p.shape) >= THRESHOLD, p >= THRESHOLD
     confidence = np.where(decided, p, 1 - p)
     if target.task == "binary":
         return (
@@ -199,7 +200,7 @@ def image_inputs(data: Pipelines, split: str, indices: list[int]) -> dict[int, n
     split."""
     import tensorflow as tf
 
-    dataset = data.train_in_order if split == "train" else getattr(data, split)
+    dataset = data.in_order(split)
     spec = dataset.element_spec[0]
     if not indices or not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 4:
         return {}

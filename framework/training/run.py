@@ -122,7 +122,7 @@ class Run:
     def split(self, name: str) -> tf.data.Dataset:
         """The batched ``"test"``, ``"validation"`` or ``"train"`` split (unshuffled, not augmented); `TapelineError`
         when the recipe has none."""
-        dataset = self.data.train_in_order if name == "train" else getattr(self.data, name)
+        dataset = self.data.in_order(name)
         if dataset is None:
             raise TapelineError(f"the recipe has no {name} split (set `dataset.validation_split`)")
         return dataset
