@@ -23,6 +23,10 @@ What each is for:
 - ``tensorflow.python.eager.context.global_seed`` and ``tensorflow.python.framework.config``
   (``is_op_determinism_enabled``, ``disable_op_determinism``): TensorFlow 2.21 has no public
   getter for its global seed nor a public way to turn op determinism off.
+- ``tensorflow.python.eager.context.context`` (``set_config_key_value``, ``get_config_key_value``):
+  the key-value store of TensorFlow's coordination service, which ``MultiWorkerMirroredStrategy``
+  starts; workers agree through it on the step at which all save on SIGTERM, as TensorFlow's own
+  ``PreemptionCheckpointHandler`` does.
 - ``keras.src.layers.preprocessing``: the module Keras's preprocessing layers live in, which
   tells them from other layers.
 """
@@ -53,6 +57,9 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     (KERAS_SEED_GENERATOR, "GLOBAL_SEED_GENERATOR"),
     (KERAS_RNG_UTILS, "GLOBAL_RANDOM_SEED"),
     (TF_EAGER_CONTEXT, "global_seed"),
+    (TF_EAGER_CONTEXT, "context"),
+    (TF_EAGER_CONTEXT, "Context.set_config_key_value"),
+    (TF_EAGER_CONTEXT, "Context.get_config_key_value"),
     (TF_CONFIG, "is_op_determinism_enabled"),
     (TF_CONFIG, "enable_op_determinism"),
     (TF_CONFIG, "disable_op_determinism"),
@@ -189,3 +196,15 @@ def op_determinism_enabled() -> bool:
 def set_op_determinism(enabled: bool) -> None:
     """Turns op determinism on or off (TensorFlow's public API can only turn it on)."""
     private(TF_CONFIG, "enable_op_determinism" if enabled else "disable_op_determinism")()
+
+
+def set_cluster_value(key: str, value: str) -> None:
+    """Stores `value` under `key` in the cluster's coordination service (`tf.errors.AlreadyExistsError` if `key` is
+    set)."""
+    private(TF_EAGER_CONTEXT, "context")().set_config_key_value(key, value)
+
+
+def cluster_value(key: str, timeout_ms: int = 0) -> str:
+    """The value of `key` in the cluster's coordination service, waiting until some task sets it (`timeout_ms` 0:
+    for ever; else `tf.errors.DeadlineExceededError` after it)."""
+    return private(TF_EAGER_CONTEXT, "context")().get_config_key_value(key, timeout_ms)

@@ -18,6 +18,7 @@ import keras
 from framework.errors import TrainingFailed
 from framework.hooks.manager import plugin_states
 from framework.runtime.distribute import any_worker
+from framework.training.layout import LAYOUT
 from framework.training.preemption import Preempted, PreemptionWatch
 from framework.training.run_directory import write_history
 from framework.training.state import finite_weights, save_state
@@ -63,6 +64,7 @@ class Recording:
         data_epoch: the pipelines' epoch variable, which picks each epoch's shuffle order.
         strategy: the run's strategy (workers agree on time-based saves and on skipped ones).
         preemption: whether SIGTERM asked the run to save and stop.
+        layout: the replicas, global batch and file shards the run trains on (saved with the state).
     """
 
     directory: Path | None
@@ -71,6 +73,7 @@ class Recording:
     data_epoch: tf.Variable
     strategy: tf.distribute.Strategy
     preemption: PreemptionWatch
+    layout: dict[str, int]
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -97,7 +100,7 @@ class EpochRecorder(keras.callbacks.Callback):
                 variable.assign(value)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.recording.preemption.requested:
+        if self.recording.preemption.stop_here():
             self.preempt(batch)
 
     def steps_done(self, batch: int) -> int:
@@ -141,7 +144,8 @@ class EpochRecorder(keras.callbacks.Callback):
         recording = self.recording
         if recording.directory is not None:
             state = recording.progress.state_dict(epochs_done, steps_done) | {
-                "plugins": plugin_states(recording.plugins)
+                "plugins": plugin_states(recording.plugins),
+                LAYOUT: recording.layout,
             }
             save_state(recording.directory, self.model, state)
 

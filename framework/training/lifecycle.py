@@ -30,10 +30,12 @@ from framework.hooks.manager import load_plugin_states
 from framework.hooks.progress import Progress
 from framework.recipe.loader import recipe_to_yaml
 from framework.recipe.sections import Recipe, parse_interval
-from framework.runtime.compat import in_multi_worker_mode
+from framework.runtime.distribute import is_multi_worker, worker_place
 from framework.runtime.process_state import restores_process_settings
+from framework.runtime.step_agreement import StepAgreement
 from framework.training.bundle import write_bundle
 from framework.training.callbacks import DivergenceGuard, Recording, recorder
+from framework.training.layout import check_layout, saved_layout
 from framework.training.phases import PhaseSwitch
 from framework.training.preemption import Preempted, PreemptionWatch
 from framework.training.results import save_failure, save_results
@@ -58,9 +60,14 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
             directory cannot be used; `RecipeError` when the first step fails; `NothingToDo`
             when a resumed run has nothing left to train.
     """
+    layout = None
     if resume:
         check_resumable(recipe, directory)
-    run = build_run(recipe, plugins=plugins, audit=not resume)  # data and names are checked before anything is written
+        layout = saved_layout(directory)
+    run = build_run(  # data and names are checked before anything is written
+        recipe, plugins=plugins, audit=not resume, global_batch=layout and layout["global_batch_size"]
+    )
+    changed = check_layout(layout, run.layout)
     run.check_first_step()
     if not run.is_chief:
         where = Path(tempfile.mkdtemp(prefix=f"tapeline-worker{run.worker_index}-"))
@@ -79,6 +86,8 @@ def start(recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool,
         load_plugin_states(run.plugins, state["plugins"])
         if run.is_chief:  # the run has not ended until this session writes its summary again
             (directory / SUMMARY_FILE).unlink(missing_ok=True)
+            if changed:
+                print(f"tapeline: {changed}")
     write_text(where / RECIPE_FILE, recipe_to_yaml(recipe))
     if run.is_chief:
         write_bundle(where, run.data, keras.mixed_precision.global_policy().name)
@@ -123,8 +132,8 @@ def train(
         TapelineError: bad input (the recipe, the data, the directory), before anything is written.
         NothingToDo: `resume` of a run that ended, without more `training.epochs`.
         KeyboardInterrupt: Ctrl-C.
-        Preempted: SIGTERM during training (not under ``multi_worker``): the state at the next step was saved
-            (exit 143).
+        Preempted: SIGTERM during training: the state at the next step was saved (under ``multi_worker`` by every
+            worker at the same step; exit 143).
     """
     run = start(recipe, directory, overwrite, resume, plugins)
     started = time.perf_counter()
@@ -159,8 +168,9 @@ def fit(run: Run) -> None:
     only on the seed and the epoch), then the later epochs. Plugins see one training; the
     recipe's Keras callbacks see two ``on_train_begin``/``on_train_end`` pairs.
     """
-    watch = PreemptionWatch(enabled=not in_multi_worker_mode(run.strategy))  # workers would have to agree on a step
-    recording = Recording(run.directory, run.progress, run.plugins, run.data.epoch, run.strategy, watch)
+    agreement = StepAgreement(*worker_place(run.strategy)) if is_multi_worker(run.strategy) else None
+    watch = PreemptionWatch(agreement=agreement)
+    recording = Recording(run.directory, run.progress, run.plugins, run.data.epoch, run.strategy, watch, run.layout)
     phases = run.recipe.training.phases
     callbacks = [
         *([PhaseSwitch(phases)] if phases else []),  # before anything sees the epoch begin

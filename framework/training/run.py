@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from framework.runtime.distribute import (
 )
 from framework.runtime.precision import resolve_precision
 from framework.training.first_step import check_first_step
+from framework.training.layout import layout_of, per_replica_batch
 from framework.training.phases import phase_problem
 from framework.training.reports import one_pass, predict_split
 
@@ -92,6 +93,12 @@ class Run:
     def is_chief(self) -> bool:
         """Whether this process writes the run directory."""
         return self.worker.is_chief
+
+    @property
+    def layout(self) -> dict[str, int]:
+        """The replicas, global batch and file shards this run trains on (`framework.training.layout`)."""
+        shards = self.data.shard.count if self.data.shard else 1
+        return layout_of(self.strategy.num_replicas_in_sync, self.data.batch_size, shards)
 
     @property
     def history(self) -> list[dict[str, float]]:
@@ -216,11 +223,22 @@ def check_phases(recipe: Recipe, trainer: keras.Model, plugins: pluggy.PluginMan
 
 
 def build_run(
-    recipe: Recipe, directory: Path | None = None, plugins: Sequence[object] = (), audit: bool = False
+    recipe: Recipe,
+    directory: Path | None = None,
+    plugins: Sequence[object] = (),
+    audit: bool = False,
+    global_batch: int | None = None,
 ) -> Run:
     """Builds data, network, Trainer and plugins for `recipe` (nothing is trained or written); `plugins`: extra plugin
-    objects; `audit`: run the leakage audit (`framework.data.audit`) as ``dataset.audit`` says."""
+    objects; `audit`: run the leakage audit (`framework.data.audit`) as ``dataset.audit`` says; `global_batch`: the
+    samples a step of a resumed run, kept on any number of replicas (its ``training.batch_size`` becomes this share).
+
+    Raises:
+        TapelineError: `global_batch` does not divide by this strategy's replicas; and what building raises.
+    """
     strategy = configure_tensorflow(recipe)
+    batch = per_replica_batch(recipe.training.batch_size, strategy.num_replicas_in_sync, global_batch)
+    recipe = replace(recipe, training=replace(recipe.training, batch_size=batch))
     plugins, keras_callbacks = load_plugins(
         recipe, plugins
     )  # cheap, so their argument errors come before the data loads

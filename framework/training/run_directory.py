@@ -66,7 +66,8 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
 
     `TapelineError` with a diff unless `recipe` matches the run's saved recipe (`training.epochs`
     and `training.checkpoint_every` may differ: neither changes what a step computes, nor may the
-    args a plugin lists in its ``resume_may_change``, such as the console's ``mode``), or when
+    args a plugin lists in its ``resume_may_change``, such as the console's ``mode``; nor the
+    ``distribute`` section: `framework.training.layout` keeps the global batch), or when
     it asks for fewer epochs than are done; `NothingToDo` when the run ended
     (it finished or stopped early; a failed run has not ended) and `training.epochs` is not
     raised above the saved value.
@@ -78,14 +79,17 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
     saved_epochs = saved_recipe.training.epochs
     training = replace(recipe.training, epochs=saved_epochs, checkpoint_every=saved_recipe.training.checkpoint_every)
     saved = recipe_to_yaml(without_free_args(saved_recipe, saved_recipe))
-    wanted = recipe_to_yaml(without_free_args(replace(recipe, training=training), saved_recipe))
+    changed = replace(
+        recipe, training=training, distribute=saved_recipe.distribute
+    )  # workers: framework.training.layout
+    wanted = recipe_to_yaml(without_free_args(changed, saved_recipe))
     if wanted != saved:
         diff = difflib.unified_diff(
             saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm=""
         )
         raise TapelineError(
-            "cannot resume: the recipe differs from the run's (only training.epochs, training.checkpoint_every and "
-            "plugin args such as the console's mode may change):\n" + "\n".join(diff)
+            "cannot resume: the recipe differs from the run's (only training.epochs, training.checkpoint_every, the "
+            "distribute section and plugin args such as the console's mode may change):\n" + "\n".join(diff)
         )
     check_epochs_left(directory, recipe.training.epochs, saved_epochs)
 

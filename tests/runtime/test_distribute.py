@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import keras
 import numpy as np
 import pytest
+from cluster_helpers import HERE, finish_workers, slurm_step, start_workers, tapeline
 from data_helpers import BLOB_SPEC, write_blobs
 
 from framework.cli import main
@@ -22,7 +21,6 @@ from framework.recipe.loader import load_recipe
 from framework.runtime.distribute import make_strategy, set_cluster, split_cpu
 from framework.training.run import build_data, steps_per_execution
 
-HERE = Path(__file__).parents[1]
 # 245 samples: the last global batch of 21 splits unevenly (11 + 10) between two replicas;
 # 900 test samples: 29 batches of 32, so the final report computes its metrics traced
 # (framework.training.reports.TRACE_AFTER).
@@ -42,10 +40,6 @@ plugins:
 """
 
 
-def tapeline(*args: str) -> list[str]:
-    return [sys.executable, "-m", "framework", *args]
-
-
 def write(folder: Path, batch_size: int, distribute: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     recipe = folder / "recipe.yaml"
@@ -63,16 +57,6 @@ def final_weights(folder: Path, worker: int = 0) -> list[np.ndarray]:
 def evaluation_of(folder: Path, name: str = "spread") -> tuple[float, float]:
     evaluation = json.loads(next((folder / "runs").glob(f"{name}/version_*/evaluation.json")).read_text())
     return evaluation["loss"], evaluation["accuracy"]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")
@@ -105,69 +89,6 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single, tmp_path):
     assert evaluation_of(tmp_path) == pytest.approx(evaluation_of(single), abs=1e-5)
     summary = json.loads(next((tmp_path / "runs").glob("spread/version_*/run.json")).read_text())
     assert (summary["replicas"], summary["global_batch_size"]) == (2, 32)
-
-
-def consecutive_free_ports(count: int) -> int:
-    """The first of `count` consecutive free ports on localhost."""
-    while True:
-        first = free_ports(1)[0]
-        try:
-            sockets = [socket.create_server(("localhost", first + i)) for i in range(count)]
-        except OSError:
-            continue
-        for s in sockets:
-            s.close()
-        return first
-
-
-def slurm_step(procid: int, tasks: int) -> dict[str, str]:
-    """The variables srun sets for task `procid` of a job step of `tasks` tasks on one node, localhost."""
-    return {
-        "SLURM_PROCID": str(procid),
-        "SLURM_STEP_NUM_TASKS": str(tasks),
-        "SLURM_STEP_NODELIST": "localhost",
-        "SLURM_STEP_TASKS_PER_NODE": str(tasks),
-    }
-
-
-def start_workers(
-    recipe: Path, output: Path, scratch: Path, extra: list[list[str]], slurm: bool = False
-) -> list[subprocess.Popen]:
-    """Starts training `recipe` on one localhost worker per entry of `extra` (that worker's own extra arguments),
-    temporary files in `scratch`: told their cluster by --workers, or with `slurm` by the variables of a SLURM job
-    step (no TF_CONFIG, no --workers)."""
-    scratch.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG" and not k.startswith("SLURM_")}
-    env["TMPDIR"] = str(scratch)
-    if slurm:
-        places = [["--set", f"distribute.port_base={consecutive_free_ports(len(extra))}"]] * len(extra)
-    else:
-        workers = ",".join(f"localhost:{port}" for port in free_ports(len(extra)))
-        places = [["--workers", workers, "--worker-index", str(index)] for index in range(len(extra))]
-    return [
-        subprocess.Popen(
-            tapeline("train", str(recipe), *places[index], "--output", str(output), *arguments),
-            cwd=HERE,
-            env={**env, **(slurm_step(index, len(extra)) if slurm else {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for index, arguments in enumerate(extra)
-    ]
-
-
-def finish_workers(processes: list[subprocess.Popen], timeout: float = 300) -> list[tuple[str, str]]:
-    """The workers' (stdout, stderr) once they end, checked to exit 0 (all are killed after `timeout` seconds)."""
-    try:
-        outputs = [p.communicate(timeout=timeout) for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    for p, (out, err) in zip(processes, outputs):
-        assert p.returncode == 0, err[-3000:]
-    assert "worker 1 done; the chief writes the run" in outputs[1][0]
-    return outputs
 
 
 @pytest.mark.slow
