@@ -52,6 +52,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.recipe:
         raise TapelineError("train needs a RECIPE, or --resume RUN_DIR")
     recipe = _load(args)  # before importing TensorFlow: a broken YAML file is reported at once
+    if recipe.distribute.launcher == "ray":
+        from framework.training.ray_launcher import launch
+
+        if args.workers is not None:
+            raise TapelineError("--workers cannot be given with `distribute.launcher: ray`: Ray starts the workers")
+        directory, stop_reason = launch(
+            recipe, args.resume or args.output, args.overwrite, resume=bool(args.resume), quiet=not args.verbose
+        )
+        print(f"run saved to {directory}" + (f" (stopped early: {stop_reason})" if stop_reason else ""))
+        return 0
     from framework.runtime.distribute import set_cluster
     from framework.training.lifecycle import train
 

@@ -195,3 +195,17 @@ class TerminateAt:
     @hookimpl
     def on_exception(self) -> None:
         getattr(self, "restore", lambda: None)()
+
+
+class KillWorkerAt:
+    """Kills its own process with SIGKILL on worker `worker` after batch `batch` of epoch `epoch` (from 0), once: it
+    leaves the file `marker` behind."""
+
+    def __init__(self, worker: int, epoch: int, batch: int, marker: str) -> None:
+        self.worker, self.point, self.marker = worker, (epoch, batch), Path(marker)
+
+    @hookimpl
+    def on_batch_end(self, epoch: int, batch: int, run: RunContext) -> None:
+        if run.worker_index == self.worker and (epoch, batch) == self.point and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -16,6 +16,7 @@ import yaml
 
 from framework.errors import Problem, RecipeError
 from framework.recipe.components import check_sections
+from framework.recipe.distribute_section import launcher_problems
 from framework.recipe.schema import (
     INVALID,
     Checker,
@@ -164,6 +165,8 @@ def parse_recipe(document: Document, problems: list[Problem] = (), *, paths_exis
         checker.fail(("training", "deterministic"), "`training.deterministic` needs a `seed` (got seed: null)")
     if recipe is not INVALID and recipe.training.phases:
         recipe = phased(recipe, document, checker)
+    for where, message in launcher_problems(recipe.distribute) if recipe is not INVALID else ():
+        checker.fail(where, message)
     if checker.problems:
         raise RecipeError(checker.problems)
     return dataclasses.replace(recipe, **sections, origins=Origins(dict(document.origin), document.default_where))

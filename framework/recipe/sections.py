@@ -1,4 +1,5 @@
-"""The typed sections of a recipe (dataset, training, distribute) and the components chosen by name.
+"""The typed sections of a recipe (dataset, training; distribute in `framework.recipe.distribute_section`) and the
+components chosen by name.
 
 Each field's ``spec`` documents it: what `tapeline show`, the JSON schema and the recipe
 checker's messages say about it. `Recipe` is the whole recipe; `framework.recipe.loader` reads and checks one.
@@ -10,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from framework.recipe.distribute_section import DistributeSection
 from framework.recipe.schema import INTERNAL, Origins, Path, spec
 
 INJECTED_ARGS = (
@@ -239,56 +241,6 @@ class TrainingSection:
             "Train in phases, e.g. [{epochs: 3, trainable: head}, {epochs: 5, trainable: top_20, learning_rate: "
             "1.0e-5}]: the head first, then the top of the backbone at a lower learning rate; `epochs` is then "
             "their sum (leave it out, or give that sum). null or []: one phase, all layers trainable."
-        ),
-    )
-
-
-@dataclass
-class DistributeSection:
-    """Where training runs: a `tf.distribute` strategy and its devices (see docs/distributed.md).
-
-    `training.batch_size` is per replica; each step takes batch_size × replicas samples.
-    """
-
-    strategy: Literal["default", "mirrored", "multi_worker", "parameter_server", "tpu"] = field(
-        default="default",
-        metadata=spec(
-            "'default' (one device), 'mirrored' (the devices of this machine), 'multi_worker' (a cluster from "
-            "TF_CONFIG, --workers, or the SLURM job step it runs in under srun)."
-        ),
-    )
-    devices: list[str] | None = field(
-        default=None,
-        metadata=spec("Devices for 'mirrored', e.g. ['/gpu:0', '/gpu:1']; null: every GPU, else every logical CPU."),
-    )
-    cpu_devices: int | None = field(
-        default=None,
-        metadata=spec(
-            "Split the CPU into N logical devices before TensorFlow starts (to try 'mirrored' without GPUs).",
-            expect="a positive integer or null",
-            valid=lambda v: v is None or v > 0,
-        ),
-    )
-    communication: Literal["auto", "ring", "nccl"] = field(
-        default="auto",
-        metadata=spec("Collective implementation between the workers of 'multi_worker' (nccl: GPUs only)."),
-    )
-    worker_timeout: float = field(
-        default=1800.0,
-        metadata=spec(
-            "Seconds 'multi_worker' waits at start for every worker of the cluster, naming those it waits for, "
-            "before it gives up (1800: torch.distributed's default process-group timeout).",
-            expect="a positive number of seconds",
-            valid=lambda v: v > 0,
-        ),
-    )
-    port_base: int = field(
-        default=8888,
-        metadata=spec(
-            "Under srun without TF_CONFIG: the port of a node's first 'multi_worker' task; its next tasks take the "
-            "ports after it (TensorFlow's SlurmClusterResolver).",
-            expect="a port number from 1024 to 65535",
-            valid=lambda v: 1024 <= v <= 65535,
         ),
     )
 

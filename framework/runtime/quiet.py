@@ -18,6 +18,7 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import io
 import logging
 import os
 import re
@@ -96,6 +97,43 @@ class _FilteredImport(importlib.abc.MetaPathFinder):
         if spec is not None and spec.loader is not None:
             spec.loader = _FilteredLoader(spec.loader)
         return spec
+
+
+# the prefix Ray puts before the lines it forwards from its processes, "(RayTrainWorker pid=123, ip=10.0.0.2) "
+RAY_PREFIX = re.compile(r"^(?:\x1b\[\d+m)?\(\w+ pid=\d+[^)]*\)(?:\x1b\[0m)? ")
+# Ray's own noise on a cluster without its dashboard (the state API it polls lives there)
+RAY_NOISE = ("State API may be temporarily unavailable",)
+
+
+class RayLogFilter(io.TextIOBase):
+    """A text stream that writes to `stream` every line except the TensorFlow start-up lines that Ray forwards from
+    its worker processes (there no import could filter them: `quiet_tensorflow`) and Ray's `RAY_NOISE`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.pending = stream, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            if not (CPP_LOG_LINE.match(RAY_PREFIX.sub("", line)) or any(noise in line for noise in RAY_NOISE)):
+                self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def ray_logs_filtered() -> Iterator[None]:
+    """Inside the block, standard output and error drop what `RayLogFilter` drops."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RayLogFilter(sys.stdout), RayLogFilter(sys.stderr)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.write("\n" if stream.pending else "")
+        sys.stdout, sys.stderr = saved
 
 
 def show_warnings_briefly() -> None:

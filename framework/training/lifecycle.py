@@ -218,12 +218,18 @@ def fit_epochs(
 def resume_hint(directory: Path) -> str:
     """Where an interrupted run's resumable state is, and the command that continues it."""
     try:
-        progress = read_progress(directory)
+        where = saved_position(directory)
     except TapelineError:
         return f"no epoch ended, so '{directory}' holds no state to resume from; train again"
-    done, steps = progress["epochs_done"], progress["steps_done"]
-    where = f"after {done} epoch(s)" + (f" and {steps} step(s) of epoch {done + 1}" if steps else "")
     return f"the state saved {where} is in '{directory / STATE_DIR}'; `tapeline train --resume {directory}` continues"
+
+
+def saved_position(directory: Path) -> str:
+    """Where the run's newest state was saved: ``after 1 epoch(s) and 2 step(s) of epoch 2``; `TapelineError` when
+    it has none."""
+    progress = read_progress(directory)
+    done, steps = progress["epochs_done"], progress["steps_done"]
+    return f"after {done} epoch(s)" + (f" and {steps} step(s) of epoch {done + 1}" if steps else "")
 
 
 def as_failure(run: Run, error: BaseException) -> BaseException:

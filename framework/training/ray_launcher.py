@@ -1,0 +1,139 @@
+"""``distribute.launcher: ray``: one ``tapeline train`` starts the recipe's workers on a Ray cluster and restarts them
+after a failure, each restart continuing from the run's own saved state.
+
+The driver (the ``tapeline train`` process) prepares the run directory, starts a Ray cluster on
+this machine (or joins ``distribute.ray.address``) and hands `worker_main` to Ray Train's
+``TensorflowTrainer`` (Ray Train 2.x, https://docs.ray.io/en/latest/train/distributed-tensorflow-keras.html),
+which starts ``distribute.workers`` worker processes, writes each one's ``TF_CONFIG`` (worker
+*i* is Ray's world rank *i*; rank 0 is the chief and writes the run directory) and calls
+`worker_main` in each. Every worker runs the same Trainer, plugins and file sharding as
+workers started by hand. When a worker process dies (killed, out of memory, its machine lost),
+Ray stops the whole worker group and starts it again, up to ``distribute.ray.max_failures``
+times; `worker_main` then resumes the run from the state it saved last (at each epoch's end,
+and every ``training.checkpoint_every``). An error inside training (bad data, a diverged
+loss, a failing plugin) is returned to the driver instead of raised, so Ray does not retry
+what would fail again; the driver raises it with its own exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from framework.errors import TapelineError, TrainingFailed
+from framework.extras import needs_extra
+from framework.recipe.sections import Recipe
+from framework.runtime.quiet import ray_logs_filtered, show_warnings_briefly
+from framework.training.run_directory import check_resumable, next_run_directory, prepare_directory
+from framework.training.state import STATE_DIR
+
+# Ray Train's TensorFlow set-up sets TF_USE_LEGACY_KERAS=1 on every worker (ray/train/tensorflow/config.py), which
+# makes tf.keras load the tf_keras package (Keras 2); Tapeline runs on Keras 3.
+LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
+
+
+class WorkerFailed(TapelineError):
+    """An error a Ray worker's training ended with, raised by the driver with the worker's exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def worker_main(config: dict[str, Any]) -> dict[str, Any]:
+    """Trains the run on one Ray worker (Ray has set its ``TF_CONFIG``); resumes when the run has a saved state.
+
+    Args:
+        config: ``recipe`` (the `Recipe`), ``directory`` (the run directory, on a file system every worker sees),
+            ``quiet`` (TensorFlow's Python log lines off and warnings as one line, as ``tapeline`` without
+            ``--verbose``).
+
+    Returns:
+        ``{"stop_reason": ...}``, or ``{"error": message, "exit_code": code}`` when training ended with a
+        `TapelineError` (not retried by Ray).
+    """
+    os.environ[LEGACY_KERAS] = "0"
+    if config["quiet"]:
+        for name in ("tensorflow", "absl"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        show_warnings_briefly()
+    from ray.train import get_context
+
+    from framework.training.lifecycle import saved_position, train
+
+    directory = Path(config["directory"])
+    resume = (directory / STATE_DIR).is_dir() or (directory / f"{STATE_DIR}.old").is_dir()
+    if resume and get_context().get_world_rank() == 0:
+        print(f"tapeline: resuming '{directory}' from its state saved {saved_position(directory)}")
+    try:
+        run = train(config["recipe"], directory, overwrite=True, resume=resume)
+    except TapelineError as error:
+        return {"error": str(error), "exit_code": error.exit_code}
+    return {"stop_reason": run.stop_reason}
+
+
+def launch(
+    recipe: Recipe, directory: Path | None, overwrite: bool, resume: bool, quiet: bool = True
+) -> tuple[Path, str | None]:
+    """Trains `recipe` on ``distribute.workers`` Ray workers; returns the run directory and why the run stopped early
+    (None when it trained every epoch).
+
+    Raises:
+        TapelineError: Ray is not installed, the directory cannot be used, or (with the worker's
+            exit code) the chief's training ended with an error.
+        TrainingFailed: the workers failed more than ``distribute.ray.max_failures`` times (exit 1).
+    """
+    try:
+        import ray
+        from ray.train import FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
+        from ray.train.tensorflow import TensorflowTrainer
+    except ImportError:
+        raise TapelineError(needs_extra("`distribute.launcher: ray`", "ray", "'ray[train]'")) from None
+    if resume:
+        check_resumable(recipe, directory)
+    else:
+        directory = prepare_directory(directory or next_run_directory(recipe), overwrite)
+    section = recipe.distribute
+    storage = Path(tempfile.mkdtemp(prefix="tapeline-ray-"))
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report sent home (and no network here)
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")  # workers' prints once, on stdout (not stderr too)
+    if section.ray.address is None:
+        cpus = max(os.cpu_count() or 1, section.workers * section.ray.cpus_per_worker)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="WARNING")
+    else:
+        ray.init(address=section.ray.address, logging_level="WARNING")
+    resources = {"CPU": section.ray.cpus_per_worker} | (
+        {"GPU": section.ray.gpus_per_worker} if section.ray.gpus_per_worker else {}
+    )
+    trainer = TensorflowTrainer(
+        worker_main,
+        train_loop_config={"recipe": recipe, "directory": str(directory.resolve()), "quiet": quiet},
+        scaling_config=ScalingConfig(
+            num_workers=section.workers, use_gpu=section.ray.gpus_per_worker > 0, resources_per_worker=resources
+        ),
+        run_config=RunConfig(
+            name=recipe.name,
+            storage_path=str(storage),
+            failure_config=FailureConfig(max_failures=section.ray.max_failures),
+        ),
+    )
+    try:
+        with ray_logs_filtered() if quiet else contextlib.nullcontext():
+            outcome = trainer.fit().return_value
+    except TrainingFailedError as error:
+        raise TrainingFailed(
+            f"the Ray workers failed {section.ray.max_failures + 1} time(s) (`distribute.ray.max_failures`: "
+            f"{section.ray.max_failures}); the last failure: {error}; `tapeline train --resume {directory}` "
+            "continues from the last saved state"
+        ) from None
+    finally:
+        ray.shutdown()
+        shutil.rmtree(storage, ignore_errors=True)
+    if "error" in outcome:
+        raise WorkerFailed(outcome["error"], outcome["exit_code"])
+    return directory, outcome["stop_reason"]

@@ -1,0 +1,95 @@
+"""Tests for `distribute.launcher: ray`: a local Ray cluster trains like workers started by hand, and restarts a killed
+worker from the run's saved state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from cluster_helpers import HERE, finish_workers, start_workers, tapeline
+
+from framework.cli import main
+
+RECIPE = """\
+name: spread
+seed: 11
+dataset: {{name: synthetic, args: {{num_train: 245, num_test: 300, shape: [8, 8], num_classes: 4}}}}
+model: {{name: mlp, args: {{units: [16]}}}}
+optimizer: {{name: adam, args: {{learning_rate: 0.01}}}}
+training: {{epochs: 3, batch_size: 16, deterministic: true, checkpoint_every: 2}}
+distribute: {distribute}
+plugins: [{{name: console, args: {{mode: lines}}}}{plugins}]
+"""
+RAY = "{strategy: multi_worker, launcher: ray, workers: 2, ray: {max_failures: 1}}"
+
+
+def recipe_file(folder: Path, distribute: str, plugins: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "recipe.yaml"
+    path.write_text(RECIPE.format(distribute=distribute, plugins=plugins))
+    return path
+
+
+def weights(run: Path) -> list[np.ndarray]:
+    arrays: list[np.ndarray] = []
+    with h5py.File(run / "model.weights.h5") as file:
+        file.visititems(lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def ray_train(recipe: Path, output: Path) -> subprocess.CompletedProcess:
+    """``tapeline train RECIPE --output OUTPUT`` in a process of its own (it starts and stops a local Ray cluster)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "RAY_ADDRESS")}
+    return subprocess.run(
+        tapeline("train", str(recipe), "--output", str(output)),
+        cwd=HERE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_ray_workers_match_workers_started_by_hand_and_survive_a_killed_worker(tmp_path):
+    """Two Ray workers of one CPU each end with the weights of two `--workers` processes; SIGKILL to Ray's worker 1
+    after batch 2 of epoch 2 makes Ray restart both, the run resumes from its state saved at step 2 of that epoch
+    and completes with the same weights."""
+    pytest.importorskip("ray.train")
+    by_hand = tmp_path / "by_hand"
+    recipe = recipe_file(by_hand, "{strategy: multi_worker}")
+    finish_workers(start_workers(recipe, by_hand / "run", tmp_path / "tmp", [[], []]))
+    on_ray = ray_train(recipe_file(tmp_path / "ray", RAY), tmp_path / "ray" / "run")
+    assert on_ray.returncode == 0, on_ray.stderr[-3000:]
+    assert f"run saved to {tmp_path / 'ray' / 'run'}" in on_ray.stdout
+    for got, want in zip(weights(tmp_path / "ray" / "run"), weights(by_hand / "run"), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+    marker = tmp_path / "killed"
+    kill = f", {{name: 'plugin_helpers:KillWorkerAt', args: {{worker: 1, epoch: 1, batch: 2, marker: '{marker}'}}}}"
+    killed = ray_train(recipe_file(tmp_path / "killed_run", RAY, kill), tmp_path / "killed_run" / "run")
+    assert killed.returncode == 0, killed.stderr[-3000:]
+    assert marker.exists()  # worker 1 was killed once
+    run = tmp_path / "killed_run" / "run"
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+    assert [row["epoch"] for row in json.loads((run / "history.json").read_text())] == [1, 2, 3]
+    assert "from its state saved after 1 epoch(s) and 2 step(s) of epoch 2" in killed.stdout
+    for got, want in zip(weights(run), weights(by_hand / "run"), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_ray_recipe_names_what_it_lacks(tiny_recipe, capsys):
+    """`launcher: ray` without multi_worker or workers, and workers without a launcher, are recipe errors at their
+    lines."""
+    file = tiny_recipe()
+    assert main(["validate", str(file), "--set", "distribute.launcher=ray"]) == 2
+    err = capsys.readouterr().err
+    assert "`distribute.launcher: ray` needs `distribute.strategy: multi_worker` (got 'default')" in err
+    assert "`distribute.launcher: ray` needs `distribute.workers`, the number of workers to start (got null)" in err
+    assert main(["validate", str(file), "--set", "distribute.workers=2"]) == 2
+    assert "`distribute.workers: 2` needs `distribute.launcher: ray`" in capsys.readouterr().err
