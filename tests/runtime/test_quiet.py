@@ -64,3 +64,29 @@ def test_verbose_leaves_tensorflow_logging_alone(flags, level):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == level
+
+
+def test_ray_forwarded_tensorflow_lines_are_dropped(capsys):
+    """Inside `ray_logs_filtered`, TensorFlow start-up lines that Ray forwards (behind its coloured process prefix)
+    and Ray's state-API noise are dropped, a line written in two parts is kept whole, anything else passes."""
+    from framework.runtime.quiet import ray_logs_filtered
+
+    with ray_logs_filtered():
+        print(
+            "\x1b[36m(RayTrainWorker pid=445)\x1b[0m I0000 00:00:1796.5   30972 port.cc:153] oneDNN custom ops",
+            file=sys.stderr,
+        )
+        print(
+            "(TrainController pid=2220) WARNING: All log messages before absl::InitializeLog() is called "
+            "are written to STDERR",
+            file=sys.stderr,
+        )
+        print(
+            "(PlacementGroupCleaner pid=9) Failed to query. State API may be temporarily unavailable.", file=sys.stderr
+        )
+        sys.stdout.write("\x1b[36m(RayTrainWorker pid=445)\x1b[0m epoch 1/3  ")
+        sys.stdout.write("accuracy 0.5265\n")
+        print("(TrainController pid=2220) Started training worker group of size 2", file=sys.stderr)
+    out, err = capsys.readouterr()
+    assert out == "\x1b[36m(RayTrainWorker pid=445)\x1b[0m epoch 1/3  accuracy 0.5265\n"
+    assert err == "(TrainController pid=2220) Started training worker group of size 2\n"
