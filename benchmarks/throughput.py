@@ -253,6 +253,29 @@ def matmul_peak(dtype: tf.DType, size: int, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16")
+
+
+def cpu_model(cpu_info: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name as the Linux kernel lists it (``unknown CPU`` elsewhere)."""
+    try:
+        lines = cpu_info.read_text().splitlines()
+    except OSError:
+        return "unknown CPU"
+    return next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), "unknown CPU")
+
+
+def machine_line(gpu: bool) -> str:
+    """The processor, the vector and matrix flags that decide the kernels, and what ``precision: auto`` picks."""
+    flags = cpu_flags()
+    has = [flag for flag in SIMD_FLAGS if flag in flags]
+    missing = [flag for flag in SIMD_FLAGS if flag not in flags]
+    return (
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores; flags {' '.join(has) or 'none'} (not: {' '.join(missing)}); "
+        f"precision auto: {auto_precision(int(gpu), flags)}"
+    )
+
+
 def row_dtype(mode: str) -> tf.DType:
     """The matmul dtype a row computes in, by its name: bfloat16, float16 or float32."""
     return tf.bfloat16 if "bfloat16" in mode else tf.float16 if "float16" in mode else tf.float32
@@ -329,13 +352,14 @@ def main() -> None:
         f"\n{samples:,} samples, {epochs} timed epoch(s) per run, {repeats} interleaved repeat(s) on "
         f"{device_name(gpu)}; matmul peak {measured} GFLOP/s\n"
     )
-    print("| mode | samples/s (median) | min-max | vs plain fit | GFLOP/s | of peak |")
-    print("|---|---|---|---|---|---|")
+    print(machine_line(gpu) + "\n")
+    print("| mode | computes in | samples/s (median) | min-max | vs plain fit | GFLOP/s | of peak |")
+    print("|---|---|---|---|---|---|---|")
     for mode, values in rates.items():
         median = statistics.median(values)
         gflops = median * TRAIN_FLOPS_PER_SAMPLE / 1e9
         print(
-            f"| {mode} | {cells(values, 0)} | {median / base:.2f}x | {gflops:.0f} | "
+            f"| {mode} | {row_dtype(mode).name} | {cells(values, 0)} | {median / base:.2f}x | {gflops:.0f} | "
             f"{gflops / peaks[row_dtype(mode)]:.0%} |"
         )
 
