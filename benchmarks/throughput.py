@@ -10,13 +10,13 @@ Modes, all on the same Fashion-MNIST samples with the same seed:
 4. ``tapeline``: Tapeline's Trainer through ``framework.train``, no plugins;
 5. ``tapeline+plugins``: the same with the plugins of recipes/fashion_mnist.yaml (defaults:
    16 steps per call, the optimizer's update in XLA);
-6. ``fastest``: batch 128 with the same defaults, plus the precision of ``training.precision:
+6. ``fastest``: batch 256 with the same defaults, plus the precision of ``training.precision:
    auto`` (mixed_float16 on a GPU, mixed_bfloat16 where the CPU has native bfloat16, AVX-512
    BF16 or AMX; elsewhere bfloat16 is emulated and slower, so float32);
 7. ``tapeline, batch 128, <precision>, XLA <off|optimizer|on>``: one row for each precision of
    ``--precision`` and each ``training.jit_compile`` of ``--xla`` (none unless asked for);
 8. ``pytorch eager``, ``pytorch compile``, ``pytorch compile, batch 128`` and ``pytorch, batch
-   128, bfloat16 autocast``: the same network, Adam and batches in PyTorch
+   128|256, bfloat16 autocast``: the same network, Adam and batches in PyTorch
    (benchmarks/pytorch_peer.py), as peer rows, when PyTorch is installed
    (``pip install -e '.[torch]'``: the CPU build torch==2.13.0 on the project's machine).
 
@@ -150,6 +150,7 @@ def tapeline(overrides: list[str], keep_plugins: bool) -> Callable[[int, int], f
                 f"training.epochs={epochs + 1}",
                 f"training.output_dir={output}",
                 "seed=0",
+                "dataset.audit=off",  # the leakage audit reads the data once before training: not what is timed
             ]
             recipe = load_recipe(RECIPE, [*settings, *overrides])
             recipe.plugins = [p for p in recipe.plugins if keep_plugins and p.name != "early_stopping"] + [
@@ -167,10 +168,11 @@ def tapeline(overrides: list[str], keep_plugins: bool) -> Callable[[int, int], f
 
 XLA = {"off": "false", "optimizer": "optimizer", "on": "true"}  # --xla values -> training.jit_compile
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# PyTorch's bfloat16 row runs eager with NCHW images: measured 2026-11-30 on the AVX2 machine (no
-# native bfloat16, so autocast is emulated), batch 128, 640 samples, one timed epoch, two short
-# runs each, samples/s: eager NCHW 31 and 19, eager channels-last 25 and 16, torch.compile 23 in
-# both layouts (fp32 eager at batch 128: 204). Re-measure on a CPU with native bfloat16.
+# PyTorch's bfloat16 rows run eager with NCHW images, its fastest way on both CPUs measured. 2026-11-30, AVX2 machine
+# (no native bfloat16, so autocast is emulated), batch 128, 640 samples, one timed epoch, two short runs each,
+# samples/s: eager NCHW 31 and 19, eager channels-last 25 and 16, torch.compile 23 in both layouts (fp32 eager at
+# batch 128: 204). 2026-12-03, AMD EPYC with AVX-512 BF16, 12,800 samples, one timed epoch: batch 128 eager NCHW
+# 1,458; batch 256 eager NCHW 1,787, channels-last 1,584, torch.compile 1,582.
 TORCH_BFLOAT16 = {"compiled": False, "channels_last": False}
 
 
@@ -187,7 +189,12 @@ def torch_rows(gpu: bool) -> dict[str, Callable[[int, int], float]]:
         "pytorch eager": pytorch(arrays, gpu, compiled=False, batch_size=32),
         "pytorch compile": pytorch(arrays, gpu, compiled=True, batch_size=32),
         "pytorch compile, batch 128": pytorch(arrays, gpu, compiled=True, batch_size=128),
-        "pytorch, batch 128, bfloat16 autocast": pytorch(arrays, gpu, batch_size=128, bfloat16=True, **TORCH_BFLOAT16),
+        **{
+            f"pytorch, batch {size}, bfloat16 autocast": pytorch(
+                arrays, gpu, batch_size=size, bfloat16=True, **TORCH_BFLOAT16
+            )
+            for size in (128, 256)
+        },
     }
 
 
@@ -197,7 +204,9 @@ def modes(
     """The table's rows: the fixed ones, Tapeline at batch 128 for each of `precisions` × `xla`, and (`with_pytorch`)
     PyTorch's."""
     half = auto_precision(int(gpu), cpu_flags())
-    fastest = ["training.batch_size=128", *([f"training.precision={half}"] if half != "float32" else [])]
+    # batch 256: Adam's update of the 4.7 M weights, memory-bound, is paid once per step (measured on the AVX-512 BF16
+    # machine, 12,800 samples, mixed_bfloat16: batch 128 2,517 samples/s, batch 256 3,064; docs/benchmarks.md)
+    fastest = ["training.batch_size=256", *([f"training.precision={half}"] if half != "float32" else [])]
     rows: dict[str, Callable[[int, int], float]] = {
         "tutorial": tutorial,
         "fit": plain_fit(healthy=False),

@@ -1,6 +1,7 @@
-"""Wall time of whole processes: `tapeline train` against a plain compile/fit script doing the same.
+"""Wall time of whole processes: `tapeline train` against a plain compile/fit script and the tutorial's loop doing the
+same.
 
-Both train the seed CNN for one epoch on the first `--samples` Fashion-MNIST training images
+All three train the seed CNN for one epoch on the first `--samples` Fashion-MNIST training images
 (batch 32, Adam) and then evaluate on the 10,000 test images, each in a fresh Python process
 started from the shell, so start-up, imports, data loading and tracing are all counted.
 Repeats are interleaved (A B A B ...); the table gives medians, min-max and the ratio.
@@ -44,9 +45,24 @@ model = keras.Sequential([
     keras.layers.Dense(128, activation="relu"),
     keras.layers.Dense(10, activation="softmax"),
 ])
+TRAIN
+"""
+FIT = """\
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0)
 print(model.evaluate(x_test, y_test, verbose=0, return_dict=True))
+"""
+# the tutorial's hand-written loop as written: Python-list batches, an eager GradientTape step, then a test pass
+TUTORIAL = """\
+import tensorflow as tf
+optimizer, loss_fn = keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy()
+for i in range(0, len(x_train) - 31, 32):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y_train[i : i + 32], model(x_train[i : i + 32], training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+predicted = np.concatenate([model(x_test[i : i + 32]).numpy().argmax(1) for i in range(0, len(x_test), 32)])
+print({"accuracy": float((predicted == y_test).mean())})
 """
 
 
@@ -65,8 +81,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        script = Path(folder) / "plain_fit.py"
-        script.write_text(PLAIN_SCRIPT)
+        scripts = {name: Path(folder) / f"{name}.py" for name in ("plain_fit", "tutorial")}
+        scripts["plain_fit"].write_text(PLAIN_SCRIPT.replace("TRAIN\n", FIT))
+        scripts["tutorial"].write_text(PLAIN_SCRIPT.replace("TRAIN\n", TUTORIAL))
         overrides = [
             f"dataset.limit={args.samples}",
             "dataset.validation_split=0.0",
@@ -75,7 +92,8 @@ def main() -> None:
             "plugins=[evaluation]",
         ]
         commands = {
-            "plain compile/fit script": [sys.executable, str(script), str(args.samples)],
+            "tutorial loop script": [sys.executable, str(scripts["tutorial"]), str(args.samples)],
+            "plain compile/fit script": [sys.executable, str(scripts["plain_fit"]), str(args.samples)],
             "tapeline train": [
                 sys.executable,
                 "-m",

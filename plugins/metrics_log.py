@@ -65,32 +65,44 @@ class MetricsLog:
     `every_n_batches` batches.
 
     The rows per epoch are the core's: every run writes ``history.csv`` and ``history.json``
-    with every entry plugins and Keras callbacks add. Logging batches costs a host sync per
-    step. On ``--resume`` the rows after the saved state (epoch and step) are dropped and new rows are appended.
+    with every entry plugins and Keras callbacks add. The plugin declares `batch_interval`, so with
+    ``steps_per_execution: auto`` the run takes as many steps per compiled call as divide
+    `every_n_batches` (16 for the default 48) and logs without a host sync per step; with other
+    calls (an explicit ``steps_per_execution``, a resumed epoch) a row is written at the first call
+    boundary at or past each multiple of `every_n_batches`. On ``--resume`` the rows after the
+    saved state (epoch and step) are dropped and new rows are appended.
     """
 
     name = "metrics_log"
     resume_may_change = ("every_n_batches",)
 
-    def __init__(self, every_n_batches: int = 50) -> None:
-        """`every_n_batches`: batches between rows (50, as Lightning's ``log_every_n_steps``); 0 is refused with a
-        pointer to the history."""
+    def __init__(self, every_n_batches: int = 48) -> None:
+        """`every_n_batches`: batches between rows (48: near Lightning's ``log_every_n_steps`` of 50, and a multiple
+        of 16 steps per call); 0 is refused with a pointer to the history."""
         if every_n_batches < 1:
             raise ValueError(
                 f"`every_n_batches` must be a positive number of batches (got {every_n_batches}): metrics_log writes "
                 "only "
                 "per-batch rows; the rows per epoch are in history.csv and history.json, which every run writes"
             )
-        self.every_n_batches = every_n_batches
+        self.every_n_batches = self.batch_interval = every_n_batches
         self.batches: Table | None = None
+        self.marks = 0  # multiples of every_n_batches passed in the running epoch
 
     @hookimpl
     def on_train_begin(self, run: RunContext) -> None:
         done, steps = len(run.history), run.initial_step  # epochs and steps of an earlier session that are kept
         self.batches = Table(run.directory, BATCHES)
         self.batches.open(lambda row: row["epoch"] <= done or (row["epoch"] == done + 1 and row["batch"] <= steps))
+        self.marks = steps // self.every_n_batches  # the session's first epoch may be one resumed at `steps`
 
     @hookimpl
     def on_batch_end(self, epoch: int, batch: int, logs: dict[str, float]) -> None:
-        if (batch + 1) % self.every_n_batches == 0:
+        marks = (batch + 1) // self.every_n_batches
+        if marks > self.marks:
+            self.marks = marks
             self.batches.add({"epoch": epoch + 1, "batch": batch + 1, **logs})
+
+    @hookimpl
+    def on_epoch_end(self) -> None:
+        self.marks = 0

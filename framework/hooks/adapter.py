@@ -19,7 +19,7 @@ import keras
 import pluggy
 
 from framework.errors import PluginError, error_summary
-from framework.hooks.manager import needs_every_batch
+from framework.hooks.manager import batch_interval
 from framework.runtime.distribute import any_worker
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class Hooks:
         A `BatchHookCallback` when a plugin implements ``on_batch_end``, else a `HookCallback`,
         which has no batch method at all, so Keras does no per-batch work for it.
         """
-        return (BatchHookCallback if needs_every_batch(self.plugins) else HookCallback)(self, split)
+        return (HookCallback if batch_interval(self.plugins) is None else BatchHookCallback)(self, split)
 
     def evaluate_end(self, split: str, logs: dict[str, float]) -> None:
         """Fires ``on_evaluate_end`` for an evaluation that did not run through Keras's ``evaluate``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -176,14 +177,25 @@ def enable_batch_hook(plugin: Any, method: Callable[..., str | None], **options:
 BATCH_METHODS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
 
 
-def needs_every_batch(manager: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback] = ()) -> bool:
-    """Whether a plugin implements ``on_batch_end`` or a Keras callback overrides a training-batch method."""
+def batch_interval(
+    manager: pluggy.PluginManager, keras_callbacks: Sequence[keras.callbacks.Callback] = ()
+) -> int | None:
+    """The steps between the batches the batch hooks need: None when no plugin implements ``on_batch_end`` and no
+    Keras callback overrides a training-batch method; else the greatest common divisor of each such plugin's
+    ``batch_interval`` (1 for a plugin that declares none, and for a Keras callback).
+
+    A plugin that logs every 48 batches declares ``batch_interval = 48``, so the run can keep 16 steps per compiled
+    call (``steps_per_execution: auto``) and the plugin still sees batches 47, 95, ...
+    """
     import keras
 
-    overrides = (
+    overrides = any(
         getattr(type(c), m) is not getattr(keras.callbacks.Callback, m) for c in keras_callbacks for m in BATCH_METHODS
     )
-    return bool(manager.hook.on_batch_end.get_hookimpls()) or any(overrides)
+    intervals = [getattr(impl.plugin, "batch_interval", 1) for impl in manager.hook.on_batch_end.get_hookimpls()]
+    if not intervals and not overrides:
+        return None
+    return math.gcd(*intervals, *([1] if overrides else []))
 
 
 def implemented_hooks(target: Any) -> list[str]:

@@ -188,7 +188,8 @@ class TrainingSection:
         default="auto",
         metadata=spec(
             "Steps run per compiled call; batch hooks see the last batch of each call. 'auto': "
-            f"{AUTO_STEPS_PER_EXECUTION}, or 1 when a plugin or Keras callback needs every batch.",
+            f"{AUTO_STEPS_PER_EXECUTION}, or the most steps dividing each batch hook's batch_interval (1 when a "
+            "plugin or Keras callback needs every batch).",
             expect="a positive integer or 'auto'",
             valid=lambda v: v == "auto" or v > 0,
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from framework.data.pipelines import Pipelines
 from framework.errors import Problem, RecipeError, TapelineError
 from framework.hooks.adapter import Hooks
 from framework.hooks.context import Predictions, RunContext
-from framework.hooks.manager import load_plugins, needs_every_batch
+from framework.hooks.manager import batch_interval, load_plugins
 from framework.hooks.progress import Progress
 from framework.model.trainer import Trainer
 from framework.recipe.components import recipe_error
@@ -178,14 +179,18 @@ def configure_tensorflow(recipe: Recipe) -> tf.distribute.Strategy:
 def steps_per_execution(
     recipe: Recipe, plugins: pluggy.PluginManager, keras_callbacks: list[keras.callbacks.Callback], replicas: int
 ) -> int:
-    """The recipe's steps per compiled call; ``auto`` runs several unless a hook needs every batch.
+    """The recipe's steps per compiled call; ``auto`` runs `AUTO_STEPS_PER_EXECUTION`, or as many as divide the
+    batch hooks' `batch_interval` (1 when a hook needs every batch).
 
     Keras 3.15 cannot run several steps per call on several replicas (its step loop fails under
     MirroredStrategy), so distributed runs take one.
     """
     steps = recipe.training.steps_per_execution
     if steps == "auto":
-        return 1 if replicas > 1 or needs_every_batch(plugins, keras_callbacks) else AUTO_STEPS_PER_EXECUTION
+        interval = batch_interval(plugins, keras_callbacks)
+        if replicas > 1:
+            return 1
+        return AUTO_STEPS_PER_EXECUTION if interval is None else math.gcd(AUTO_STEPS_PER_EXECUTION, interval)
     if steps > 1 and replicas > 1:
         where = ("training", "steps_per_execution")
         raise RecipeError(

@@ -31,7 +31,7 @@ def test_every_n_batches(tiny_recipe):
 
 def test_without_batches_it_is_refused_pointing_at_the_history(tiny_recipe):
     """every_n_batches: 0 (it used to mean rows per epoch) is a recipe error saying where those rows are now; bare, it
-    logs every 50."""
+    logs every 48."""
     with pytest.raises(
         RecipeError,
         match=r"recipe.yaml:14: `plugins\[0\].args` of plugin 'metrics_log': `every_n_batches` must be a positive "
@@ -43,7 +43,7 @@ def test_without_batches_it_is_refused_pointing_at_the_history(tiny_recipe):
         build_run(load_recipe(tiny_recipe("plugins: [metrics_log]\n")))
         .plugins.get_plugin("metrics_log")
         .every_n_batches
-        == 50
+        == 48
     )
 
 
@@ -69,3 +69,17 @@ def test_resume_appends_without_duplicates(tiny_recipe):
     assert [(row["epoch"], row["batch"]) for row in rows(log)] == [(1, 3), (1, 6), (2, 3), (2, 6)]
     with open(first.directory / "batch_metrics.csv") as stream:
         assert [row["epoch"] for row in csv.DictReader(stream)] == ["1", "1", "2", "2"]
+
+
+def test_calls_of_several_steps_log_at_the_first_boundary_past_each_multiple():
+    """With every_n_batches 4 and calls ending at batches 3, 6, 9, 12 (steps_per_execution 3), rows are written at
+    6, 9 and 12; the next epoch counts again from its start."""
+    from plugins.metrics_log import MetricsLog
+
+    plugin, written = MetricsLog(every_n_batches=4), []
+    plugin.batches = type("Rows", (), {"add": staticmethod(written.append)})()
+    for epoch in (0, 1):
+        for batch in (2, 5, 8, 11):
+            plugin.on_batch_end(epoch=epoch, batch=batch, logs={"loss": 1.0})
+        plugin.on_epoch_end()
+    assert [(row["epoch"], row["batch"]) for row in written] == [(1, 6), (1, 9), (1, 12), (2, 6), (2, 9), (2, 12)]

@@ -173,10 +173,14 @@ def test_loss_and_metric_by_import_path(tiny_recipe):
         ("[{name: console, args: {mode: progress}}]", "auto", 1),  # redraws a bar every batch
         ("['keras.callbacks:ProgbarLogger']", "auto", 1),  # a Keras callback with batch methods
         ("[console]", "4", 4),
+        ("[metrics_log]", "auto", 16),  # a row every 48 batches: 16 divides it
+        ("[{name: metrics_log, args: {every_n_batches: 50}}]", "auto", 2),
+        ("[metrics_log, {name: console, args: {mode: progress}}]", "auto", 1),
     ],
 )
 def test_steps_per_execution_auto_runs_one_step_per_call_only_for_batch_hooks(tiny_recipe, plugins, setting, steps):
-    """`steps_per_execution: auto` is 16 unless a plugin or Keras callback needs every batch; a number is kept."""
+    """`steps_per_execution: auto` is 16, or what divides the batch hooks' `batch_interval` (1 when a plugin or Keras
+    callback needs every batch); a number is kept."""
     recipe = load_recipe(tiny_recipe(f"plugins: {plugins}\n"), [f"training.steps_per_execution={setting}"])
     assert build_run(recipe).trainer.steps_per_execution == steps
 
