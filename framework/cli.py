@@ -55,8 +55,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if recipe.distribute.launcher == "ray":
         from framework.training.ray_launcher import launch
 
-        if args.workers is not None:
-            raise TapelineError("--workers cannot be given with `distribute.launcher: ray`: Ray starts the workers")
+        if args.workers is not None or args.worker_index:
+            raise TapelineError(
+                "--workers and --worker-index cannot be given with `distribute.launcher: ray`: Ray starts the workers"
+            )
         directory, stop_reason = launch(
             recipe, args.resume or args.output, args.overwrite, resume=bool(args.resume), quiet=not args.verbose
         )

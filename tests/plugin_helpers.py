@@ -209,3 +209,15 @@ class KillWorkerAt:
         if run.worker_index == self.worker and (epoch, batch) == self.point and not self.marker.exists():
             self.marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class FailOnWorker:
+    """Raises RuntimeError at the end of epoch `epoch` (from 0) on worker `worker` only."""
+
+    def __init__(self, worker: int, epoch: int) -> None:
+        self.worker, self.epoch = worker, epoch
+
+    @hookimpl
+    def on_epoch_end(self, epoch: int, run: RunContext) -> None:
+        if (run.worker_index, epoch) == (self.worker, self.epoch):
+            raise RuntimeError(f"worker {self.worker} fails")

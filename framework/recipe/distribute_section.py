@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Literal
 
+from framework.extras import needs_extra
 from framework.recipe.schema import spec
 
 
@@ -125,6 +127,15 @@ def launcher_problems(section: DistributeSection) -> list[tuple[tuple[str, str],
                 "start (got null)",
             )
         )
+    if section.launcher is None and section.ray != RaySection():
+        problems.append(
+            (
+                ("distribute", "ray"),
+                "`distribute.ray` is set, but is read only with `distribute.launcher: ray` (got launcher null)",
+            )
+        )
+    if section.launcher == "ray" and importlib.util.find_spec("ray") is None:
+        problems.append((("distribute", "launcher"), needs_extra("`distribute.launcher: ray`", "ray", "'ray[train]'")))
     if section.launcher is None and section.workers is not None:
         problems.append(
             (

@@ -23,10 +23,11 @@ What each is for:
 - ``tensorflow.python.eager.context.global_seed`` and ``tensorflow.python.framework.config``
   (``is_op_determinism_enabled``, ``disable_op_determinism``): TensorFlow 2.21 has no public
   getter for its global seed nor a public way to turn op determinism off.
-- ``tensorflow.python.eager.context.context`` (``set_config_key_value``, ``get_config_key_value``):
-  the key-value store of TensorFlow's coordination service, which ``MultiWorkerMirroredStrategy``
-  starts; workers agree through it on the step at which all save on SIGTERM, as TensorFlow's own
-  ``PreemptionCheckpointHandler`` does.
+- ``tensorflow.python.eager.context.context`` (``set_config_key_value``, ``get_config_key_value``,
+  ``report_error_to_cluster``): the key-value store of TensorFlow's coordination service, which
+  ``MultiWorkerMirroredStrategy`` starts; workers agree through it on the step at which all save
+  on SIGTERM, as TensorFlow's own ``PreemptionCheckpointHandler`` does, and a worker whose
+  training failed tells the others, whose collectives would otherwise wait for it.
 - ``keras.src.layers.preprocessing``: the module Keras's preprocessing layers live in, which
   tells them from other layers.
 """
@@ -60,6 +61,7 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     (TF_EAGER_CONTEXT, "context"),
     (TF_EAGER_CONTEXT, "Context.set_config_key_value"),
     (TF_EAGER_CONTEXT, "Context.get_config_key_value"),
+    (TF_EAGER_CONTEXT, "Context.report_error_to_cluster"),
     (TF_CONFIG, "is_op_determinism_enabled"),
     (TF_CONFIG, "enable_op_determinism"),
     (TF_CONFIG, "disable_op_determinism"),
@@ -208,3 +210,10 @@ def cluster_value(key: str, timeout_ms: int = 0) -> str:
     """The value of `key` in the cluster's coordination service, waiting until some task sets it (`timeout_ms` 0:
     for ever; else `tf.errors.DeadlineExceededError` after it)."""
     return private(TF_EAGER_CONTEXT, "context")().get_config_key_value(key, timeout_ms)
+
+
+def report_cluster_error(message: str) -> None:
+    """Tells every task of the cluster that this one failed with `message` (their collectives stop waiting)."""
+    import tensorflow as tf
+
+    private(TF_EAGER_CONTEXT, "context")().report_error_to_cluster(tf.errors.UNKNOWN, message)

@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import types
 import warnings
 from collections.abc import Iterator
@@ -111,16 +112,28 @@ class RayLogFilter(io.TextIOBase):
 
     def __init__(self, stream: TextIO) -> None:
         self.stream, self.pending = stream, ""
+        self.lock = threading.Lock()  # Ray's log thread and the main thread both write
 
     def write(self, text: str) -> int:
-        *lines, self.pending = (self.pending + text).split("\n")
-        for line in lines:
-            if not (CPP_LOG_LINE.match(RAY_PREFIX.sub("", line)) or any(noise in line for noise in RAY_NOISE)):
-                self.stream.write(line + "\n")
+        with self.lock:
+            *lines, self.pending = (self.pending + text).split("\n")
+            for line in lines:
+                if not (CPP_LOG_LINE.match(RAY_PREFIX.sub("", line)) or any(noise in line for noise in RAY_NOISE)):
+                    self.stream.write(line + "\n")
         return len(text)
 
     def flush(self) -> None:
         self.stream.flush()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.stream.encoding
 
 
 @contextlib.contextmanager

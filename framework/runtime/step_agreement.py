@@ -51,16 +51,20 @@ class StepAgreement:
     def __exit__(self, *exc_info: object) -> None:
         try:
             set_cluster_value(f"{self.keys}/step", STOP_WATCHING)
-        except (tf.errors.AlreadyExistsError, tf.errors.UnavailableError):
-            pass  # a step was agreed on (or another worker said stop first), or the cluster is gone
+        except tf.errors.OpError:
+            return  # a step was agreed on, another worker said stop first, or the cluster is gone (a worker failed)
         self.watcher.join(timeout=10)
 
     def watch(self) -> None:
-        """The watcher thread: waits for the agreed step, records it, acknowledges it."""
-        value = cluster_value(f"{self.keys}/step")
-        if value != STOP_WATCHING:
-            self.save_at = int(value)
-            set_cluster_value(f"{self.keys}/ack/{self.worker}", "1")
+        """The watcher thread: waits for the agreed step, records it, acknowledges it; ends quietly when the cluster
+        fails (training reports that)."""
+        try:
+            value = cluster_value(f"{self.keys}/step")
+            if value != STOP_WATCHING:
+                self.save_at = int(value)
+                set_cluster_value(f"{self.keys}/ack/{self.worker}", "1")
+        except tf.errors.OpError:
+            return
 
     def propose(self, calls_done: int) -> None:
         """Asks every worker to save and stop after `calls_done` + 1 calls, unless a worker did so first; returns
@@ -70,14 +74,11 @@ class StepAgreement:
         self.proposed = True
         try:
             set_cluster_value(f"{self.keys}/leader", str(self.worker))
-        except tf.errors.AlreadyExistsError:
-            return  # another worker got SIGTERM first and leads
-        try:
             set_cluster_value(f"{self.keys}/step", str(calls_done + 1))
-        except tf.errors.AlreadyExistsError:
-            return  # training ended on the other workers
+        except tf.errors.OpError:
+            return  # another worker got SIGTERM first and leads, training ended on the others, or the cluster is gone
         for worker in range(self.workers):
             try:
                 cluster_value(f"{self.keys}/ack/{worker}", ACK_TIMEOUT_MS)
-            except tf.errors.DeadlineExceededError:
-                return
+            except tf.errors.OpError:
+                return  # that worker died: the collectives will say so

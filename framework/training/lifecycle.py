@@ -191,6 +191,8 @@ def fit(run: Run) -> None:
                 fit_epochs(run, run.data.train, first_whole, epochs, callbacks)
     finally:
         progress.training = False
+    if watch.requested:  # SIGTERM after the last call began: the state of the last epoch's end is saved
+        raise Preempted(f"preempted by SIGTERM at the end of training, after epoch {len(progress.history)}")
     if run.trainer.stop_training and not progress.stop_reason:  # set by a Keras callback (EarlyStopping ...)
         progress.stop_reason = "a Keras callback stopped training"
     progress.epoch = None

@@ -20,6 +20,7 @@ from framework.files import write_csv, write_json
 from framework.recipe.loader import load_recipe, recipe_to_yaml
 from framework.recipe.registry import PLUGINS
 from framework.recipe.sections import Recipe
+from framework.training.layout import LAYOUT
 from framework.training.state import read_progress
 
 RECIPE_FILE = "recipe.yaml"
@@ -91,7 +92,20 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
             "cannot resume: the recipe differs from the run's (only training.epochs, training.checkpoint_every, the "
             "distribute section and plugin args such as the console's mode may change):\n" + "\n".join(diff)
         )
+    if recipe.distribute != saved_recipe.distribute and not has_layout(directory):
+        raise TapelineError(
+            "cannot resume with another `distribute` section: the run's state was saved by an older Tapeline, which "
+            "did not record its global batch; resume with the run's own `distribute` section"
+        )
     check_epochs_left(directory, recipe.training.epochs, saved_epochs)
+
+
+def has_layout(directory: Path) -> bool:
+    """Whether the run's newest state records its layout (`framework.training.layout`); true when it has no state."""
+    try:
+        return LAYOUT in read_progress(directory)
+    except TapelineError:
+        return True
 
 
 def without_free_args(recipe: Recipe, saved: Recipe) -> Recipe:

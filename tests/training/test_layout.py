@@ -138,3 +138,28 @@ def test_file_sharded_runs_keep_their_worker_count():
         check_layout(layout_of(2, 32, 2), layout_of(1, 32, 1))
     assert check_layout(layout_of(2, 32, 1), layout_of(2, 32, 1)) is None
     assert check_layout(None, layout_of(2, 32, 1)) is None  # a state saved before layouts were
+
+
+def test_a_state_without_a_layout_keeps_its_distribute_section(tiny_recipe, tmp_path):
+    """A state saved before layouts were recorded cannot resume with another `distribute` section (its global batch
+    is unknown); with its own it can."""
+    from framework.recipe.loader import load_recipe
+    from framework.training.lifecycle import train
+    from framework.training.state import PROGRESS, state_folder
+
+    run = train(load_recipe(tiny_recipe(), ["training.epochs=1"]), tmp_path / "run")
+    progress_file = state_folder(run.directory) / PROGRESS
+    progress_file.write_text(
+        json.dumps({k: v for k, v in json.loads(progress_file.read_text()).items() if k != "layout"})
+    )
+    recipe = load_recipe(run.directory / "recipe.yaml", ["training.epochs=2", "distribute.strategy=mirrored"])
+    with pytest.raises(
+        TapelineError, match="cannot resume with another `distribute` section: the run's state was saved by an older"
+    ):
+        train(recipe, run.directory, resume=True)
+    assert (
+        len(
+            train(load_recipe(run.directory / "recipe.yaml", ["training.epochs=2"]), run.directory, resume=True).history
+        )
+        == 2
+    )
