@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
+
 HERE = Path(__file__).parent
 
 
@@ -100,3 +103,19 @@ def finish_workers(processes: list[subprocess.Popen], timeout: float = 300, code
     if code == 0:
         assert "worker 1 done; the chief writes the run" in outputs[1][0]
     return outputs
+
+
+def write_recipe(folder: Path, text: str) -> Path:
+    """`text` as ``<folder>/recipe.yaml`` (the folder made if needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def run_weights(run: Path) -> list[np.ndarray]:
+    """The arrays of the run directory's ``model.weights.h5``, in file order."""
+    arrays: list[np.ndarray] = []
+    with h5py.File(run / "model.weights.h5") as file:
+        file.visititems(lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays

@@ -9,10 +9,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
-from cluster_helpers import HERE, finish_workers, start_workers, tapeline
+from cluster_helpers import HERE, finish_workers, run_weights, start_workers, tapeline, write_recipe
 
 from framework.errors import TapelineError
 from framework.training.layout import check_layout, layout_of, per_replica_batch
@@ -35,17 +34,7 @@ TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 
 
 def recipe_file(folder: Path, batch_size: int, strategy: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "recipe.yaml"
-    path.write_text(RECIPE.format(batch_size=batch_size, strategy=strategy))
-    return path
-
-
-def weights(run: Path) -> list[np.ndarray]:
-    arrays: list[np.ndarray] = []
-    with h5py.File(run / "model.weights.h5") as file:
-        file.visititems(lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
-    return arrays
+    return write_recipe(folder, RECIPE.format(batch_size=batch_size, strategy=strategy))
 
 
 def history(run: Path) -> list[dict[str, float]]:
@@ -74,7 +63,7 @@ def assert_same_run(got: Path, want: Path, exact: bool) -> None:
                 assert got_row[key] == value, key
             else:
                 assert got_row[key] == pytest.approx(value, rel=TOLERANCE["rtol"]), key
-    for got_weights, want_weights in zip(weights(got), weights(want), strict=True):
+    for got_weights, want_weights in zip(run_weights(got), run_weights(want), strict=True):
         if exact:
             np.testing.assert_array_equal(got_weights, want_weights)
         else:

@@ -8,10 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
-from cluster_helpers import HERE, finish_workers, start_workers, tapeline
+from cluster_helpers import HERE, finish_workers, run_weights, start_workers, tapeline, write_recipe
 
 from framework.cli import main
 from framework.recipe.loader import load_recipe
@@ -30,17 +29,7 @@ RAY = "{strategy: multi_worker, launcher: ray, workers: 2, ray: {max_failures: 1
 
 
 def recipe_file(folder: Path, distribute: str, plugins: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "recipe.yaml"
-    path.write_text(RECIPE.format(distribute=distribute, plugins=plugins))
-    return path
-
-
-def weights(run: Path) -> list[np.ndarray]:
-    arrays: list[np.ndarray] = []
-    with h5py.File(run / "model.weights.h5") as file:
-        file.visititems(lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
-    return arrays
+    return write_recipe(folder, RECIPE.format(distribute=distribute, plugins=plugins))
 
 
 def ray_train(recipe: Path, output: Path) -> subprocess.CompletedProcess:
@@ -68,7 +57,7 @@ def test_ray_workers_match_workers_started_by_hand_and_survive_a_killed_worker(t
     on_ray = ray_train(recipe_file(tmp_path / "ray", RAY), tmp_path / "ray" / "run")
     assert on_ray.returncode == 0, on_ray.stderr[-3000:]
     assert f"run saved to {tmp_path / 'ray' / 'run'}" in on_ray.stdout
-    for got, want in zip(weights(tmp_path / "ray" / "run"), weights(by_hand / "run"), strict=True):
+    for got, want in zip(run_weights(tmp_path / "ray" / "run"), run_weights(by_hand / "run"), strict=True):
         np.testing.assert_array_equal(got, want)
 
     marker = tmp_path / "killed"
@@ -80,7 +69,7 @@ def test_ray_workers_match_workers_started_by_hand_and_survive_a_killed_worker(t
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
     assert [row["epoch"] for row in json.loads((run / "history.json").read_text())] == [1, 2, 3]
     assert "from its state saved after 1 epoch(s) and 2 step(s) of epoch 2" in killed.stdout
-    for got, want in zip(weights(run), weights(by_hand / "run"), strict=True):
+    for got, want in zip(run_weights(run), run_weights(by_hand / "run"), strict=True):
         np.testing.assert_array_equal(got, want)
 
 
