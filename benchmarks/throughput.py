@@ -53,7 +53,7 @@ from framework.data.catalog import fashion_mnist
 from framework.data.pipelines import PipelineSettings, make_pipelines
 from framework.model.networks import seed_cnn
 from framework.recipe.loader import Component, load_recipe
-from framework.runtime.precision import auto_precision, cpu_flags
+from framework.runtime.precision import auto_precision, cpu_flags, cpu_model
 from framework.training.lifecycle import train
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "fashion_mnist.yaml"
@@ -263,15 +263,6 @@ def matmul_peak(dtype: tf.DType, size: int, repeats: int = 10) -> float:
 
 
 SIMD_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16")
-
-
-def cpu_model(cpu_info: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU's model name as the Linux kernel lists it (``unknown CPU`` elsewhere)."""
-    try:
-        lines = cpu_info.read_text().splitlines()
-    except OSError:
-        return "unknown CPU"
-    return next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), "unknown CPU")
 
 
 def machine_line(gpu: bool) -> str:

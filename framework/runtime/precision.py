@@ -24,6 +24,15 @@ def cpu_flags(cpu_info: Path = CPU_INFO) -> set[str]:
     return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.partition(":")[2].split()}
 
 
+def cpu_model(cpu_info: Path = CPU_INFO) -> str:
+    """The CPU's model name as the Linux kernel lists it (``unknown CPU`` where there is no ``/proc/cpuinfo``)."""
+    try:
+        lines = cpu_info.read_text().splitlines()
+    except OSError:
+        return "unknown CPU"
+    return next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), "unknown CPU")
+
+
 def auto_precision(gpus: int, flags: set[str]) -> str:
     """The Keras dtype policy for `gpus` visible GPUs and the CPU feature `flags` (see the module docstring)."""
     if gpus:

@@ -68,11 +68,13 @@ def worker_main(config: dict[str, Any]) -> dict[str, Any]:
             logging.getLogger(name).setLevel(logging.ERROR)
         show_warnings_briefly()
     from ray.train import get_context
+    from ray.train.collective import broadcast_from_rank_zero
 
     from framework.training.lifecycle import saved_position, train
 
     directory = Path(config["directory"])
-    resume = (directory / STATE_DIR).is_dir() or (directory / f"{STATE_DIR}.old").is_dir()
+    # the chief's view of the run directory decides for all (a shared file system may show the others an older one)
+    resume = broadcast_from_rank_zero((directory / STATE_DIR).is_dir() or (directory / f"{STATE_DIR}.old").is_dir())
     if resume and get_context().get_world_rank() == 0:
         print(f"tapeline: resuming '{directory}' from its state saved {saved_position(directory)}")
     try:

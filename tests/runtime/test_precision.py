@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from framework.recipe.loader import load_recipe
-from framework.runtime.precision import auto_precision, cpu_flags, resolve_precision
+from framework.runtime.precision import auto_precision, cpu_flags, cpu_model, resolve_precision
 from framework.training.lifecycle import train
 
 
@@ -24,6 +24,15 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert cpu_flags(info) == {"fpu", "avx2", "avx512_bf16"}
     assert cpu_flags(tmp_path / "missing") == set()
     assert resolve_precision("mixed_float16") == "mixed_float16"
+
+
+def test_cpu_model_is_read_from_cpuinfo(tmp_path):
+    """The model comes from the first `model name` line; a missing file or line gives 'unknown CPU'."""
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: avx2\n")
+    assert cpu_model(info) == "AMD EPYC 9R14"
+    info.write_text("processor\t: 0\n")
+    assert cpu_model(info) == cpu_model(tmp_path / "missing") == "unknown CPU"
 
 
 def test_auto_precision_trains_and_is_recorded(tiny_recipe):
