@@ -12,6 +12,15 @@ import h5py
 import numpy as np
 
 HERE = Path(__file__).parent
+# The data, network and optimizer of the cluster tests' recipes: 245 samples, so that in global batches of 32 an
+# epoch has 8 steps, the last of 21 samples split 11 + 10 on two replicas. The test adds training, distribute, plugins.
+SPREAD = """\
+name: spread
+seed: 11
+dataset: {name: synthetic, args: {num_train: 245, num_test: 300, shape: [8, 8], num_classes: 4}}
+model: {name: mlp, args: {units: [16]}}
+optimizer: {name: adam, args: {learning_rate: 0.01}}
+"""
 
 
 def tapeline(*args: str) -> list[str]:

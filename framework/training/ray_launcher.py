@@ -32,7 +32,7 @@ from framework.recipe.distribute_section import DistributeSection
 from framework.recipe.sections import Recipe
 from framework.runtime.quiet import ray_logs_filtered, show_warnings_briefly
 from framework.training.run_directory import check_resumable, next_run_directory, prepare_directory
-from framework.training.state import STATE_DIR
+from framework.training.state import complete_state
 
 # Ray Train's TensorFlow set-up sets TF_USE_LEGACY_KERAS=1 on every worker (ray/train/tensorflow/config.py), which
 # makes tf.keras load the tf_keras package (Keras 2); Tapeline runs on Keras 3.
@@ -74,7 +74,7 @@ def worker_main(config: dict[str, Any]) -> dict[str, Any]:
 
     directory = Path(config["directory"])
     # the chief's view of the run directory decides for all (a shared file system may show the others an older one)
-    resume = broadcast_from_rank_zero((directory / STATE_DIR).is_dir() or (directory / f"{STATE_DIR}.old").is_dir())
+    resume = broadcast_from_rank_zero(complete_state(directory) is not None)
     if resume and get_context().get_world_rank() == 0:
         print(f"tapeline: resuming '{directory}' from its state saved {saved_position(directory)}")
     try:

@@ -187,9 +187,9 @@ def steps_per_execution(
     """
     steps = recipe.training.steps_per_execution
     if steps == "auto":
-        interval = batch_interval(plugins, keras_callbacks)
         if replicas > 1:
             return 1
+        interval = batch_interval(plugins, keras_callbacks)
         return AUTO_STEPS_PER_EXECUTION if interval is None else math.gcd(AUTO_STEPS_PER_EXECUTION, interval)
     if steps > 1 and replicas > 1:
         where = ("training", "steps_per_execution")

@@ -20,8 +20,8 @@ from framework.files import write_csv, write_json
 from framework.recipe.loader import load_recipe, recipe_to_yaml
 from framework.recipe.registry import PLUGINS
 from framework.recipe.sections import Recipe
-from framework.training.layout import LAYOUT
-from framework.training.state import read_progress
+from framework.training.layout import saved_layout
+from framework.training.state import complete_state, read_progress
 
 RECIPE_FILE = "recipe.yaml"
 AUDIT_FILE = "audit.json"  # the leakage audit's findings (`framework.data.audit`)
@@ -102,10 +102,7 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
 
 def has_layout(directory: Path) -> bool:
     """Whether the run's newest state records its layout (`framework.training.layout`); true when it has no state."""
-    try:
-        return LAYOUT in read_progress(directory)
-    except TapelineError:
-        return True
+    return complete_state(directory) is None or saved_layout(directory) is not None
 
 
 def without_free_args(recipe: Recipe, saved: Recipe) -> Recipe:

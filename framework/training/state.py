@@ -93,11 +93,18 @@ def save_state(directory: Path, trainer: Trainer, progress: dict[str, Any]) -> P
     return final
 
 
+def complete_state(run_directory: Path) -> Path | None:
+    """The newest complete state: ``state/``, or ``state.old/`` left by a crash between the renames; None if
+    neither is complete."""
+    folders = (run_directory / STATE_DIR, run_directory / f"{STATE_DIR}.old")
+    return next((folder for folder in folders if (folder / PROGRESS).is_file()), None)
+
+
 def state_folder(run_directory: Path) -> Path:
-    """The newest complete state: ``state/``, or ``state.old/`` left by a crash between the renames."""
-    for folder in (run_directory / STATE_DIR, run_directory / f"{STATE_DIR}.old"):
-        if (folder / PROGRESS).is_file():
-            return folder
+    """`complete_state`, or `TapelineError` saying the run has none."""
+    folder = complete_state(run_directory)
+    if folder is not None:
+        return folder
     raise TapelineError(
         f"'{run_directory}' has no saved training state to resume from (every run writes it at its epoch ends)"
     )

@@ -11,19 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cluster_helpers import HERE, finish_workers, run_weights, start_workers, tapeline, write_recipe
+from cluster_helpers import HERE, SPREAD, finish_workers, run_weights, start_workers, tapeline, write_recipe
 
 from framework.errors import TapelineError
 from framework.training.layout import check_layout, layout_of, per_replica_batch
 from framework.training.state import read_progress
 
-# 245 samples in global batches of 32: 8 steps an epoch, the last of 21 samples split 11 + 10 on two replicas
 RECIPE = """\
-name: spread
-seed: 11
-dataset: {{name: synthetic, args: {{num_train: 245, num_test: 300, shape: [8, 8], num_classes: 4}}}}
-model: {{name: mlp, args: {{units: [16]}}}}
-optimizer: {{name: adam, args: {{learning_rate: 0.01}}}}
 training: {{epochs: 3, batch_size: {batch_size}, deterministic: true}}
 distribute: {{strategy: {strategy}}}
 plugins: [{{name: console, args: {{mode: lines}}}}, 'plugin_helpers:TerminateAt']
@@ -34,7 +28,7 @@ TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 
 
 def recipe_file(folder: Path, batch_size: int, strategy: str) -> Path:
-    return write_recipe(folder, RECIPE.format(batch_size=batch_size, strategy=strategy))
+    return write_recipe(folder, SPREAD + RECIPE.format(batch_size=batch_size, strategy=strategy))
 
 
 def history(run: Path) -> list[dict[str, float]]:

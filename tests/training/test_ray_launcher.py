@@ -10,17 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cluster_helpers import HERE, finish_workers, run_weights, start_workers, tapeline, write_recipe
+from cluster_helpers import HERE, SPREAD, finish_workers, run_weights, start_workers, tapeline, write_recipe
 
 from framework.cli import main
 from framework.recipe.loader import load_recipe
 
 RECIPE = """\
-name: spread
-seed: 11
-dataset: {{name: synthetic, args: {{num_train: 245, num_test: 300, shape: [8, 8], num_classes: 4}}}}
-model: {{name: mlp, args: {{units: [16]}}}}
-optimizer: {{name: adam, args: {{learning_rate: 0.01}}}}
 training: {{epochs: 3, batch_size: 16, deterministic: true, checkpoint_every: 2}}
 distribute: {distribute}
 plugins: [{{name: console, args: {{mode: lines}}}}{plugins}]
@@ -29,7 +24,7 @@ RAY = "{strategy: multi_worker, launcher: ray, workers: 2, ray: {max_failures: 1
 
 
 def recipe_file(folder: Path, distribute: str, plugins: str = "") -> Path:
-    return write_recipe(folder, RECIPE.format(distribute=distribute, plugins=plugins))
+    return write_recipe(folder, SPREAD + RECIPE.format(distribute=distribute, plugins=plugins))
 
 
 def ray_train(recipe: Path, output: Path) -> subprocess.CompletedProcess:
