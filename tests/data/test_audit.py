@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from framework.cli import main
-from framework.data.audit import audit
+from framework.data.audit import CANDIDATE_BITS, NEAR_LEVELS, PLAIN_BITS, audit, near_pairs
 from framework.data.catalog import synthetic
+from framework.data.fingerprints import Fingerprints
 from framework.data.image_folder import image_folder
 from framework.data.tables import csv
 
@@ -144,3 +145,45 @@ def test_class_balance_of_labels_that_are_not_class_ids():
     arrays.y_train, arrays.y_test = arrays.y_train * 2 - 1, arrays.y_test * 2 - 1
     arrays.class_names = None
     assert set(audit(arrays).balance["train"]) == {"-1", "1"}
+
+
+def brute_near_pairs(rows: Fingerprints, columns: Fingerprints) -> list[tuple[int, int, float]]:
+    """`near_pairs` written out pair by pair, as its docstring states it."""
+    found = []
+    for r in range(len(rows.images)):
+        best = None
+        for c in range(len(columns.images)):
+            plain = min(int(rows.images[r]).bit_count(), int(columns.images[c]).bit_count()) >= PLAIN_BITS
+            close = (int(rows.images[r]) ^ int(columns.images[c])).bit_count() <= CANDIDATE_BITS
+            levels = float(np.abs(rows.thumbnails[r].astype(int) - columns.thumbnails[c]).mean())
+            if plain and close and levels <= NEAR_LEVELS and (best is None or levels < best[2]):
+                best = (r, c, levels)
+        found += [best] if best else []
+    return found
+
+
+def test_near_pairs_match_the_pairwise_definition() -> None:
+    """The blocked matrix search finds exactly the closest near copy that comparing every pair finds."""
+    rng = np.random.default_rng(0)
+    columns = 300
+    hashes = rng.integers(0, 2**63, columns, dtype=np.uint64) | rng.integers(0, 2**63, columns, dtype=np.uint64) << 1
+    thumbs = rng.integers(0, 256, (columns, 256), dtype=np.uint8)
+    picked = rng.integers(0, columns, 150)  # rows: noisy copies of columns, some beyond the hash or level limits
+    flips = np.array(
+        [np.uint64(sum(1 << b for b in rng.choice(64, n, replace=False))) for n in rng.integers(0, 9, 150)]
+    )
+    noise = rng.integers(-6, 7, (150, 256))  # random noise, or a brightness shift of as many levels everywhere
+    noise[75:] = rng.integers(-5, 6, (75, 1))
+    rows = Fingerprints(
+        np.zeros(150, np.uint64),
+        np.zeros(150, np.uint64),
+        hashes[picked] ^ flips,
+        np.clip(thumbs[picked] + noise, 0, 255).astype(np.uint8),
+        None,
+    )
+    earlier = Fingerprints(np.zeros(columns, np.uint64), np.zeros(columns, np.uint64), hashes, thumbs, None)
+    expected = brute_near_pairs(rows, earlier)
+    assert 20 < len(expected) < 140  # both near copies and rejected ones
+    assert [(r, c, round(v, 4)) for r, c, v in near_pairs(rows, earlier)] == [
+        (r, c, round(v, 4)) for r, c, v in expected
+    ]
