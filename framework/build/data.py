@@ -130,7 +130,7 @@ def warn_unused_split(recipe: Recipe, source: Arrays | DataModule) -> None:
 
 def run_audit(recipe: Recipe, source: Arrays | DataModule) -> AuditReport:
     """The leakage audit of `source`, printed; `DataError` (exit 2) on a finding with ``dataset.audit: strict``."""
-    report = audit(source)
+    report = audit(source, recipe.dataset.limit)
     print("\n".join(report.lines()), flush=True)
     check_audit(report, recipe.dataset.audit_mode == "strict")
     return report

@@ -4,10 +4,10 @@ labels, and the class balance of each split, each finding naming its samples' fi
 `tapeline validate` and `tapeline train` run it before training (``dataset.audit``: ``warn``
 prints the findings, ``strict`` also stops with exit 2, ``off`` skips it). It reads every split
 once as the reader gives it (`framework.data.fingerprints`) and compares hashes, so its memory
-grows by 2 KB a sample at most. Near duplicates are searched image against image
-between two splits: images whose difference hashes differ in at most `CANDIDATE_BITS` bits are
-compared by their thumbnails, and a mean difference of at most `NEAR_LEVELS` grey levels makes
-a near copy (in blocks of `BLOCK` rows).
+grows by 2 KB a sample at most (280 bytes kept, the rest while near copies are searched). Near
+duplicates are searched image against image between two splits: images whose difference hashes
+differ in at most `CANDIDATE_BITS` bits are compared by their thumbnails, and a mean difference
+of at most `NEAR_LEVELS` grey levels makes a near copy (in blocks of `BLOCK` rows).
 """
 
 from __future__ import annotations
@@ -108,12 +108,13 @@ def balance_lines(balance: dict[str, dict[str, int]]) -> list[str]:
     return [f"  class balance: {', '.join(parts)}{more}"] + [f"  warning: {m}" for m in missing]
 
 
-def audit(source: Arrays | DataModule) -> AuditReport:
-    """Reads every split of `source` once and reports what leaks between them, naming samples by `source`'s names."""
+def audit(source: Arrays | DataModule, limit: int | None = None) -> AuditReport:
+    """Reads every split of `source` once and reports what leaks between them, naming samples by `source`'s names;
+    of the training split, only the first `limit` samples when given (``dataset.limit``: the ones trained on)."""
     namer = functools.partial(sample_name, getattr(source, "names", {}))
     class_names = source.class_names
     started = time.perf_counter()
-    prints = fingerprint_splits(source)
+    prints = fingerprint_splits(source, limit)
     report = AuditReport({split: len(p.inputs) for split, p in prints.items()}, class_balance(prints, class_names))
     report.findings = exact_findings(prints, namer, report, class_names) + near_findings(prints, namer)
     report.seconds = time.perf_counter() - started

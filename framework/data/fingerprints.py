@@ -42,8 +42,9 @@ class Fingerprints:
     classes: np.ndarray | None
 
 
-def fingerprint_splits(source: Arrays | DataModule) -> dict[str, Fingerprints]:
-    """The `Fingerprints` of every split of `source` (``train``, ``validation`` when it has one, ``test``).
+def fingerprint_splits(source: Arrays | DataModule, limit: int | None = None) -> dict[str, Fingerprints]:
+    """The `Fingerprints` of every split of `source` (``train``, ``validation`` when it has one, ``test``); of
+    the first `limit` training samples only when given (the ones ``dataset.limit`` trains on).
 
     Raises:
         DataError: a split cannot be read (a record, row or image that the reader's checks did not reach).
@@ -59,6 +60,8 @@ def fingerprint_splits(source: Arrays | DataModule) -> dict[str, Fingerprints]:
         splits = {"train": source.train, "test": source.test}
         if source.validation is not None:
             splits["validation"] = source.validation
+    if limit is not None:
+        splits["train"] = splits["train"].take(limit)
     try:
         return {split: fingerprint(dataset) for split, dataset in splits.items()}
     except tf.errors.OpError as error:

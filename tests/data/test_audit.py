@@ -105,6 +105,15 @@ def test_arrays_are_audited_by_index():
     assert "copy: test 'test[2]' = train 'train[5]'" in lines
 
 
+def test_a_limit_audits_only_the_training_samples_used():
+    """With `dataset.limit`, a training sample past the limit is not trained on, so its copy in test is no leak."""
+    arrays = synthetic(num_train=30, num_test=6, shape=(8, 8))
+    arrays.x_test[2], arrays.y_test[2] = arrays.x_train[25], arrays.y_train[25]
+    assert [f.line() for f in audit(arrays, limit=26).findings] == ["copy: test 'test[2]' = train 'train[25]'"]
+    report = audit(arrays, limit=25)
+    assert (report.findings, report.samples["train"]) == ([], 25)
+
+
 def image_recipe(write_recipe, folders: Path, audit: str = "warn") -> Path:
     return write_recipe(f"""
         name: audited
