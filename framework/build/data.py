@@ -112,6 +112,7 @@ def _build_data(recipe: Recipe, replicas: int, shard: Shard | None, audit: bool)
         section.cache,
         section.split,
         section.split_by,
+        None if training.eval_batch_size is None else training.eval_batch_size * replicas,
     )
     pipelines = make_pipelines(source, settings, layers("preprocess", source.preprocess), layers("augment", []))
     if not audit or recipe.dataset.audit_mode == "off":

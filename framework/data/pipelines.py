@@ -38,7 +38,7 @@ LABEL_SAMPLE = 4096  # labels of a streamed dataset read to check them against t
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """What the recipe says about the data: batch size (global), shuffling, validation, task."""
+    """What the recipe says about the data: batch sizes (global), shuffling, validation, task."""
 
     batch_size: int
     shuffle: bool = True
@@ -49,6 +49,12 @@ class PipelineSettings:
     cache: str = "none"
     split: str = "last"
     split_by: str | None = None
+    eval_batch_size: int | None = None  # of the validation and test batches; None: `batch_size`
+
+    @property
+    def evaluation_batch(self) -> int:
+        """The global batch size of the validation and test splits."""
+        return self.eval_batch_size or self.batch_size
 
     @property
     def rule(self) -> SplitRule:
@@ -236,14 +242,14 @@ def from_arrays(
         ),
         "train_in_order": array_batches(train, count - held, batch),
         "validation": array_batches(
-            as_tensors(take(x, tail), take(y, tail), None if w is None else w[tail]), held, batch
+            as_tensors(take(x, tail), take(y, tail), None if w is None else w[tail]), held, settings.evaluation_batch
         )
         if held
         else None,
         "test": array_batches(
             as_tensors(take(arrays.x_test, slice(None)), take(y_test, slice(None)), arrays.sample_weight_test),
             len(leaves(arrays.x_test)[0][1]),
-            batch,
+            settings.evaluation_batch,
         ),
     }
     return splits, targets, {"train": count - held, "validation": held, "test": len(leaves(arrays.x_test)[0][1])}, {}
@@ -315,11 +321,8 @@ def from_module(
         ):  # a known size: Keras knows the steps (progress bars, no end-of-data warning)
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(sizes[split]))
         own = split == "train" and shard is not None
-        return (
-            None
-            if dataset is None
-            else dataset.batch(settings.batch_size // shard.count if own else settings.batch_size)
-        )
+        size = settings.evaluation_batch if split in ("validation", "test") else settings.batch_size
+        return None if dataset is None else dataset.batch(size // shard.count if own else size)
 
     splits = {
         "train": batched(train, "train"),

@@ -183,6 +183,15 @@ class TrainingSection:
         default=32,
         metadata=spec("Samples per step (per replica when distributed).", expect="a positive integer", valid=_positive),
     )
+    eval_batch_size: int | None = field(
+        default=None,
+        metadata=spec(
+            "Samples per batch of the validation and test passes (per replica when distributed); they compute no "
+            "gradients, so a larger batch is faster and the results are the same. null: `batch_size`.",
+            expect="a positive integer or null",
+            valid=lambda v: v is None or v > 0,
+        ),
+    )
     shuffle: bool = field(default=True, metadata=spec("Reshuffle the training data every epoch."))
     steps_per_execution: int | Literal["auto"] = field(
         default="auto",

@@ -37,7 +37,7 @@ def prediction_metrics(
     computes them (the same formulas on the same outputs: equal to ``evaluate`` up to float rounding).
 
     Only for a Trainer where `one_pass` holds. Splits of more than `TRACE_AFTER` batches run
-    the batches in a ``tf.function``.
+    all their batches in one call of a ``tf.function``.
     """
 
     def update(p: Any, y: Any, w: Any) -> None:
@@ -51,10 +51,12 @@ def prediction_metrics(
         tuple(part) if isinstance(part, list) else part for part in parts
     )  # tf.data would stack a list of outputs
     batches = tf.data.Dataset.from_tensor_slices(parts).batch(batch_size)
-    if len(batches) > TRACE_AFTER:
-        update = tf.function(update, reduce_retracing=True)  # traced once, or twice with a smaller last batch
-    for batch in batches:
-        update(*(*batch, None)[:3])
+
+    def update_all(batches: tf.data.Dataset) -> None:
+        for batch in batches:
+            update(*(*batch, None)[:3])
+
+    (tf.function(update_all) if len(batches) > TRACE_AFTER else update_all)(batches)  # traced: one call in all
     return {
         name: float(value) for name, value in sorted(trainer.get_metrics_result().items())
     }  # sorted, as Keras's evaluate
