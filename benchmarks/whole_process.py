@@ -2,8 +2,10 @@
 same.
 
 All three train the seed CNN for one epoch on the first `--samples` Fashion-MNIST training images
-(batch 32, Adam) and then evaluate on the 10,000 test images, each in a fresh Python process
-started from the shell, so start-up, imports, data loading and tracing are all counted.
+(batch 32, Adam) and then evaluate on the 10,000 test images (in batches of 256 in the plain script
+and Tapeline, the recipe's `training.eval_batch_size`; of 32 in the tutorial's loop, as written),
+each in a fresh Python process started from the shell, so start-up, imports, data loading and
+tracing are all counted.
 Repeats are interleaved (A B A B ...); the table gives medians, min-max and the ratio.
 
     python benchmarks/whole_process.py               # 60,000 samples, 2 repeats
@@ -50,7 +52,7 @@ TRAIN
 FIT = """\
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0)
-print(model.evaluate(x_test, y_test, verbose=0, return_dict=True))
+print(model.evaluate(x_test, y_test, batch_size=256, verbose=0, return_dict=True))
 """
 # the tutorial's hand-written loop as written: Python-list batches, an eager GradientTape step, then a test pass
 TUTORIAL = """\

@@ -68,7 +68,8 @@ def adapted_layers(recipe: Recipe) -> list[str]:
 def build_data(
     recipe: Recipe, replicas: int = 1, strategy: tf.distribute.Strategy | None = None, audit: bool = False
 ) -> Pipelines:
-    """The recipe's dataset as checked pipelines, batched by the global batch size (per replica × `replicas`).
+    """The recipe's dataset as checked pipelines, batched by the global batch sizes (per replica × `replicas`):
+    training by `training.batch_size`, the other passes by `training.eval_batch_size`.
 
     With several inputs, every input gets its own copy of the `preprocess` and `augment` layers.
     Under a multi-worker `strategy`, a dataset builder that can read its training files worker

@@ -188,7 +188,7 @@ def near_findings(prints: dict[str, Fingerprints], namer: Namer) -> list[Finding
 def near_pairs(rows: Fingerprints, columns: Fingerprints) -> list[tuple[int, int, float]]:
     """For each image of `rows`, the closest of `columns` when a near copy: (row, column, mean level difference).
 
-    Every plain image of `rows` is compared with every one of `columns`: the Hamming distances of their
+    Every plain image of `rows` is compared with every plain one of `columns`: the Hamming distances of their
     difference hashes come from one matrix product of `signs` a block of rows at a time, and the candidates within
     `CANDIDATE_BITS` are narrowed by ever finer `cells` of their thumbnails, the last being the thumbnails.
     """
@@ -213,9 +213,9 @@ def near_pairs(rows: Fingerprints, columns: Fingerprints) -> list[tuple[int, int
 
 
 def signs(hashes: np.ndarray) -> np.ndarray:
-    """Each uint64 hash of ``(n,)`` as float32 ``(n, 64)`` signs, +1 for a set bit and -1 for a clear one (in byte
-    order): the dot product of two hashes' signs is 64 minus twice their Hamming distance (exact in float32)."""
-    bits = np.unpackbits(hashes.view(np.uint8).reshape(-1, 8), axis=1)
+    """Each uint64 hash of ``(n,)`` as float32 ``(n, 64)`` signs, column k +1 where bit k is set and -1 where it is
+    clear: the dot product of two hashes' signs is 64 minus twice their Hamming distance (exact in float32)."""
+    bits = np.unpackbits(hashes.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
     return bits.astype(np.float32) * 2 - 1
 
 

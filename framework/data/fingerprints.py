@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from framework.data.arrays import Arrays
+from framework.data.arrays import Arrays, take
 from framework.data.checks import tf_reason
 from framework.errors import DataError
 
@@ -52,16 +52,15 @@ def fingerprint_splits(source: Arrays | DataModule, limit: int | None = None) ->
     import tensorflow as tf
 
     if isinstance(source, Arrays):
+        x, y = (as_tuple(take(part, slice(None, limit))) for part in (source.x_train, source.y_train))
         splits = {
-            "train": tf.data.Dataset.from_tensor_slices((as_tuple(source.x_train), as_tuple(source.y_train))),
+            "train": tf.data.Dataset.from_tensor_slices((x, y)),
             "test": tf.data.Dataset.from_tensor_slices((as_tuple(source.x_test), as_tuple(source.y_test))),
         }
     else:
-        splits = {"train": source.train, "test": source.test}
+        splits = {"train": source.train if limit is None else source.train.take(limit), "test": source.test}
         if source.validation is not None:
             splits["validation"] = source.validation
-    if limit is not None:
-        splits["train"] = splits["train"].take(limit)
     try:
         return {split: fingerprint(dataset) for split, dataset in splits.items()}
     except tf.errors.OpError as error:

@@ -66,8 +66,9 @@ class PipelineSettings:
 class Pipelines:
     """The batched pipelines a run trains and evaluates on, and what models and plugins need to know.
 
-    Elements are ``(inputs, labels)`` or ``(inputs, labels, sample_weight)``, batched by the
-    global batch size. `targets` has one `Target` per label (per model output).
+    Elements are ``(inputs, labels)`` or ``(inputs, labels, sample_weight)``: `train` batched by
+    the global `batch_size`, the others (validation, test, the training split in order for
+    reports) by the global `eval_batch_size`. `targets` has one `Target` per label (per model output).
 
     With `shard` set (a multi-worker run reading its training files by file), `train` is this
     worker's own share, batched by ``batch_size // shard.count`` and cut to `train_steps`
@@ -83,6 +84,7 @@ class Pipelines:
     source: str
     epoch: tf.Variable  # the training epoch, set by the run; picks each epoch's shuffle order
     batch_size: int
+    eval_batch_size: int
     preprocess: Layers = ()  # the preprocessing layers, adapted (for export: raw inputs in)
     shard: Shard | None = None  # set when `train` holds only this worker's files
     train_steps: int | None = None  # training batches per epoch, when fixed by the workers' agreement
@@ -240,7 +242,7 @@ def from_arrays(
         "train": array_batches(
             train, count - held, batch, epoch_order(count - held, seed, epoch) if settings.shuffle else None
         ),
-        "train_in_order": array_batches(train, count - held, batch),
+        "train_in_order": array_batches(train, count - held, settings.evaluation_batch),
         "validation": array_batches(
             as_tensors(take(x, tail), take(y, tail), None if w is None else w[tail]), held, settings.evaluation_batch
         )
@@ -315,20 +317,19 @@ def from_module(
     if settings.shuffle:
         train = epoch_shuffle(train, module.shuffle_buffer, seed, epoch)
 
-    def batched(dataset: tf.data.Dataset | None, split: str) -> tf.data.Dataset | None:
+    def batched(dataset: tf.data.Dataset | None, split: str, size: int) -> tf.data.Dataset | None:
         if (
             dataset is not None and split in sizes
         ):  # a known size: Keras knows the steps (progress bars, no end-of-data warning)
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(sizes[split]))
         own = split == "train" and shard is not None
-        size = settings.evaluation_batch if split in ("validation", "test") else settings.batch_size
         return None if dataset is None else dataset.batch(size // shard.count if own else size)
 
     splits = {
-        "train": batched(train, "train"),
-        "train_in_order": batched(in_order, "train"),
-        "validation": batched(validation, "validation"),
-        "test": batched(module.test, "test"),
+        "train": batched(train, "train", settings.batch_size),
+        "train_in_order": batched(in_order, "train", settings.evaluation_batch),
+        "validation": batched(validation, "validation", settings.evaluation_batch),
+        "test": batched(module.test, "test", settings.evaluation_batch),
     }
     return splits, targets, sizes, names
 
@@ -371,6 +372,7 @@ def make_pipelines(
         source=source.source,
         epoch=epoch,
         batch_size=settings.batch_size,
+        eval_batch_size=settings.evaluation_batch,
         preprocess=preprocess_layers,
         shard=shard,
         skipped=dict(getattr(source, "skipped", {})),

@@ -122,7 +122,7 @@ class RunContext:
     @property
     def data(self) -> Pipelines:
         """The data pipelines and what is known about them (``train``, ``validation``, ``test``, ``sizes``,
-        ``batch_size`` ...)."""
+        ``batch_size`` of ``train``, ``eval_batch_size`` of the others ...)."""
         return self._run.data
 
     @property

@@ -155,7 +155,7 @@ class Run:
             metrics = self.evaluate(split)
             predictions, labels, _ = self.trainer.predict_with_labels(dataset)
             return Predictions(predictions, labels, metrics)
-        result = predict_split(self.trainer, dataset, self.data.batch_size)
+        result = predict_split(self.trainer, dataset, self.data.eval_batch_size)
         self.hooks.evaluate_end(split, result.metrics)
         return result
 

@@ -65,8 +65,9 @@ def prepare_directory(directory: Path, overwrite: bool) -> Path:
 def check_resumable(recipe: Recipe, directory: Path) -> None:
     """Checks, before anything is built or written, that `recipe` can continue the run in `directory`.
 
-    `TapelineError` with a diff unless `recipe` matches the run's saved recipe (`training.epochs`
-    and `training.checkpoint_every` may differ: neither changes what a step computes, nor may the
+    `TapelineError` with a diff unless `recipe` matches the run's saved recipe (`training.epochs`,
+    `training.checkpoint_every` and `training.eval_batch_size` may differ: none changes what a training step
+    computes, nor may the
     args a plugin lists in its ``resume_may_change``, such as the console's ``mode``; nor the
     ``distribute`` section: `framework.training.layout` keeps the global batch), or when
     it asks for fewer epochs than are done; `NothingToDo` when the run ended
@@ -78,7 +79,13 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
         raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
     saved_recipe = load_recipe(saved_file, paths_exist=False)
     saved_epochs = saved_recipe.training.epochs
-    training = replace(recipe.training, epochs=saved_epochs, checkpoint_every=saved_recipe.training.checkpoint_every)
+    saved_training = saved_recipe.training
+    training = replace(
+        recipe.training,
+        epochs=saved_epochs,
+        checkpoint_every=saved_training.checkpoint_every,
+        eval_batch_size=saved_training.eval_batch_size,
+    )
     saved = recipe_to_yaml(without_free_args(saved_recipe, saved_recipe))
     changed = replace(
         recipe, training=training, distribute=saved_recipe.distribute
@@ -89,8 +96,9 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
             saved.splitlines(), wanted.splitlines(), str(saved_file), "this recipe", lineterm=""
         )
         raise TapelineError(
-            "cannot resume: the recipe differs from the run's (only training.epochs, training.checkpoint_every, the "
-            "distribute section and plugin args such as the console's mode may change):\n" + "\n".join(diff)
+            "cannot resume: the recipe differs from the run's (only training.epochs, training.checkpoint_every, "
+            "training.eval_batch_size, the distribute section and plugin args such as the console's mode may "
+            "change):\n" + "\n".join(diff)
         )
     if recipe.distribute != saved_recipe.distribute and not has_layout(directory):
         raise TapelineError(

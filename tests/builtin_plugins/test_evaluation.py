@@ -147,14 +147,16 @@ def test_bad_errors_settings_name_the_key(tiny_recipe, errors, message):
         build_run(load_recipe(tiny_recipe(f"plugins: [{{name: evaluation, args: {{errors: {errors}}}}}]\n")))
 
 
-def test_evaluate_errors_lists_the_rows_and_writes_csv(shades, capsys, tmp_path):
+def test_evaluate_errors_lists_the_rows_and_writes_csv(shades, capsys, tmp_path, monkeypatch):
     """`tapeline evaluate --errors K --split train` prints the split's metrics and rows and writes them with
-    --output; --split without --errors exits 2."""
+    --output (the metrics of the loaded network traced); --split without --errors exits 2."""
+    import framework.training.reports
     from framework.cli import main
 
     recipe, flipped = shades
     run = train(load_recipe(recipe))
     capsys.readouterr()
+    monkeypatch.setattr(framework.training.reports, "TRACE_AFTER", 0)
     out_file = tmp_path / "train_errors.csv"
     args = ["evaluate", str(recipe), "--weights", str(run.directory), "--errors", "30", "--split", "train"]
     assert main([*args, "--output", str(out_file)]) == 0

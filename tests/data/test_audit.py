@@ -171,13 +171,16 @@ def brute_near_pairs(rows: Fingerprints, columns: Fingerprints) -> list[tuple[in
     return found
 
 
-def test_near_pairs_match_the_pairwise_definition() -> None:
-    """The blocked matrix search finds exactly the closest near copy that comparing every pair finds."""
+def test_near_pairs_match_the_pairwise_definition():
+    """The blocked matrix search finds exactly the closest near copy that comparing every pair finds: flat images
+    left out, several candidates per image, and ties going to the first column."""
     rng = np.random.default_rng(0)
     columns = 300
     hashes = rng.integers(0, 2**63, columns, dtype=np.uint64) | rng.integers(0, 2**63, columns, dtype=np.uint64) << 1
     thumbs = rng.integers(0, 256, (columns, 256), dtype=np.uint8)
-    picked = rng.integers(0, columns, 150)  # rows: noisy copies of columns, some beyond the hash or level limits
+    hashes[:10] = np.uint64(3) << np.arange(10, dtype=np.uint64)  # flat images: 2 bits set
+    hashes[10:20], thumbs[10:15] = hashes[20:30], thumbs[20:25]  # shared hashes; 5 identical pairs (ties)
+    picked = np.r_[np.arange(30), rng.integers(30, columns, 120)]  # rows: noisy copies of columns
     flips = np.array(
         [np.uint64(sum(1 << b for b in rng.choice(64, n, replace=False))) for n in rng.integers(0, 9, 150)]
     )
@@ -193,6 +196,7 @@ def test_near_pairs_match_the_pairwise_definition() -> None:
     earlier = Fingerprints(np.zeros(columns, np.uint64), np.zeros(columns, np.uint64), hashes, thumbs, None)
     expected = brute_near_pairs(rows, earlier)
     assert 20 < len(expected) < 140  # both near copies and rejected ones
+    assert {c for _, c, _ in expected} & set(range(10, 15)) and not {c for _, c, _ in expected} & set(range(20, 25))
     assert [(r, c, round(v, 4)) for r, c, v in near_pairs(rows, earlier)] == [
         (r, c, round(v, 4)) for r, c, v in expected
     ]

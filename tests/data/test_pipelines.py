@@ -220,11 +220,13 @@ def test_a_stream_shuffles_under_any_global_seed():
     np.testing.assert_array_equal(first, second)
 
 
-def test_eval_batch_size_batches_validation_and_test_only():
-    """`eval_batch_size` sets the validation and test batches, from arrays and streams; training keeps `batch_size`."""
+def test_eval_batch_size_batches_every_pass_but_training():
+    """`eval_batch_size` sets the validation, test and in-order training batches, from arrays and streams; training
+    keeps `batch_size`."""
     arrays = synthetic(num_train=100, num_test=30, shape=(2, 2))
     for source in (arrays, module_of(arrays, sizes={"train": 100, "test": 30})):
-        data = make_pipelines(source, PipelineSettings(8, shuffle=False, validation_split=0.2, eval_batch_size=25))
-        sizes = {split: [len(y) for _, y in getattr(data, split)] for split in ("train", "validation", "test")}
-        assert sizes == {"train": [8] * 10, "validation": [20], "test": [25, 5]}
-        assert [len(y) for _, y in data.train_in_order][:2] == [8, 8]
+        data = make_pipelines(source, PipelineSettings(8, shuffle=False, validation_split=0.3, eval_batch_size=25))
+        splits = ("train", "validation", "test", "train_in_order")
+        sizes = {split: [len(y) for _, y in getattr(data, split)] for split in splits}
+        assert sizes == {"train": [8] * 8 + [6], "validation": [25, 5], "test": [25, 5], "train_in_order": [25, 25, 20]}
+        assert (data.batch_size, data.eval_batch_size) == (8, 25)

@@ -60,6 +60,10 @@ BROKEN = {
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {epochs: -2}\n",
         r"recipe.yaml:4: `training.epochs` must be a positive integer \(got -2\)",
     ),
+    "zero eval batch": (
+        "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {eval_batch_size: 0}\n",
+        r"recipe.yaml:4: `training.eval_batch_size` must be a positive integer or null \(got 0\)",
+    ),
     "bad checkpoint interval": (
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {checkpoint_every: 1.5 steps}\n",
         r"recipe.yaml:4: `training.checkpoint_every` must be a positive integer of steps, 'N steps', 'M minutes' or "

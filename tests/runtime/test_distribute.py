@@ -274,9 +274,12 @@ def test_cpu_devices_cannot_change_a_started_tensorflow():
 
 
 def test_global_batch_is_per_replica_batch_times_replicas(tiny_recipe):
-    """The pipeline batches by batch_size × replicas."""
+    """The pipelines batch by batch_size × replicas, and eval_batch_size × replicas (batch_size when not set)."""
     recipe = load_recipe(tiny_recipe())
-    assert build_data(recipe, replicas=2).batch_size == 2 * recipe.training.batch_size
+    data = build_data(recipe, replicas=2)
+    assert (data.batch_size, data.eval_batch_size) == (2 * recipe.training.batch_size,) * 2
+    data = build_data(load_recipe(tiny_recipe(), ["training.eval_batch_size=7"]), replicas=2)
+    assert (data.eval_batch_size, int(next(iter(data.test))[1].shape[0])) == (14, 14)
 
 
 def test_several_steps_per_call_are_refused_on_several_replicas(tiny_recipe):

@@ -28,6 +28,15 @@ def test_display_args_may_change_on_resume(tiny_recipe, tmp_path, capsys):
     assert "mode: quiet" in saved and "every_n_batches: 3" in saved
 
 
+def test_eval_batch_size_may_change_on_resume(tiny_recipe):
+    """The validation and test batch changes no training step: a run saved without it resumes with it set."""
+    file = tiny_recipe("plugins: [evaluation]\n")
+    first = train(load_recipe(file, ["training.epochs=1"]))
+    check_resumable(load_recipe(file, ["training.epochs=2", "training.eval_batch_size=7"]), first.directory)
+    with pytest.raises(TapelineError, match=r"(?s)training.eval_batch_size, the distribute section.*\+  batch_size: 5"):
+        check_resumable(load_recipe(file, ["training.epochs=2", "training.batch_size=5"]), first.directory)
+
+
 def test_other_plugin_args_and_a_moved_plugin_still_refuse(tiny_recipe):
     """An arg a plugin does not list (evaluation's every), or a free arg of a plugin moved elsewhere, is refused."""
     file = tiny_recipe(PLUGINS)
