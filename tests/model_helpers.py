@@ -35,6 +35,25 @@ def small_cnn(input_shape, num_classes, width: int = 4) -> keras.Model:
     )
 
 
+def small_backbone_cnn(input_shape, num_classes) -> keras.Model:
+    """A head over a nested 4-layer CNN named ``backbone`` (with batch norm), as `training.phases` looks for, called
+    with ``training=False`` as `framework.model.backbone` calls its backbone."""
+    backbone = keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Conv2D(4, 3, strides=2),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+        ],
+        name="backbone",
+    )
+    inputs = keras.Input(input_shape)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(backbone(inputs, training=False))
+    return keras.Model(inputs, outputs)
+
+
 def failing_loss(y_true, y_pred):
     """A loss with a bug."""
     raise ValueError("this loss has a bug")
