@@ -35,7 +35,7 @@ class Trainer(OwnBatchBuild, keras.Model):
         self.network = network
         self.jit_optimizer = jit_optimizer
         self._xla_update: tf.types.experimental.GenericFunction | None = None
-        self._with_labels = False  # `predict_step` also returns the labels (inside `predict_with_labels`)
+        self._labelled: str | None = None  # inside `predict_with_labels`: "labels", or "metrics" (updated as well)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The network's output for `inputs`, float32 under a mixed-precision policy.
@@ -118,26 +118,32 @@ class Trainer(OwnBatchBuild, keras.Model):
 
     def predict_step(self, data: Any) -> Any:
         """The network's output for a batch; inside `predict_with_labels`, ``(output, y)`` or ``(output, y,
-        sample_weight)``."""
+        sample_weight)``, and the loss and metrics updated as `test_step` updates them when it asks for metrics."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
-        if not self._with_labels:
+        if self._labelled is None:
             return y_pred
+        if self._labelled == "metrics":
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+            self.update_metrics(x, y, y_pred, sample_weight, loss)
         return (y_pred, y) if sample_weight is None else (y_pred, y, sample_weight)
 
-    def predict_with_labels(self, dataset: tf.data.Dataset) -> tuple[Any, Any, Any]:
+    def predict_with_labels(self, dataset: tf.data.Dataset, metrics: bool = False) -> tuple[Any, Any, Any]:
         """One pass of ``predict`` over labelled batches: (predictions, labels, sample weights or None) as NumPy arrays
         (dicts or lists for several outputs), so that a report needs no second pass over the data to get the labels.
+        With `metrics`, the pass also updates the compiled loss and metrics (not reset first), as ``evaluate`` would.
 
-        A subclass with its own ``predict_step`` gets ``predict`` and a second pass for the labels (no sample weights).
+        A subclass with its own ``predict_step`` gets ``predict`` and a second pass for the labels (no sample weights,
+        no metrics).
         """
         if type(self).predict_step is not Trainer.predict_step:
             return self.predict(dataset, verbose=0), labels_of(dataset), None
-        self._with_labels, self.predict_function = True, None  # traced again with the labels, then back
+        steps = self.steps_per_execution  # Keras unrolls the steps of a predict call: 16 steps, 16 traced copies
+        self._labelled, self.predict_function, self.steps_per_execution = ("metrics" if metrics else "labels"), None, 1
         try:
             outputs = self.predict(dataset, verbose=0)
         finally:
-            self._with_labels, self.predict_function = False, None
+            self._labelled, self.predict_function, self.steps_per_execution = None, None, steps
         return (*outputs, None)[:3]
 
     def update_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any, loss: tf.Tensor) -> dict[str, Any]:

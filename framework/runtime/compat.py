@@ -49,6 +49,7 @@ KERAS_RNG_UTILS = "keras.src.utils.rng_utils"
 TF_EAGER_CONTEXT = "tensorflow.python.eager.context"
 TF_CONFIG = "tensorflow.python.framework.config"
 KERAS_TF_TRAINER = "keras.src.backend.tensorflow.trainer"
+KERAS_TRAINER = "keras.src.trainers.trainer"
 PREPROCESSING_MODULE = "keras.src.layers.preprocessing."
 # (module, attribute) of every private name reached through `private`
 PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
@@ -66,6 +67,7 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     (TF_CONFIG, "enable_op_determinism"),
     (TF_CONFIG, "disable_op_determinism"),
     (KERAS_TF_TRAINER, "TensorFlowTrainer._maybe_symbolic_build"),
+    (KERAS_TRAINER, "Trainer._symbolic_build"),
     (
         "tensorflow.python.distribute.collective_all_reduce_strategy",
         "CollectiveAllReduceExtended._in_multi_worker_mode",
@@ -125,6 +127,17 @@ def member(obj: Any, attribute: str) -> Any:
 def class_weight_map_fn(class_weight: dict[int, float]) -> Callable[..., Any]:
     """Keras's own map function that turns `class_weight` into sample weights of ``(x, y[, w])`` batches."""
     return private(KERAS_DATA_ADAPTER, "make_class_weight_map_fn")(class_weight)
+
+
+def build_before_tracing(model: Any, element_spec: Any) -> None:
+    """Creates the compiled model's metric, loss and optimizer variables for batches of `element_spec` (a tf.data
+    ``(x, y[, sample_weight])`` element spec), as Keras does under a distribution strategy.
+
+    Without one, Keras 3.15 creates them while tracing the first step, and TensorFlow traces a
+    function that creates variables twice (once to lift their initializers): for the seed CNN a
+    second trace of the whole train step. Raises what Keras's symbolic build raises.
+    """
+    member(model, "_symbolic_build")(data_batch=element_spec)
 
 
 def loss_tracker(model: Any) -> Any:

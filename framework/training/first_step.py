@@ -42,6 +42,7 @@ from framework.recipe.registry import (
 )
 from framework.recipe.schema import Path, dotted, value_at
 from framework.recipe.sections import Recipe
+from framework.runtime.compat import build_before_tracing
 
 if TYPE_CHECKING:
     from framework.data.pipelines import Pipelines
@@ -84,6 +85,8 @@ def check_first_step(
             network cannot be saved while `saved_by` will save it (at the `model` line, with Keras's whole advice).
     """
     with strategy.scope():
+        with contextlib.suppress(Exception):  # then the step below raises it, with its own trace
+            build_before_tracing(trainer, data.train.element_spec)  # one trace of the step instead of two
         trainer.optimizer.build(trainer.trainable_variables)
     variables = list(
         {id(v): v for v in (*trainer.network.variables, *trainer.variables, *trainer.optimizer.variables)}.values()

@@ -25,46 +25,8 @@ THRESHOLD = 0.5  # sigmoid outputs: the positive decision, as keras.metrics.Bina
 POINTS = 2000  # (true, predicted) pairs kept for residual plots
 
 
-# Measured on the seed CNN's 10,000 test images, batch 32 (2 cores): eager batches took 20 ms each (6.3 s), traced
-# ones 1.9 s in all, of which 0.3-0.5 s is tracing; below about 25 batches eager is faster. (Since 2026-12-03 the
-# traced batches run in one call: 0.47 s for 40 batches of 256, against 0.67 s for one call per batch.)
-TRACE_AFTER = 25
-
-
-def prediction_metrics(
-    trainer: Any, predictions: Any, labels: Any, sample_weights: Any, batch_size: int
-) -> dict[str, float]:
-    """The Trainer's compiled loss and metrics of `predictions` against `labels`, batch by batch as its ``test_step``
-    computes them (the same formulas on the same outputs: equal to ``evaluate`` up to float rounding).
-
-    Only for a Trainer where `one_pass` holds. Splits of more than `TRACE_AFTER` batches run
-    all their batches in one call of a ``tf.function``.
-    """
-
-    def update(p: Any, y: Any, w: Any) -> None:
-        trainer.update_metrics(p, y, p, w, trainer.compute_loss(y=y, y_pred=p, sample_weight=w, training=False))
-
-    trainer.reset_metrics()
-    parts = tuple(
-        tf.nest.map_structure(np.asarray, part) for part in (predictions, labels, sample_weights) if part is not None
-    )
-    parts = tuple(
-        tuple(part) if isinstance(part, list) else part for part in parts
-    )  # tf.data would stack a list of outputs
-    batches = tf.data.Dataset.from_tensor_slices(parts).batch(batch_size)
-
-    def update_all(batches: tf.data.Dataset) -> None:
-        for batch in batches:
-            update(*(*batch, None)[:3])
-
-    (tf.function(update_all) if len(batches) > TRACE_AFTER else update_all)(batches)  # traced: one call in all
-    return {
-        name: float(value) for name, value in sorted(trainer.get_metrics_result().items())
-    }  # sorted, as Keras's evaluate
-
-
 def one_pass(trainer: Any) -> bool:
-    """Whether `prediction_metrics` gives what ``evaluate`` would: the Trainer computes loss and metrics as
+    """Whether `predict_split`'s metrics are what ``evaluate`` would give: the Trainer computes loss and metrics as
     `framework.Trainer` does (a subclass may override ``test_step``, ``predict_step``, ``compute_loss`` or
     ``update_metrics``), and the network adds no losses of its own (regularization), which exist only in a
     forward pass."""
@@ -77,11 +39,14 @@ def one_pass(trainer: Any) -> bool:
     return stock and not trainer.network.losses
 
 
-def predict_split(trainer: Any, dataset: tf.data.Dataset, batch_size: int) -> Predictions:
-    """`Predictions` of `dataset` from one ``predict`` pass that also returns the labels
-    (`Trainer.predict_with_labels`)."""
-    predictions, labels, weights = trainer.predict_with_labels(dataset)
-    return Predictions(predictions, labels, prediction_metrics(trainer, predictions, labels, weights, batch_size))
+def predict_split(trainer: Any, dataset: tf.data.Dataset) -> Predictions:
+    """`Predictions` of `dataset` from one ``predict`` pass that also returns the labels and updates the compiled loss
+    and metrics as ``test_step`` does (`Trainer.predict_with_labels`): what ``evaluate`` returns, up to float
+    rounding, sorted by name as ``evaluate`` sorts them. Only for a Trainer where `one_pass` holds."""
+    trainer.reset_metrics()
+    predictions, labels, _ = trainer.predict_with_labels(dataset, metrics=True)
+    metrics = {name: float(value) for name, value in sorted(trainer.get_metrics_result().items())}
+    return Predictions(predictions, labels, metrics)
 
 
 def per_class(y: np.ndarray, decided: np.ndarray, names: list[str]) -> dict[str, dict[str, Any]]:

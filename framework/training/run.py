@@ -144,7 +144,7 @@ class Run:
     def predict(self, split: str = "test") -> Predictions:
         """Outputs, labels and metrics of the current weights on `split`; fires ``on_evaluate_end``.
 
-        One ``predict`` pass gives outputs and labels, and the metrics are computed from them
+        One ``predict`` pass gives outputs and labels and updates the metrics
         (`framework.training.reports.one_pass`). A Trainer subclass with its own test or loss
         logic, a network with regularization losses and ``multi_worker`` runs take Keras's
         ``evaluate`` for the metrics and ``predict`` for the outputs instead. Raises
@@ -155,7 +155,7 @@ class Run:
             metrics = self.evaluate(split)
             predictions, labels, _ = self.trainer.predict_with_labels(dataset)
             return Predictions(predictions, labels, metrics)
-        result = predict_split(self.trainer, dataset, self.data.eval_batch_size)
+        result = predict_split(self.trainer, dataset)
         self.hooks.evaluate_end(split, result.metrics)
         return result
 

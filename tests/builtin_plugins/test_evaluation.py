@@ -14,14 +14,11 @@ from framework.recipe.loader import load_recipe
 from framework.training.lifecycle import train
 
 
-@pytest.mark.parametrize("trace_after", [25, 0], ids=["eager", "traced"])
-def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe, monkeypatch, trace_after):
+def test_numbers_equal_trainer_evaluate_and_confusion_is_consistent(tiny_recipe, monkeypatch):
     """evaluation.json holds Trainer.evaluate's numbers, a confusion matrix and per-class accuracy, from one pass over
-    the test split (its metrics computed eagerly or traced)."""
-    import framework.training.reports
+    the test split that gives the predictions and updates the metrics."""
     from framework.model.trainer import Trainer
 
-    monkeypatch.setattr(framework.training.reports, "TRACE_AFTER", trace_after)
     passes = []
     for method in ("evaluate", "predict"):
         real = getattr(Trainer, method)
@@ -147,16 +144,14 @@ def test_bad_errors_settings_name_the_key(tiny_recipe, errors, message):
         build_run(load_recipe(tiny_recipe(f"plugins: [{{name: evaluation, args: {{errors: {errors}}}}}]\n")))
 
 
-def test_evaluate_errors_lists_the_rows_and_writes_csv(shades, capsys, tmp_path, monkeypatch):
+def test_evaluate_errors_lists_the_rows_and_writes_csv(shades, capsys, tmp_path):
     """`tapeline evaluate --errors K --split train` prints the split's metrics and rows and writes them with
-    --output (the metrics of the loaded network traced); --split without --errors exits 2."""
-    import framework.training.reports
+    --output; --split without --errors exits 2."""
     from framework.cli import main
 
     recipe, flipped = shades
     run = train(load_recipe(recipe))
     capsys.readouterr()
-    monkeypatch.setattr(framework.training.reports, "TRACE_AFTER", 0)
     out_file = tmp_path / "train_errors.csv"
     args = ["evaluate", str(recipe), "--weights", str(run.directory), "--errors", "30", "--split", "train"]
     assert main([*args, "--output", str(out_file)]) == 0

@@ -22,8 +22,7 @@ from framework.runtime.distribute import make_strategy, set_cluster, split_cpu
 from framework.training.run import build_data, steps_per_execution
 
 # 245 samples: the last global batch of 21 splits unevenly (11 + 10) between two replicas;
-# 900 test samples: 29 batches of 32, so the final report computes its metrics traced
-# (framework.training.reports.TRACE_AFTER).
+# 900 test samples: 29 batches of 32, the last one of 4.
 RECIPE = """\
 name: spread
 seed: 11

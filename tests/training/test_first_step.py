@@ -70,6 +70,22 @@ def test_the_check_changes_no_weight_or_optimizer_state(tiny_recipe):
     assert slots and all(not np.any(v.numpy()) for v in slots)
 
 
+@pytest.mark.parametrize("steps", ["1", "auto"])
+def test_a_run_traces_each_step_once(tiny_recipe, monkeypatch, steps):
+    """The compiled metrics and loss are built before the first step is traced, so that tracing creates no variable
+    and TensorFlow traces the train step once, not twice; validation reuses the check's test step, and the final
+    report's predict pass runs one step per call (Keras traces a copy of the step for each step of a call)."""
+    from framework.model.trainer import Trainer
+
+    traces = []
+    for name in ("train_step", "test_step", "predict_step"):
+        real = getattr(Trainer, name)
+        monkeypatch.setattr(Trainer, name, lambda self, data, _r=real, _n=name: traces.append(_n) or _r(self, data))
+    overrides = ["dataset.validation_split=0.25", f"training.steps_per_execution={steps}"]
+    train(load_recipe(tiny_recipe("metrics: [accuracy]\nplugins: [evaluation]\n"), overrides))
+    assert traces == ["train_step", "test_step", "predict_step"]
+
+
 RECIPE = """\
 name: fuzz
 seed: 3
