@@ -98,30 +98,44 @@ def test_trainable_names_the_head_the_top_layers_or_all_and_keeps_batchnorm_froz
     assert batchnorm and not {id(w) for w in batchnorm} & {id(w) for w in network.trainable_weights}
 
 
-@pytest.mark.parametrize("jit_compile", ["false", "optimizer"])
-def test_two_phases_train_the_head_then_the_top_and_export_and_predict_take_raw_images(
-    photos, capsys, tmp_path, jit_compile
-):
+def assert_only_the_top_changed(trained: keras.Model, original: keras.Model, top: int) -> None:
+    """Of the backbone's layers, exactly the last `top` with weights, BatchNormalization excepted, have new weights."""
+    for layer, before in zip(trained.layers, original.layers, strict=True):
+        same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before.get_weights(), strict=True))
+        changes = layer in trained.layers[-top:] and not isinstance(layer, keras.layers.BatchNormalization)
+        assert same != (changes and bool(layer.weights)), layer.name
+
+
+def test_two_phases_train_the_head_then_the_top_and_export_and_predict_take_raw_images(photos, capsys, tmp_path):
     """Phase 1 leaves the pretrained backbone as loaded; phase 2 changes its top layers only, at learning rate 1e-5
-    (BatchNormalization untouched), with or without the XLA-compiled update; the exported model and `predict` take
-    the image files."""
+    (BatchNormalization untouched), with the XLA-compiled update; the exported model and `predict` take the image
+    files."""
     loaded = small_network()
     loaded.get_layer("backbone").load_weights(tmp_path / "mobilenet.weights.h5")
-    run = train(load_recipe(photos, [f"training.jit_compile={jit_compile}"]))
+    run = train(load_recipe(photos, ["training.jit_compile=optimizer"]))
     out = capsys.readouterr().out
     assert "phase 1/2 (epoch 1): trainable head (1,154 weights), learning rate 0.001" in out
     assert "phase 2/2 (epoch 2): trainable top_12 " in out and "learning rate 1e-05" in out
     assert run.recipe.training.epochs == 2 and len(run.history) == 2
-    base, original = run.trainer.network.get_layer("backbone"), loaded.get_layer("backbone")
-    for layer, before in zip(base.layers, original.layers, strict=True):
-        same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before.get_weights(), strict=True))
-        top = layer in base.layers[-12:] and not isinstance(layer, keras.layers.BatchNormalization)
-        assert same != (top and bool(layer.weights)), layer.name
+    assert_only_the_top_changed(run.trainer.network.get_layer("backbone"), loaded.get_layer("backbone"), 12)
     assert float(run.trainer.optimizer.learning_rate.numpy()) == pytest.approx(1e-5)
     assert main(["export", str(run.directory)]) == 0
     image = next((tmp_path / "test" / "red").iterdir())
     assert main(["predict", str(run.directory), str(image)]) == 0
     assert str(image) in capsys.readouterr().out
+
+
+def test_without_the_xla_update_the_retraced_step_trains_the_top_only(photos):
+    """With `training.jit_compile: false` too, phase 2's retraced step changes the backbone's top layers only (a
+    small nested backbone; MobileNetV3 is the test above's)."""
+    settings = [
+        "training.jit_compile=false",
+        "model=model_helpers:small_backbone_cnn",
+        "training.phases=[{epochs: 1, trainable: head}, {epochs: 1, trainable: top_2, learning_rate: 1.0e-3}]",
+    ]
+    initial = build_run(load_recipe(photos, settings)).trainer.network.get_layer("backbone")
+    trained = train(load_recipe(photos, settings)).trainer.network.get_layer("backbone")
+    assert_only_the_top_changed(trained, initial, 2)
 
 
 def test_resuming_mid_phase_ends_as_the_uninterrupted_run(photos, tmp_path):
