@@ -207,7 +207,8 @@ def near_pairs(rows: Fingerprints, columns: Fingerprints) -> list[tuple[int, int
             near = differ <= NEAR_LEVELS
             row, column, differ = row[near], column[near], differ[near]
         for r in np.unique(row):
-            best = np.flatnonzero(row == r)[differ[row == r].argmin()]
+            mine = np.flatnonzero(row == r)
+            best = mine[differ[mine].argmin()]
             found.append((int(r), int(kept[column[best]]), float(differ[best])))
     return found
 

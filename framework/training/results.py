@@ -34,8 +34,8 @@ def summary(run: Run, started: float, error: BaseException | None = None) -> dic
     Returns:
         ``status`` (`status`; with ``error`` for a session that did not end), ``epochs``, ``stop_reason``,
         ``seconds``, ``samples`` per split, ``skipped`` (what the reader left out, by reason), ``strategy``,
-        ``replicas``, ``global_batch_size``
-        and ``precision`` (the Keras dtype policy).
+        ``replicas``, ``global_batch_size`` (training samples a step), ``global_eval_batch_size`` (samples a
+        batch of the validation and test passes) and ``precision`` (the Keras dtype policy).
     """
     stopped_early = bool(run.progress.stop_reason) and len(run.progress.history) < run.recipe.training.epochs
     outcome = {"status": status(error, stopped_early)}
@@ -50,6 +50,7 @@ def summary(run: Run, started: float, error: BaseException | None = None) -> dic
         "strategy": run.recipe.distribute.strategy,
         "replicas": run.strategy.num_replicas_in_sync,
         "global_batch_size": run.data.batch_size,
+        "global_eval_batch_size": run.data.eval_batch_size,
         "precision": keras.mixed_precision.global_policy().name,
     }
 

@@ -65,24 +65,23 @@ def prepare_directory(directory: Path, overwrite: bool) -> Path:
 def check_resumable(recipe: Recipe, directory: Path) -> None:
     """Checks, before anything is built or written, that `recipe` can continue the run in `directory`.
 
-    `TapelineError` with a diff unless `recipe` matches the run's saved recipe (`training.epochs`,
-    `training.checkpoint_every` and `training.eval_batch_size` may differ: none changes what a training step
-    computes, nor may the
-    args a plugin lists in its ``resume_may_change``, such as the console's ``mode``; nor the
-    ``distribute`` section: `framework.training.layout` keeps the global batch), or when
-    it asks for fewer epochs than are done; `NothingToDo` when the run ended
-    (it finished or stopped early; a failed run has not ended) and `training.epochs` is not
-    raised above the saved value.
+    `TapelineError` with a diff unless `recipe` matches the run's saved recipe, or when it asks for
+    fewer epochs than are done; `NothingToDo` when the run ended (it finished or stopped early; a
+    failed run has not ended) and `training.epochs` is not raised above the saved value.
+
+    What may differ, as none changes what a training step computes: `training.epochs`,
+    `training.checkpoint_every`, `training.eval_batch_size`, the args a plugin lists in its
+    ``resume_may_change`` (such as the console's ``mode``) and the ``distribute`` section
+    (`framework.training.layout` keeps the global batch).
     """
     saved_file = directory / RECIPE_FILE
     if not saved_file.is_file():
         raise TapelineError(f"'{directory}' is not a run directory (no {RECIPE_FILE})")
     saved_recipe = load_recipe(saved_file, paths_exist=False)
-    saved_epochs = saved_recipe.training.epochs
     saved_training = saved_recipe.training
     training = replace(
         recipe.training,
-        epochs=saved_epochs,
+        epochs=saved_training.epochs,
         checkpoint_every=saved_training.checkpoint_every,
         eval_batch_size=saved_training.eval_batch_size,
     )
@@ -105,7 +104,7 @@ def check_resumable(recipe: Recipe, directory: Path) -> None:
             "cannot resume with another `distribute` section: the run's state was saved by an older Tapeline, which "
             "did not record its global batch; resume with the run's own `distribute` section"
         )
-    check_epochs_left(directory, recipe.training.epochs, saved_epochs)
+    check_epochs_left(directory, recipe.training.epochs, saved_training.epochs)
 
 
 def has_layout(directory: Path) -> bool:

@@ -87,7 +87,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single, tmp_path):
     assert_matches(tmp_path, single)
     assert evaluation_of(tmp_path) == pytest.approx(evaluation_of(single), abs=1e-5)
     summary = json.loads(next((tmp_path / "runs").glob("spread/version_*/run.json")).read_text())
-    assert (summary["replicas"], summary["global_batch_size"]) == (2, 32)
+    assert (summary["replicas"], summary["global_batch_size"], summary["global_eval_batch_size"]) == (2, 32, 32)
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from framework.cli import main
@@ -29,10 +31,15 @@ def test_display_args_may_change_on_resume(tiny_recipe, tmp_path, capsys):
 
 
 def test_eval_batch_size_may_change_on_resume(tiny_recipe):
-    """The validation and test batch changes no training step: a run saved without it resumes with it set."""
+    """The validation and test batch changes no training step: a run saved without it resumes with it set, and
+    run.json says which each session used."""
     file = tiny_recipe("plugins: [evaluation]\n")
     first = train(load_recipe(file, ["training.epochs=1"]))
-    check_resumable(load_recipe(file, ["training.epochs=2", "training.eval_batch_size=7"]), first.directory)
+    assert json.loads((first.directory / "run.json").read_text())["global_eval_batch_size"] == 16  # the batch_size
+    resumed = load_recipe(file, ["training.epochs=2", "training.eval_batch_size=7"])
+    check_resumable(resumed, first.directory)
+    train(resumed, first.directory, resume=True)
+    assert json.loads((first.directory / "run.json").read_text())["global_eval_batch_size"] == 7
     with pytest.raises(TapelineError, match=r"(?s)training.eval_batch_size, the distribute section.*\+  batch_size: 5"):
         check_resumable(load_recipe(file, ["training.epochs=2", "training.batch_size=5"]), first.directory)
 
