@@ -43,7 +43,7 @@ MISSING_HINTS = {
 
 @dataclass
 class Predictions:
-    """One pass over a split: the network's outputs, the labels and the compiled loss and metrics computed from them.
+    """One pass over a split: the network's outputs, the labels and the compiled loss and metrics of that pass.
 
     Attributes:
         predictions: the network's outputs as NumPy arrays ``(samples, units)`` (a dict by output
@@ -209,8 +209,8 @@ class RunContext:
         """The network's outputs on a split, the labels and the metrics ``evaluate`` gives; fires ``on_evaluate_end``.
 
         For reports that need the outputs (confusion matrices, residuals) and the metrics: one
-        pass over the split where the metrics can be computed from the outputs (the stock
-        Trainer, no regularization losses, one worker), else ``evaluate`` plus ``predict``.
+        ``predict`` pass that also updates the metrics where it gives ``evaluate``'s numbers (the
+        stock Trainer, one worker), else ``evaluate`` plus ``predict``.
 
         Args:
             split: ``"test"`` or ``"validation"``.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from framework.runtime.compat import OwnBatchBuild, loss_tracker
+from framework.runtime.compat import OwnBatchBuild, build_before_tracing, loss_tracker
 from framework.runtime.distribute import is_multi_worker
 
 
@@ -35,7 +35,7 @@ class Trainer(OwnBatchBuild, keras.Model):
         self.network = network
         self.jit_optimizer = jit_optimizer
         self._xla_update: tf.types.experimental.GenericFunction | None = None
-        self._labelled: str | None = None  # inside `predict_with_labels`: "labels", or "metrics" (updated as well)
+        self._labelled: Literal["labels", "metrics"] | None = None  # what `predict_step` adds in `predict_with_labels`
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The network's output for `inputs`, float32 under a mixed-precision policy.
@@ -138,8 +138,13 @@ class Trainer(OwnBatchBuild, keras.Model):
         """
         if type(self).predict_step is not Trainer.predict_step:
             return self.predict(dataset, verbose=0), labels_of(dataset), None
-        steps = self.steps_per_execution  # Keras unrolls the steps of a predict call: 16 steps, 16 traced copies
-        self._labelled, self.predict_function, self.steps_per_execution = ("metrics" if metrics else "labels"), None, 1
+        if metrics:
+            with self.distribute_strategy.scope():  # their variables, before the step is traced (as Keras's evaluate)
+                build_before_tracing(self, dataset.element_spec)
+        steps = self.steps_per_execution
+        self.steps_per_execution = 1  # Keras unrolls the steps of a predict call: 16 steps, 16 traced copies
+        self._labelled = "metrics" if metrics else "labels"
+        self.predict_function = None  # traced for `_labelled`, and again afterwards without it
         try:
             outputs = self.predict(dataset, verbose=0)
         finally:

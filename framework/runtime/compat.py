@@ -13,6 +13,8 @@ What each is for:
 - ``Trainer._maybe_symbolic_build`` (overridden by `OwnBatchBuild`) and its
   ``_distribute_strategy``: Keras 3.15 builds a distributed model from the batch averaged
   across workers, which fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585).
+- ``Trainer._symbolic_build``: creates the compiled metrics' and loss's variables from the
+  data's element spec before the first step is traced (`build_before_tracing`).
 - ``Trainer._loss_tracker``: the running loss, which ``Trainer.update_metrics`` updates with
   the loss Tapeline computes.
 - ``MultiWorkerMirroredExtended._in_multi_worker_mode``: Keras's own test for a strategy
@@ -34,6 +36,7 @@ What each is for:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -135,9 +138,13 @@ def build_before_tracing(model: Any, element_spec: Any) -> None:
 
     Without one, Keras 3.15 creates them while tracing the first step, and TensorFlow traces a
     function that creates variables twice (once to lift their initializers): for the seed CNN a
-    second trace of the whole train step. Raises what Keras's symbolic build raises.
+    second trace of the whole train step. When the symbolic build fails (a loss that does not fit
+    the labels ...) nothing is raised: the first step then builds them while tracing, twice, and
+    raises the error with its own trace. `TapelineError` when Keras has no such method.
     """
-    member(model, "_symbolic_build")(data_batch=element_spec)
+    symbolic_build = member(model, "_symbolic_build")
+    with contextlib.suppress(Exception):  # see above: the real step reports it, at the recipe line it comes from
+        symbolic_build(data_batch=element_spec)
 
 
 def loss_tracker(model: Any) -> Any:

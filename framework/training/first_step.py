@@ -85,9 +85,9 @@ def check_first_step(
             network cannot be saved while `saved_by` will save it (at the `model` line, with Keras's whole advice).
     """
     with strategy.scope():
-        with contextlib.suppress(Exception):  # then the step below raises it, with its own trace
-            build_before_tracing(trainer, data.train.element_spec)  # one trace of the step instead of two
-        trainer.optimizer.build(trainer.trainable_variables)
+        build_before_tracing(trainer, data.train.element_spec)
+        if not trainer.optimizer.built:  # Keras's LossScaleOptimizer adds its variables again on a second build
+            trainer.optimizer.build(trainer.trainable_variables)
     variables = list(
         {id(v): v for v in (*trainer.network.variables, *trainer.variables, *trainer.optimizer.variables)}.values()
     )

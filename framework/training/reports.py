@@ -28,15 +28,15 @@ POINTS = 2000  # (true, predicted) pairs kept for residual plots
 def one_pass(trainer: Any) -> bool:
     """Whether `predict_split`'s metrics are what ``evaluate`` would give: the Trainer computes loss and metrics as
     `framework.Trainer` does (a subclass may override ``test_step``, ``predict_step``, ``compute_loss`` or
-    ``update_metrics``), and the network adds no losses of its own (regularization), which exist only in a
-    forward pass."""
+    ``update_metrics``). The network's own losses (regularization) are added as ``evaluate`` adds them: the
+    pass is a forward pass."""
     from framework.model.trainer import Trainer
 
     stock = all(
         getattr(type(trainer), name) is getattr(Trainer, name)
         for name in ("test_step", "predict_step", "compute_loss", "update_metrics")
     )
-    return stock and not trainer.network.losses
+    return stock
 
 
 def predict_split(trainer: Any, dataset: tf.data.Dataset) -> Predictions:

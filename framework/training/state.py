@@ -126,7 +126,8 @@ def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
     compiled metrics exist. Raises `TapelineError` when the state does not fit the Trainer.
     """
     folder = state_folder(run_directory)
-    trainer.optimizer.build(trainer.trainable_variables)
+    if not trainer.optimizer.built:  # Keras's LossScaleOptimizer adds its variables again on a second build
+        trainer.optimizer.build(trainer.trainable_variables)
     try:
         _checkpoint(trainer).read(str(folder / PREFIX)).assert_consumed()
     except AssertionError as error:

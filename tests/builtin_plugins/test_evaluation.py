@@ -54,8 +54,7 @@ def test_every_n_epochs_adds_test_metrics_to_the_logs(tiny_recipe):
 
 
 def test_a_network_with_regularization_losses_reports_evaluates_numbers(tiny_recipe):
-    """Regularization losses exist only in a forward pass: the report then takes evaluate's loss, which includes
-    them."""
+    """The report's one predict pass adds the network's regularization losses to its loss as evaluate does."""
     run = train(load_recipe(tiny_recipe("plugins: [evaluation]\n"), ["model={name: 'model_helpers:regularized'}"]))
     report = json.loads((run.directory / "evaluation.json").read_text())
     expected = run.trainer.evaluate(run.data.test, verbose=0, return_dict=True)

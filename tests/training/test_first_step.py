@@ -74,7 +74,8 @@ def test_the_check_changes_no_weight_or_optimizer_state(tiny_recipe):
 def test_a_run_traces_each_step_once(tiny_recipe, monkeypatch, steps):
     """The compiled metrics and loss are built before the first step is traced, so that tracing creates no variable
     and TensorFlow traces the train step once, not twice; validation reuses the check's test step, and the final
-    report's predict pass runs one step per call (Keras traces a copy of the step for each step of a call)."""
+    report's predict pass runs one step per call (Keras traces a copy of the step for each step of a call; a smaller
+    last batch, which these splits of whole batches lack, is traced once more)."""
     from framework.model.trainer import Trainer
 
     traces = []

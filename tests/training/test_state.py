@@ -178,6 +178,19 @@ def test_a_run_without_the_checkpoint_plugin_resumes(tiny_recipe):
     assert [row["epoch"] for row in resumed.history] == [1, 2]
 
 
+def test_a_mixed_float16_run_resumes_to_the_uninterrupted_run(tiny_recipe):
+    """Keras's loss-scale optimizer is built once (a second build adds another step counter and scale), so a
+    mixed_float16 run resumes, its loss scale included, to the uninterrupted run's weights."""
+    file = tiny_recipe()
+    whole = train(load_recipe(file, ["training.precision=mixed_float16"]))
+    done = train(load_recipe(file, ["training.precision=mixed_float16", "training.epochs=1"]))
+    resumed = train(load_recipe(file, ["training.precision=mixed_float16"]), done.directory, resume=True)
+    counters = [v for v in resumed.trainer.optimizer.variables if v.name == "step_counter"]
+    assert len(counters) == 1 and resumed.history == whole.history
+    for got, want in zip(resumed.trainer.network.get_weights(), whole.trainer.network.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_what_keras_callbacks_change_is_recorded_and_resumed(tiny_recipe):
     """ReduceLROnPlateau's learning_rate enters the history, and the rate it reduced last is the one a resume starts
     from."""
