@@ -95,13 +95,19 @@ class Trainer(OwnBatchBuild, keras.Model):
         if not self.jit_optimizer or tf.distribute.has_strategy():
             self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
             return
-        if not self.optimizer.built:  # create the slots while tracing the step, not inside XLA
-            self.optimizer.build(self.trainable_variables)
+        self.build_optimizer()  # the slots are created while the step is traced, not inside XLA
         if self._xla_update is None:
             self._xla_update = tf.function(
                 lambda grads: self.optimizer.apply(grads, self.trainable_variables), jit_compile=True
             )
         self._xla_update(gradients)
+
+    def build_optimizer(self) -> None:
+        """Creates the optimizer's variables for the trainable weights, unless they exist: Keras's
+        ``LossScaleOptimizer`` (``mixed_float16``) would add its step counter and scale again on a second build, and a
+        saved state would then not fit."""
+        if not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
 
     def retrace(self) -> None:
         """Forgets the traced train step and update, so that the next call traces them over the trainable weights

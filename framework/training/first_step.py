@@ -85,9 +85,8 @@ def check_first_step(
             network cannot be saved while `saved_by` will save it (at the `model` line, with Keras's whole advice).
     """
     with strategy.scope():
-        build_before_tracing(trainer, data.train.element_spec)
-        if not trainer.optimizer.built:  # Keras's LossScaleOptimizer adds its variables again on a second build
-            trainer.optimizer.build(trainer.trainable_variables)
+        build_before_tracing(trainer, data.train.element_spec)  # the optimizer too, unless that fails
+        trainer.build_optimizer()
     variables = list(
         {id(v): v for v in (*trainer.network.variables, *trainer.variables, *trainer.optimizer.variables)}.values()
     )

@@ -32,11 +32,10 @@ def one_pass(trainer: Any) -> bool:
     pass is a forward pass."""
     from framework.model.trainer import Trainer
 
-    stock = all(
+    return all(
         getattr(type(trainer), name) is getattr(Trainer, name)
         for name in ("test_step", "predict_step", "compute_loss", "update_metrics")
     )
-    return stock
 
 
 def predict_split(trainer: Any, dataset: tf.data.Dataset) -> Predictions:

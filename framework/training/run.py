@@ -147,8 +147,7 @@ class Run:
         One ``predict`` pass gives outputs and labels and updates the metrics
         (`framework.training.reports.one_pass`). A Trainer subclass with its own test or loss
         logic and ``multi_worker`` runs take Keras's ``evaluate`` for the metrics and ``predict``
-        for the outputs instead. Raises
-        `TapelineError` when the recipe has no such split.
+        for the outputs instead. Raises `TapelineError` when the recipe has no such split.
         """
         dataset = self.split(split)
         if not one_pass(self.trainer) or is_multi_worker(self.strategy):

@@ -126,8 +126,7 @@ def restore_state(trainer: Trainer, run_directory: Path) -> dict[str, Any]:
     compiled metrics exist. Raises `TapelineError` when the state does not fit the Trainer.
     """
     folder = state_folder(run_directory)
-    if not trainer.optimizer.built:  # Keras's LossScaleOptimizer adds its variables again on a second build
-        trainer.optimizer.build(trainer.trainable_variables)
+    trainer.build_optimizer()
     try:
         _checkpoint(trainer).read(str(folder / PREFIX)).assert_consumed()
     except AssertionError as error:
