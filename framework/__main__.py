@@ -1,7 +1,5 @@
 """``python -m framework`` runs the ``tapeline`` command."""
 
-import sys
+from framework.cli import run
 
-from framework.cli import main
-
-sys.exit(main())
+run()

@@ -13,9 +13,10 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from framework.errors import NothingToDo, TapelineError
+from framework.runtime.fast_exit import exit_process
 from framework.runtime.quiet import quiet_tensorflow, show_warnings_briefly
 from framework.tools import arguments
 
@@ -327,3 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tapeline: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def run() -> NoReturn:
+    """The ``tapeline`` console script and ``python -m framework``: `main` on ``sys.argv``, then the process ends
+    without the interpreter's teardown (`framework.runtime.fast_exit`: 1.2 s less with TensorFlow loaded)."""
+    exit_process(main())
