@@ -24,7 +24,7 @@ training:
   epochs: 2
   batch_size: 16
   output_dir: {output_dir}
-  jit_compile: false  # 0.5 s less per tiny run than the default XLA update; tests that need XLA set it
+  jit_compile: false  # as `auto` is for 12 steps, and for longer runs too; tests that need XLA set it
 """
 
 

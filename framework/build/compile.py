@@ -20,7 +20,7 @@ from framework.recipe.registry import (
     Registry,
 )
 from framework.recipe.schema import Path, dotted, value_at
-from framework.recipe.sections import Recipe
+from framework.recipe.sections import XLA_UPDATE_MIN_STEPS, Recipe
 
 LOSS_DEPENDENT = ("accuracy",)  # metric names Keras resolves from the loss and labels
 
@@ -137,6 +137,16 @@ def class_weights(recipe: Recipe, data: Pipelines) -> dict[int, float] | None:
     return {c: float(weights.get(c, 1.0)) for c in range(classes)}
 
 
+def jit_optimizer(recipe: Recipe, data: Pipelines) -> bool:
+    """Whether the optimizer's update is compiled with XLA: ``training.jit_compile: optimizer``, or ``auto`` for a run
+    of at least `XLA_UPDATE_MIN_STEPS` steps (``training.epochs`` x the epoch's steps, or an unknown number)."""
+    jit = recipe.training.jit_compile
+    if jit != "auto":
+        return jit == "optimizer"
+    steps = data.steps_per_epoch
+    return steps is None or recipe.training.epochs * steps >= XLA_UPDATE_MIN_STEPS
+
+
 def compile_trainer(recipe: Recipe, network: keras.Model, data: Pipelines, steps: int) -> Trainer:
     """A compiled Trainer (the recipe's class) around `network`: optimizer, loss, loss weights, metrics, `steps` per
     call.
@@ -146,7 +156,9 @@ def compile_trainer(recipe: Recipe, network: keras.Model, data: Pipelines, steps
     ``weighted_accuracy`` (each sample counts its weight); the loss is weighted either way.
     """
     jit = recipe.training.jit_compile
-    trainer = build_component(recipe, TRAINERS, ("trainer",), network=network, jit_optimizer=jit == "optimizer")
+    trainer = build_component(
+        recipe, TRAINERS, ("trainer",), network=network, jit_optimizer=jit_optimizer(recipe, data)
+    )
     if not isinstance(trainer, Trainer):
         raise recipe_error(
             recipe,

@@ -30,6 +30,9 @@ STATEFUL_LAYER_ARGS = (
     "vocabulary",
 )  # preprocessing layers given these are not adapted
 AUTO_STEPS_PER_EXECUTION = 16  # fewer Python round trips per epoch (see docs/benchmarks.md)
+# Where XLA's compile of the update (0.5-0.6 s more in the first step for the seed CNN's Adam) and what it saves (about
+# 6 ms of each batch-32 step) evened out, measured side by side on 2 CPU cores (docs/benchmarks.md, 2026-12-03)
+XLA_UPDATE_MIN_STEPS = 100
 INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(steps?|minutes?)\s*$")
 TRAINABLE = re.compile(r"^(all|head|top_[1-9][0-9]*)$")
 
@@ -203,13 +206,14 @@ class TrainingSection:
             valid=lambda v: v == "auto" or v > 0,
         ),
     )
-    jit_compile: bool | Literal["optimizer"] = field(
-        default="optimizer",
+    jit_compile: bool | Literal["auto", "optimizer"] = field(
+        default="auto",
         metadata=spec(
             "Compile the whole step with XLA (true), only the optimizer's update ('optimizer': fuses Adam's many "
-            "small ops; "
-            "one device only), or nothing (false).",
-            expect="true, false or 'optimizer'",
+            "small ops; one device only), or nothing (false). 'auto': 'optimizer' when the run trains at least "
+            f"{XLA_UPDATE_MIN_STEPS} steps (epochs x steps per epoch, or an unknown number), else false: a shorter run "
+            "does not win back the compile.",
+            expect="true, false, 'auto' or 'optimizer'",
         ),
     )
     precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = field(

@@ -187,3 +187,18 @@ def test_test_sample_weights_weigh_the_loss_and_the_weighted_metrics(tiny_recipe
     right = run.trainer.predict(x[:32, ..., None], verbose=0).argmax(axis=1) == y[:32]
     assert metrics["accuracy"] == pytest.approx(right.mean(), abs=1e-6)
     assert metrics["weighted_accuracy"] == pytest.approx((right * weights).sum() / weights.sum(), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides, compiled",
+    [
+        (["training.epochs=16"], False),  # 6 steps an epoch: 96 steps
+        (["training.epochs=17"], True),  # 102 steps
+        (["training.epochs=1", "training.jit_compile=optimizer"], True),
+        (["training.epochs=50", "training.jit_compile=false"], False),
+    ],
+)
+def test_auto_jit_compiles_the_update_for_runs_of_100_steps_or_more(tiny_recipe, overrides, compiled):
+    """`training.jit_compile: auto` compiles the update with XLA only when the run trains at least 100 steps."""
+    run = build_run(load_recipe(tiny_recipe(), ["training.jit_compile=auto", *overrides]))
+    assert run.trainer.jit_optimizer is compiled

@@ -126,7 +126,7 @@ BROKEN = {
     ),
     "bad jit_compile": (
         "name: x\ndataset: synthetic\nmodel: seed_cnn\ntraining: {jit_compile: optimiser}\n",
-        r"recipe.yaml:4: `training.jit_compile` must be true, false or 'optimizer' \(got 'optimiser'\)",
+        r"recipe.yaml:4: `training.jit_compile` must be true, false, 'auto' or 'optimizer' \(got 'optimiser'\)",
     ),
     "not a mapping": ("- just\n- a list\n", r"recipe.yaml: a recipe must be a YAML mapping"),
 }
