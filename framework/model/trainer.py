@@ -36,6 +36,12 @@ class Trainer(OwnBatchBuild, keras.Model):
         self.jit_optimizer = jit_optimizer
         self._xla_update: tf.types.experimental.GenericFunction | None = None
         self._labelled: Literal["labels", "metrics"] | None = None  # what `predict_step` adds in `predict_with_labels`
+        self._labelled_functions: dict[str, Any] = {}  # `predict_with_labels`'s compiled predict, by `_labelled`
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Keras's ``compile``; also forgets `predict_with_labels`'s compiled functions, which use the old metrics."""
+        super().compile(*args, **kwargs)
+        self._labelled_functions = {}
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The network's output for `inputs`, float32 under a mixed-precision policy.
@@ -147,14 +153,15 @@ class Trainer(OwnBatchBuild, keras.Model):
         if metrics:
             with self.distribute_strategy.scope():  # their variables, before the step is traced (as Keras's evaluate)
                 build_before_tracing(self, dataset.element_spec)
-        steps = self.steps_per_execution
+        steps, plain = self.steps_per_execution, self.predict_function
         self.steps_per_execution = 1  # Keras unrolls the steps of a predict call: 16 steps, 16 traced copies
         self._labelled = "metrics" if metrics else "labels"
-        self.predict_function = None  # traced for `_labelled`, and again afterwards without it
+        self.predict_function = self._labelled_functions.get(self._labelled)  # traced once per kind of pass
         try:
             outputs = self.predict(dataset, verbose=0)
         finally:
-            self._labelled, self.predict_function, self.steps_per_execution = None, None, steps
+            self._labelled_functions[self._labelled] = self.predict_function
+            self._labelled, self.predict_function, self.steps_per_execution = None, plain, steps
         return (*outputs, None)[:3]
 
     def update_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any, loss: tf.Tensor) -> dict[str, Any]:

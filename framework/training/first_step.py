@@ -9,8 +9,9 @@ step of `train` would hit is raised before anything is written, as a `RecipeErro
 recipe line of the component the error comes from (found from the traceback and, for errors
 inside a compiled step, from TensorFlow's "op was created at" trace in the message).
 
-The compiled train and test functions it traces are the ones `fit` then uses, so the check
-costs one step, not another trace.
+The compiled train and test functions it traces are the ones the run then uses (`fit`, and the
+final report's ``predict`` pass when there is no validation split), so the check costs one step,
+not another trace.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from framework.recipe.registry import (
 from framework.recipe.schema import Path, dotted, value_at
 from framework.recipe.sections import Recipe
 from framework.runtime.compat import build_before_tracing
+from framework.runtime.distribute import is_multi_worker
+from framework.training.reports import one_pass
 
 if TYPE_CHECKING:
     from framework.data.pipelines import Pipelines
@@ -94,7 +97,7 @@ def check_first_step(
     try:
         with _full_tracebacks():
             trainer.fit(data.train.take(1), epochs=1, class_weight=class_weight, shuffle=False, verbose=0)
-            trainer.evaluate(data.test.take(1), verbose=0)
+            test_one_batch(trainer, data, strategy)
     except Exception as error:  # anything the first step of `train` would raise
         unreadable = data_failure(error, data.source, None)
         if unreadable is not None:
@@ -106,6 +109,16 @@ def check_first_step(
                 variable.assign(value)
     if saved_by is not None:
         check_saving(recipe, trainer.network, saved_by)
+
+
+def test_one_batch(trainer: Trainer, data: Pipelines, strategy: tf.distribute.Strategy) -> None:
+    """One test batch through the compiled function the run uses next, so that it is traced once: ``evaluate``'s, which
+    validates every epoch, or, without a validation split, the final report's labelled ``predict`` pass
+    (`framework.training.reports.predict_split`)."""
+    if data.validation is None and one_pass(trainer) and not is_multi_worker(strategy):
+        trainer.predict_with_labels(data.test.take(1), metrics=True)
+    else:
+        trainer.evaluate(data.test.take(1), verbose=0)
 
 
 def check_saving(recipe: Recipe, network: keras.Model, saved_by: str) -> None:

@@ -70,21 +70,28 @@ def test_the_check_changes_no_weight_or_optimizer_state(tiny_recipe):
     assert slots and all(not np.any(v.numpy()) for v in slots)
 
 
-@pytest.mark.parametrize("steps", ["1", "auto"])
-def test_a_run_traces_each_step_once(tiny_recipe, monkeypatch, steps):
+@pytest.mark.parametrize(
+    "steps, split, steps_traced",
+    [
+        ("1", "0.25", ["train_step", "test_step", "predict_step"]),
+        ("auto", "0.25", ["train_step", "test_step", "predict_step"]),
+        ("auto", "0.0", ["train_step", "predict_step"]),  # the check tests a batch with the report's predict step
+    ],
+)
+def test_a_run_traces_each_step_once(tiny_recipe, monkeypatch, steps, split, steps_traced):
     """The compiled metrics and loss are built before the first step is traced, so that tracing creates no variable
-    and TensorFlow traces the train step once, not twice; validation reuses the check's test step, and the final
-    report's predict pass runs one step per call (Keras traces a copy of the step for each step of a call; a smaller
-    last batch, which these splits of whole batches lack, is traced once more)."""
+    and TensorFlow traces the train step once, not twice; validation, or without it the final report, reuses the
+    check's test step, and the report's predict pass runs one step per call (Keras traces a copy of the step for
+    each step of a call; a smaller last batch, which these splits of whole batches lack, is traced once more)."""
     from framework.model.trainer import Trainer
 
     traces = []
     for name in ("train_step", "test_step", "predict_step"):
         real = getattr(Trainer, name)
         monkeypatch.setattr(Trainer, name, lambda self, data, _r=real, _n=name: traces.append(_n) or _r(self, data))
-    overrides = ["dataset.validation_split=0.25", f"training.steps_per_execution={steps}"]
+    overrides = [f"dataset.validation_split={split}", f"training.steps_per_execution={steps}"]
     train(load_recipe(tiny_recipe("metrics: [accuracy]\nplugins: [evaluation]\n"), overrides))
-    assert traces == ["train_step", "test_step", "predict_step"]
+    assert traces == steps_traced
 
 
 RECIPE = """\
