@@ -78,16 +78,20 @@ def fast_cnn(
     Per entry of `filters`: Conv2D(3, same) -> MaxPool(2) -> BatchNorm -> ReLU; then Dropout ->
     Flatten -> Dense(units) -> ReLU -> Dropout -> Dense(outputs). Pooling makes it about a
     quarter of the seed CNN's arithmetic, and normalizing after it a quarter of the batch norm's
-    (which is memory-bound and costly on CPU); `flip` mirrors training images left-right at random.
+    (which is memory-bound and costly on CPU), whose training step runs TensorFlow's fused kernel
+    (`framework.model.layers.BatchNormalization`); `flip` mirrors training images left-right
+    at random.
     """
     import keras
+
+    from framework.model import layers
 
     blocks: list[keras.layers.Layer] = [keras.layers.RandomFlip("horizontal")] if flip else []
     for width in filters:
         blocks += [
             keras.layers.Conv2D(width, 3, padding="same", use_bias=False),
             keras.layers.MaxPooling2D(),
-            keras.layers.BatchNormalization(),
+            layers.BatchNormalization(),
             keras.layers.ReLU(),
         ]
     return keras.Sequential(

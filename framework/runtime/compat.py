@@ -32,6 +32,9 @@ What each is for:
   training failed tells the others, whose collectives would otherwise wait for it.
 - ``keras.src.layers.preprocessing``: the module Keras's preprocessing layers live in, which
   tells them from other layers.
+- ``keras.src.api_export.REGISTERED_OBJS_TO_NAMES``: the public name Keras saves each of its
+  classes under; `save_as_keras_class` adds a Tapeline subclass that computes what its Keras
+  class does, so that a ``.keras`` file holding it opens without Tapeline.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ TF_CONFIG = "tensorflow.python.framework.config"
 KERAS_TF_TRAINER = "keras.src.backend.tensorflow.trainer"
 KERAS_TRAINER = "keras.src.trainers.trainer"
 PREPROCESSING_MODULE = "keras.src.layers.preprocessing."
+KERAS_API_EXPORT = "keras.src.api_export"
 # (module, attribute) of every private name reached through `private`
 PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     (KERAS_DATA_ADAPTER, "make_class_weight_map_fn"),
@@ -71,6 +75,7 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     (TF_CONFIG, "disable_op_determinism"),
     (KERAS_TF_TRAINER, "TensorFlowTrainer._maybe_symbolic_build"),
     (KERAS_TRAINER, "Trainer._symbolic_build"),
+    (KERAS_API_EXPORT, "REGISTERED_OBJS_TO_NAMES"),
     (
         "tensorflow.python.distribute.collective_all_reduce_strategy",
         "CollectiveAllReduceExtended._in_multi_worker_mode",
@@ -155,6 +160,14 @@ def loss_tracker(model: Any) -> Any:
 def is_preprocessing_layer(cls: type) -> bool:
     """Whether the Keras layer class `cls` is one of Keras's preprocessing layers (`keras.layers.Rescaling` ...)."""
     return cls.__module__.startswith(PREPROCESSING_MODULE)
+
+
+def save_as_keras_class(cls: type, public_name: str) -> type:
+    """`cls`, which Keras from now on saves as its public class `public_name` (``"keras.layers.BatchNormalization"``):
+    a ``.keras`` file holding one loads, with or without Tapeline, as that Keras class. `TapelineError` when Keras has
+    no such registry."""
+    private(KERAS_API_EXPORT, "REGISTERED_OBJS_TO_NAMES")[cls] = public_name
+    return cls
 
 
 def keras_seed_settings() -> dict[str, Any]:

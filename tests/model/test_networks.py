@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from framework.model import layers
 from framework.model.networks import fast_cnn, mlp, seed_cnn
 
 
@@ -32,6 +33,7 @@ def test_fast_cnn_pools_normalizes_and_flips_only_in_training():
     model = fast_cnn((8, 8, 1), 3, filters=(4, 6), units=5, dropout=0.0)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds[0] == "RandomFlip" and kinds.count("BatchNormalization") == 2 and kinds.count("MaxPooling2D") == 2
+    assert sum(isinstance(layer, layers.BatchNormalization) for layer in model.layers) == 2  # the fused one
     assert model.get_layer(index=-3).input.shape == (None, 2 * 2 * 6)  # Flatten after two 2x poolings
     image = np.arange(64, dtype=np.float32).reshape(1, 8, 8, 1)
     flips = model.layers[0]
